@@ -1,0 +1,66 @@
+/* Bennu: a realtime server speaking the Phoenix Channels protocol.
+ * The embedding API: configure a server, route topics to channel types,
+ * decide connects, start and stop. Everything runs on one libuv loop. */
+#ifndef BENNU_H
+#define BENNU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bennu/channel.h"
+#include "bennu/payload.h"
+#include "bennu/pubsub.h"
+
+typedef struct bn_server_s bn_server_t;
+
+/* Every limit has a safe default (bn_config_defaults) and a defined outcome
+ * when hit; README "Limits" lists them. */
+typedef struct bn_config_s {
+    const char *bind;           /* "127.0.0.1" */
+    int port;                   /* 4000; 0 = ephemeral (see bn_server_port) */
+    const char *static_dir;     /* directory served at / (index.html, assets); NULL = none */
+    size_t max_frame_size;      /* largest WebSocket frame payload: 1 MiB (close 1009) */
+    size_t max_message_size;    /* largest reassembled message: 1 MiB (close 1009) */
+    unsigned idle_timeout_ms;   /* close a WebSocket silent this long: 60000 (close 1001) */
+    unsigned handshake_timeout_ms; /* a connection must complete its HTTP request in: 10000 */
+    size_t max_queued_bytes;    /* slow-consumer limit per connection: 4 MiB */
+    unsigned max_connections;   /* per node: 100000 (503 beyond) */
+    unsigned max_channels;      /* per connection: 100 ("too many channels joined") */
+    size_t max_request_line;    /* 8 KiB (414) */
+    size_t max_header_bytes;    /* 16 KiB in all (431) */
+    unsigned max_headers;       /* 100 (431) */
+    size_t max_body;            /* 1 MiB (413) */
+} bn_config_t;
+
+void bn_config_defaults(bn_config_t *cfg);
+
+/* Allocates a server on loop. NULL on OOM. */
+bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg);
+/* Routes topics matching pattern ("room:*" prefix match, or an exact topic)
+ * to type; ud is available to the channel as bn_channel_route_data. The
+ * first matching route wins. Returns 0 or -1. */
+int bn_server_route(bn_server_t *srv, const char *pattern, const bn_channel_type_t *type,
+                    void *ud);
+/* Sets the connect callback (default: accept everyone). */
+void bn_server_on_connect(bn_server_t *srv, bn_connect_cb cb, void *ud);
+/* Installs a pubsub adapter (e.g. the mesh) that carries broadcasts to
+ * other nodes. Borrowed; must outlive the server. */
+void bn_server_set_adapter(bn_server_t *srv, const bn_pubsub_adapter_t *adapter);
+/* Binds and listens. Returns 0 or a negative libuv error. */
+int bn_server_start(bn_server_t *srv);
+/* The bound HTTP port (after start). */
+int bn_server_port(const bn_server_t *srv);
+/* Broadcasts from the backend (no sender). Returns local deliveries or -1. */
+int bn_server_broadcast(bn_server_t *srv, const char *topic, const char *event,
+                        const bn_payload_t *payload);
+/* Graceful stop: refuses new connections, sends close 1001 to every
+ * WebSocket, flushes queues (bounded by a short deadline), closes every
+ * handle, then calls cb; the server is freed after cb returns. */
+void bn_server_stop(bn_server_t *srv, void (*cb)(void *ud), void *ud);
+
+/* Counters for admin/bennuctl stats: a new JSON object. */
+json_t *bn_server_stats_json(bn_server_t *srv);
+
+#endif

@@ -1,0 +1,94 @@
+/* The mesh as the rest of a node sees it: a full mesh of authenticated TCP
+ * links to the other nodes of the cluster, pg-like group membership keyed by
+ * topic, and one Broadcast frame per interested peer. pubsub is its only
+ * user inside the node (through the adapter in pubsub.h); bennuctl and the
+ * fault harness use it as hidden nodes. */
+#ifndef BENNU_MESH_H
+#define BENNU_MESH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bennu/payload.h"
+
+typedef struct bn_mesh_s bn_mesh_t;
+
+typedef struct bn_mesh_config_s {
+    const char *name;         /* node name "name@host"; required */
+    const char *bind;         /* listen address; default "127.0.0.1" */
+    int port;                 /* listen port; 0 = ephemeral, -1 = no listener (hidden clients) */
+    const char *cookie;       /* cluster cookie; required */
+    const char *const *seeds; /* "host:port" to dial at start and redial with backoff */
+    size_t n_seeds;
+    unsigned tick_ms;         /* interval between ticks; default 1000 */
+    unsigned down_ms;         /* silence after which a peer is down; default 5000 */
+    bool hidden;              /* join no groups, not gossiped (bennuctl) */
+    bool encrypt;             /* encrypt links with the handshake's session keys */
+    size_t max_frame;         /* default 16 MiB */
+    size_t max_link_queue;    /* bytes queued per link before it is dropped; default 64 MiB */
+} bn_mesh_config_t;
+
+typedef struct bn_mesh_callbacks_s {
+    /* A Broadcast from a peer, to be fanned out locally (never forwarded).
+     * Pointers are valid only during the call. */
+    void (*deliver)(void *ud, const char *topic, size_t topic_len, const char *event,
+                    size_t event_len, const bn_payload_t *payload);
+    /* Node-local statistics for admin queries, as a new JSON object (may be NULL). */
+    json_t *(*stats)(void *ud);
+} bn_mesh_callbacks_t;
+
+/* Allocates a mesh; nothing runs until bn_mesh_start. Returns 0 or a
+ * negative errno-style code with a logged reason (bad config). */
+int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_callbacks_t *cb,
+                void *ud, bn_mesh_t **out);
+/* Binds the listener and dials the seeds. Returns 0 or a negative libuv error. */
+int bn_mesh_start(bn_mesh_t *m);
+/* The listening port actually bound (useful with port 0), or -1. */
+int bn_mesh_port(const bn_mesh_t *m);
+
+/* Called by pubsub when the first local subscriber of a topic appears / the
+ * last one goes. Idempotent per topic. */
+void bn_mesh_group_join(bn_mesh_t *m, const char *topic, size_t topic_len);
+void bn_mesh_group_leave(bn_mesh_t *m, const char *topic, size_t topic_len);
+
+/* Sends one Broadcast frame to every up peer that has a member of topic.
+ * Returns the number of peers it was queued to. */
+size_t bn_mesh_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len, const char *event,
+                         size_t event_len, const bn_payload_t *payload);
+
+/* Snapshots for admin and tests: new JSON objects owned by the caller. */
+json_t *bn_mesh_members_json(bn_mesh_t *m);
+json_t *bn_mesh_groups_json(bn_mesh_t *m);
+
+/* Admin client (bennuctl, tests). An admin tool runs a hidden mesh whose
+ * seeds are the node(s) to query, then sends JSON requests:
+ *   {"op":"members"}   -> {"ok":true,"members":<bn_mesh_members_json>}
+ *   {"op":"groups"}    -> {"ok":true,"groups":<bn_mesh_groups_json>}
+ *   {"op":"stats"}     -> {"ok":true,"stats":<cb->stats() or null>}
+ *   {"op":"broadcast","topic":"t","event":"e","payload":<json>}
+ *                      -> {"ok":true,"peers":n} (delivered locally too)
+ * anything else        -> {"ok":false,"error":"..."}
+ * cb fires exactly once: status 0 with the response (borrowed, valid during
+ * the call), UV_ETIMEDOUT if no answer within timeout_ms (0 = 5000; the
+ * resolution is the housekeeping period), or UV_ECANCELED at bn_mesh_close.
+ * node is the peer's name or NULL for the first up peer; a request made
+ * before any link is up waits for one. request is borrowed. Returns 0, or a
+ * negative code (and cb never runs). */
+typedef void (*bn_mesh_admin_cb)(void *ud, int status, json_t *response);
+int bn_mesh_admin_request(bn_mesh_t *m, const char *node, json_t *request, unsigned timeout_ms,
+                          bn_mesh_admin_cb cb, void *ud);
+
+/* Number of peer nodes currently up (hidden ones included). */
+size_t bn_mesh_up_count(const bn_mesh_t *m);
+/* This node's name and incarnation. */
+const char *bn_mesh_name(const bn_mesh_t *m);
+uint64_t bn_mesh_incarnation(const bn_mesh_t *m);
+
+/* Closes links and the listener; cb runs once every handle is closed, after
+ * which the mesh is freed. */
+void bn_mesh_close(bn_mesh_t *m, void (*cb)(void *ud), void *ud);
+
+#endif

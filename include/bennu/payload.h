@@ -1,0 +1,40 @@
+/* Message payloads as channels see them. */
+#ifndef BENNU_PAYLOAD_H
+#define BENNU_PAYLOAD_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    BN_PAYLOAD_JSON,     /* json: any JSON value (clients may send any) */
+    BN_PAYLOAD_RAW_JSON, /* raw/len: already-serialized JSON text (remote broadcasts) */
+    BN_PAYLOAD_BINARY,   /* raw/len: bytes of an ArrayBuffer payload */
+} bn_payload_kind_t;
+
+/* A borrowed view; whoever builds one keeps the referenced memory alive for
+ * the duration of the call it is passed to. */
+typedef struct bn_payload_s {
+    bn_payload_kind_t kind;
+    json_t *json;
+    const char *raw;
+    size_t len;
+} bn_payload_t;
+
+static inline bn_payload_t bn_payload_json(json_t *j)
+{
+    bn_payload_t p = {BN_PAYLOAD_JSON, j, NULL, 0};
+    return p;
+}
+static inline bn_payload_t bn_payload_binary(const void *bytes, size_t len)
+{
+    bn_payload_t p = {BN_PAYLOAD_BINARY, NULL, (const char *)bytes, len};
+    return p;
+}
+static inline bn_payload_t bn_payload_raw_json(const char *text, size_t len)
+{
+    bn_payload_t p = {BN_PAYLOAD_RAW_JSON, NULL, text, len};
+    return p;
+}
+
+#endif

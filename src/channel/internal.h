@@ -1,0 +1,135 @@
+/* Cross-file internals of the channel layer: the server, Phoenix sockets and
+ * channel instances. */
+#ifndef BN_CHANNEL_INTERNAL_H
+#define BN_CHANNEL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bennu/bennu.h"
+#include "channel/router.h"
+#include "protocol/message.h"
+#include "pubsub/pubsub.h"
+#include "transport/transport.h"
+
+/* How a Phoenix socket reaches its client: a WebSocket connection or a
+ * LongPoll session. */
+typedef struct bn_sock_io_s {
+    /* Queue an encoded message (the transport frames it). 0 or -1. */
+    int (*send)(void *io_ud, bn_buf_t *msg);
+    /* Close the transport from the server side with a WebSocket close code. */
+    void (*close)(void *io_ud, uint16_t code);
+} bn_sock_io_t;
+
+typedef struct bn_server_stats_s {
+    uint64_t sockets;          /* open Phoenix sockets */
+    uint64_t sockets_ws;
+    uint64_t sockets_lp;
+    uint64_t channels;         /* open channels */
+    uint64_t joins;
+    uint64_t join_errors;
+    uint64_t crashes;
+    uint64_t messages_in;
+    uint64_t bad_messages;
+    uint64_t refused_connects;
+    uint64_t replies;
+    uint64_t pushes;
+} bn_server_stats_t;
+
+typedef struct bn_static_file_s {
+    char *path;
+    char *data;
+    size_t len;
+    const char *content_type;
+} bn_static_file_t;
+
+#define BN_STATIC_MAX 16
+
+struct bn_lp_s;
+
+struct bn_server_s {
+    uv_loop_t *loop;
+    bn_config_t cfg;
+    char *bind_copy;
+    bn_router_t router;
+    bn_connect_cb connect_cb;
+    void *connect_ud;
+    bn_transport_t *transport;
+    bn_ps_t *ps;
+    bn_socket_t *sockets;      /* every open Phoenix socket */
+    bn_server_stats_t stats;
+    bn_static_file_t files[BN_STATIC_MAX];
+    size_t n_files;
+    struct bn_lp_s *lp;
+    void (*stop_cb)(void *ud);
+    void *stop_ud;
+    uint64_t started_ms;
+};
+
+struct bn_socket_s {
+    bn_server_t *srv;
+    const bn_sock_io_t *io;
+    void *io_ud;
+    bn_socket_t *prev, *next;
+    bn_channel_t *channels;    /* singly linked; at most cfg.max_channels */
+    unsigned n_channels;
+    json_t *assigns;
+    json_t *params;
+    const char *transport;
+    uint8_t vsn;
+    bool closed;
+};
+
+/* One joined channel. Owner: its socket's list; freed by bn__chan_remove. */
+struct bn_channel_s {
+    bn_ps_sub_t sub;           /* first: a subscriber is its channel */
+    bn_channel_t *next;
+    bn_socket_t *sock;
+    const bn_route_t *route;
+    json_t *join_ref;          /* as the client sent it; NULL = null */
+    void *data;
+    bool joined;
+    size_t topic_len;
+    char topic[];
+};
+
+struct bn_reply_s {
+    char status[64];
+    json_t *response;          /* owned */
+    uint8_t *bin;              /* owned */
+    size_t bin_len;
+    bool is_binary;
+    bool set;                  /* a bn_reply_set* call was made */
+};
+
+/* socket.c */
+bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
+                          json_t *params, const char *transport);
+/* The client's messages. Return 0, or -1 when the message was malformed and
+ * the transport must be closed (Phoenix kills the connection). */
+int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len);
+int bn__sock_handle_binary(bn_socket_t *s, const uint8_t *data, size_t len);
+/* The transport is gone: channels terminate with reason "closed". */
+void bn__sock_free(bn_socket_t *s);
+int bn__sock_send_out(bn_socket_t *s, const bn_out_t *o);
+
+/* channel.c */
+bn_channel_t *bn__chan_new(bn_socket_t *s, const bn_route_t *route, const char *topic,
+                           size_t topic_len, json_t *join_ref);
+void bn__chan_remove(bn_channel_t *ch, bn_stop_reason_t reason);
+void bn__chan_send_lifecycle(bn_channel_t *ch, const char *event);
+void bn__chan_crash(bn_channel_t *ch);
+extern const bn_ps_sub_ops_t bn__chan_sub_ops;
+void bn__reply_init(bn_reply_t *r);
+void bn__reply_clear(bn_reply_t *r);
+
+/* query.c */
+json_t *bn__query_parse(const char *query);
+
+/* longpoll.c */
+struct bn_lp_s *bn__lp_new(bn_server_t *srv);
+void bn__lp_free(struct bn_lp_s *lp);
+void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req);
+void bn__lp_request_aborted(struct bn_lp_s *lp, bn_conn_t *c);
+
+#endif

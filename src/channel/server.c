@@ -1,0 +1,365 @@
+/* The server: configuration, wiring of transport, sockets, routes and
+ * pubsub, the WebSocket session glue, plain HTTP routes and static files. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "channel/internal.h"
+#include "core/log.h"
+
+void bn_config_defaults(bn_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->bind = "127.0.0.1";
+    cfg->port = 4000;
+    cfg->max_frame_size = 1024 * 1024;
+    cfg->max_message_size = 1024 * 1024;
+    cfg->idle_timeout_ms = 60000;
+    cfg->handshake_timeout_ms = 10000;
+    cfg->max_queued_bytes = 4 * 1024 * 1024;
+    cfg->max_connections = 100000;
+    cfg->max_channels = 100;
+    cfg->max_request_line = 8 * 1024;
+    cfg->max_header_bytes = 16 * 1024;
+    cfg->max_headers = 100;
+    cfg->max_body = 1024 * 1024;
+}
+
+/* ---------------------------------------------------------------- WebSocket glue */
+
+static int ws_io_send(void *io_ud, bn_buf_t *msg)
+{
+    return bn_conn_send(io_ud, msg);
+}
+
+static void ws_io_close(void *io_ud, uint16_t code)
+{
+    bn_conn_close(io_ud, code, BN_CLOSE_SERVER_CLOSE);
+}
+
+static const bn_sock_io_t ws_io = {ws_io_send, ws_io_close};
+
+static json_t *headers_json(const bn_http_req_t *req)
+{
+    json_t *h = json_object();
+    for (size_t i = 0; h != NULL && i < req->n_headers; i++) {
+        json_t *v = json_string(req->headers[i].value);
+        if (v != NULL) {
+            json_object_set_new(h, req->headers[i].name, v);
+        }
+    }
+    return h;
+}
+
+/* Runs the connect callback; returns the new socket or NULL (refused). */
+static bn_socket_t *socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,
+                                   const bn_sock_io_t *io, void *io_ud, const char *transport)
+{
+    json_t *params = bn__query_parse(req->query);
+    if (params == NULL) {
+        return NULL;
+    }
+    const char *vsn_str = json_string_value(json_object_get(params, "vsn"));
+    int vsn = bn_vsn_parse(vsn_str);
+    if (vsn < 0) {
+        BN_LOG(INFO, "connect_refused", "reason=bad_vsn transport=%s", transport);
+        json_decref(params);
+        srv->stats.refused_connects++;
+        return NULL;
+    }
+    bn_socket_t *s = bn__sock_new(srv, io, io_ud, (bn_vsn_t)vsn, params, transport);
+    if (s == NULL) {
+        json_decref(params);
+        return NULL;
+    }
+    if (srv->connect_cb != NULL) {
+        json_t *headers = headers_json(req);
+        bn_connect_info_t info = {bn_conn_peer(c), transport, headers};
+        bool ok = srv->connect_cb(s, params, &info, srv->connect_ud);
+        json_decref(headers);
+        if (!ok) {
+            BN_LOG(INFO, "connect_refused", "reason=connect_callback transport=%s", transport);
+            srv->stats.refused_connects++;
+            s->closed = true;
+            bn__sock_free(s);
+            json_decref(params);
+            return NULL;
+        }
+    }
+    json_decref(params);
+    return s;
+}
+
+static int on_ws_open(void *ud, bn_conn_t *c, bn_http_req_t *req, void **session)
+{
+    bn_server_t *srv = ud;
+    bn_socket_t *s = socket_connect(srv, c, req, &ws_io, c, "websocket");
+    if (s == NULL) {
+        return 403;
+    }
+    *session = s;
+    return 0;
+}
+
+static void on_ws_message(void *ud, void *session, bool binary, uint8_t *data, size_t len)
+{
+    (void)ud;
+    bn_socket_t *s = session;
+    int rc = binary ? bn__sock_handle_binary(s, data, len)
+                    : bn__sock_handle_text(s, (const char *)data, len);
+    if (rc != 0) {
+        /* Phoenix's transport crashes on undecodable input; the client sees
+         * the WebSocket close with 1011 and reconnects. */
+        bn_conn_close(s->io_ud, BN_WS_CLOSE_INTERNAL, BN_CLOSE_BAD_MESSAGE);
+    }
+}
+
+static void on_ws_closed(void *ud, void *session)
+{
+    (void)ud;
+    bn__sock_free(session);
+}
+
+/* ---------------------------------------------------------------- plain HTTP */
+
+static const bn_static_file_t *find_file(const bn_server_t *srv, const char *path)
+{
+    if (strcmp(path, "/") == 0) {
+        path = "/index.html";
+    }
+    for (size_t i = 0; i < srv->n_files; i++) {
+        if (strcmp(srv->files[i].path, path) == 0) {
+            return &srv->files[i];
+        }
+    }
+    return NULL;
+}
+
+static void on_request(void *ud, bn_conn_t *c, bn_http_req_t *req)
+{
+    bn_server_t *srv = ud;
+    if (strcmp(req->path, "/socket/longpoll") == 0) {
+        bn__lp_request(srv->lp, c, req);
+        return;
+    }
+    bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+    if (strcmp(req->path, "/health") == 0) {
+        if (!get) {
+            bn_http_respond(c, 405, NULL, "allow: GET, HEAD\r\n", NULL, 0);
+            return;
+        }
+        bn_http_respond(c, 200, "text/plain", NULL, "ok\n", req->method == HTTP_HEAD ? 0 : 3);
+        return;
+    }
+    const bn_static_file_t *f = find_file(srv, req->path);
+    if (f == NULL) {
+        bn_http_respond(c, 404, "text/plain", NULL, "not found\n", 10);
+        return;
+    }
+    if (!get) {
+        bn_http_respond(c, 405, NULL, "allow: GET, HEAD\r\n", NULL, 0);
+        return;
+    }
+    bn_http_respond(c, 200, f->content_type, "cache-control: no-cache\r\n", f->data,
+                    req->method == HTTP_HEAD ? 0 : f->len);
+}
+
+static void on_request_aborted(void *ud, bn_conn_t *c)
+{
+    bn_server_t *srv = ud;
+    bn__lp_request_aborted(srv->lp, c);
+}
+
+/* ---------------------------------------------------------------- static files */
+
+static const char *content_type_for(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL) {
+        return "application/octet-stream";
+    }
+    if (strcmp(dot, ".html") == 0) {
+        return "text/html; charset=utf-8";
+    }
+    if (strcmp(dot, ".js") == 0) {
+        return "text/javascript; charset=utf-8";
+    }
+    if (strcmp(dot, ".css") == 0) {
+        return "text/css; charset=utf-8";
+    }
+    return "application/octet-stream";
+}
+
+/* Static files are read once at start (the loop never blocks on disk). */
+int bn_server_add_file(bn_server_t *srv, const char *url_path, const char *file_path)
+{
+    if (srv->n_files == BN_STATIC_MAX) {
+        return -1;
+    }
+    FILE *f = fopen(file_path, "rb");
+    if (f == NULL) {
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || st.st_size > 8 * 1024 * 1024) {
+        fclose(f);
+        return -1;
+    }
+    char *data = malloc((size_t)st.st_size + 1);
+    size_t n = data ? fread(data, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (data == NULL || n != (size_t)st.st_size) {
+        free(data);
+        return -1;
+    }
+    bn_static_file_t *sf = &srv->files[srv->n_files++];
+    sf->path = strdup(url_path);
+    sf->data = data;
+    sf->len = n;
+    sf->content_type = content_type_for(url_path);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
+{
+    bn_server_t *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        return NULL;
+    }
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    srv->bind_copy = strdup(cfg->bind ? cfg->bind : "127.0.0.1");
+    srv->cfg.bind = srv->bind_copy;
+    bn_router_init(&srv->router);
+    srv->ps = bn_ps_new();
+    srv->lp = bn__lp_new(srv);
+    bn_transport_config_t tc = {
+        .bind = srv->cfg.bind,
+        .port = srv->cfg.port,
+        .ws = {.max_frame = cfg->max_frame_size, .max_message = cfg->max_message_size},
+        .idle_timeout_ms = cfg->idle_timeout_ms,
+        .handshake_timeout_ms = cfg->handshake_timeout_ms,
+        .max_queued_bytes = cfg->max_queued_bytes,
+        .max_connections = cfg->max_connections,
+        .max_request_line = cfg->max_request_line,
+        .max_header_bytes = cfg->max_header_bytes,
+        .max_headers = cfg->max_headers,
+        .max_body = cfg->max_body,
+    };
+    bn_transport_ops_t ops = {
+        .ud = srv,
+        .request = on_request,
+        .ws_open = on_ws_open,
+        .ws_message = on_ws_message,
+        .ws_closed = on_ws_closed,
+        .request_aborted = on_request_aborted,
+    };
+    srv->transport = bn_transport_new(loop, &tc, &ops);
+    if (srv->ps == NULL || srv->transport == NULL || srv->lp == NULL || srv->bind_copy == NULL) {
+        bn_ps_free(srv->ps);
+        free(srv->transport);
+        bn__lp_free(srv->lp);
+        free(srv->bind_copy);
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+int bn_server_route(bn_server_t *srv, const char *pattern, const bn_channel_type_t *type,
+                    void *ud)
+{
+    return bn_router_add(&srv->router, pattern, type, ud);
+}
+
+void bn_server_on_connect(bn_server_t *srv, bn_connect_cb cb, void *ud)
+{
+    srv->connect_cb = cb;
+    srv->connect_ud = ud;
+}
+
+void bn_server_set_adapter(bn_server_t *srv, const bn_pubsub_adapter_t *adapter)
+{
+    bn_ps_set_adapter(srv->ps, adapter);
+}
+
+int bn_server_start(bn_server_t *srv)
+{
+    srv->started_ms = uv_now(srv->loop);
+    return bn_transport_start(srv->transport);
+}
+
+int bn_server_port(const bn_server_t *srv)
+{
+    return bn_transport_port(srv->transport);
+}
+
+int bn_server_broadcast(bn_server_t *srv, const char *topic, const char *event,
+                        const bn_payload_t *payload)
+{
+    return bn_ps_broadcast(srv->ps, topic, strlen(topic), event, payload, NULL);
+}
+
+int bn_server_deliver_remote(bn_server_t *srv, const char *topic, size_t topic_len,
+                             const char *event, const bn_payload_t *payload)
+{
+    return bn_ps_deliver_remote(srv->ps, topic, topic_len, event, payload);
+}
+
+static void on_transport_stopped(void *ud)
+{
+    bn_server_t *srv = ud;
+    void (*cb)(void *) = srv->stop_cb;
+    void *cb_ud = srv->stop_ud;
+    bn__lp_free(srv->lp);
+    bn_ps_free(srv->ps);
+    bn_router_free(&srv->router);
+    for (size_t i = 0; i < srv->n_files; i++) {
+        free(srv->files[i].path);
+        free(srv->files[i].data);
+    }
+    free(srv->bind_copy);
+    free(srv);
+    if (cb != NULL) {
+        cb(cb_ud);
+    }
+}
+
+void bn_server_stop(bn_server_t *srv, void (*cb)(void *ud), void *ud)
+{
+    srv->stop_cb = cb;
+    srv->stop_ud = ud;
+    bn_transport_stop(srv->transport, 2000, on_transport_stopped, srv);
+}
+
+json_t *bn_server_stats_json(bn_server_t *srv)
+{
+    const bn_transport_stats_t *ts = bn_transport_stats(srv->transport);
+    const bn_ps_stats_t *ps = bn_ps_stats(srv->ps);
+    json_t *closed = json_object();
+    for (int i = 0; i < BN_CLOSE__COUNT; i++) {
+        if (ts->closed[i] > 0) {
+            json_object_set_new(closed, bn_close_reason_name((bn_close_reason_t)i),
+                                json_integer((json_int_t)ts->closed[i]));
+        }
+    }
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:o}",
+        "connections", (json_int_t)ts->open, "sockets", (json_int_t)srv->stats.sockets,
+        "sockets_websocket", (json_int_t)srv->stats.sockets_ws, "sockets_longpoll",
+        (json_int_t)srv->stats.sockets_lp, "channels", (json_int_t)srv->stats.channels, "joins",
+        (json_int_t)srv->stats.joins, "join_errors", (json_int_t)srv->stats.join_errors,
+        "channel_crashes", (json_int_t)srv->stats.crashes, "messages_in",
+        (json_int_t)srv->stats.messages_in, "bad_messages", (json_int_t)srv->stats.bad_messages,
+        "refused_connects", (json_int_t)(srv->stats.refused_connects + ts->refused_upgrades),
+        "broadcasts_out", (json_int_t)ps->broadcasts_local, "broadcasts_in",
+        (json_int_t)ps->broadcasts_remote, "deliveries", (json_int_t)ps->deliveries,
+        "slow_consumer_closes", (json_int_t)ts->closed[BN_CLOSE_SLOW_CONSUMER], "frames_out",
+        (json_int_t)ts->frames_out, "writes", (json_int_t)ts->writes, "topics",
+        (json_int_t)ps->topics, "closed", closed);
+}

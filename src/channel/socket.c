@@ -1,0 +1,315 @@
+/* Phoenix sockets: one per client connection (WebSocket or LongPoll
+ * session). Decodes client messages and dispatches them exactly as Phoenix's
+ * transport does (PROTOCOL.md 3.2). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel/internal.h"
+#include "core/log.h"
+
+bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
+                          json_t *params, const char *transport)
+{
+    bn_socket_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->srv = srv;
+    s->io = io;
+    s->io_ud = io_ud;
+    s->vsn = (uint8_t)vsn;
+    s->params = json_incref(params);
+    s->assigns = json_object();
+    s->transport = transport;
+    s->next = srv->sockets;
+    if (srv->sockets != NULL) {
+        srv->sockets->prev = s;
+    }
+    srv->sockets = s;
+    srv->stats.sockets++;
+    if (strcmp(transport, "websocket") == 0) {
+        srv->stats.sockets_ws++;
+    } else {
+        srv->stats.sockets_lp++;
+    }
+    return s;
+}
+
+void bn__sock_free(bn_socket_t *s)
+{
+    bn_server_t *srv = s->srv;
+    s->closed = true;
+    while (s->channels != NULL) {
+        bn__chan_remove(s->channels, BN_STOP_CLOSED);
+    }
+    if (s->prev != NULL) {
+        s->prev->next = s->next;
+    } else {
+        srv->sockets = s->next;
+    }
+    if (s->next != NULL) {
+        s->next->prev = s->prev;
+    }
+    srv->stats.sockets--;
+    if (strcmp(s->transport, "websocket") == 0) {
+        srv->stats.sockets_ws--;
+    } else {
+        srv->stats.sockets_lp--;
+    }
+    json_decref(s->params);
+    json_decref(s->assigns);
+    free(s);
+}
+
+int bn__sock_send_out(bn_socket_t *s, const bn_out_t *o)
+{
+    if (s->closed) {
+        return -1;
+    }
+    const char *err = NULL;
+    bn_buf_t *b = bn_ser_encode((bn_vsn_t)s->vsn, o, &err);
+    if (b == NULL) {
+        BN_LOG(WARN, "encode_failed", "topic=%s error=%s", o->topic, err ? err : "?");
+        return -1;
+    }
+    int rc = s->io->send(s->io_ud, b);
+    bn_buf_unref(b);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- public socket API */
+
+void bn_socket_assign(bn_socket_t *s, const char *key, json_t *value)
+{
+    json_object_set_new(s->assigns, key, value);
+}
+
+json_t *bn_socket_assigns_get(const bn_socket_t *s, const char *key)
+{
+    return json_object_get(s->assigns, key);
+}
+
+json_t *bn_socket_params(const bn_socket_t *s)
+{
+    return s->params;
+}
+
+const char *bn_socket_transport(const bn_socket_t *s)
+{
+    return s->transport;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void reply(bn_socket_t *s, json_t *join_ref, json_t *ref, const bn_msg_t *m,
+                  const char *status, const bn_payload_t *response)
+{
+    bn_out_t out = {
+        .kind = BN_OUT_REPLY,
+        .join_ref = join_ref,
+        .ref = ref,
+        .topic = m->topic,
+        .topic_len = m->topic_len,
+        .status = status,
+        .payload = response,
+    };
+    s->srv->stats.replies++;
+    bn__sock_send_out(s, &out);
+}
+
+static void reply_empty(bn_socket_t *s, json_t *join_ref, const bn_msg_t *m, const char *status)
+{
+    json_t *empty = json_object();
+    bn_payload_t p = bn_payload_json(empty);
+    reply(s, join_ref, m->ref, m, status, &p);
+    json_decref(empty);
+}
+
+static void reply_reason(bn_socket_t *s, json_t *join_ref, const bn_msg_t *m, const char *reason)
+{
+    json_t *resp = json_pack("{s:s}", "reason", reason);
+    bn_payload_t p = bn_payload_json(resp);
+    reply(s, join_ref, m->ref, m, "error", &p);
+    json_decref(resp);
+}
+
+/* Sends what a callback put into r as the reply to message m. */
+static void send_reply(bn_socket_t *s, json_t *join_ref, const bn_msg_t *m, bn_reply_t *r)
+{
+    bn_payload_t p;
+    json_t *empty = NULL;
+    if (r->is_binary) {
+        p = bn_payload_binary(r->bin, r->bin_len);
+    } else if (r->response != NULL) {
+        p = bn_payload_json(r->response);
+    } else {
+        empty = json_object();
+        p = bn_payload_json(empty);
+    }
+    reply(s, join_ref, m->ref, m, r->status, &p);
+    json_decref(empty);
+}
+
+static bn_channel_t *find_channel(const bn_socket_t *s, const char *topic, size_t len)
+{
+    for (bn_channel_t *ch = s->channels; ch != NULL; ch = ch->next) {
+        if (ch->topic_len == len && memcmp(ch->topic, topic, len) == 0) {
+            return ch;
+        }
+    }
+    return NULL;
+}
+
+/* A null join_ref, or one equal to the channel's, addresses the current join. */
+static bool join_ref_matches(const bn_channel_t *ch, const json_t *jr)
+{
+    if (jr == NULL) {
+        return true;
+    }
+    return ch->join_ref != NULL && json_equal(ch->join_ref, (json_t *)jr);
+}
+
+static void do_join(bn_socket_t *s, const bn_msg_t *m)
+{
+    bn_server_t *srv = s->srv;
+    const bn_route_t *route = bn_router_match(&srv->router, m->topic, m->topic_len);
+    if (route == NULL) {
+        reply_reason(s, NULL, m, "unmatched topic");
+        return;
+    }
+    if (s->n_channels >= srv->cfg.max_channels) {
+        reply_reason(s, m->join_ref, m, "too many channels joined");
+        return;
+    }
+    bn_channel_t *ch = bn__chan_new(s, route, m->topic, m->topic_len, m->join_ref);
+    if (ch == NULL) {
+        reply_reason(s, m->join_ref, m, "join crashed");
+        return;
+    }
+    bn_reply_t r;
+    bn__reply_init(&r);
+    bn_chan_result_t res = route->type->join(ch, &m->payload, &r);
+    srv->stats.joins++;
+    if (res == BN_CHAN_OK && bn_ps_subscribe(srv->ps, &ch->sub, ch->topic, ch->topic_len) == 0) {
+        ch->joined = true;
+        ch->next = s->channels;
+        s->channels = ch;
+        s->n_channels++;
+        srv->stats.channels++;
+        strcpy(r.status, "ok");
+        send_reply(s, m->join_ref, m, &r);
+    } else if (res == BN_CHAN_ERROR) {
+        srv->stats.join_errors++;
+        strcpy(r.status, r.status[0] && strcmp(r.status, "ok") != 0 ? r.status : "error");
+        send_reply(s, m->join_ref, m, &r);
+        bn__chan_remove(ch, BN_STOP_NORMAL);
+    } else {
+        srv->stats.join_errors++;
+        srv->stats.crashes++;
+        BN_LOG(WARN, "join_crashed", "topic=%s channel=%s", ch->topic, route->type->name);
+        reply_reason(s, m->join_ref, m, "join crashed");
+        bn__chan_remove(ch, BN_STOP_CRASH);
+    }
+    bn__reply_clear(&r);
+}
+
+static void do_handle_in(bn_channel_t *ch, const bn_msg_t *m)
+{
+    bn_socket_t *s = ch->sock;
+    const bn_channel_type_t *type = ch->route->type;
+    if (type->handle_in == NULL) {
+        bn__chan_crash(ch);
+        return;
+    }
+    bn_reply_t r;
+    bn__reply_init(&r);
+    bn_chan_result_t res = type->handle_in(ch, m->event, &m->payload, &r);
+    switch (res) {
+    case BN_CHAN_OK:
+        break;
+    case BN_CHAN_REPLY:
+        send_reply(s, ch->join_ref, m, &r);
+        break;
+    case BN_CHAN_STOP:
+        if (r.set) {
+            send_reply(s, ch->join_ref, m, &r);
+        }
+        bn__chan_send_lifecycle(ch, "phx_close");
+        bn__chan_remove(ch, BN_STOP_NORMAL);
+        break;
+    default:
+        bn__chan_crash(ch);
+        break;
+    }
+    bn__reply_clear(&r);
+}
+
+static void dispatch(bn_socket_t *s, const bn_msg_t *m)
+{
+    bool is_join = strcmp(m->event, "phx_join") == 0;
+    bool is_leave = strcmp(m->event, "phx_leave") == 0;
+    if (strcmp(m->topic, "phoenix") == 0 && strcmp(m->event, "heartbeat") == 0) {
+        reply_empty(s, NULL, m, "ok");
+        return;
+    }
+    bn_channel_t *ch = find_channel(s, m->topic, m->topic_len);
+    if (is_join) {
+        if (ch != NULL) {
+            /* Duplicate join: the old channel closes first (PROTOCOL.md 3.4). */
+            BN_LOG(DEBUG, "duplicate_join", "topic=%s", ch->topic);
+            bn__chan_send_lifecycle(ch, "phx_close");
+            bn__chan_remove(ch, BN_STOP_DUPLICATE_JOIN);
+        }
+        do_join(s, m);
+        return;
+    }
+    if (ch == NULL) {
+        if (is_leave) {
+            reply_empty(s, m->join_ref, m, "ok");
+        } else {
+            reply_reason(s, NULL, m, "unmatched topic");
+        }
+        return;
+    }
+    if (!join_ref_matches(ch, m->join_ref)) {
+        return; /* stale message for an earlier join: dropped silently */
+    }
+    if (is_leave) {
+        reply_empty(s, ch->join_ref, m, "ok");
+        bn__chan_send_lifecycle(ch, "phx_close");
+        bn__chan_remove(ch, BN_STOP_LEFT);
+        return;
+    }
+    do_handle_in(ch, m);
+}
+
+int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len)
+{
+    bn_msg_t m;
+    const char *err = NULL;
+    s->srv->stats.messages_in++;
+    if (bn_ser_decode_text((bn_vsn_t)s->vsn, data, len, &m, &err) != 0) {
+        s->srv->stats.bad_messages++;
+        BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport, err ? err : "?");
+        return -1;
+    }
+    dispatch(s, &m);
+    bn_msg_clear(&m);
+    return 0;
+}
+
+int bn__sock_handle_binary(bn_socket_t *s, const uint8_t *data, size_t len)
+{
+    bn_msg_t m;
+    const char *err = NULL;
+    s->srv->stats.messages_in++;
+    if (s->vsn != BN_VSN_2 || bn_ser_decode_binary(data, len, &m, &err) != 0) {
+        s->srv->stats.bad_messages++;
+        BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport,
+               err ? err : "binary frame on a V1 socket");
+        return -1;
+    }
+    dispatch(s, &m);
+    bn_msg_clear(&m);
+    return 0;
+}

@@ -1,0 +1,602 @@
+/* TCP connections: accept, read dispatch, the write queue and its flush,
+ * timeouts and close.
+ *
+ * Writes are batched per loop turn (Redis's beforeSleep idea): bn_conn_send
+ * only appends a buffer reference to the connection's queue and puts the
+ * connection on the pending-flush list; a check handle (after I/O) and a
+ * prepare handle (before the loop blocks) flush every pending connection
+ * with one vectored write. Leftovers go to one uv_write at a time. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "core/log.h"
+#include "transport/internal.h"
+
+static const char *const close_reason_names[] = {
+#define BN_CLOSE_NAME(name, str) str,
+    BN_CLOSE_REASON_MAP(BN_CLOSE_NAME)
+#undef BN_CLOSE_NAME
+};
+
+const char *bn_close_reason_name(bn_close_reason_t r)
+{
+    return r < BN_CLOSE__COUNT ? close_reason_names[r] : "unknown";
+}
+
+uint64_t bn__now_ms(const bn_transport_t *t)
+{
+    return uv_now(t->loop);
+}
+
+uint64_t bn_conn_id(const bn_conn_t *c)
+{
+    return c->id;
+}
+
+const char *bn_conn_peer(const bn_conn_t *c)
+{
+    static char peer[64];
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    peer[0] = '\0';
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) {
+        return "unknown";
+    }
+    char ip[48];
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, ip, sizeof(ip));
+        snprintf(peer, sizeof(peer), "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        uv_ip4_name(a, ip, sizeof(ip));
+        snprintf(peer, sizeof(peer), "%s:%u", ip, ntohs(a->sin_port));
+    }
+    return peer;
+}
+
+/* ---------------------------------------------------------------- close */
+
+static void maybe_finish_stop(bn_transport_t *t);
+
+static void conn_free(bn_conn_t *c)
+{
+    bn_transport_t *t = c->t;
+    while (c->q_len > 0) {
+        bn_buf_unref(c->q[c->q_head]);
+        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_len--;
+    }
+    free(c->q);
+    if (c->req != NULL) {
+        bn__http_req_free(c->req);
+    }
+    free(c->pending);
+    bn_ws_parser_free(&c->ws);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        t->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    t->n_conns--;
+    t->stats.open--;
+    free(c);
+    maybe_finish_stop(t);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    bn_conn_t *c = h->data;
+    bn_transport_t *t = c->t;
+    if (c->mode == BN_CONN_WS && c->session != NULL) {
+        t->ops.ws_closed(t->ops.ud, c->session);
+        c->session = NULL;
+        t->stats.ws_open--;
+    } else if (c->mode == BN_CONN_HTTP_WAIT && t->ops.request_aborted != NULL) {
+        t->ops.request_aborted(t->ops.ud, c);
+    }
+    /* The flush list may still point at us; unlink before freeing. */
+    if (c->in_flush_list) {
+        bn_conn_t **pp = &t->flush_list;
+        while (*pp != NULL && *pp != c) {
+            pp = &(*pp)->flush_next;
+        }
+        if (*pp == c) {
+            *pp = c->flush_next;
+        }
+        c->in_flush_list = false;
+    }
+    conn_free(c);
+}
+
+/* Closes the handle now, dropping anything still queued. */
+void bn__conn_abort(bn_conn_t *c, bn_close_reason_t reason)
+{
+    if (c->handle_closed) {
+        return;
+    }
+    if (c->close_reason == BN_CLOSE_NONE) {
+        c->close_reason = (uint8_t)reason;
+        c->t->stats.closed[reason]++;
+        BN_LOG(DEBUG, "conn_close", "id=%llu reason=%s", (unsigned long long)c->id,
+               bn_close_reason_name(reason));
+    }
+    c->closing = true;
+    c->handle_closed = true;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    bn_conn_t *c = req->data;
+    /* The FIN is out; the peer's EOF (or the sweep deadline) ends the
+     * connection. Reading on lets its close frame arrive without an RST. */
+    (void)c;
+}
+
+/* Graceful close: stop processing input, flush the queue, send FIN, then
+ * wait (bounded) for the peer to close. */
+void bn__conn_shutdown(bn_conn_t *c, bn_close_reason_t reason)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    c->close_after_flush = true;
+    if (c->close_reason == BN_CLOSE_NONE) {
+        c->close_reason = (uint8_t)reason;
+        c->t->stats.closed[reason]++;
+        BN_LOG(DEBUG, "conn_close", "id=%llu reason=%s", (unsigned long long)c->id,
+               bn_close_reason_name(reason));
+    }
+    c->close_deadline_ms = bn__now_ms(c->t) + 2000;
+    bn__conn_queue_flush(c);
+}
+
+static void conn_do_shutdown(bn_conn_t *c)
+{
+    if (c->shut || c->handle_closed) {
+        return;
+    }
+    c->shut = true;
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        bn__conn_abort(c, (bn_close_reason_t)c->close_reason);
+    }
+}
+
+/* ---------------------------------------------------------------- writes */
+
+int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
+{
+    bn_transport_t *t = c->t;
+    size_t n = bn_buf_wire_len(b);
+    if (c->q_bytes + n > t->cfg.max_queued_bytes) {
+        BN_LOG(WARN, "slow_consumer", "id=%llu queued=%zu limit=%zu", (unsigned long long)c->id,
+               c->q_bytes, t->cfg.max_queued_bytes);
+        bn__conn_abort(c, BN_CLOSE_SLOW_CONSUMER);
+        return -1;
+    }
+    if (c->q_len == c->q_cap) {
+        uint32_t cap = c->q_cap ? c->q_cap * 2 : 8;
+        bn_buf_t **q = malloc(cap * sizeof(*q));
+        if (q == NULL) {
+            bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
+            return -1;
+        }
+        for (uint32_t i = 0; i < c->q_len; i++) {
+            q[i] = c->q[(c->q_head + i) % c->q_cap];
+        }
+        free(c->q);
+        c->q = q;
+        c->q_cap = cap;
+        c->q_head = 0;
+    }
+    c->q[(c->q_head + c->q_len) % c->q_cap] = bn_buf_ref(b);
+    c->q_len++;
+    c->q_bytes += n;
+    t->stats.frames_out++;
+    if (!c->in_flush_list) {
+        c->in_flush_list = true;
+        c->flush_next = t->flush_list;
+        t->flush_list = c;
+    }
+    return 0;
+}
+
+/* Drops n written bytes from the head of the queue. */
+static void queue_consume(bn_conn_t *c, size_t n)
+{
+    c->q_bytes -= n;
+    while (n > 0) {
+        bn_buf_t *b = c->q[c->q_head];
+        size_t left = bn_buf_wire_len(b) - c->q_off;
+        if (n < left) {
+            c->q_off += n;
+            return;
+        }
+        n -= left;
+        c->q_off = 0;
+        bn_buf_unref(b);
+        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_len--;
+    }
+}
+
+static size_t queue_iov(bn_conn_t *c, uv_buf_t *iov, size_t max)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->q_len && n < max; i++) {
+        bn_buf_t *b = c->q[(c->q_head + i) % c->q_cap];
+        size_t off = i == 0 ? c->q_off : 0;
+        iov[n++] = uv_buf_init(bn_buf_wire(b) + off, (unsigned)(bn_buf_wire_len(b) - off));
+    }
+    return n;
+}
+
+static void conn_flush(bn_conn_t *c);
+
+static void on_write(uv_write_t *req, int status)
+{
+    bn_conn_t *c = req->data;
+    c->writing = false;
+    if (status < 0) {
+        bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
+        return;
+    }
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < c->inflight; i++) {
+        bn_buf_t *b = c->q[(c->q_head + i) % c->q_cap];
+        bytes += bn_buf_wire_len(b) - (i == 0 ? c->q_off : 0);
+    }
+    c->inflight = 0;
+    queue_consume(c, bytes);
+    if (!c->handle_closed) {
+        conn_flush(c);
+    }
+}
+
+static void conn_flush(bn_conn_t *c)
+{
+    bn_transport_t *t = c->t;
+    uv_buf_t iov[BN_IOV_BATCH];
+    while (!c->writing && !c->handle_closed && c->q_len > 0) {
+        size_t n = queue_iov(c, iov, BN_IOV_BATCH);
+        int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+        t->stats.writes++;
+        if (w == UV_EAGAIN || w == UV_ENOSYS) {
+            w = 0;
+        } else if (w < 0) {
+            bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
+            return;
+        }
+        t->stats.bytes_out += (uint64_t)w;
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            total += iov[i].len;
+        }
+        queue_consume(c, (size_t)w);
+        if ((size_t)w == total) {
+            continue;
+        }
+        /* The socket buffer is full: hand the rest to one uv_write. */
+        n = queue_iov(c, iov, BN_IOV_BATCH);
+        c->wreq.data = c;
+        if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+            bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
+            return;
+        }
+        c->writing = true;
+        c->inflight = (uint32_t)n;
+        return;
+    }
+    if (!c->writing && c->q_len == 0 && c->close_after_flush && !c->handle_closed) {
+        conn_do_shutdown(c);
+    }
+}
+
+void bn__conn_queue_flush(bn_conn_t *c)
+{
+    if (!c->in_flush_list) {
+        c->in_flush_list = true;
+        c->flush_next = c->t->flush_list;
+        c->t->flush_list = c;
+    }
+}
+
+static void flush_all(bn_transport_t *t)
+{
+    while (t->flush_list != NULL) {
+        bn_conn_t *c = t->flush_list;
+        t->flush_list = c->flush_next;
+        c->in_flush_list = false;
+        c->flush_next = NULL;
+        conn_flush(c);
+    }
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    flush_all(h->data);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    flush_all(h->data);
+}
+
+int bn_conn_send(bn_conn_t *c, bn_buf_t *msg)
+{
+    if (c->closing || c->mode != BN_CONN_WS) {
+        return -1;
+    }
+    if (!msg->framed) {
+        uint8_t hdr[10];
+        size_t h = bn_ws_frame_header(hdr, msg->binary ? BN_WS_OP_BINARY : BN_WS_OP_TEXT, msg->len);
+        memcpy(bn_buf_body(msg) - h, hdr, h);
+        msg->head = (uint32_t)h;
+        msg->framed = 1;
+    }
+    return bn__conn_enqueue(c, msg);
+}
+
+void bn_conn_close(bn_conn_t *c, uint16_t code, bn_close_reason_t reason)
+{
+    if (c->closing) {
+        return;
+    }
+    if (c->mode == BN_CONN_WS) {
+        uint8_t payload[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+        bn__ws_send_control(c, BN_WS_OP_CLOSE, payload, sizeof(payload));
+    }
+    bn__conn_shutdown(c, reason);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    bn_conn_t *c = h->data;
+    /* One buffer per loop: libuv calls alloc and read back to back, and every
+     * consumer copies what it must keep (only partial frames/requests). */
+    *buf = uv_buf_init(c->t->read_buf, sizeof(c->t->read_buf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    bn_conn_t *c = s->data;
+    if (nread == 0) {
+        return;
+    }
+    if (nread < 0) {
+        bn__conn_abort(c, nread == UV_EOF ? BN_CLOSE_PEER_CLOSED : BN_CLOSE_READ_ERROR);
+        return;
+    }
+    if (c->closing) {
+        return; /* draining after our close: discard */
+    }
+    c->last_rx_ms = bn__now_ms(c->t);
+    if (c->mode == BN_CONN_WS) {
+        bn__ws_feed(c, (uint8_t *)buf->base, (size_t)nread);
+    } else {
+        bn__http_feed(c, buf->base, (size_t)nread);
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    bn_transport_t *t = server->data;
+    if (status < 0) {
+        /* EMFILE/ENFILE: libuv already accepted and dropped the pending
+         * connections with its reserved descriptor, so the listener does not
+         * spin; we count and log once per episode. */
+        t->stats.accept_errors++;
+        if (!t->accept_paused) {
+            t->accept_paused = true;
+            BN_LOG(WARN, "accept_failed", "error=%s open=%u", uv_err_name(status), t->n_conns);
+        }
+        return;
+    }
+    bn_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return;
+    }
+    uv_tcp_init(t->loop, &c->tcp);
+    c->tcp.data = c;
+    c->t = t;
+    c->id = ++t->next_id;
+    c->opened_ms = c->last_rx_ms = bn__now_ms(t);
+    c->next = t->conns;
+    if (t->conns != NULL) {
+        t->conns->prev = c;
+    }
+    t->conns = c;
+    t->n_conns++;
+    t->stats.open++;
+    int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rc != 0) {
+        t->stats.accept_errors++;
+        c->handle_closed = true;
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+        return;
+    }
+    if (t->accept_paused) {
+        t->accept_paused = false;
+        BN_LOG(INFO, "accept_recovered", "open=%u", t->n_conns);
+    }
+    t->stats.accepted++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    bn__http_init(c);
+    if (t->n_conns > t->cfg.max_connections) {
+        BN_LOG(WARN, "conn_refused", "reason=too_many_connections limit=%u",
+               t->cfg.max_connections);
+        bn__http_error(c, 503);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void on_sweep(uv_timer_t *h)
+{
+    bn_transport_t *t = h->data;
+    uint64_t now = bn__now_ms(t);
+    for (bn_conn_t *c = t->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->handle_closed) {
+            continue;
+        }
+        if (c->closing) {
+            if (now >= c->close_deadline_ms) {
+                bn__conn_abort(c, (bn_close_reason_t)c->close_reason);
+            }
+        } else if (c->mode == BN_CONN_HTTP && now - c->last_rx_ms > t->cfg.handshake_timeout_ms) {
+            /* Slowloris and idle keep-alive connections end here. */
+            bn__conn_abort(c, BN_CLOSE_HANDSHAKE_TIMEOUT);
+        } else if (c->mode == BN_CONN_WS && now - c->last_rx_ms > t->cfg.idle_timeout_ms) {
+            BN_LOG(INFO, "idle_timeout", "id=%llu idle_ms=%llu", (unsigned long long)c->id,
+                   (unsigned long long)(now - c->last_rx_ms));
+            bn_conn_close(c, BN_WS_CLOSE_GOING_AWAY, BN_CLOSE_IDLE_TIMEOUT);
+        }
+    }
+    if (t->stopping && now >= t->stop_deadline_ms) {
+        for (bn_conn_t *c = t->conns, *next; c != NULL; c = next) {
+            next = c->next;
+            bn__conn_abort(c, BN_CLOSE_SHUTDOWN);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+bn_transport_t *bn_transport_new(uv_loop_t *loop, const bn_transport_config_t *cfg,
+                                 const bn_transport_ops_t *ops)
+{
+    bn_transport_t *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    t->loop = loop;
+    t->cfg = *cfg;
+    t->ops = *ops;
+    return t;
+}
+
+int bn_transport_start(bn_transport_t *t)
+{
+    struct sockaddr_storage addr;
+    int rc = uv_ip4_addr(t->cfg.bind, t->cfg.port, (struct sockaddr_in *)&addr);
+    if (rc != 0) {
+        rc = uv_ip6_addr(t->cfg.bind, t->cfg.port, (struct sockaddr_in6 *)&addr);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    uv_tcp_init(t->loop, &t->listener);
+    t->listener.data = t;
+    uv_timer_init(t->loop, &t->sweep);
+    t->sweep.data = t;
+    uv_check_init(t->loop, &t->flush_check);
+    t->flush_check.data = t;
+    uv_prepare_init(t->loop, &t->flush_prepare);
+    t->flush_prepare.data = t;
+    rc = uv_tcp_bind(&t->listener, (struct sockaddr *)&addr, 0);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&t->listener, 1024, on_connection);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    uv_check_start(&t->flush_check, on_flush_check);
+    uv_prepare_start(&t->flush_prepare, on_flush_prepare);
+    uint64_t period = 1000;
+    if (t->cfg.idle_timeout_ms < 4000 || t->cfg.handshake_timeout_ms < 4000) {
+        period = 250; /* short timeouts (tests) need a finer sweep */
+    }
+    uv_timer_start(&t->sweep, on_sweep, period, period);
+    return 0;
+}
+
+int bn_transport_port(const bn_transport_t *t)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getsockname(&t->listener, (struct sockaddr *)&ss, &len) != 0) {
+        return -1;
+    }
+    if (ss.ss_family == AF_INET6) {
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+const bn_transport_stats_t *bn_transport_stats(const bn_transport_t *t)
+{
+    return &t->stats;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    bn_transport_t *t = h->data;
+    t->open_handles--;
+    maybe_finish_stop(t);
+}
+
+/* Stop completes in two steps: once every connection is gone the loop
+ * handles are closed; once their close callbacks ran, the transport is freed
+ * and the caller told. */
+static void maybe_finish_stop(bn_transport_t *t)
+{
+    if (!t->stopping || t->conns != NULL) {
+        return;
+    }
+    if (!t->handles_closing) {
+        t->handles_closing = true;
+        t->open_handles += 3;
+        uv_close((uv_handle_t *)&t->sweep, on_handle_closed);
+        uv_close((uv_handle_t *)&t->flush_check, on_handle_closed);
+        uv_close((uv_handle_t *)&t->flush_prepare, on_handle_closed);
+        return;
+    }
+    if (t->open_handles == 0) {
+        void (*cb)(void *) = t->stop_cb;
+        void *ud = t->stop_ud;
+        free(t);
+        if (cb != NULL) {
+            cb(ud);
+        }
+    }
+}
+
+void bn_transport_stop(bn_transport_t *t, unsigned drain_ms, void (*cb)(void *ud), void *ud)
+{
+    if (t->stopping) {
+        return;
+    }
+    t->stopping = true;
+    t->stop_cb = cb;
+    t->stop_ud = ud;
+    t->stop_deadline_ms = bn__now_ms(t) + drain_ms;
+    /* The listener goes first so no connection arrives during the drain. */
+    t->open_handles += 1;
+    uv_close((uv_handle_t *)&t->listener, on_handle_closed);
+    for (bn_conn_t *c = t->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->mode == BN_CONN_WS) {
+            bn_conn_close(c, BN_WS_CLOSE_GOING_AWAY, BN_CLOSE_SHUTDOWN);
+        } else {
+            bn__conn_abort(c, BN_CLOSE_SHUTDOWN);
+        }
+    }
+    uv_timer_start(&t->sweep, on_sweep, 50, 50);
+    maybe_finish_stop(t);
+}

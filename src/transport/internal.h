@@ -1,0 +1,94 @@
+/* Cross-file internals of the transport layer. */
+#ifndef BN_TRANSPORT_INTERNAL_H
+#define BN_TRANSPORT_INTERNAL_H
+
+#include "transport/transport.h"
+
+#define BN_READ_BUF_SIZE (64 * 1024)
+#define BN_IOV_BATCH 128
+
+typedef enum {
+    BN_CONN_HTTP,      /* reading requests */
+    BN_CONN_HTTP_WAIT, /* a request is being answered asynchronously */
+    BN_CONN_WS,        /* upgraded */
+} bn_conn_mode_t;
+
+/* One TCP connection. Owner: the transport (its `conns` list); freed in the
+ * uv_close callback, never earlier. */
+struct bn_conn_s {
+    uv_tcp_t tcp;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    bn_transport_t *t;
+    bn_conn_t *prev, *next;     /* all connections */
+    bn_conn_t *flush_next;      /* pending-flush list */
+    uint64_t id;
+    uint64_t opened_ms;
+    uint64_t last_rx_ms;
+    uint64_t close_deadline_ms;
+    uint8_t mode;
+    bool in_flush_list;
+    bool writing;
+    bool closing;               /* close started: no more input is processed */
+    bool close_after_flush;     /* shut down once the queue is empty */
+    bool handle_closed;         /* uv_close called */
+    bool shut;                  /* shutdown issued */
+    uint8_t close_reason;
+    /* Write queue: a ring of shared buffers; `inflight` entries from the head
+     * belong to the pending uv_write. */
+    bn_buf_t **q;
+    uint32_t q_head, q_len, q_cap, inflight;
+    size_t q_off;               /* bytes of the head entry already written */
+    size_t q_bytes;             /* queued bytes not yet written */
+    /* HTTP state (mode HTTP*) */
+    http_parser hp;
+    bn_http_req_t *req;
+    int http_status;            /* set by a parser callback that hit a limit */
+    char *pending;              /* request bytes read while a request was answered */
+    size_t pending_len;
+    /* WebSocket state (mode WS) */
+    bn_ws_parser_t ws;
+    void *session;
+};
+
+struct bn_transport_s {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t sweep;
+    uv_check_t flush_check;
+    uv_prepare_t flush_prepare;
+    bn_transport_config_t cfg;
+    bn_transport_ops_t ops;
+    bn_conn_t *conns;
+    bn_conn_t *flush_list;
+    uint64_t next_id;
+    unsigned n_conns;
+    unsigned open_handles;
+    bool stopping;
+    bool accept_paused;
+    bool handles_closing;
+    void (*stop_cb)(void *ud);
+    void *stop_ud;
+    uint64_t stop_deadline_ms;
+    bn_transport_stats_t stats;
+    char read_buf[BN_READ_BUF_SIZE]; /* shared by every connection of the loop */
+};
+
+uint64_t bn__now_ms(const bn_transport_t *t);
+void bn__conn_queue_flush(bn_conn_t *c);
+int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b);
+void bn__conn_shutdown(bn_conn_t *c, bn_close_reason_t reason);
+void bn__conn_abort(bn_conn_t *c, bn_close_reason_t reason);
+
+/* http.c */
+void bn__http_init(bn_conn_t *c);
+void bn__http_feed(bn_conn_t *c, char *data, size_t len);
+void bn__http_req_free(bn_http_req_t *req);
+void bn__http_error(bn_conn_t *c, int status);
+
+/* ws_conn.c */
+void bn__ws_upgrade(bn_conn_t *c, bn_http_req_t *req, char *rest, size_t rest_len);
+void bn__ws_feed(bn_conn_t *c, uint8_t *data, size_t len);
+int bn__ws_send_control(bn_conn_t *c, uint8_t opcode, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,151 @@
+/* The transport layer: TCP connections on libuv, HTTP/1.1 requests, the
+ * WebSocket session of an upgraded connection, and the per-connection write
+ * queue of shared, pre-framed buffers.
+ *
+ * The layer knows nothing of channels: complete requests and WebSocket
+ * messages go up through bn_transport_ops_t, registered by the layer above
+ * (the server in src/channel/), which talks back through bn_conn_send /
+ * bn_conn_close / bn_http_respond. */
+#ifndef BN_TRANSPORT_H
+#define BN_TRANSPORT_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "transport/ws/ws.h"
+
+typedef struct bn_conn_s bn_conn_t;
+typedef struct bn_transport_s bn_transport_t;
+
+/* Why a connection was closed; counted and logged. */
+#define BN_CLOSE_REASON_MAP(X)                  \
+    X(NONE, "none")                             \
+    X(PEER_CLOSED, "peer_closed")               \
+    X(READ_ERROR, "read_error")                 \
+    X(WRITE_ERROR, "write_error")               \
+    X(BAD_REQUEST, "bad_request")               \
+    X(HTTP_DONE, "http_done")                   \
+    X(HANDSHAKE_TIMEOUT, "handshake_timeout")   \
+    X(IDLE_TIMEOUT, "idle_timeout")             \
+    X(SLOW_CONSUMER, "slow_consumer")           \
+    X(WS_PROTOCOL, "ws_protocol_error")         \
+    X(WS_CLOSE, "ws_close")                     \
+    X(BAD_MESSAGE, "bad_message")               \
+    X(SERVER_CLOSE, "server_close")             \
+    X(SHUTDOWN, "shutdown")                     \
+    X(TOO_MANY_CONNS, "too_many_connections")
+
+typedef enum {
+#define BN_CLOSE_ENUM(name, str) BN_CLOSE_##name,
+    BN_CLOSE_REASON_MAP(BN_CLOSE_ENUM)
+#undef BN_CLOSE_ENUM
+    BN_CLOSE__COUNT
+} bn_close_reason_t;
+
+const char *bn_close_reason_name(bn_close_reason_t r);
+
+typedef struct bn_http_header_s {
+    const char *name;  /* lower-case */
+    const char *value;
+} bn_http_header_t;
+
+/* One parsed HTTP request. Owned by its connection; valid until the
+ * response has been queued (bn_http_respond) or the connection upgraded. */
+typedef struct bn_http_req_s {
+    /* read-only */
+    enum http_method method;
+    const char *path;       /* raw (undecoded) path, NUL-terminated, without the query */
+    const char *query;      /* raw query string without '?', "" when absent */
+    bn_http_header_t *headers;
+    size_t n_headers;
+    const char *body;
+    size_t body_len;
+    bool keep_alive;
+    bool upgrade;
+    /* private: storage */
+    char *store;
+    size_t store_len, store_cap;
+    size_t *hdr_off;        /* pairs of offsets into store */
+    size_t hdr_cap;
+    size_t url_off, url_len;
+    size_t body_off;
+    bool in_value;
+    size_t header_bytes;
+} bn_http_req_t;
+
+/* Returns the value of header name (lower-case), or NULL. */
+const char *bn_http_header(const bn_http_req_t *req, const char *name);
+
+typedef struct bn_transport_ops_s {
+    void *ud;
+    /* A complete HTTP request (not an upgrade). The callee answers with
+     * bn_http_respond, now or later (LongPoll waits); until it does, the
+     * connection reads no further request. */
+    void (*request)(void *ud, bn_conn_t *c, bn_http_req_t *req);
+    /* A WebSocket upgrade request that passed the RFC 6455 checks. Return 0
+     * to accept (*session set) or an HTTP status to refuse (e.g. 403). */
+    int (*ws_open)(void *ud, bn_conn_t *c, bn_http_req_t *req, void **session);
+    /* A complete message. data may be modified and is valid during the call. */
+    void (*ws_message)(void *ud, void *session, bool binary, uint8_t *data, size_t len);
+    /* The connection of an accepted session is gone; the session must drop
+     * its pointer to c. Called once, from the close callback. */
+    void (*ws_closed)(void *ud, void *session);
+    /* A connection with a pending request closed (e.g. a LongPoll GET). */
+    void (*request_aborted)(void *ud, bn_conn_t *c);
+} bn_transport_ops_t;
+
+typedef struct bn_transport_config_s {
+    const char *bind;
+    int port;
+    bn_ws_limits_t ws;
+    unsigned idle_timeout_ms;
+    unsigned handshake_timeout_ms;
+    size_t max_queued_bytes;
+    unsigned max_connections;
+    size_t max_request_line;
+    size_t max_header_bytes;
+    unsigned max_headers;
+    size_t max_body;
+} bn_transport_config_t;
+
+typedef struct bn_transport_stats_s {
+    uint64_t accepted;
+    uint64_t open;
+    uint64_t ws_open;
+    uint64_t refused_upgrades;
+    uint64_t frames_out;
+    uint64_t bytes_out;
+    uint64_t writes;
+    uint64_t closed[BN_CLOSE__COUNT];
+    uint64_t accept_errors;
+} bn_transport_stats_t;
+
+bn_transport_t *bn_transport_new(uv_loop_t *loop, const bn_transport_config_t *cfg,
+                                 const bn_transport_ops_t *ops);
+int bn_transport_start(bn_transport_t *t);
+int bn_transport_port(const bn_transport_t *t);
+const bn_transport_stats_t *bn_transport_stats(const bn_transport_t *t);
+/* Stops accepting, sends close code 1001 to every WebSocket, lets queues
+ * drain for at most drain_ms, then closes everything and calls cb; the
+ * transport is freed after cb. */
+void bn_transport_stop(bn_transport_t *t, unsigned drain_ms, void (*cb)(void *ud), void *ud);
+
+/* Queues a message on an upgraded connection: frames it (in the buffer's
+ * headroom, once for all its sharers) and takes one reference. Returns 0, or
+ * -1 when the connection is closing or was just closed as a slow consumer. */
+int bn_conn_send(bn_conn_t *c, bn_buf_t *msg);
+/* Starts a WebSocket close with code (a close frame, flush, then TCP close). */
+void bn_conn_close(bn_conn_t *c, uint16_t code, bn_close_reason_t reason);
+uint64_t bn_conn_id(const bn_conn_t *c);
+const char *bn_conn_peer(const bn_conn_t *c);
+
+/* Answers the pending request of c. extra_headers is raw "Name: v\r\n" lines
+ * or NULL. The connection is closed after the response unless keep-alive. */
+void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
+                     const char *extra_headers, const void *body, size_t body_len);
+
+#endif

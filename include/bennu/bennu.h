@@ -32,6 +32,22 @@ typedef struct bn_config_s {
     size_t max_header_bytes;    /* 16 KiB in all (431) */
     unsigned max_headers;       /* 100 (431) */
     size_t max_body;            /* 1 MiB (413) */
+    /* Origin check before connect, both transports (PROTOCOL.md 1.6):
+     * NULL or "off" = allow all; "conn" = Origin must equal the request's
+     * own scheme://Host; "host" = Origin's host must equal url_host; else a
+     * comma-separated list of allowed origins such as "https://example.com",
+     * "http://localhost:4000", or a scheme-less entry: two slashes then a
+     * host, where a host of "*.example.com" admits every subdomain. A refused
+     * origin gets 403 (LongPoll: {"status":403}). Default "conn". */
+    const char *check_origin;
+    const char *url_host;       /* the endpoint's host for check_origin "host" */
+    /* Signs LongPoll session tokens; when NULL a random per-process key is
+     * used (sessions then live on this node only, which they do anyway). */
+    const char *secret_key_base;
+    unsigned longpoll_window_ms;     /* a poll waits this long for messages: 10000 */
+    unsigned longpoll_session_timeout_ms; /* a session not polled this long ends: 15000 */
+    unsigned max_longpoll_sessions;  /* 10000 ({"status":403} beyond, logged) */
+    unsigned max_longpoll_buffered;  /* messages buffered per session: 1000 (session closed) */
 } bn_config_t;
 
 void bn_config_defaults(bn_config_t *cfg);
@@ -48,6 +64,9 @@ void bn_server_on_connect(bn_server_t *srv, bn_connect_cb cb, void *ud);
 /* Installs a pubsub adapter (e.g. the mesh) that carries broadcasts to
  * other nodes. Borrowed; must outlive the server. */
 void bn_server_set_adapter(bn_server_t *srv, const bn_pubsub_adapter_t *adapter);
+/* Serves data (copied) at url_path ("/index.html" also answers "/"); the
+ * content type follows the extension. Returns 0 or -1 (table full, OOM). */
+int bn_server_add_static(bn_server_t *srv, const char *url_path, const void *data, size_t len);
 /* Binds and listens. Returns 0 or a negative libuv error. */
 int bn_server_start(bn_server_t *srv);
 /* The bound HTTP port (after start). */

@@ -1,7 +1,6 @@
 /* main() of the bennu server: argument parsing and wiring only. */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,17 +8,51 @@
 #include <uv.h>
 
 #include "app/chat_channel.h"
+#include "app/secret.h"
+#include "app/static_assets.h"
+#include "app/token_cmd.h"
 #include "bennu/bennu.h"
+#include "channel/token.h"
 #include "core/log.h"
 
-int bn_server_add_file(bn_server_t *srv, const char *url_path, const char *file_path);
+#ifndef BN_DEFAULT_STATIC_DIR
+#define BN_DEFAULT_STATIC_DIR NULL
+#endif
 
 typedef struct app_s {
     uv_loop_t *loop;
     bn_server_t *srv;
     uv_signal_t sigint, sigterm;
     int stopping;
+    bool have_user_key;
+    bn_token_key_t user_key;
 } app_t;
+
+/* The Phoenix guide's UserSocket.connect: a `token` param, when present,
+ * must verify (salt "user socket", two weeks), and its user id goes into
+ * the assigns; without one the socket is anonymous. */
+static bool app_connect(bn_socket_t *s, json_t *params, const bn_connect_info_t *info, void *ud)
+{
+    app_t *app = ud;
+    json_t *token = json_object_get(params, "token");
+    if (token == NULL) {
+        return true;
+    }
+    if (!app->have_user_key) {
+        BN_LOG(INFO, "connect_refused", "reason=token_without_secret peer=%s", info->peer);
+        return false;
+    }
+    json_t *user = NULL;
+    bn_token_result_t r = bn_token_verify(&app->user_key, json_string_value(token),
+                                          BN_USER_TOKEN_MAX_AGE, bn_app_now_ms(), &user);
+    if (r != BN_TOKEN_OK) {
+        BN_LOG(INFO, "connect_refused", "reason=token_%s peer=%s transport=%s",
+               bn_token_result_name(r), info->peer, info->transport);
+        return false;
+    }
+    bn_socket_assign(s, "user_id", user);
+    return true;
+}
 
 static void usage(FILE *out)
 {
@@ -31,7 +64,14 @@ static void usage(FILE *out)
             "\n"
             "  --port N              HTTP port (default 4000; 0 = any free port)\n"
             "  --bind ADDR           listen address (default 127.0.0.1)\n"
-            "  --static-dir DIR      serve DIR/index.html at / and DIR/* files\n"
+            "  --static-dir DIR      the demo page's directory (index.html, app.js, phoenix.js)\n"
+            "  --secret-key-base K   secret for Phoenix.Token user tokens and LongPoll sessions\n"
+            "  --secret-key-base-file F  read it from a file (else env SECRET_KEY_BASE)\n"
+            "  --dev                 development mode: a built-in, clearly non-secret key, and\n"
+            "                        the demo page gets a token for user \"demo\"\n"
+            "  --check-origin MODE   off, conn (Origin must match Host; default), host\n"
+            "                        (Origin host must equal --url-host), or a comma list\n"
+            "  --url-host HOST       the endpoint's public host for --check-origin host\n"
             "  --log-level LEVEL     debug, info, warn, error, off (default info)\n"
             "  --max-frame-size N    largest WebSocket frame payload in bytes (default 1048576)\n"
             "  --max-message-size N  largest reassembled message in bytes (default 1048576)\n"
@@ -42,6 +82,8 @@ static void usage(FILE *out)
             "  --max-connections N   connections per node (default 100000)\n"
             "  --max-channels N      channels per connection (default 100)\n"
             "  --help                this text\n"
+            "\n"
+            "       bennu token mint|verify ...   Phoenix.Token tools (bennu token --help)\n"
             "  --version             print the version\n");
 }
 
@@ -77,28 +119,20 @@ static void on_signal(uv_signal_t *h, int signum)
     bn_server_stop(app->srv, on_stopped, app);
 }
 
-static void add_static_dir(bn_server_t *srv, const char *dir)
-{
-    static const char *const files[] = {"index.html", "phoenix.js", "app.js", "app.css"};
-    char path[PATH_MAX];
-    char url[64];
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        snprintf(url, sizeof(url), "/%s", files[i]);
-        if (bn_server_add_file(srv, url, path) != 0) {
-            BN_LOG(DEBUG, "static_missing", "file=%s", path);
-        }
-    }
-}
-
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "token") == 0) {
+        return bn_app_token_main(argc - 1, argv + 1);
+    }
     bn_config_t cfg;
     bn_config_defaults(&cfg);
-    const char *static_dir = NULL;
+    const char *static_dir = BN_DEFAULT_STATIC_DIR;
+    const char *secret_flag = NULL, *secret_file = NULL;
+    bool dev = false;
     enum {
         OPT_PORT = 256, OPT_BIND, OPT_STATIC, OPT_LOG, OPT_FRAME, OPT_MESSAGE, OPT_IDLE,
-        OPT_HANDSHAKE, OPT_QUEUE, OPT_CONNS, OPT_CHANNELS, OPT_HELP, OPT_VERSION,
+        OPT_HANDSHAKE, OPT_QUEUE, OPT_CONNS, OPT_CHANNELS, OPT_HELP, OPT_VERSION, OPT_SECRET,
+        OPT_SECRET_FILE, OPT_DEV, OPT_ORIGIN, OPT_URL_HOST,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -112,6 +146,11 @@ int main(int argc, char **argv)
         {"max-queued-bytes", required_argument, NULL, OPT_QUEUE},
         {"max-connections", required_argument, NULL, OPT_CONNS},
         {"max-channels", required_argument, NULL, OPT_CHANNELS},
+        {"secret-key-base", required_argument, NULL, OPT_SECRET},
+        {"secret-key-base-file", required_argument, NULL, OPT_SECRET_FILE},
+        {"dev", no_argument, NULL, OPT_DEV},
+        {"check-origin", required_argument, NULL, OPT_ORIGIN},
+        {"url-host", required_argument, NULL, OPT_URL_HOST},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -185,6 +224,21 @@ int main(int argc, char **argv)
             }
             cfg.max_channels = (unsigned)v;
             break;
+        case OPT_SECRET:
+            secret_flag = optarg;
+            break;
+        case OPT_SECRET_FILE:
+            secret_file = optarg;
+            break;
+        case OPT_DEV:
+            dev = true;
+            break;
+        case OPT_ORIGIN:
+            cfg.check_origin = optarg;
+            break;
+        case OPT_URL_HOST:
+            cfg.url_host = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -206,18 +260,32 @@ int main(int argc, char **argv)
     if (cfg.max_message_size < cfg.max_frame_size) {
         cfg.max_message_size = cfg.max_frame_size;
     }
+    const char *secret = NULL;
+    if (bn_app_secret_resolve(secret_flag, secret_file, dev, &secret) != 0) {
+        return 2;
+    }
+    cfg.secret_key_base = secret;
 
     signal(SIGPIPE, SIG_IGN);
-    app_t app = {0};
+    static app_t app;
     app.loop = uv_default_loop();
+    if (secret != NULL) {
+        bn_token_key_derive(&app.user_key, secret, strlen(secret), BN_USER_TOKEN_SALT,
+                            strlen(BN_USER_TOKEN_SALT));
+        app.have_user_key = true;
+    } else {
+        BN_LOG(WARN, "no_secret", "%s",
+               "detail=\"no secret_key_base: token connects are refused; see --help\"");
+    }
     app.srv = bn_server_new(app.loop, &cfg);
     if (app.srv == NULL) {
         fprintf(stderr, "bennu: out of memory\n");
         return 1;
     }
     bn_server_route(app.srv, "room:*", &bn_chat_channel, NULL);
+    bn_server_on_connect(app.srv, app_connect, &app);
     if (static_dir != NULL) {
-        add_static_dir(app.srv, static_dir);
+        bn_app_static_load(app.srv, static_dir, dev && app.have_user_key ? &app.user_key : NULL);
     }
     int rc = bn_server_start(app.srv);
     if (rc != 0) {

@@ -102,6 +102,10 @@ struct bn_reply_s {
     bool set;                  /* a bn_reply_set* call was made */
 };
 
+/* server.c: runs vsn negotiation and the connect callback; NULL = refused. */
+bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,
+                               const bn_sock_io_t *io, void *io_ud, const char *transport);
+
 /* socket.c */
 bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
                           json_t *params, const char *transport);
@@ -122,6 +126,9 @@ void bn__chan_crash(bn_channel_t *ch);
 extern const bn_ps_sub_ops_t bn__chan_sub_ops;
 void bn__reply_init(bn_reply_t *r);
 void bn__reply_clear(bn_reply_t *r);
+
+/* origin.c: check_origin before connect. */
+bool bn__origin_allowed(const bn_config_t *cfg, const bn_http_req_t *req);
 
 /* query.c */
 json_t *bn__query_parse(const char *query);

@@ -1,35 +1,481 @@
-/* LongPoll transport placeholder until sessions land: answers 404. */
+/* The LongPoll transport at /socket/longpoll, as the official client uses it
+ * (PROTOCOL.md section 5).
+ *
+ * A session holds a Phoenix socket and a bounded buffer of encoded messages.
+ * GET polls drain the buffer or wait up to longpoll_window_ms for something
+ * to arrive (204 otherwise); POST delivers ndjson batches to the socket.
+ * Every answer is HTTP 200 with the logical status in the JSON body. The
+ * session token is a Phoenix.Token over the session id; a session not polled
+ * for longpoll_session_timeout_ms is freed with its channels. */
+#include <sodium.h>
 #include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
 
 #include "channel/internal.h"
+#include "channel/token.h"
+#include "core/log.h"
+
+#define LP_ID_LEN 22
+
+typedef struct lp_session_s lp_session_t;
+
+struct lp_session_s {
+    UT_hash_handle hh;
+    struct bn_lp_s *lp;
+    bn_socket_t *sock;
+    bn_conn_t *waiting;        /* the pending GET, if any */
+    uint64_t wait_deadline_ms;
+    uint64_t last_poll_ms;
+    bn_buf_t **msgs;           /* encoded text messages, oldest first */
+    size_t n_msgs, cap_msgs;
+    char *token;
+    lp_session_t *ready_next;  /* on the ready list: has a waiter and messages */
+    bool ready;
+    bool dead;                 /* closed by the server; freed on the next sweep */
+    char id[LP_ID_LEN + 1];
+};
 
 struct bn_lp_s {
     bn_server_t *srv;
+    bn_token_key_t key;
+    lp_session_t *sessions;
+    lp_session_t *ready;
+    size_t n_sessions;
+    uv_timer_t sweep;
+    uv_check_t flush;
+    bool started;
+    unsigned open_handles;
 };
+
+static void lp_answer(bn_conn_t *c, const char *json, size_t len)
+{
+    bn_http_respond(c, 200, "application/json; charset=utf-8",
+                    "cache-control: no-store\r\naccess-control-allow-origin: *\r\n", json, len);
+}
+
+static void lp_status(bn_conn_t *c, int status)
+{
+    char body[32];
+    int n = snprintf(body, sizeof(body), "{\"status\":%d}", status);
+    lp_answer(c, body, (size_t)n);
+}
+
+/* {"status":S,"token":T,"messages":[...]} with every buffered message as a
+ * JSON string; the buffer is emptied. */
+static void lp_answer_messages(lp_session_t *s, bn_conn_t *c, int status)
+{
+    size_t est = 64 + strlen(s->token);
+    for (size_t i = 0; i < s->n_msgs; i++) {
+        est += s->msgs[i]->len + 8;
+    }
+    bn_buf_t *b = bn_buf_new(est);
+    if (b == NULL) {
+        lp_status(c, 500);
+        return;
+    }
+    char head[64];
+    int n = snprintf(head, sizeof(head), "{\"status\":%d,\"token\":", status);
+    int rc = bn_buf_append(&b, head, (size_t)n);
+    rc |= bn_json_append_string(&b, s->token, strlen(s->token));
+    rc |= bn_buf_append(&b, ",\"messages\":[", 13);
+    for (size_t i = 0; i < s->n_msgs; i++) {
+        if (i > 0) {
+            rc |= bn_buf_append(&b, ",", 1);
+        }
+        rc |= bn_json_append_string(&b, bn_buf_body(s->msgs[i]), s->msgs[i]->len);
+        bn_buf_unref(s->msgs[i]);
+    }
+    s->n_msgs = 0;
+    rc |= bn_buf_append(&b, "]}", 2);
+    if (rc != 0) {
+        lp_status(c, 500);
+    } else {
+        lp_answer(c, bn_buf_body(b), b->len);
+    }
+    bn_buf_unref(b);
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+static void session_free(lp_session_t *s)
+{
+    struct bn_lp_s *lp = s->lp;
+    if (s->waiting != NULL) {
+        lp_status(s->waiting, 410);
+        s->waiting = NULL;
+    }
+    if (s->sock != NULL) {
+        bn__sock_free(s->sock);
+        s->sock = NULL;
+    }
+    for (size_t i = 0; i < s->n_msgs; i++) {
+        bn_buf_unref(s->msgs[i]);
+    }
+    if (s->ready) {
+        for (lp_session_t **pp = &lp->ready; *pp != NULL; pp = &(*pp)->ready_next) {
+            if (*pp == s) {
+                *pp = s->ready_next;
+                break;
+            }
+        }
+    }
+    HASH_DEL(lp->sessions, s);
+    lp->n_sessions--;
+    free(s->msgs);
+    free(s->token);
+    free(s);
+}
+
+static void mark_ready(lp_session_t *s)
+{
+    if (!s->ready && s->waiting != NULL && s->n_msgs > 0) {
+        s->ready = true;
+        s->ready_next = s->lp->ready;
+        s->lp->ready = s;
+    }
+}
+
+static int lp_io_send(void *io_ud, bn_buf_t *msg)
+{
+    lp_session_t *s = io_ud;
+    if (s->dead) {
+        return -1;
+    }
+    if (msg->binary) {
+        /* Phoenix cannot carry server binary frames over LongPoll either. */
+        BN_LOG(DEBUG, "longpoll_binary_dropped", "session=%s", s->id);
+        return -1;
+    }
+    struct bn_lp_s *lp = s->lp;
+    if (s->n_msgs >= lp->srv->cfg.max_longpoll_buffered) {
+        BN_LOG(WARN, "slow_consumer", "transport=longpoll session=%s buffered=%zu", s->id,
+               s->n_msgs);
+        s->dead = true; /* freed by the sweep, outside any fanout */
+        return -1;
+    }
+    if (s->n_msgs == s->cap_msgs) {
+        size_t cap = s->cap_msgs ? s->cap_msgs * 2 : 8;
+        bn_buf_t **m = realloc(s->msgs, cap * sizeof(*m));
+        if (m == NULL) {
+            return -1;
+        }
+        s->msgs = m;
+        s->cap_msgs = cap;
+    }
+    s->msgs[s->n_msgs++] = bn_buf_ref(msg);
+    mark_ready(s);
+    return 0;
+}
+
+static void lp_io_close(void *io_ud, uint16_t code)
+{
+    (void)code;
+    lp_session_t *s = io_ud;
+    s->dead = true;
+}
+
+static const bn_sock_io_t lp_io = {lp_io_send, lp_io_close};
+
+/* Answers waiting polls that have messages, once per loop turn so messages
+ * produced together leave together. */
+static void on_flush(uv_check_t *h)
+{
+    struct bn_lp_s *lp = h->data;
+    while (lp->ready != NULL) {
+        lp_session_t *s = lp->ready;
+        lp->ready = s->ready_next;
+        s->ready = false;
+        if (s->waiting != NULL && s->n_msgs > 0 && !s->dead) {
+            bn_conn_t *c = s->waiting;
+            s->waiting = NULL;
+            lp_answer_messages(s, c, 200);
+        }
+    }
+}
+
+static void on_sweep(uv_timer_t *h)
+{
+    struct bn_lp_s *lp = h->data;
+    uint64_t now = uv_now(lp->srv->loop);
+    lp_session_t *s, *tmp;
+    HASH_ITER(hh, lp->sessions, s, tmp) {
+        if (s->dead) {
+            session_free(s);
+        } else if (s->waiting != NULL) {
+            if (now >= s->wait_deadline_ms) {
+                bn_conn_t *c = s->waiting;
+                s->waiting = NULL;
+                lp_answer_messages(s, c, 204);
+                s->last_poll_ms = now;
+            }
+        } else if (now - s->last_poll_ms > lp->srv->cfg.longpoll_session_timeout_ms) {
+            BN_LOG(DEBUG, "longpoll_session_expired", "session=%s", s->id);
+            session_free(s);
+        }
+    }
+}
+
+static int lp_start(struct bn_lp_s *lp)
+{
+    if (lp->started) {
+        return 0;
+    }
+    uv_timer_init(lp->srv->loop, &lp->sweep);
+    lp->sweep.data = lp;
+    uv_check_init(lp->srv->loop, &lp->flush);
+    lp->flush.data = lp;
+    uv_check_start(&lp->flush, on_flush);
+    unsigned period = lp->srv->cfg.longpoll_window_ms < 2000 ? 100 : 500;
+    uv_timer_start(&lp->sweep, on_sweep, period, period);
+    lp->started = true;
+    return 0;
+}
 
 struct bn_lp_s *bn__lp_new(bn_server_t *srv)
 {
     struct bn_lp_s *lp = calloc(1, sizeof(*lp));
-    if (lp != NULL) {
-        lp->srv = srv;
+    if (lp == NULL) {
+        return NULL;
+    }
+    lp->srv = srv;
+    const char *secret = srv->cfg.secret_key_base;
+    if (sodium_init() < 0) {
+        free(lp);
+        return NULL;
+    }
+    if (secret == NULL ||
+        bn_token_key_derive(&lp->key, secret, strlen(secret), "bennu longpoll", 14) != 0) {
+        randombytes_buf(lp->key.key, sizeof(lp->key.key));
     }
     return lp;
 }
 
+static void on_lp_handle_closed(uv_handle_t *h)
+{
+    struct bn_lp_s *lp = h->data;
+    if (--lp->open_handles == 0) {
+        free(lp);
+    }
+}
+
 void bn__lp_free(struct bn_lp_s *lp)
 {
-    free(lp);
+    if (lp == NULL) {
+        return;
+    }
+    lp_session_t *s, *tmp;
+    HASH_ITER(hh, lp->sessions, s, tmp) {
+        session_free(s);
+    }
+    if (!lp->started) {
+        free(lp);
+        return;
+    }
+    lp->open_handles = 2;
+    uv_close((uv_handle_t *)&lp->sweep, on_lp_handle_closed);
+    uv_close((uv_handle_t *)&lp->flush, on_lp_handle_closed);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static lp_session_t *session_find(struct bn_lp_s *lp, const bn_http_req_t *req, json_t *params)
+{
+    const char *token = bn_http_header(req, "x-phoenix-longpoll-token");
+    if (token == NULL) {
+        token = json_string_value(json_object_get(params, "token"));
+    }
+    if (token == NULL) {
+        return NULL;
+    }
+    json_t *data = NULL;
+    int64_t now_ms = (int64_t)uv_now(lp->srv->loop);
+    (void)now_ms;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (bn_token_verify(&lp->key, token, 1209600, wall_ms, &data) != BN_TOKEN_OK) {
+        return NULL;
+    }
+    lp_session_t *s = NULL;
+    const char *id = json_string_value(data);
+    if (id != NULL && strlen(id) == LP_ID_LEN) {
+        HASH_FIND_STR(lp->sessions, id, s);
+    }
+    json_decref(data);
+    return s != NULL && !s->dead ? s : NULL;
+}
+
+static void session_open(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
+{
+    bn_server_t *srv = lp->srv;
+    if (lp->n_sessions >= srv->cfg.max_longpoll_sessions) {
+        BN_LOG(WARN, "connect_refused", "reason=too_many_longpoll_sessions limit=%u",
+               srv->cfg.max_longpoll_sessions);
+        srv->stats.refused_connects++;
+        lp_status(c, 403);
+        return;
+    }
+    lp_session_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        lp_status(c, 500);
+        return;
+    }
+    uint8_t raw[16];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(s->id, sizeof(s->id), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    s->lp = lp;
+    s->sock = bn__socket_connect(srv, c, req, &lp_io, s, "longpoll");
+    if (s->sock == NULL) {
+        free(s);
+        lp_status(c, 403);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    json_t *id = json_string(s->id);
+    s->token = bn_token_sign(&lp->key, id, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                             1209600);
+    json_decref(id);
+    if (s->token == NULL) {
+        bn__sock_free(s->sock);
+        free(s);
+        lp_status(c, 500);
+        return;
+    }
+    s->last_poll_ms = uv_now(srv->loop);
+    HASH_ADD_STR(lp->sessions, id, s);
+    lp->n_sessions++;
+    lp_start(lp);
+    lp_answer_messages(s, c, 410);
+}
+
+static void handle_get(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, json_t *params)
+{
+    lp_session_t *s = session_find(lp, req, params);
+    if (s == NULL) {
+        session_open(lp, c, req);
+        return;
+    }
+    s->last_poll_ms = uv_now(lp->srv->loop);
+    if (s->n_msgs > 0) {
+        lp_answer_messages(s, c, 200);
+        return;
+    }
+    if (s->waiting != NULL) {
+        /* A newer poll replaces the old one, which ends empty-handed. */
+        bn_conn_t *old = s->waiting;
+        s->waiting = NULL;
+        lp_answer_messages(s, old, 204);
+    }
+    s->waiting = c;
+    s->wait_deadline_ms = s->last_poll_ms + lp->srv->cfg.longpoll_window_ms;
+}
+
+/* Dispatches one ndjson line; returns -1 when it is malformed. */
+static int post_line(lp_session_t *s, const char *line, size_t len)
+{
+    if (len > 0 && line[len - 1] == '\r') {
+        len--;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    if (line[0] == '[' || line[0] == '{') {
+        return bn__sock_handle_text(s->sock, line, len);
+    }
+    size_t cap = len / 4 * 3 + 3;
+    uint8_t *bin = malloc(cap);
+    size_t bin_len = 0;
+    int rc = -1;
+    if (bin != NULL && sodium_base642bin(bin, cap, line, len, NULL, &bin_len, NULL,
+                                         sodium_base64_VARIANT_ORIGINAL) == 0) {
+        rc = bn__sock_handle_binary(s->sock, bin, bin_len);
+    }
+    free(bin);
+    return rc;
+}
+
+static void handle_post(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, json_t *params)
+{
+    lp_session_t *s = session_find(lp, req, params);
+    if (s == NULL) {
+        lp_status(c, 410);
+        return;
+    }
+    const char *ctype = bn_http_header(req, "content-type");
+    bool ndjson = ctype != NULL && strncmp(ctype, "application/x-ndjson", 20) == 0;
+    int rc = 0;
+    if (!ndjson) {
+        rc = bn__sock_handle_text(s->sock, req->body, req->body_len);
+    } else {
+        const char *p = req->body, *end = req->body + req->body_len;
+        for (int lines = 0; p < end && lines < 100 && rc == 0 && !s->dead; lines++) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+            rc = post_line(s, p, len);
+            p += len + (nl ? 1 : 0);
+        }
+    }
+    if (rc != 0) {
+        /* Phoenix's session process dies on undecodable input; so does ours. */
+        BN_LOG(INFO, "longpoll_bad_message", "session=%s", s->id);
+        session_free(s);
+        lp_status(c, 410);
+        return;
+    }
+    lp_status(c, 200);
 }
 
 void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
 {
-    (void)lp;
-    (void)req;
-    bn_http_respond(c, 404, "text/plain", NULL, "not found\n", 10);
+    bn_server_t *srv = lp->srv;
+    if (req->method == HTTP_OPTIONS) {
+        const char *want = bn_http_header(req, "access-control-request-headers");
+        char extra[1024];
+        snprintf(extra, sizeof(extra),
+                 "access-control-allow-origin: *\r\n"
+                 "access-control-allow-headers: %.512s\r\n"
+                 "access-control-allow-methods: get, post, options\r\n"
+                 "access-control-max-age: 3600\r\n",
+                 want != NULL && strpbrk(want, "\r\n") == NULL ? want : "");
+        if (!bn__origin_allowed(&srv->cfg, req)) {
+            lp_status(c, 403);
+            return;
+        }
+        bn_http_respond(c, 200, NULL, extra, NULL, 0);
+        return;
+    }
+    if (req->method != HTTP_GET && req->method != HTTP_POST) {
+        bn_http_respond(c, 400, NULL, NULL, NULL, 0);
+        return;
+    }
+    if (!bn__origin_allowed(&srv->cfg, req)) {
+        BN_LOG(INFO, "connect_refused", "reason=origin transport=longpoll");
+        srv->stats.refused_connects++;
+        lp_status(c, 403);
+        return;
+    }
+    json_t *params = bn__query_parse(req->query);
+    if (params == NULL) {
+        lp_status(c, 500);
+        return;
+    }
+    if (req->method == HTTP_GET) {
+        handle_get(lp, c, req, params);
+    } else {
+        handle_post(lp, c, req, params);
+    }
+    json_decref(params);
 }
 
 void bn__lp_request_aborted(struct bn_lp_s *lp, bn_conn_t *c)
 {
-    (void)lp;
-    (void)c;
+    lp_session_t *s, *tmp;
+    HASH_ITER(hh, lp->sessions, s, tmp) {
+        if (s->waiting == c) {
+            s->waiting = NULL;
+            s->last_poll_ms = uv_now(lp->srv->loop);
+        }
+    }
 }

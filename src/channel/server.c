@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "channel/internal.h"
 #include "core/log.h"
@@ -25,6 +24,12 @@ void bn_config_defaults(bn_config_t *cfg)
     cfg->max_header_bytes = 16 * 1024;
     cfg->max_headers = 100;
     cfg->max_body = 1024 * 1024;
+    cfg->check_origin = "conn";
+    cfg->url_host = "localhost";
+    cfg->longpoll_window_ms = 10000;
+    cfg->longpoll_session_timeout_ms = 15000;
+    cfg->max_longpoll_sessions = 10000;
+    cfg->max_longpoll_buffered = 1000;
 }
 
 /* ---------------------------------------------------------------- WebSocket glue */
@@ -54,7 +59,7 @@ static json_t *headers_json(const bn_http_req_t *req)
 }
 
 /* Runs the connect callback; returns the new socket or NULL (refused). */
-static bn_socket_t *socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,
+bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,
                                    const bn_sock_io_t *io, void *io_ud, const char *transport)
 {
     json_t *params = bn__query_parse(req->query);
@@ -95,7 +100,13 @@ static bn_socket_t *socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t
 static int on_ws_open(void *ud, bn_conn_t *c, bn_http_req_t *req, void **session)
 {
     bn_server_t *srv = ud;
-    bn_socket_t *s = socket_connect(srv, c, req, &ws_io, c, "websocket");
+    if (!bn__origin_allowed(&srv->cfg, req)) {
+        BN_LOG(INFO, "connect_refused", "reason=origin transport=websocket origin=%s",
+               bn_http_header(req, "origin"));
+        srv->stats.refused_connects++;
+        return 403;
+    }
+    bn_socket_t *s = bn__socket_connect(srv, c, req, &ws_io, c, "websocket");
     if (s == NULL) {
         return 403;
     }
@@ -192,32 +203,23 @@ static const char *content_type_for(const char *name)
     return "application/octet-stream";
 }
 
-/* Static files are read once at start (the loop never blocks on disk). */
-int bn_server_add_file(bn_server_t *srv, const char *url_path, const char *file_path)
+int bn_server_add_static(bn_server_t *srv, const char *url_path, const void *data, size_t len)
 {
-    if (srv->n_files == BN_STATIC_MAX) {
+    if (srv->n_files == BN_STATIC_MAX || url_path[0] != '/') {
         return -1;
     }
-    FILE *f = fopen(file_path, "rb");
-    if (f == NULL) {
+    char *copy = malloc(len + 1);
+    char *path = strdup(url_path);
+    if (copy == NULL || path == NULL) {
+        free(copy);
+        free(path);
         return -1;
     }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || st.st_size > 8 * 1024 * 1024) {
-        fclose(f);
-        return -1;
-    }
-    char *data = malloc((size_t)st.st_size + 1);
-    size_t n = data ? fread(data, 1, (size_t)st.st_size, f) : 0;
-    fclose(f);
-    if (data == NULL || n != (size_t)st.st_size) {
-        free(data);
-        return -1;
-    }
+    memcpy(copy, data, len);
     bn_static_file_t *sf = &srv->files[srv->n_files++];
-    sf->path = strdup(url_path);
-    sf->data = data;
-    sf->len = n;
+    sf->path = path;
+    sf->data = copy;
+    sf->len = len;
     sf->content_type = content_type_for(url_path);
     return 0;
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds Bennu twice (release with -Werror, and
+# AddressSanitizer + UndefinedBehaviorSanitizer), and runs every test: the
+# cmocka unit tests in both builds; the integration tests (official phoenix
+# client, raw frames, bad input, mesh, bennuctl, chaos), the browser test
+# and the fuzzer smoke runs against the sanitizer build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+scripts/build.sh build
+scripts/build.sh build-asan -DBN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+
+echo "== unit tests (release build)"
+ctest --test-dir build -L unit --output-on-failure -j"$(nproc)"
+
+echo "== every test (sanitizer build)"
+ctest --test-dir build-asan --output-on-failure -j"$(nproc)"

@@ -74,6 +74,10 @@ int bn_server_port(const bn_server_t *srv);
 /* Broadcasts from the backend (no sender). Returns local deliveries or -1. */
 int bn_server_broadcast(bn_server_t *srv, const char *topic, const char *event,
                         const bn_payload_t *payload);
+/* Fans out a broadcast that arrived from another node to local subscribers
+ * only (never forwarded). Returns local deliveries. */
+int bn_server_deliver_remote(bn_server_t *srv, const char *topic, size_t topic_len,
+                             const char *event, const bn_payload_t *payload);
 /* Graceful stop: refuses new connections, sends close 1001 to every
  * WebSocket, flushes queues (bounded by a short deadline), closes every
  * handle, then calls cb; the server is freed after cb returns. */

@@ -12,8 +12,10 @@
 #include "app/static_assets.h"
 #include "app/token_cmd.h"
 #include "bennu/bennu.h"
+#include "bennu/mesh.h"
 #include "channel/token.h"
 #include "core/log.h"
+#include "pubsub/mesh_adapter.h"
 
 #ifndef BN_DEFAULT_STATIC_DIR
 #define BN_DEFAULT_STATIC_DIR NULL
@@ -26,7 +28,45 @@ typedef struct app_s {
     int stopping;
     bool have_user_key;
     bn_token_key_t user_key;
+    bn_mesh_t *mesh;
+    bn_pubsub_adapter_t adapter;
 } app_t;
+
+#define APP_MAX_SEEDS 64
+#define BN_DEFAULT_MESH_PORT 4370
+#define BN_DEV_COOKIE "bennu-dev-cookie-not-secret"
+
+static void mesh_deliver(void *ud, const char *topic, size_t topic_len, const char *event,
+                         size_t event_len, const bn_payload_t *payload)
+{
+    (void)event_len;
+    app_t *app = ud;
+    if (app->srv != NULL) {
+        bn_server_deliver_remote(app->srv, topic, topic_len, event, payload);
+    }
+}
+
+static json_t *mesh_stats(void *ud)
+{
+    app_t *app = ud;
+    return app->srv != NULL ? bn_server_stats_json(app->srv) : NULL;
+}
+
+static char *read_small_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return NULL;
+    }
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
+        buf[--n] = '\0';
+    }
+    return strdup(buf);
+}
 
 /* The Phoenix guide's UserSocket.connect: a `token` param, when present,
  * must verify (salt "user socket", two weeks), and its user id goes into
@@ -81,6 +121,18 @@ static void usage(FILE *out)
             "                        slow consumer (default 4194304)\n"
             "  --max-connections N   connections per node (default 100000)\n"
             "  --max-channels N      channels per connection (default 100)\n"
+            "\n"
+            "Cluster (see README \"Cluster\"):\n"
+            "  --name NAME@HOST      node name (default bennu-<port>@<bind>)\n"
+            "  --mesh-port N         mesh listener port (default 4370; 0 = any free port)\n"
+            "  --mesh-bind ADDR      mesh listen address (default: --bind)\n"
+            "  --join HOST:PORT      a seed node's mesh address (repeatable)\n"
+            "  --cookie C            cluster cookie (else --cookie-file, else env BENNU_COOKIE;\n"
+            "  --cookie-file F       --dev uses a built-in one). No cookie: no mesh.\n"
+            "  --tick-ms MS          tick interval on idle links (default 1000)\n"
+            "  --down-ms MS          a peer silent this long is down (default 5000)\n"
+            "  --mesh-encrypt        encrypt links with the handshake's session keys\n"
+            "  --no-mesh             run without a mesh listener\n"
             "  --help                this text\n"
             "\n"
             "       bennu token mint|verify ...   Phoenix.Token tools (bennu token --help)\n"
@@ -101,10 +153,19 @@ static int parse_num(const char *flag, const char *s, long min, long max, long *
     return 0;
 }
 
+static void on_mesh_closed(void *ud)
+{
+    app_t *app = ud;
+    app->mesh = NULL;
+}
+
 static void on_stopped(void *ud)
 {
     app_t *app = ud;
     app->srv = NULL;
+    if (app->mesh != NULL) {
+        bn_mesh_close(app->mesh, on_mesh_closed, app);
+    }
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
 }
@@ -129,10 +190,17 @@ int main(int argc, char **argv)
     const char *static_dir = BN_DEFAULT_STATIC_DIR;
     const char *secret_flag = NULL, *secret_file = NULL;
     bool dev = false;
+    const char *node_name = NULL, *mesh_bind = NULL, *cookie = NULL, *cookie_file = NULL;
+    const char *seeds[APP_MAX_SEEDS];
+    size_t n_seeds = 0;
+    long mesh_port = BN_DEFAULT_MESH_PORT, tick_ms = 1000, down_ms = 5000;
+    bool mesh_encrypt = false, no_mesh = false;
     enum {
         OPT_PORT = 256, OPT_BIND, OPT_STATIC, OPT_LOG, OPT_FRAME, OPT_MESSAGE, OPT_IDLE,
         OPT_HANDSHAKE, OPT_QUEUE, OPT_CONNS, OPT_CHANNELS, OPT_HELP, OPT_VERSION, OPT_SECRET,
-        OPT_SECRET_FILE, OPT_DEV, OPT_ORIGIN, OPT_URL_HOST,
+        OPT_SECRET_FILE, OPT_DEV, OPT_ORIGIN, OPT_URL_HOST, OPT_NAME, OPT_MESH_PORT,
+        OPT_MESH_BIND, OPT_JOIN, OPT_COOKIE, OPT_COOKIE_FILE, OPT_TICK, OPT_DOWN, OPT_ENCRYPT,
+        OPT_NO_MESH,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -151,6 +219,16 @@ int main(int argc, char **argv)
         {"dev", no_argument, NULL, OPT_DEV},
         {"check-origin", required_argument, NULL, OPT_ORIGIN},
         {"url-host", required_argument, NULL, OPT_URL_HOST},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"mesh-port", required_argument, NULL, OPT_MESH_PORT},
+        {"mesh-bind", required_argument, NULL, OPT_MESH_BIND},
+        {"join", required_argument, NULL, OPT_JOIN},
+        {"cookie", required_argument, NULL, OPT_COOKIE},
+        {"cookie-file", required_argument, NULL, OPT_COOKIE_FILE},
+        {"tick-ms", required_argument, NULL, OPT_TICK},
+        {"down-ms", required_argument, NULL, OPT_DOWN},
+        {"mesh-encrypt", no_argument, NULL, OPT_ENCRYPT},
+        {"no-mesh", no_argument, NULL, OPT_NO_MESH},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -239,6 +317,50 @@ int main(int argc, char **argv)
         case OPT_URL_HOST:
             cfg.url_host = optarg;
             break;
+        case OPT_NAME:
+            node_name = optarg;
+            break;
+        case OPT_MESH_PORT:
+            if (parse_num("--mesh-port", optarg, 0, 65535, &mesh_port) != 0) {
+                return 2;
+            }
+            break;
+        case OPT_MESH_BIND:
+            mesh_bind = optarg;
+            break;
+        case OPT_JOIN:
+            if (n_seeds == APP_MAX_SEEDS) {
+                fprintf(stderr, "bennu: at most %d --join seeds\n", APP_MAX_SEEDS);
+                return 2;
+            }
+            if (strchr(optarg, ':') == NULL) {
+                fprintf(stderr, "bennu: --join expects HOST:PORT, got '%s'\n", optarg);
+                return 2;
+            }
+            seeds[n_seeds++] = optarg;
+            break;
+        case OPT_COOKIE:
+            cookie = optarg;
+            break;
+        case OPT_COOKIE_FILE:
+            cookie_file = optarg;
+            break;
+        case OPT_TICK:
+            if (parse_num("--tick-ms", optarg, 10, 600000, &tick_ms) != 0) {
+                return 2;
+            }
+            break;
+        case OPT_DOWN:
+            if (parse_num("--down-ms", optarg, 30, 3600000, &down_ms) != 0) {
+                return 2;
+            }
+            break;
+        case OPT_ENCRYPT:
+            mesh_encrypt = true;
+            break;
+        case OPT_NO_MESH:
+            no_mesh = true;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -265,6 +387,28 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.secret_key_base = secret;
+    if (cookie == NULL && cookie_file != NULL) {
+        cookie = read_small_file(cookie_file);
+        if (cookie == NULL || cookie[0] == '\0') {
+            fprintf(stderr, "bennu: cannot read a cookie from --cookie-file %s\n", cookie_file);
+            return 2;
+        }
+    }
+    if (cookie == NULL) {
+        cookie = getenv("BENNU_COOKIE");
+    }
+    if (cookie == NULL && dev) {
+        cookie = BN_DEV_COOKIE;
+    }
+    if (down_ms <= tick_ms) {
+        fprintf(stderr, "bennu: --down-ms must be greater than --tick-ms\n");
+        return 2;
+    }
+    if (!no_mesh && cookie == NULL && n_seeds > 0) {
+        fprintf(stderr, "bennu: --join needs a cluster cookie (--cookie, --cookie-file or "
+                        "BENNU_COOKIE)\n");
+        return 2;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     static app_t app;
@@ -292,8 +436,44 @@ int main(int argc, char **argv)
         fprintf(stderr, "bennu: cannot listen on %s:%d: %s\n", cfg.bind, cfg.port, uv_strerror(rc));
         return 1;
     }
-    BN_LOG(INFO, "listening", "bind=%s port=%d version=%s", cfg.bind, bn_server_port(app.srv),
-           BN_VERSION);
+    int http_port = bn_server_port(app.srv);
+    if (!no_mesh && cookie != NULL) {
+        char default_name[128];
+        if (node_name == NULL) {
+            snprintf(default_name, sizeof(default_name), "bennu-%d@%s", http_port, cfg.bind);
+            node_name = default_name;
+        }
+        bn_mesh_config_t mc = {
+            .name = node_name,
+            .bind = mesh_bind != NULL ? mesh_bind : cfg.bind,
+            .port = (int)mesh_port,
+            .cookie = cookie,
+            .seeds = seeds,
+            .n_seeds = n_seeds,
+            .tick_ms = (unsigned)tick_ms,
+            .down_ms = (unsigned)down_ms,
+            .encrypt = mesh_encrypt,
+        };
+        bn_mesh_callbacks_t mcb = {.deliver = mesh_deliver, .stats = mesh_stats};
+        if (bn_mesh_new(app.loop, &mc, &mcb, &app, &app.mesh) != 0) {
+            fprintf(stderr, "bennu: invalid mesh configuration (see the log)\n");
+            return 2;
+        }
+        rc = bn_mesh_start(app.mesh);
+        if (rc != 0) {
+            fprintf(stderr, "bennu: cannot listen for the mesh on %s:%ld: %s\n", mc.bind,
+                    mesh_port, uv_strerror(rc));
+            return 1;
+        }
+        bn_ps_mesh_adapter_init(&app.adapter, app.mesh);
+        bn_server_set_adapter(app.srv, &app.adapter);
+    } else if (!no_mesh) {
+        BN_LOG(WARN, "mesh_disabled", "%s",
+               "detail=\"no cluster cookie: set --cookie, --cookie-file or BENNU_COOKIE\"");
+    }
+    BN_LOG(INFO, "listening", "bind=%s port=%d mesh_port=%d node=%s version=%s", cfg.bind,
+           http_port, app.mesh ? bn_mesh_port(app.mesh) : -1,
+           app.mesh ? bn_mesh_name(app.mesh) : "-", BN_VERSION);
     uv_signal_init(app.loop, &app.sigint);
     uv_signal_init(app.loop, &app.sigterm);
     app.sigint.data = app.sigterm.data = &app;

@@ -1,0 +1,554 @@
+/* Cross-file internals of the mesh layer. Nothing here is visible outside
+ * src/mesh/ except to the mesh unit tests, which poke at the same structs.
+ *
+ * Module map:
+ *   frame.c       incremental length-prefixed frame reader (pure)
+ *   codec.c       bn__msg_t <-> protobuf Envelope (the only protobuf-c user)
+ *   handshake.c   cookie proof, session keys, per-frame AEAD (libsodium)
+ *   membership.c  topic sets, digests, chunked sync receive/transmit state
+ *   link.c        one TCP connection: read, frame, write queue, close reason
+ *   node.c        node table, nodeup/nodedown, duplicate-link resolution
+ *   gossip.c      seeds, peer lists, dialling with backoff
+ *   admin.c       AdminRequest/AdminResponse, server side and client side
+ *   mesh.c        public API, dispatch of decoded frames, housekeeping timer */
+#ifndef BN_MESH_INTERNAL_H
+#define BN_MESH_INTERNAL_H
+
+#include <sodium.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uthash.h>
+#include <uv.h>
+
+#include "bennu/mesh.h"
+#include "core/buf.h"
+
+#define BN__MESH_PROTO_VERSION 1u
+/* Frames before authentication are only Hello and Auth: a few hundred bytes.
+ * The tight limit keeps an unauthenticated peer from making us allocate. */
+#define BN__MESH_PREAUTH_MAX_FRAME 4096u
+#define BN__MESH_NAME_MAX 255u
+#define BN__MESH_HOST_MAX 63u
+
+/* ---- close reasons ------------------------------------------------------ */
+
+#define BN__CLOSE_REASON_MAP(X)                  \
+    X(NONE, "none")                              \
+    X(CONNECTION_CLOSED, "connection_closed")    \
+    X(CONNECT_FAILED, "connect_failed")          \
+    X(READ_ERROR, "read_error")                  \
+    X(WRITE_ERROR, "write_error")                \
+    X(TICK_TIMEOUT, "tick_timeout")              \
+    X(HANDSHAKE_TIMEOUT, "handshake_timeout")    \
+    X(BAD_FRAME, "bad_frame")                    \
+    X(FRAME_TOO_LARGE, "frame_too_large")        \
+    X(BAD_COOKIE, "bad_cookie")                  \
+    X(VERSION_MISMATCH, "version_mismatch")      \
+    X(PROTOCOL, "protocol")                      \
+    X(BAD_HELLO, "bad_hello")                    \
+    X(ENCRYPT_MISMATCH, "encrypt_mismatch")      \
+    X(DECRYPT_FAILED, "decrypt_failed")          \
+    X(SELF_CONNECT, "self_connect")              \
+    X(DUPLICATE_LINK, "duplicate_link")          \
+    X(NAME_CLASH, "name_clash")                  \
+    X(REPLACED, "replaced")                      \
+    X(SLOW_CONSUMER, "slow_consumer")            \
+    X(SHUTDOWN, "shutdown")
+
+typedef enum {
+#define BN__CLOSE_ENUM(name, str) BN__CLOSE_##name,
+    BN__CLOSE_REASON_MAP(BN__CLOSE_ENUM)
+#undef BN__CLOSE_ENUM
+    BN__CLOSE_COUNT
+} bn__close_reason_t;
+
+const char *bn__close_reason_name(bn__close_reason_t r);
+
+/* ---- frames ------------------------------------------------------------- */
+
+/* Incremental reader for "4-byte big-endian length + body" frames. Owner:
+ * the link (or a test); bn__frame_reader_free releases the buffer. */
+typedef struct bn__frame_reader_s {
+    uint8_t *buf;
+    size_t len;       /* bytes held */
+    size_t off;       /* start of the first unconsumed frame */
+    size_t cap;
+    size_t max_frame; /* bodies above this are refused before any allocation */
+} bn__frame_reader_t;
+
+#define BN__FRAME_OK 1
+#define BN__FRAME_MORE 0
+#define BN__FRAME_TOO_LARGE (-1)
+#define BN__FRAME_EMPTY (-2)
+
+void bn__frame_reader_init(bn__frame_reader_t *r, size_t max_frame);
+void bn__frame_reader_free(bn__frame_reader_t *r);
+/* Space to read into (at least min bytes; grows only up to the pending frame
+ * size, which has already passed the limit check). */
+void bn__frame_reader_space(bn__frame_reader_t *r, size_t min, uint8_t **p, size_t *avail);
+void bn__frame_reader_commit(bn__frame_reader_t *r, size_t n);
+/* Copies len bytes in (tests and split feeding). */
+void bn__frame_reader_feed(bn__frame_reader_t *r, const void *data, size_t len);
+/* Returns BN__FRAME_OK with *body and *len pointing into the reader (valid until
+ * the next reader call), BN__FRAME_MORE, or a negative error. */
+int bn__frame_next(bn__frame_reader_t *r, const uint8_t **body, size_t *len);
+/* Compacts and shrinks the buffer after a burst of large frames. */
+void bn__frame_reader_compact(bn__frame_reader_t *r);
+
+/* ---- decoded messages --------------------------------------------------- */
+
+#define BN__MSG_TYPE_MAP(X)              \
+    X(NONE, "none")                      \
+    X(HELLO, "hello")                    \
+    X(AUTH, "auth")                      \
+    X(TICK, "tick")                      \
+    X(PEER_LIST, "peer_list")            \
+    X(GROUP_JOIN, "group_join")          \
+    X(GROUP_LEAVE, "group_leave")        \
+    X(GROUP_SYNC, "group_sync")          \
+    X(SYNC_REQUEST, "sync_request")      \
+    X(BROADCAST, "broadcast")            \
+    X(ADMIN_REQUEST, "admin_request")    \
+    X(ADMIN_RESPONSE, "admin_response")
+
+typedef enum {
+#define BN__MSG_ENUM(name, str) BN__MSG_##name,
+    BN__MSG_TYPE_MAP(BN__MSG_ENUM)
+#undef BN__MSG_ENUM
+    BN__MSG_COUNT
+} bn__msg_type_t;
+
+const char *bn__msg_type_name(bn__msg_type_t t);
+
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+} bn__bytes_t;
+
+static inline bn__bytes_t bn__bytes(const void *p, size_t len)
+{
+    bn__bytes_t b = {(const uint8_t *)p, len};
+    return b;
+}
+
+typedef struct {
+    bn__bytes_t name;
+    bn__bytes_t host;
+    int32_t port;
+    uint64_t incarnation;
+} bn__peer_info_t;
+
+/* A mesh message in plain C. Decoded ones point into memory owned by the
+ * decoder and must be released with bn__msg_free. */
+typedef struct bn__msg_s {
+    bn__msg_type_t type;
+    uint32_t version;
+    union {
+        struct {
+            bn__bytes_t name, host, nonce, kx_pk;
+            uint64_t incarnation;
+            int32_t port;
+            bool hidden, encrypt;
+        } hello;
+        struct {
+            bn__bytes_t mac;
+        } auth;
+        struct {
+            uint64_t ts_us, echo_ts_us, echo_delay_us, digest, count;
+            bool has_digest;
+        } tick;
+        struct {
+            bn__peer_info_t *peers;
+            size_t n;
+        } peers;
+        struct {
+            bn__bytes_t topic;
+        } group; /* join and leave */
+        struct {
+            uint64_t sync_id;
+            bool first, last;
+            bn__bytes_t *topics;
+            size_t n;
+        } sync;
+        struct {
+            bn__bytes_t topic, event, payload;
+            bool binary;
+        } bcast;
+        struct {
+            uint64_t id;
+            bn__bytes_t body;
+        } admin;
+    } u;
+    /* private */
+    void *pb;
+    void *scratch;
+} bn__msg_t;
+
+#define BN__DEC_OK 0
+#define BN__DEC_BAD (-1)     /* not a valid Envelope */
+#define BN__DEC_VERSION (-2) /* valid but another protocol version */
+#define BN__DEC_UNKNOWN (-3) /* valid, but no message type we know */
+
+/* Encodes msg as one complete frame (length prefix included) into a new
+ * buffer (refs = 1). Returns 0, or -1 if the frame would exceed max_frame. */
+int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out);
+/* Decodes one frame body. On BN__DEC_OK (and BN__DEC_UNKNOWN) msg must be
+ * released with bn__msg_free; on other errors nothing is held. */
+int bn__codec_decode(const uint8_t *data, size_t len, bn__msg_t *msg);
+void bn__msg_free(bn__msg_t *msg);
+
+/* ---- handshake and link crypto ------------------------------------------ */
+
+#define BN__HS_NONCE_BYTES 32u
+#define BN__HS_MAC_BYTES crypto_auth_BYTES
+#define BN__HS_KEY_BYTES 32u
+
+/* Per-link handshake state. Owner: the link; bn__hs_wipe clears it. */
+typedef struct bn__hs_s {
+    uint8_t nonce[BN__HS_NONCE_BYTES];
+    uint8_t pk[crypto_kx_PUBLICKEYBYTES];
+    uint8_t sk[crypto_kx_SECRETKEYBYTES];
+    uint8_t mac_key[crypto_auth_KEYBYTES];
+    uint8_t transcript[crypto_generichash_BYTES];
+    uint8_t tx_key[BN__HS_KEY_BYTES];
+    uint8_t rx_key[BN__HS_KEY_BYTES];
+    uint64_t tx_seq, rx_seq;
+    bool initiator;
+    bool derived;
+} bn__hs_t;
+
+/* Derives the 32-byte cookie key; the cookie text itself is not kept. */
+void bn__hs_cookie_key(const char *cookie, uint8_t key[BN__HS_KEY_BYTES]);
+/* Fresh nonce and ephemeral key pair. */
+void bn__hs_init(bn__hs_t *hs, bool initiator);
+/* Once both Hello bodies are known: the transcript hash, the MAC key and the
+ * session keys. Returns 0, or -1 if the peer's public key is unusable. */
+int bn__hs_derive(bn__hs_t *hs, const uint8_t cookie_key[BN__HS_KEY_BYTES],
+                  const uint8_t *own_hello, size_t own_len, const uint8_t *peer_hello,
+                  size_t peer_len, const uint8_t *peer_pk, size_t peer_pk_len);
+/* Our MAC over the transcript (direction-tagged so it cannot be reflected). */
+void bn__hs_own_mac(const bn__hs_t *hs, uint8_t mac[BN__HS_MAC_BYTES]);
+/* Constant-time check of the peer's MAC. */
+bool bn__hs_verify_peer(const bn__hs_t *hs, const uint8_t *mac, size_t len);
+/* AEAD per frame with a counter nonce. seal writes len + ABYTES bytes;
+ * open returns the plaintext length or -1. */
+#define BN__HS_ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+void bn__hs_seal(bn__hs_t *hs, const uint8_t *in, size_t len, uint8_t *out);
+long bn__hs_open(bn__hs_t *hs, const uint8_t *in, size_t len, uint8_t *out);
+void bn__hs_wipe(bn__hs_t *hs);
+
+/* ---- membership --------------------------------------------------------- */
+
+typedef struct bn__topic_s {
+    UT_hash_handle hh;
+    size_t len;
+    char key[];
+} bn__topic_t;
+
+/* A set of topics with an order-independent digest maintained on every
+ * change (xor of a fixed-key SipHash of each topic), so ticks can carry it
+ * at no cost. */
+typedef struct bn__gset_s {
+    bn__topic_t *head;
+    size_t count;
+    uint64_t digest;
+} bn__gset_t;
+
+uint64_t bn__topic_hash(const void *topic, size_t len);
+bool bn__gset_add(bn__gset_t *s, const void *topic, size_t len);
+bool bn__gset_del(bn__gset_t *s, const void *topic, size_t len);
+bool bn__gset_has(const bn__gset_t *s, const void *topic, size_t len);
+void bn__gset_clear(bn__gset_t *s);
+/* dst takes src's content; src becomes empty. */
+void bn__gset_move(bn__gset_t *dst, bn__gset_t *src);
+
+/* Receive side of a chunked GroupSync from one peer. Deltas that arrive
+ * while a sync is being collected are applied to the live set at once and
+ * also logged, then replayed on top of the completed snapshot, because the
+ * sender took its snapshot before sending them. */
+typedef struct bn__gdelta_s {
+    struct bn__gdelta_s *next;
+    bool join;
+    size_t len;
+    char topic[];
+} bn__gdelta_t;
+
+typedef struct bn__grx_s {
+    bool active;
+    uint64_t sync_id;
+    bn__gset_t pending;
+    bn__gdelta_t *log_head, *log_tail;
+    size_t log_len;
+} bn__grx_t;
+
+#define BN__GRX_LOG_MAX 100000u
+
+/* Returns true when a sync completed and live was replaced. */
+bool bn__grx_chunk(bn__grx_t *rx, bn__gset_t *live, uint64_t sync_id, bool first, bool last,
+                   const bn__bytes_t *topics, size_t n);
+void bn__grx_delta(bn__grx_t *rx, bn__gset_t *live, bool join, const void *topic, size_t len);
+void bn__grx_reset(bn__grx_t *rx);
+
+/* Send side: a snapshot of the local set taken when the sync starts, sent a
+ * chunk per loop turn. */
+typedef struct bn__gtx_s {
+    bool active;
+    uint64_t sync_id;
+    bn__bytes_t *items; /* copies, owned */
+    size_t n, pos;
+} bn__gtx_t;
+
+void bn__gtx_start(bn__gtx_t *tx, const bn__gset_t *local, uint64_t sync_id);
+void bn__gtx_reset(bn__gtx_t *tx);
+
+/* ---- links -------------------------------------------------------------- */
+
+typedef struct bn__node_s bn__node_t;
+typedef struct bn__seed_s bn__seed_t;
+typedef struct bn__link_s bn__link_t;
+
+typedef enum {
+    BN__LINK_CONNECTING,
+    BN__LINK_HANDSHAKE,
+    BN__LINK_UP,
+    BN__LINK_CLOSING,
+} bn__link_state_t;
+
+/* One TCP connection, inbound or outbound. Owner: the mesh (links list);
+ * freed from the tcp handle's close callback, never earlier, so a link
+ * closed inside a callback stays valid until the callback returns. */
+struct bn__link_s {
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    bn_mesh_t *mesh;
+    bn__link_t *next;
+    uint64_t id;
+    bn__link_state_t state;
+    bn__close_reason_t reason;
+    bool outbound;
+    bool writing;
+    bool stalled; /* test hook: reads stopped */
+
+    bn__node_t *dial_node; /* node this outbound link was dialled for */
+    bn__seed_t *seed;      /* seed this outbound link was dialled for */
+    bn__node_t *node;      /* set once authenticated and attached */
+    char addr[80];         /* "ip:port" of the remote end */
+    char peer_ip[64];
+
+    /* handshake */
+    bn__hs_t hs;
+    uint8_t *own_hello;
+    size_t own_hello_len;
+    bool got_hello;
+    bool encrypt;
+    bool tx_crypt; /* our frames after our Auth are sealed */
+    bool rx_crypt; /* the peer's frames after its Auth are sealed */
+    bool resync_pending; /* we sent a SyncRequest and await its GroupSync */
+    uint8_t dialer_nonce[BN__HS_NONCE_BYTES]; /* both ends agree on it: tie-breaks */
+    char *peer_name;
+    char peer_host[BN__MESH_HOST_MAX + 1];
+    int peer_port;
+    uint64_t peer_incarnation;
+    bool peer_hidden;
+
+    /* receive */
+    bn__frame_reader_t rx;
+    uint8_t *plain;
+    size_t plain_cap;
+
+    /* send queue: FIFO of encoded frames; one uv_write in flight at most */
+    bn_buf_t **q;
+    size_t q_len, q_cap;
+    bn_buf_t **wbufs;
+    uv_buf_t *uvbufs;
+    size_t n_wbufs, wcap;
+    size_t queued_bytes;
+
+    /* liveness and counters */
+    uint64_t created_ms, last_rx_ms, last_tx_ms, last_tick_rx_ms, last_tick_tx_ms;
+    uint64_t peer_tick_ts_us, peer_tick_rx_us;
+    uint64_t rtt_us;
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+
+    /* membership sync in both directions */
+    bn__gtx_t gtx;
+    bn__grx_t grx;
+};
+
+/* Creates a link around an accepted or to-be-connected tcp handle. */
+bn__link_t *bn__link_new(bn_mesh_t *m, bool outbound);
+/* Starts reading and sends our Hello. */
+void bn__link_start(bn__link_t *l);
+/* Dials host:port; on failure the link closes with CONNECT_FAILED. */
+int bn__link_dial(bn__link_t *l, const char *host, int port);
+/* Queues one encoded frame (takes a new reference). Encrypts per link when
+ * the link is encrypted. Never closes synchronously: overflowing the queue
+ * schedules a close with SLOW_CONSUMER. Returns 0 or -1 if dropped. */
+int bn__link_send(bn__link_t *l, bn_buf_t *frame);
+/* Encodes and sends. */
+int bn__link_send_msg(bn__link_t *l, const bn__msg_t *msg);
+/* Idempotent; the link is freed later from the close callback. */
+void bn__link_close(bn__link_t *l, bn__close_reason_t reason);
+bool bn__link_usable(const bn__link_t *l);
+/* Test hook: stop reading from the link without closing it. */
+void bn__link_stall(bn__link_t *l);
+
+/* ---- nodes -------------------------------------------------------------- */
+
+typedef enum {
+    BN__NODE_DOWN,
+    BN__NODE_UP,
+} bn__node_state_t;
+
+/* A peer node as we know it, kept after it goes down so it can be redialled
+ * and its last close reason shown. Owner: the mesh node table; freed at
+ * mesh close. */
+struct bn__node_s {
+    UT_hash_handle hh;
+    char *name;
+    char host[BN__MESH_HOST_MAX + 1];
+    int port;
+    uint64_t incarnation;
+    bool hidden;
+    bn__node_state_t state;
+    bn__link_t *link;      /* the authenticated link carrying this node */
+    bn__link_t *dial_link; /* our outbound attempt, if any */
+    bn__gset_t groups;
+    uint64_t up_since_ms;
+    unsigned downs;
+    bn__close_reason_t last_reason;
+    unsigned backoff_ms;
+    uint64_t redial_at_ms; /* 0 = no redial scheduled */
+};
+
+bn__node_t *bn__node_find(bn_mesh_t *m, const char *name);
+bn__node_t *bn__node_get(bn_mesh_t *m, const char *name);
+/* Called when a link authenticates. May close this link or another one
+ * (asynchronously). */
+void bn__node_link_authenticated(bn_mesh_t *m, bn__link_t *l);
+/* Called from a link's close callback path. */
+void bn__node_link_closed(bn_mesh_t *m, bn__link_t *l);
+void bn__node_free_all(bn_mesh_t *m);
+const char *bn__node_state_name(bn__node_state_t s);
+/* "name@host": 3..255 printable non-space ASCII bytes with one '@'. */
+bool bn__node_name_valid(const uint8_t *name, size_t len);
+
+/* ---- gossip / discovery ------------------------------------------------- */
+
+struct bn__seed_s {
+    char host[BN__MESH_HOST_MAX + 1];
+    int port;
+    bn__link_t *link;
+    bool done; /* a link through this seed authenticated (or it is us) */
+    unsigned backoff_ms;
+    uint64_t redial_at_ms;
+};
+
+int bn__parse_hostport(const char *s, char *host, size_t host_cap, int *port);
+void bn__gossip_start(bn_mesh_t *m);
+void bn__gossip_dial_node(bn_mesh_t *m, bn__node_t *n);
+/* Schedules a redial with capped exponential backoff and jitter. */
+void bn__gossip_schedule(bn_mesh_t *m, unsigned *backoff_ms, uint64_t *at_ms);
+void bn__gossip_sweep(bn_mesh_t *m, uint64_t now);
+/* Sends `to` a PeerList: just `only` when given, else every up, dialable,
+ * non-hidden node other than `to` itself. */
+void bn__gossip_send_peers(bn_mesh_t *m, bn__link_t *to, const bn__node_t *only);
+void bn__gossip_on_peers(bn_mesh_t *m, bn__link_t *from, const bn__msg_t *msg);
+void bn__gossip_dial_seed(bn_mesh_t *m, bn__seed_t *s);
+
+/* ---- admin -------------------------------------------------------------- */
+
+typedef struct bn__admin_req_s {
+    struct bn__admin_req_s *next;
+    uint64_t id;
+    char *node; /* NULL = any */
+    char *body;
+    bool sent;
+    uint64_t deadline_ms;
+    bn_mesh_admin_cb cb;
+    void *ud;
+} bn__admin_req_t;
+
+void bn__admin_on_request(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg);
+void bn__admin_on_response(bn_mesh_t *m, const bn__msg_t *msg);
+void bn__admin_flush(bn_mesh_t *m);
+void bn__admin_sweep(bn_mesh_t *m, uint64_t now);
+void bn__admin_cancel_all(bn_mesh_t *m);
+
+/* ---- the mesh ----------------------------------------------------------- */
+
+/* Knobs that tests shrink. Defaults in bn_mesh_new. */
+typedef struct bn__mesh_timing_s {
+    unsigned sweep_ms;      /* housekeeping period */
+    unsigned handshake_ms;  /* connect + Hello + Auth must finish within */
+    unsigned backoff_min_ms;
+    unsigned backoff_max_ms;
+    unsigned sync_chunk;    /* topics per GroupSync frame */
+    unsigned tick_force;    /* send a tick at least every N intervals even when busy */
+} bn__mesh_timing_t;
+
+typedef void (*bn__mesh_tap_cb)(void *ud, bn__link_t *l, const uint8_t *frame, size_t len);
+
+struct bn_mesh_s {
+    uv_loop_t *loop;
+    char *name;
+    char *bind;
+    int cfg_port;
+    int port;
+    uint8_t cookie_key[BN__HS_KEY_BYTES];
+    uint64_t incarnation;
+    unsigned tick_ms, down_ms;
+    bool hidden, encrypt;
+    size_t max_frame, max_link_queue;
+    bn_mesh_callbacks_t cb;
+    void *ud;
+    bn__mesh_timing_t timing;
+
+    uv_tcp_t listener;
+    uv_timer_t sweep;
+    uv_idle_t idle;
+    bool listening, started, closing, idle_on;
+    unsigned open_handles;
+    void (*close_cb)(void *ud);
+    void *close_ud;
+
+    bn__link_t *links;
+    uint64_t next_link_id;
+    bn__node_t *nodes;
+    bn__seed_t *seeds;
+    size_t n_seeds;
+    bn__gset_t local;
+    uint64_t next_sync_id;
+    unsigned tick_round;
+
+    bn__admin_req_t *admin;
+    uint64_t next_admin_id;
+
+    uint64_t closes[BN__CLOSE_COUNT];
+    uint64_t unknown_frames;
+
+    bn__mesh_tap_cb tap;
+    void *tap_ud;
+};
+
+uint64_t bn__mesh_now(const bn_mesh_t *m);
+/* Decoded frame from an authenticated link. */
+void bn__mesh_dispatch(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg);
+/* A link reached UP and is attached to its node: exchange state. */
+void bn__mesh_node_up(bn_mesh_t *m, bn__node_t *n, bool restarted);
+/* Starts the idle handle that sends sync chunks. */
+void bn__mesh_want_idle(bn_mesh_t *m);
+void bn__mesh_handle_closed(bn_mesh_t *m);
+/* Sends a tick now on l. */
+void bn__mesh_send_tick(bn_mesh_t *m, bn__link_t *l);
+
+/* Test access. */
+bn__mesh_timing_t *bn__mesh_timing(bn_mesh_t *m);
+void bn__mesh_set_tap(bn_mesh_t *m, bn__mesh_tap_cb cb, void *ud);
+uint64_t bn__mesh_close_count(const bn_mesh_t *m, bn__close_reason_t r);
+/* Stops reading the link to the named node (simulates a hung peer). */
+bool bn__mesh_stall_node(bn_mesh_t *m, const char *name);
+
+#endif

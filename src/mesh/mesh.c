@@ -1,0 +1,693 @@
+/* The public mesh API, the dispatch of frames from authenticated links, and
+ * the housekeeping timer (ticks, liveness, handshake deadlines, redials,
+ * admin deadlines). One housekeeping timer per mesh instead of timers per
+ * link or node keeps teardown simple: only the listener, the timer, the idle
+ * handle and the links are libuv handles. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "mesh/internal.h"
+
+#define DEFAULT_TICK_MS 1000u
+#define DEFAULT_DOWN_MS 5000u
+#define DEFAULT_MAX_FRAME (16u * 1024u * 1024u)
+#define DEFAULT_MAX_LINK_QUEUE (64u * 1024u * 1024u)
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (d == NULL) {
+        abort();
+    }
+    return d;
+}
+
+uint64_t bn__mesh_now(const bn_mesh_t *m)
+{
+    return uv_now(m->loop);
+}
+
+static uint64_t now_us(void)
+{
+    return uv_hrtime() / 1000u;
+}
+
+/* ---- construction ------------------------------------------------------- */
+
+int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_callbacks_t *cb,
+                void *ud, bn_mesh_t **out)
+{
+    if (cfg == NULL || cfg->name == NULL ||
+        !bn__node_name_valid((const uint8_t *)cfg->name, strlen(cfg->name))) {
+        BN_LOG(ERROR, "mesh_config", "reason=%s", "name must be name@host");
+        return UV_EINVAL;
+    }
+    if (cfg->cookie == NULL || cfg->cookie[0] == '\0') {
+        BN_LOG(ERROR, "mesh_config", "reason=%s", "cookie required");
+        return UV_EINVAL;
+    }
+    if (cfg->port < -1 || cfg->port > 65535) {
+        BN_LOG(ERROR, "mesh_config", "reason=%s port=%d", "bad port", cfg->port);
+        return UV_EINVAL;
+    }
+    bn__seed_t *seeds = calloc(cfg->n_seeds ? cfg->n_seeds : 1, sizeof(*seeds));
+    if (seeds == NULL) {
+        abort();
+    }
+    for (size_t i = 0; i < cfg->n_seeds; i++) {
+        if (cfg->seeds[i] == NULL || bn__parse_hostport(cfg->seeds[i], seeds[i].host,
+                                                        sizeof(seeds[i].host),
+                                                        &seeds[i].port) != 0) {
+            BN_LOG(ERROR, "mesh_config", "reason=%s seed=%s", "bad seed, want host:port",
+                   cfg->seeds[i] ? cfg->seeds[i] : "(null)");
+            free(seeds);
+            return UV_EINVAL;
+        }
+    }
+    /* sodium_init is idempotent and thread-safe; it is the one global
+     * initialisation the mesh needs. */
+    if (sodium_init() < 0) {
+        free(seeds);
+        return UV_EIO;
+    }
+
+    bn_mesh_t *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        abort();
+    }
+    m->loop = loop;
+    m->name = xstrdup(cfg->name);
+    m->bind = xstrdup(cfg->bind != NULL ? cfg->bind : "127.0.0.1");
+    m->cfg_port = cfg->port;
+    m->port = -1;
+    bn__hs_cookie_key(cfg->cookie, m->cookie_key);
+    m->tick_ms = cfg->tick_ms ? cfg->tick_ms : DEFAULT_TICK_MS;
+    m->down_ms = cfg->down_ms ? cfg->down_ms : DEFAULT_DOWN_MS;
+    m->hidden = cfg->hidden;
+    m->encrypt = cfg->encrypt;
+    m->max_frame = cfg->max_frame ? cfg->max_frame : DEFAULT_MAX_FRAME;
+    if (m->max_frame > UINT32_MAX - BN__HS_ABYTES) {
+        m->max_frame = UINT32_MAX - BN__HS_ABYTES;
+    }
+    m->max_link_queue = cfg->max_link_queue ? cfg->max_link_queue : DEFAULT_MAX_LINK_QUEUE;
+    if (cb != NULL) {
+        m->cb = *cb;
+    }
+    m->ud = ud;
+    m->seeds = seeds;
+    m->n_seeds = cfg->n_seeds;
+    /* Wall-clock milliseconds in the high bits make a restart's incarnation
+     * compare greater than the previous one; the random low bits separate
+     * nodes started in the same millisecond. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    m->incarnation = (ms << 20) | randombytes_uniform(1u << 20);
+
+    unsigned sweep = m->tick_ms / 2;
+    m->timing.sweep_ms = sweep < 10 ? 10 : (sweep > 100 ? 100 : sweep);
+    m->timing.handshake_ms = 5000;
+    m->timing.backoff_min_ms = 100;
+    m->timing.backoff_max_ms = 10000;
+    m->timing.sync_chunk = 1000;
+    m->timing.tick_force = 4;
+
+    uv_timer_init(loop, &m->sweep);
+    m->sweep.data = m;
+    uv_idle_init(loop, &m->idle);
+    m->idle.data = m;
+    m->open_handles = 2;
+    *out = m;
+    return 0;
+}
+
+/* ---- housekeeping ------------------------------------------------------- */
+
+void bn__mesh_send_tick(bn_mesh_t *m, bn__link_t *l)
+{
+    bn__msg_t msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = BN__MSG_TICK;
+    uint64_t t = now_us();
+    msg.u.tick.ts_us = t;
+    if (l->peer_tick_ts_us != 0) {
+        msg.u.tick.echo_ts_us = l->peer_tick_ts_us;
+        msg.u.tick.echo_delay_us = t - l->peer_tick_rx_us;
+    }
+    /* A digest taken while our snapshot is still being streamed would not
+     * match what the peer holds yet. */
+    msg.u.tick.has_digest = !m->hidden && !l->gtx.active;
+    msg.u.tick.digest = m->local.digest;
+    msg.u.tick.count = m->local.count;
+    l->last_tick_tx_ms = bn__mesh_now(m);
+    bn__link_send_msg(l, &msg);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    bn_mesh_t *m = t->data;
+    uint64_t now = bn__mesh_now(m);
+    for (bn__link_t *l = m->links; l != NULL; l = l->next) {
+        switch (l->state) {
+        case BN__LINK_CONNECTING:
+        case BN__LINK_HANDSHAKE:
+            if (now - l->created_ms >= m->timing.handshake_ms) {
+                bn__link_close(l, BN__CLOSE_HANDSHAKE_TIMEOUT);
+            }
+            break;
+        case BN__LINK_UP:
+            if (now - l->last_rx_ms >= m->down_ms) {
+                bn__link_close(l, BN__CLOSE_TICK_TIMEOUT);
+                break;
+            }
+            if (now - l->last_tx_ms >= m->tick_ms ||
+                now - l->last_tick_tx_ms >= (uint64_t)m->tick_ms * m->timing.tick_force) {
+                bn__mesh_send_tick(m, l);
+            }
+            break;
+        case BN__LINK_CLOSING:
+            break;
+        }
+    }
+    bn__gossip_sweep(m, now);
+    bn__admin_sweep(m, now);
+}
+
+/* Streams pending GroupSync snapshots, one chunk per link per loop turn, so
+ * a node with 100k topics does not stall the loop when a peer comes up. */
+static void on_idle(uv_idle_t *h)
+{
+    bn_mesh_t *m = h->data;
+    bool more = false;
+    for (bn__link_t *l = m->links; l != NULL; l = l->next) {
+        if (!l->gtx.active || l->state != BN__LINK_UP) {
+            continue;
+        }
+        /* Leave room in the queue for broadcasts: wait while it drains. */
+        if (l->queued_bytes > m->max_link_queue / 2) {
+            more = true;
+            continue;
+        }
+        bn__gtx_t *tx = &l->gtx;
+        size_t k = tx->n - tx->pos;
+        if (k > m->timing.sync_chunk) {
+            k = m->timing.sync_chunk;
+        }
+        bn__msg_t msg;
+        memset(&msg, 0, sizeof(msg));
+        msg.type = BN__MSG_GROUP_SYNC;
+        msg.u.sync.sync_id = tx->sync_id;
+        msg.u.sync.first = tx->pos == 0;
+        msg.u.sync.last = tx->pos + k == tx->n;
+        msg.u.sync.topics = tx->items + tx->pos;
+        msg.u.sync.n = k;
+        bn__link_send_msg(l, &msg);
+        tx->pos += k;
+        if (tx->pos == tx->n) {
+            bn__gtx_reset(tx);
+        } else {
+            more = true;
+        }
+    }
+    if (!more) {
+        uv_idle_stop(&m->idle);
+        m->idle_on = false;
+    }
+}
+
+void bn__mesh_want_idle(bn_mesh_t *m)
+{
+    if (!m->idle_on && !m->closing) {
+        uv_idle_start(&m->idle, on_idle);
+        m->idle_on = true;
+    }
+}
+
+static void start_sync(bn_mesh_t *m, bn__link_t *l)
+{
+    if (m->hidden) {
+        return;
+    }
+    bn__gtx_start(&l->gtx, &m->local, ++m->next_sync_id);
+    bn__mesh_want_idle(m);
+}
+
+void bn__mesh_node_up(bn_mesh_t *m, bn__node_t *n, bool restarted)
+{
+    (void)restarted;
+    bn__link_t *l = n->link;
+    if (!n->hidden && !m->hidden) {
+        bn__gossip_send_peers(m, l, NULL);
+        /* Tell everyone else where the new node listens. */
+        for (bn__node_t *o = m->nodes; o != NULL; o = o->hh.next) {
+            if (o != n && o->state == BN__NODE_UP && !o->hidden) {
+                bn__gossip_send_peers(m, o->link, n);
+            }
+        }
+        start_sync(m, l);
+    }
+    bn__mesh_send_tick(m, l);
+    bn__admin_flush(m);
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static void on_tick(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
+{
+    uint64_t t = now_us();
+    l->last_tick_rx_ms = bn__mesh_now(m);
+    if (msg->u.tick.echo_ts_us != 0 && t >= msg->u.tick.echo_ts_us + msg->u.tick.echo_delay_us) {
+        l->rtt_us = t - msg->u.tick.echo_ts_us - msg->u.tick.echo_delay_us;
+    }
+    l->peer_tick_ts_us = msg->u.tick.ts_us;
+    l->peer_tick_rx_us = t;
+    bn__node_t *n = l->node;
+    if (!msg->u.tick.has_digest || n == NULL || n->hidden || l->grx.active || l->resync_pending) {
+        return;
+    }
+    if (msg->u.tick.digest != n->groups.digest || msg->u.tick.count != n->groups.count) {
+        BN_LOG(INFO, "mesh_digest_mismatch", "mesh=%s node=%s have_count=%zu peer_count=%llu",
+               m->name, n->name, n->groups.count, (unsigned long long)msg->u.tick.count);
+        bn__msg_t req;
+        memset(&req, 0, sizeof(req));
+        req.type = BN__MSG_SYNC_REQUEST;
+        if (bn__link_send_msg(l, &req) == 0) {
+            l->resync_pending = true;
+        }
+    }
+}
+
+static void on_broadcast(bn_mesh_t *m, const bn__msg_t *msg)
+{
+    if (m->cb.deliver == NULL) {
+        return;
+    }
+    /* Topic and event are handed over NUL-terminated as a courtesy; the
+     * lengths remain authoritative. */
+    size_t tl = msg->u.bcast.topic.len;
+    size_t el = msg->u.bcast.event.len;
+    char small[512];
+    char *s = tl + el + 2 <= sizeof(small) ? small : malloc(tl + el + 2);
+    if (s == NULL) {
+        abort();
+    }
+    memcpy(s, msg->u.bcast.topic.data, tl);
+    s[tl] = '\0';
+    memcpy(s + tl + 1, msg->u.bcast.event.data, el);
+    s[tl + 1 + el] = '\0';
+    bn_payload_t p = msg->u.bcast.binary
+                         ? bn_payload_binary(msg->u.bcast.payload.data, msg->u.bcast.payload.len)
+                         : bn_payload_raw_json((const char *)msg->u.bcast.payload.data,
+                                               msg->u.bcast.payload.len);
+    m->cb.deliver(m->ud, s, tl, s + tl + 1, el, &p);
+    if (s != small) {
+        free(s);
+    }
+}
+
+void bn__mesh_dispatch(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
+{
+    bn__node_t *n = l->node;
+    if (n == NULL) {
+        /* A duplicate link that lost the tie-break: its frames are dropped
+         * while it closes. */
+        return;
+    }
+    switch (msg->type) {
+    case BN__MSG_TICK:
+        on_tick(m, l, msg);
+        break;
+    case BN__MSG_PEER_LIST:
+        bn__gossip_on_peers(m, l, msg);
+        break;
+    case BN__MSG_GROUP_JOIN:
+    case BN__MSG_GROUP_LEAVE:
+        if (!n->hidden) {
+            bn__grx_delta(&l->grx, &n->groups, msg->type == BN__MSG_GROUP_JOIN,
+                          msg->u.group.topic.data, msg->u.group.topic.len);
+        }
+        break;
+    case BN__MSG_GROUP_SYNC:
+        if (!n->hidden && bn__grx_chunk(&l->grx, &n->groups, msg->u.sync.sync_id,
+                                        msg->u.sync.first, msg->u.sync.last, msg->u.sync.topics,
+                                        msg->u.sync.n)) {
+            l->resync_pending = false;
+            BN_LOG(DEBUG, "mesh_group_sync", "mesh=%s node=%s groups=%zu", m->name, n->name,
+                   n->groups.count);
+        }
+        break;
+    case BN__MSG_SYNC_REQUEST:
+        if (!n->hidden) {
+            start_sync(m, l);
+        }
+        break;
+    case BN__MSG_BROADCAST:
+        on_broadcast(m, msg);
+        break;
+    case BN__MSG_ADMIN_REQUEST:
+        bn__admin_on_request(m, l, msg);
+        break;
+    case BN__MSG_ADMIN_RESPONSE:
+        bn__admin_on_response(m, msg);
+        break;
+    default:
+        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        break;
+    }
+}
+
+/* ---- start -------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    bn_mesh_t *m = server->data;
+    if (status < 0 || m->closing) {
+        return;
+    }
+    bn__link_t *l = bn__link_new(m, false);
+    if (uv_accept(server, (uv_stream_t *)&l->tcp) != 0) {
+        bn__link_close(l, BN__CLOSE_READ_ERROR);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&l->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        int port = 0;
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, l->peer_ip, sizeof(l->peer_ip));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, l->peer_ip, sizeof(l->peer_ip));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+        snprintf(l->addr, sizeof(l->addr), "%s:%d", l->peer_ip, port);
+    }
+    bn__link_start(l);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    bn__mesh_handle_closed(h->data);
+}
+
+int bn_mesh_start(bn_mesh_t *m)
+{
+    if (m->started || m->closing) {
+        return UV_EALREADY;
+    }
+    m->started = true;
+    if (m->cfg_port >= 0) {
+        struct sockaddr_storage ss;
+        int rc = uv_ip4_addr(m->bind, m->cfg_port, (struct sockaddr_in *)&ss);
+        if (rc < 0) {
+            rc = uv_ip6_addr(m->bind, m->cfg_port, (struct sockaddr_in6 *)&ss);
+        }
+        if (rc < 0) {
+            BN_LOG(ERROR, "mesh_listen", "mesh=%s bind=%s err=%s", m->name, m->bind,
+                   uv_err_name(rc));
+            return rc;
+        }
+        uv_tcp_init(m->loop, &m->listener);
+        m->listener.data = m;
+        m->listening = true;
+        m->open_handles++;
+        rc = uv_tcp_bind(&m->listener, (const struct sockaddr *)&ss, 0);
+        if (rc == 0) {
+            rc = uv_listen((uv_stream_t *)&m->listener, 128, on_connection);
+        }
+        if (rc < 0) {
+            BN_LOG(ERROR, "mesh_listen", "mesh=%s bind=%s port=%d err=%s", m->name, m->bind,
+                   m->cfg_port, uv_err_name(rc));
+            return rc;
+        }
+        int len = sizeof(ss);
+        uv_tcp_getsockname(&m->listener, (struct sockaddr *)&ss, &len);
+        m->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    uv_timer_start(&m->sweep, on_sweep, m->timing.sweep_ms, m->timing.sweep_ms);
+    BN_LOG(INFO, "mesh_start", "mesh=%s incarnation=%llu port=%d hidden=%d encrypt=%d seeds=%zu",
+           m->name, (unsigned long long)m->incarnation, m->port, m->hidden, m->encrypt,
+           m->n_seeds);
+    bn__gossip_start(m);
+    return 0;
+}
+
+int bn_mesh_port(const bn_mesh_t *m)
+{
+    return m->port;
+}
+
+const char *bn_mesh_name(const bn_mesh_t *m)
+{
+    return m->name;
+}
+
+uint64_t bn_mesh_incarnation(const bn_mesh_t *m)
+{
+    return m->incarnation;
+}
+
+size_t bn_mesh_up_count(const bn_mesh_t *m)
+{
+    size_t n = 0;
+    for (const bn__node_t *x = m->nodes; x != NULL; x = x->hh.next) {
+        n += x->state == BN__NODE_UP;
+    }
+    return n;
+}
+
+/* ---- groups and broadcast ----------------------------------------------- */
+
+static void send_group_delta(bn_mesh_t *m, bn__msg_type_t type, const char *topic, size_t len)
+{
+    bn__msg_t msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = type;
+    msg.u.group.topic = bn__bytes(topic, len);
+    bn_buf_t *b = NULL;
+    if (bn__codec_encode(&msg, m->max_frame, &b) != 0) {
+        return;
+    }
+    for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
+        if (n->state == BN__NODE_UP && !n->hidden && bn__link_usable(n->link)) {
+            bn__link_send(n->link, b);
+        }
+    }
+    bn_buf_unref(b);
+}
+
+void bn_mesh_group_join(bn_mesh_t *m, const char *topic, size_t topic_len)
+{
+    if (m->hidden || m->closing) {
+        return;
+    }
+    if (bn__gset_add(&m->local, topic, topic_len)) {
+        send_group_delta(m, BN__MSG_GROUP_JOIN, topic, topic_len);
+    }
+}
+
+void bn_mesh_group_leave(bn_mesh_t *m, const char *topic, size_t topic_len)
+{
+    if (m->hidden || m->closing) {
+        return;
+    }
+    if (bn__gset_del(&m->local, topic, topic_len)) {
+        send_group_delta(m, BN__MSG_GROUP_LEAVE, topic, topic_len);
+    }
+}
+
+size_t bn_mesh_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len, const char *event,
+                         size_t event_len, const bn_payload_t *payload)
+{
+    if (m->closing) {
+        return 0;
+    }
+    /* Skip encoding entirely when no peer is interested. */
+    bool any = false;
+    for (bn__node_t *n = m->nodes; n != NULL && !any; n = n->hh.next) {
+        any = n->state == BN__NODE_UP && bn__gset_has(&n->groups, topic, topic_len);
+    }
+    if (!any) {
+        return 0;
+    }
+    char *owned = NULL;
+    bn__msg_t msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = BN__MSG_BROADCAST;
+    msg.u.bcast.topic = bn__bytes(topic, topic_len);
+    msg.u.bcast.event = bn__bytes(event, event_len);
+    switch (payload->kind) {
+    case BN_PAYLOAD_JSON:
+        owned = json_dumps(payload->json, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (owned == NULL) {
+            return 0;
+        }
+        msg.u.bcast.payload = bn__bytes(owned, strlen(owned));
+        break;
+    case BN_PAYLOAD_RAW_JSON:
+        msg.u.bcast.payload = bn__bytes(payload->raw, payload->len);
+        break;
+    case BN_PAYLOAD_BINARY:
+        msg.u.bcast.payload = bn__bytes(payload->raw, payload->len);
+        msg.u.bcast.binary = true;
+        break;
+    }
+    bn_buf_t *b = NULL;
+    int rc = bn__codec_encode(&msg, m->max_frame, &b);
+    free(owned);
+    if (rc != 0) {
+        BN_LOG(WARN, "mesh_broadcast_too_large", "mesh=%s topic_len=%zu payload_len=%zu",
+               m->name, topic_len, msg.u.bcast.payload.len);
+        return 0;
+    }
+    /* One encoded frame shared by every interested link. */
+    size_t sent = 0;
+    for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
+        if (n->state == BN__NODE_UP && bn__link_usable(n->link) &&
+            bn__gset_has(&n->groups, topic, topic_len) && bn__link_send(n->link, b) == 0) {
+            sent++;
+        }
+    }
+    bn_buf_unref(b);
+    return sent;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+static json_t *topic_json(const bn__topic_t *t)
+{
+    json_t *s = json_stringn(t->key, t->len);
+    return s != NULL ? s : json_string("<non-utf8>");
+}
+
+json_t *bn_mesh_members_json(bn_mesh_t *m)
+{
+    uint64_t now = bn__mesh_now(m);
+    json_t *nodes = json_array();
+    for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
+        json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:s, s:b, s:I, s:I, s:s, s:I, s:I}", "name",
+                              n->name, "host", n->host, "port", n->port, "incarnation",
+                              (json_int_t)n->incarnation, "state", bn__node_state_name(n->state),
+                              "hidden", n->hidden, "groups", (json_int_t)n->groups.count,
+                              "digest", (json_int_t)n->groups.digest, "last_down_reason",
+                              bn__close_reason_name(n->last_reason), "downs",
+                              (json_int_t)n->downs, "up_ms",
+                              (json_int_t)(n->state == BN__NODE_UP ? now - n->up_since_ms : 0));
+        bn__link_t *l = n->link;
+        if (l != NULL) {
+            json_object_set_new(
+                o, "link",
+                json_pack("{s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "id",
+                          (json_int_t)l->id, "direction", l->outbound ? "out" : "in", "addr",
+                          l->addr, "encrypted", l->encrypt, "msgs_in", (json_int_t)l->msgs_in,
+                          "msgs_out", (json_int_t)l->msgs_out, "bytes_in", (json_int_t)l->bytes_in,
+                          "bytes_out", (json_int_t)l->bytes_out, "queued_bytes",
+                          (json_int_t)l->queued_bytes, "rtt_us", (json_int_t)l->rtt_us,
+                          "last_rx_ms_ago", (json_int_t)(now - l->last_rx_ms)));
+        }
+        json_array_append_new(nodes, o);
+    }
+    json_t *closes = json_object();
+    for (int r = 0; r < BN__CLOSE_COUNT; r++) {
+        if (m->closes[r] != 0) {
+            json_object_set_new(closes, bn__close_reason_name((bn__close_reason_t)r),
+                                json_integer((json_int_t)m->closes[r]));
+        }
+    }
+    return json_pack("{s:s, s:I, s:i, s:b, s:I, s:I, s:o, s:o}", "node", m->name, "incarnation",
+                     (json_int_t)m->incarnation, "port", m->port, "hidden", m->hidden,
+                     "local_groups", (json_int_t)m->local.count, "unknown_frames",
+                     (json_int_t)m->unknown_frames, "closes", closes, "nodes", nodes);
+}
+
+json_t *bn_mesh_groups_json(bn_mesh_t *m)
+{
+    json_t *local = json_array();
+    for (bn__topic_t *t = m->local.head; t != NULL; t = t->hh.next) {
+        json_array_append_new(local, topic_json(t));
+    }
+    json_t *peers = json_object();
+    for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
+        if (n->state != BN__NODE_UP || n->hidden) {
+            continue;
+        }
+        json_t *arr = json_array();
+        for (bn__topic_t *t = n->groups.head; t != NULL; t = t->hh.next) {
+            json_array_append_new(arr, topic_json(t));
+        }
+        json_object_set_new(peers, n->name, arr);
+    }
+    return json_pack("{s:o, s:o}", "local", local, "peers", peers);
+}
+
+/* ---- close -------------------------------------------------------------- */
+
+void bn__mesh_handle_closed(bn_mesh_t *m)
+{
+    if (--m->open_handles > 0 || !m->closing) {
+        return;
+    }
+    void (*cb)(void *) = m->close_cb;
+    void *ud = m->close_ud;
+    bn__node_free_all(m);
+    bn__gset_clear(&m->local);
+    free(m->seeds);
+    free(m->name);
+    free(m->bind);
+    sodium_memzero(m->cookie_key, sizeof(m->cookie_key));
+    free(m);
+    if (cb != NULL) {
+        cb(ud);
+    }
+}
+
+void bn_mesh_close(bn_mesh_t *m, void (*cb)(void *ud), void *ud)
+{
+    if (m->closing) {
+        return;
+    }
+    m->closing = true;
+    m->close_cb = cb;
+    m->close_ud = ud;
+    bn__admin_cancel_all(m);
+    for (bn__link_t *l = m->links; l != NULL; l = l->next) {
+        bn__link_close(l, BN__CLOSE_SHUTDOWN);
+    }
+    if (m->listening) {
+        uv_close((uv_handle_t *)&m->listener, on_handle_closed);
+    }
+    uv_close((uv_handle_t *)&m->sweep, on_handle_closed);
+    uv_close((uv_handle_t *)&m->idle, on_handle_closed);
+}
+
+/* ---- test access -------------------------------------------------------- */
+
+bn__mesh_timing_t *bn__mesh_timing(bn_mesh_t *m)
+{
+    return &m->timing;
+}
+
+void bn__mesh_set_tap(bn_mesh_t *m, bn__mesh_tap_cb cb, void *ud)
+{
+    m->tap = cb;
+    m->tap_ud = ud;
+}
+
+uint64_t bn__mesh_close_count(const bn_mesh_t *m, bn__close_reason_t r)
+{
+    return m->closes[r];
+}
+
+bool bn__mesh_stall_node(bn_mesh_t *m, const char *name)
+{
+    bn__node_t *n = bn__node_find(m, name);
+    if (n == NULL || !bn__link_usable(n->link)) {
+        return false;
+    }
+    bn__link_stall(n->link);
+    return true;
+}

@@ -27,6 +27,10 @@ typedef struct bn_mesh_config_s {
     unsigned down_ms;         /* silence after which a peer is down; default 5000 */
     bool hidden;              /* join no groups, not gossiped (bennuctl) */
     bool encrypt;             /* encrypt links with the handshake's session keys */
+    /* "name@host=HOST:PORT": dial that node at this address instead of the
+     * one it advertises (fault-injection proxies, NAT). */
+    const char *const *dial_overrides;
+    size_t n_dial_overrides;
     size_t max_frame;         /* default 16 MiB */
     size_t max_link_queue;    /* bytes queued per link before it is dropped; default 64 MiB */
 } bn_mesh_config_t;

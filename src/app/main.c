@@ -133,6 +133,8 @@ static void usage(FILE *out)
             "  --down-ms MS          a peer silent this long is down (default 5000)\n"
             "  --mesh-encrypt        encrypt links with the handshake's session keys\n"
             "  --no-mesh             run without a mesh listener\n"
+            "  --dial-override NAME@HOST=HOST:PORT  reach that node at this address instead\n"
+            "                        of the one it advertises (fault proxies; repeatable)\n"
             "  --help                this text\n"
             "\n"
             "       bennu token mint|verify ...   Phoenix.Token tools (bennu token --help)\n"
@@ -193,6 +195,8 @@ int main(int argc, char **argv)
     const char *node_name = NULL, *mesh_bind = NULL, *cookie = NULL, *cookie_file = NULL;
     const char *seeds[APP_MAX_SEEDS];
     size_t n_seeds = 0;
+    const char *overrides[APP_MAX_SEEDS];
+    size_t n_overrides = 0;
     long mesh_port = BN_DEFAULT_MESH_PORT, tick_ms = 1000, down_ms = 5000;
     bool mesh_encrypt = false, no_mesh = false;
     enum {
@@ -200,7 +204,7 @@ int main(int argc, char **argv)
         OPT_HANDSHAKE, OPT_QUEUE, OPT_CONNS, OPT_CHANNELS, OPT_HELP, OPT_VERSION, OPT_SECRET,
         OPT_SECRET_FILE, OPT_DEV, OPT_ORIGIN, OPT_URL_HOST, OPT_NAME, OPT_MESH_PORT,
         OPT_MESH_BIND, OPT_JOIN, OPT_COOKIE, OPT_COOKIE_FILE, OPT_TICK, OPT_DOWN, OPT_ENCRYPT,
-        OPT_NO_MESH,
+        OPT_NO_MESH, OPT_DIAL,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -229,6 +233,7 @@ int main(int argc, char **argv)
         {"down-ms", required_argument, NULL, OPT_DOWN},
         {"mesh-encrypt", no_argument, NULL, OPT_ENCRYPT},
         {"no-mesh", no_argument, NULL, OPT_NO_MESH},
+        {"dial-override", required_argument, NULL, OPT_DIAL},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -361,6 +366,14 @@ int main(int argc, char **argv)
         case OPT_NO_MESH:
             no_mesh = true;
             break;
+        case OPT_DIAL:
+            if (n_overrides == APP_MAX_SEEDS || strchr(optarg, '=') == NULL) {
+                fprintf(stderr, "bennu: --dial-override expects NAME@HOST=HOST:PORT (at most %d)\n",
+                        APP_MAX_SEEDS);
+                return 2;
+            }
+            overrides[n_overrides++] = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -453,6 +466,8 @@ int main(int argc, char **argv)
             .tick_ms = (unsigned)tick_ms,
             .down_ms = (unsigned)down_ms,
             .encrypt = mesh_encrypt,
+            .dial_overrides = overrides,
+            .n_dial_overrides = n_overrides,
         };
         bn_mesh_callbacks_t mcb = {.deliver = mesh_deliver, .stats = mesh_stats};
         if (bn_mesh_new(app.loop, &mc, &mcb, &app, &app.mesh) != 0) {

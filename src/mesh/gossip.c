@@ -83,10 +83,24 @@ void bn__gossip_dial_node(bn_mesh_t *m, bn__node_t *n)
         return;
     }
     n->redial_at_ms = 0;
+    const char *host = n->host;
+    int port = n->port;
+    char ohost[sizeof(n->host)];
+    int oport = 0;
+    size_t name_len = strlen(n->name);
+    for (size_t i = 0; i < m->n_dial_overrides; i++) {
+        const char *o = m->dial_overrides[i];
+        if (strncmp(o, n->name, name_len) == 0 && o[name_len] == '=' &&
+            bn__parse_hostport(o + name_len + 1, ohost, sizeof(ohost), &oport) == 0) {
+            host = ohost;
+            port = oport;
+            break;
+        }
+    }
     bn__link_t *l = bn__link_new(m, true);
     l->dial_node = n;
     n->dial_link = l;
-    int rc = bn__link_dial(l, n->host, n->port);
+    int rc = bn__link_dial(l, host, port);
     if (rc < 0) {
         BN_LOG(WARN, "mesh_dial_failed", "mesh=%s node=%s addr=%s:%d err=%s", m->name, n->name,
                n->host, n->port, uv_err_name(rc));

@@ -519,6 +519,8 @@ struct bn_mesh_s {
     bn__node_t *nodes;
     bn__seed_t *seeds;
     size_t n_seeds;
+    char **dial_overrides;     /* "name=host:port", copied from the config */
+    size_t n_dial_overrides;
     bn__gset_t local;
     uint64_t next_sync_id;
     unsigned tick_round;

@@ -99,6 +99,16 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
     m->ud = ud;
     m->seeds = seeds;
     m->n_seeds = cfg->n_seeds;
+    if (cfg->n_dial_overrides > 0) {
+        m->dial_overrides = calloc(cfg->n_dial_overrides, sizeof(char *));
+        if (m->dial_overrides == NULL) {
+            abort();
+        }
+        for (size_t i = 0; i < cfg->n_dial_overrides; i++) {
+            m->dial_overrides[i] = xstrdup(cfg->dial_overrides[i]);
+        }
+        m->n_dial_overrides = cfg->n_dial_overrides;
+    }
     /* Wall-clock milliseconds in the high bits make a restart's incarnation
      * compare greater than the previous one; the random low bits separate
      * nodes started in the same millisecond. */
@@ -636,6 +646,10 @@ void bn__mesh_handle_closed(bn_mesh_t *m)
     bn__node_free_all(m);
     bn__gset_clear(&m->local);
     free(m->seeds);
+    for (size_t i = 0; i < m->n_dial_overrides; i++) {
+        free(m->dial_overrides[i]);
+    }
+    free(m->dial_overrides);
     free(m->name);
     free(m->bind);
     sodium_memzero(m->cookie_key, sizeof(m->cookie_key));

@@ -312,6 +312,11 @@ int bn_server_deliver_remote(bn_server_t *srv, const char *topic, size_t topic_l
     return bn_ps_deliver_remote(srv->ps, topic, topic_len, event, payload);
 }
 
+size_t bn_server_subscriber_count(const bn_server_t *srv, const char *topic, size_t topic_len)
+{
+    return bn_ps_count(srv->ps, topic, topic_len);
+}
+
 static void on_transport_stopped(void *ud)
 {
     bn_server_t *srv = ud;
@@ -349,10 +354,13 @@ json_t *bn_server_stats_json(bn_server_t *srv)
                                 json_integer((json_int_t)ts->closed[i]));
         }
     }
+    size_t rss = 0;
+    uv_resident_set_memory(&rss);
     return json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:o}",
-        "connections", (json_int_t)ts->open, "sockets", (json_int_t)srv->stats.sockets,
+        "uptime_ms", (json_int_t)(uv_now(srv->loop) - srv->started_ms), "rss_bytes",
+        (json_int_t)rss, "connections", (json_int_t)ts->open, "sockets", (json_int_t)srv->stats.sockets,
         "sockets_websocket", (json_int_t)srv->stats.sockets_ws, "sockets_longpoll",
         (json_int_t)srv->stats.sockets_lp, "channels", (json_int_t)srv->stats.channels, "joins",
         (json_int_t)srv->stats.joins, "join_errors", (json_int_t)srv->stats.join_errors,

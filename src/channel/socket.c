@@ -200,7 +200,9 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
         send_reply(s, m->join_ref, m, &r);
     } else if (res == BN_CHAN_ERROR) {
         srv->stats.join_errors++;
-        strcpy(r.status, r.status[0] && strcmp(r.status, "ok") != 0 ? r.status : "error");
+        if (!r.set || strcmp(r.status, "ok") == 0) {
+            strcpy(r.status, "error");
+        }
         send_reply(s, m->join_ref, m, &r);
         bn__chan_remove(ch, BN_STOP_NORMAL);
     } else {

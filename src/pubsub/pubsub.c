@@ -6,13 +6,20 @@
 
 #include "core/log.h"
 
+/* A running fanout's position. Fanouts of one topic can nest (a handle_out
+ * that broadcasts), so each registers its iterator with the topic; an
+ * unsubscribe advances every iterator that points at the leaving
+ * subscriber, and the topic entry outlives all of them. */
+typedef struct fan_iter_s {
+    bn_ps_sub_t *next;
+    struct fan_iter_s *outer;
+} fan_iter_t;
+
 struct bn_ps_topic_s {
     UT_hash_handle hh;
     bn_ps_sub_t *head;
     size_t count;
-    /* The subscriber a running fanout will visit next: unsubscribing it
-     * advances the cursor, so a fanout survives any unsubscribe. */
-    bn_ps_sub_t *cursor;
+    fan_iter_t *iters;
     size_t len;
     char name[];
 };
@@ -58,6 +65,17 @@ static bn_ps_topic_t *topic_find(const bn_ps_t *ps, const char *topic, size_t le
     return t;
 }
 
+/* The last subscriber is gone and no fanout is walking the topic. */
+static void topic_drop(bn_ps_t *ps, bn_ps_topic_t *t)
+{
+    if (ps->adapter != NULL && ps->adapter->unsubscribed != NULL) {
+        ps->adapter->unsubscribed(ps->adapter->ud, t->name, t->len);
+    }
+    HASH_DEL(ps->topics, t);
+    ps->stats.topics--;
+    free(t);
+}
+
 int bn_ps_subscribe(bn_ps_t *ps, bn_ps_sub_t *sub, const char *topic, size_t topic_len)
 {
     bn_ps_topic_t *t = topic_find(ps, topic, topic_len);
@@ -92,8 +110,10 @@ void bn_ps_unsubscribe(bn_ps_t *ps, bn_ps_sub_t *sub)
     if (t == NULL) {
         return;
     }
-    if (t->cursor == sub) {
-        t->cursor = sub->next;
+    for (fan_iter_t *it = t->iters; it != NULL; it = it->outer) {
+        if (it->next == sub) {
+            it->next = sub->next;
+        }
     }
     if (sub->prev != NULL) {
         sub->prev->next = sub->next;
@@ -107,13 +127,8 @@ void bn_ps_unsubscribe(bn_ps_t *ps, bn_ps_sub_t *sub)
     sub->prev = sub->next = NULL;
     t->count--;
     ps->stats.subscriptions--;
-    if (t->count == 0 && t->cursor == NULL) {
-        if (ps->adapter != NULL && ps->adapter->unsubscribed != NULL) {
-            ps->adapter->unsubscribed(ps->adapter->ud, t->name, t->len);
-        }
-        HASH_DEL(ps->topics, t);
-        ps->stats.topics--;
-        free(t);
+    if (t->count == 0 && t->iters == NULL) {
+        topic_drop(ps, t);
     }
 }
 
@@ -140,11 +155,13 @@ static int fanout(bn_ps_t *ps, bn_ps_topic_t *t, const char *event, const bn_pay
         .event_len = strlen(event),
         .payload = payload,
     };
-    /* The cursor makes the walk safe against unsubscribes during delivery
-     * (a slow consumer closed, a crashed handle_out). */
+    /* The registered iterator makes the walk safe against unsubscribes
+     * during delivery (a slow consumer closed, a crashed handle_out). */
+    fan_iter_t it = {NULL, t->iters};
+    t->iters = &it;
     bn_ps_sub_t *sub = t->head;
     while (sub != NULL) {
-        t->cursor = sub->next;
+        it.next = sub->next;
         if (sub != except) {
             if (sub->intercepts && sub->ops->intercepts(sub, event)) {
                 bn_payload_t p = *payload;
@@ -175,22 +192,16 @@ static int fanout(bn_ps_t *ps, bn_ps_topic_t *t, const char *event, const bn_pay
                 }
             }
         }
-        sub = t->cursor;
+        sub = it.next;
     }
-    t->cursor = NULL;
+    t->iters = it.outer;
     for (size_t i = 0; i <= BN_VSN_COUNT; i++) {
         bn_buf_unref(enc[i]);
     }
     json_decref(parsed);
     ps->stats.deliveries += (uint64_t)delivered;
-    if (t->count == 0) {
-        /* Everyone left during the fanout: drop the entry now. */
-        if (ps->adapter != NULL && ps->adapter->unsubscribed != NULL) {
-            ps->adapter->unsubscribed(ps->adapter->ud, t->name, t->len);
-        }
-        HASH_DEL(ps->topics, t);
-        ps->stats.topics--;
-        free(t);
+    if (t->count == 0 && t->iters == NULL) {
+        topic_drop(ps, t); /* everyone left during the fanout */
     }
     return delivered;
 }

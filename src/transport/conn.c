@@ -493,6 +493,9 @@ bn_transport_t *bn_transport_new(uv_loop_t *loop, const bn_transport_config_t *c
 
 int bn_transport_start(bn_transport_t *t)
 {
+    if (t->started) {
+        return UV_EALREADY;
+    }
     struct sockaddr_storage addr;
     int rc = uv_ip4_addr(t->cfg.bind, t->cfg.port, (struct sockaddr_in *)&addr);
     if (rc != 0) {
@@ -501,6 +504,7 @@ int bn_transport_start(bn_transport_t *t)
             return rc;
         }
     }
+    t->started = true;
     uv_tcp_init(t->loop, &t->listener);
     t->listener.data = t;
     uv_timer_init(t->loop, &t->sweep);
@@ -585,6 +589,14 @@ void bn_transport_stop(bn_transport_t *t, unsigned drain_ms, void (*cb)(void *ud
     t->stopping = true;
     t->stop_cb = cb;
     t->stop_ud = ud;
+    if (!t->started) {
+        /* Never started (or start failed before any handle existed). */
+        free(t);
+        if (cb != NULL) {
+            cb(ud);
+        }
+        return;
+    }
     t->stop_deadline_ms = bn__now_ms(t) + drain_ms;
     /* The listener goes first so no connection arrives during the drain. */
     t->open_handles += 1;

@@ -67,6 +67,7 @@ struct bn_transport_s {
     bool stopping;
     bool accept_paused;
     bool handles_closing;
+    bool started;               /* handles exist and must be closed */
     void (*stop_cb)(void *ud);
     void *stop_ud;
     uint64_t stop_deadline_ms;

@@ -48,6 +48,11 @@ typedef struct bn_config_s {
     unsigned longpoll_session_timeout_ms; /* a session not polled this long ends: 15000 */
     unsigned max_longpoll_sessions;  /* 10000 ({"status":403} beyond, logged) */
     unsigned max_longpoll_buffered;  /* messages buffered per session: 1000 (session closed) */
+    /* Per-connection rate limit on client messages: rate_limit per second
+     * with bursts of rate_burst (0 = rate_limit). 0 = off (the default). Over
+     * the limit: WebSocket close 1008; LongPoll POST {"status":429}. */
+    unsigned rate_limit;
+    unsigned rate_burst;
 } bn_config_t;
 
 void bn_config_defaults(bn_config_t *cfg);
@@ -78,6 +83,8 @@ int bn_server_broadcast(bn_server_t *srv, const char *topic, const char *event,
  * only (never forwarded). Returns local deliveries. */
 int bn_server_deliver_remote(bn_server_t *srv, const char *topic, size_t topic_len,
                              const char *event, const bn_payload_t *payload);
+/* Local subscribers of topic on this node. */
+size_t bn_server_subscriber_count(const bn_server_t *srv, const char *topic, size_t topic_len);
 /* Graceful stop: refuses new connections, sends close 1001 to every
  * WebSocket, flushes queues (bounded by a short deadline), closes every
  * handle, then calls cb; the server is freed after cb returns. */

@@ -121,6 +121,9 @@ static void usage(FILE *out)
             "                        slow consumer (default 4194304)\n"
             "  --max-connections N   connections per node (default 100000)\n"
             "  --max-channels N      channels per connection (default 100)\n"
+            "  --rate-limit N        client messages per second per connection (default 0 = off;\n"
+            "                        over it: close 1008, LongPoll POST status 429)\n"
+            "  --rate-burst N        bursts allowed above the rate (default = --rate-limit)\n"
             "\n"
             "Cluster (see README \"Cluster\"):\n"
             "  --name NAME@HOST      node name (default bennu-<port>@<bind>)\n"
@@ -204,7 +207,7 @@ int main(int argc, char **argv)
         OPT_HANDSHAKE, OPT_QUEUE, OPT_CONNS, OPT_CHANNELS, OPT_HELP, OPT_VERSION, OPT_SECRET,
         OPT_SECRET_FILE, OPT_DEV, OPT_ORIGIN, OPT_URL_HOST, OPT_NAME, OPT_MESH_PORT,
         OPT_MESH_BIND, OPT_JOIN, OPT_COOKIE, OPT_COOKIE_FILE, OPT_TICK, OPT_DOWN, OPT_ENCRYPT,
-        OPT_NO_MESH, OPT_DIAL,
+        OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -234,6 +237,8 @@ int main(int argc, char **argv)
         {"mesh-encrypt", no_argument, NULL, OPT_ENCRYPT},
         {"no-mesh", no_argument, NULL, OPT_NO_MESH},
         {"dial-override", required_argument, NULL, OPT_DIAL},
+        {"rate-limit", required_argument, NULL, OPT_RATE},
+        {"rate-burst", required_argument, NULL, OPT_BURST},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -365,6 +370,18 @@ int main(int argc, char **argv)
             break;
         case OPT_NO_MESH:
             no_mesh = true;
+            break;
+        case OPT_RATE:
+            if (parse_num("--rate-limit", optarg, 0, 10000000, &v) != 0) {
+                return 2;
+            }
+            cfg.rate_limit = (unsigned)v;
+            break;
+        case OPT_BURST:
+            if (parse_num("--rate-burst", optarg, 0, 10000000, &v) != 0) {
+                return 2;
+            }
+            cfg.rate_burst = (unsigned)v;
             break;
         case OPT_DIAL:
             if (n_overrides == APP_MAX_SEEDS || strchr(optarg, '=') == NULL) {

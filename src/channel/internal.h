@@ -34,6 +34,7 @@ typedef struct bn_server_stats_s {
     uint64_t refused_connects;
     uint64_t replies;
     uint64_t pushes;
+    uint64_t rate_limited;
 } bn_server_stats_t;
 
 typedef struct bn_static_file_s {
@@ -78,6 +79,8 @@ struct bn_socket_s {
     const char *transport;
     uint8_t vsn;
     bool closed;
+    double rate_tokens;        /* token bucket of the per-connection rate limit */
+    uint64_t rate_last_ms;
 };
 
 /* One joined channel. Owner: its socket's list; freed by bn__chan_remove. */
@@ -109,8 +112,11 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
 /* socket.c */
 bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
                           json_t *params, const char *transport);
-/* The client's messages. Return 0, or -1 when the message was malformed and
- * the transport must be closed (Phoenix kills the connection). */
+/* The client's messages. Return 0; -1 when the message was malformed and
+ * the transport must be closed (Phoenix kills the connection); or
+ * BN_SOCK_RATE_LIMITED when the connection exceeded its rate limit (the
+ * message was not processed; the transport closes with 1008). */
+#define BN_SOCK_RATE_LIMITED (-2)
 int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len);
 int bn__sock_handle_binary(bn_socket_t *s, const uint8_t *data, size_t len);
 /* The transport is gone: channels terminate with reason "closed". */

@@ -417,6 +417,12 @@ static void handle_post(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, js
             p += len + (nl ? 1 : 0);
         }
     }
+    if (rc == BN_SOCK_RATE_LIMITED) {
+        /* The rest of the batch is refused; phoenix.js treats a non-200 POST
+         * as an error, closes and reconnects after its backoff. */
+        lp_status(c, 429);
+        return;
+    }
     if (rc != 0) {
         /* Phoenix's session process dies on undecodable input; so does ours. */
         BN_LOG(INFO, "longpoll_bad_message", "session=%s", s->id);

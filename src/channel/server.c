@@ -120,7 +120,9 @@ static void on_ws_message(void *ud, void *session, bool binary, uint8_t *data, s
     bn_socket_t *s = session;
     int rc = binary ? bn__sock_handle_binary(s, data, len)
                     : bn__sock_handle_text(s, (const char *)data, len);
-    if (rc != 0) {
+    if (rc == BN_SOCK_RATE_LIMITED) {
+        bn_conn_close(s->io_ud, BN_WS_CLOSE_POLICY, BN_CLOSE_RATE_LIMITED);
+    } else if (rc != 0) {
         /* Phoenix's transport crashes on undecodable input; the client sees
          * the WebSocket close with 1011 and reconnects. */
         bn_conn_close(s->io_ud, BN_WS_CLOSE_INTERNAL, BN_CLOSE_BAD_MESSAGE);
@@ -357,7 +359,7 @@ json_t *bn_server_stats_json(bn_server_t *srv)
     size_t rss = 0;
     uv_resident_set_memory(&rss);
     return json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:o}",
         "uptime_ms", (json_int_t)(uv_now(srv->loop) - srv->started_ms), "rss_bytes",
         (json_int_t)rss, "connections", (json_int_t)ts->open, "sockets", (json_int_t)srv->stats.sockets,
@@ -369,7 +371,8 @@ json_t *bn_server_stats_json(bn_server_t *srv)
         "refused_connects", (json_int_t)(srv->stats.refused_connects + ts->refused_upgrades),
         "broadcasts_out", (json_int_t)ps->broadcasts_local, "broadcasts_in",
         (json_int_t)ps->broadcasts_remote, "deliveries", (json_int_t)ps->deliveries,
-        "slow_consumer_closes", (json_int_t)ts->closed[BN_CLOSE_SLOW_CONSUMER], "frames_out",
+        "slow_consumer_closes", (json_int_t)ts->closed[BN_CLOSE_SLOW_CONSUMER], "rate_limited",
+        (json_int_t)srv->stats.rate_limited, "frames_out",
         (json_int_t)ts->frames_out, "writes", (json_int_t)ts->writes, "topics",
         (json_int_t)ps->topics, "closed", closed);
 }

@@ -285,10 +285,42 @@ static void dispatch(bn_socket_t *s, const bn_msg_t *m)
     do_handle_in(ch, m);
 }
 
+/* Token bucket per connection: rate_limit events per second with bursts of
+ * rate_burst. Returns false when the message must be refused. */
+static bool rate_allow(bn_socket_t *s)
+{
+    const bn_config_t *cfg = &s->srv->cfg;
+    if (cfg->rate_limit == 0) {
+        return true;
+    }
+    uint64_t now = uv_now(s->srv->loop);
+    double burst = cfg->rate_burst > 0 ? (double)cfg->rate_burst : (double)cfg->rate_limit;
+    if (s->rate_last_ms == 0) {
+        s->rate_tokens = burst;
+    } else {
+        s->rate_tokens += (double)(now - s->rate_last_ms) * cfg->rate_limit / 1000.0;
+        if (s->rate_tokens > burst) {
+            s->rate_tokens = burst;
+        }
+    }
+    s->rate_last_ms = now;
+    if (s->rate_tokens < 1.0) {
+        s->srv->stats.rate_limited++;
+        BN_LOG(WARN, "rate_limited", "transport=%s limit=%u burst=%u", s->transport,
+               cfg->rate_limit, cfg->rate_burst);
+        return false;
+    }
+    s->rate_tokens -= 1.0;
+    return true;
+}
+
 int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len)
 {
     bn_msg_t m;
     const char *err = NULL;
+    if (!rate_allow(s)) {
+        return BN_SOCK_RATE_LIMITED;
+    }
     s->srv->stats.messages_in++;
     if (bn_ser_decode_text((bn_vsn_t)s->vsn, data, len, &m, &err) != 0) {
         s->srv->stats.bad_messages++;
@@ -304,6 +336,9 @@ int bn__sock_handle_binary(bn_socket_t *s, const uint8_t *data, size_t len)
 {
     bn_msg_t m;
     const char *err = NULL;
+    if (!rate_allow(s)) {
+        return BN_SOCK_RATE_LIMITED;
+    }
     s->srv->stats.messages_in++;
     if (s->vsn != BN_VSN_2 || bn_ser_decode_binary(data, len, &m, &err) != 0) {
         s->srv->stats.bad_messages++;

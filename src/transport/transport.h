@@ -37,6 +37,7 @@ typedef struct bn_transport_s bn_transport_t;
     X(BAD_MESSAGE, "bad_message")               \
     X(SERVER_CLOSE, "server_close")             \
     X(SHUTDOWN, "shutdown")                     \
+    X(RATE_LIMITED, "rate_limited")             \
     X(TOO_MANY_CONNS, "too_many_connections")
 
 typedef enum {

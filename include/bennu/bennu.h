@@ -53,6 +53,7 @@ typedef struct bn_config_s {
      * the limit: WebSocket close 1008; LongPoll POST {"status":429}. */
     unsigned rate_limit;
     unsigned rate_burst;
+    bool reuse_port;            /* SO_REUSEPORT: several processes share the port */
 } bn_config_t;
 
 void bn_config_defaults(bn_config_t *cfg);

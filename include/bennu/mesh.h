@@ -42,6 +42,9 @@ typedef struct bn_mesh_callbacks_s {
                     size_t event_len, const bn_payload_t *payload);
     /* Node-local statistics for admin queries, as a new JSON object (may be NULL). */
     json_t *(*stats)(void *ud);
+    /* Number of local subscribers of topic, for the admin group views
+     * (optional: without it counts are reported as null). */
+    size_t (*local_count)(void *ud, const char *topic, size_t topic_len);
 } bn_mesh_callbacks_t;
 
 /* Allocates a mesh; nothing runs until bn_mesh_start. Returns 0 or a
@@ -71,7 +74,13 @@ json_t *bn_mesh_groups_json(bn_mesh_t *m);
  * seeds are the node(s) to query, then sends JSON requests:
  *   {"op":"members"}   -> {"ok":true,"members":<bn_mesh_members_json>}
  *   {"op":"groups"}    -> {"ok":true,"groups":<bn_mesh_groups_json>}
- *   {"op":"stats"}     -> {"ok":true,"stats":<cb->stats() or null>}
+ *                         groups also carries "counts": {topic: local
+ *                         subscribers} when cb->local_count is set
+ *   {"op":"topic","topic":"t"}
+ *                      -> {"ok":true,"node":name,"topic":"t","local":bool,
+ *                          "count":n|null,"peers":[up nodes believed to hold t]}
+ *   {"op":"stats"}     -> {"ok":true,"node":name,"stats":<cb->stats() or null>,
+ *                          "mesh":{"peers_up":n,"local_groups":n,"closes":{reason:n}}}
  *   {"op":"broadcast","topic":"t","event":"e","payload":<json>}
  *                      -> {"ok":true,"peers":n} (delivered locally too)
  * anything else        -> {"ok":false,"error":"..."}

@@ -11,6 +11,7 @@
 #include "app/secret.h"
 #include "app/static_assets.h"
 #include "app/token_cmd.h"
+#include "app/workers.h"
 #include "bennu/bennu.h"
 #include "bennu/mesh.h"
 #include "channel/token.h"
@@ -136,6 +137,8 @@ static void usage(FILE *out)
             "  --down-ms MS          a peer silent this long is down (default 5000)\n"
             "  --mesh-encrypt        encrypt links with the handshake's session keys\n"
             "  --no-mesh             run without a mesh listener\n"
+            "  --workers N           run N worker processes (one per core) sharing --port;\n"
+            "                        worker i is mesh node NAME-wI on --mesh-port + i\n"
             "  --dial-override NAME@HOST=HOST:PORT  reach that node at this address instead\n"
             "                        of the one it advertises (fault proxies; repeatable)\n"
             "  --help                this text\n"
@@ -202,12 +205,13 @@ int main(int argc, char **argv)
     size_t n_overrides = 0;
     long mesh_port = BN_DEFAULT_MESH_PORT, tick_ms = 1000, down_ms = 5000;
     bool mesh_encrypt = false, no_mesh = false;
+    long workers = 1;
     enum {
         OPT_PORT = 256, OPT_BIND, OPT_STATIC, OPT_LOG, OPT_FRAME, OPT_MESSAGE, OPT_IDLE,
         OPT_HANDSHAKE, OPT_QUEUE, OPT_CONNS, OPT_CHANNELS, OPT_HELP, OPT_VERSION, OPT_SECRET,
         OPT_SECRET_FILE, OPT_DEV, OPT_ORIGIN, OPT_URL_HOST, OPT_NAME, OPT_MESH_PORT,
         OPT_MESH_BIND, OPT_JOIN, OPT_COOKIE, OPT_COOKIE_FILE, OPT_TICK, OPT_DOWN, OPT_ENCRYPT,
-        OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST,
+        OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -238,6 +242,7 @@ int main(int argc, char **argv)
         {"no-mesh", no_argument, NULL, OPT_NO_MESH},
         {"dial-override", required_argument, NULL, OPT_DIAL},
         {"rate-limit", required_argument, NULL, OPT_RATE},
+        {"workers", required_argument, NULL, OPT_WORKERS},
         {"rate-burst", required_argument, NULL, OPT_BURST},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -371,6 +376,11 @@ int main(int argc, char **argv)
         case OPT_NO_MESH:
             no_mesh = true;
             break;
+        case OPT_WORKERS:
+            if (parse_num("--workers", optarg, 1, 64, &workers) != 0) {
+                return 2;
+            }
+            break;
         case OPT_RATE:
             if (parse_num("--rate-limit", optarg, 0, 10000000, &v) != 0) {
                 return 2;
@@ -438,6 +448,38 @@ int main(int argc, char **argv)
         fprintf(stderr, "bennu: --join needs a cluster cookie (--cookie, --cookie-file or "
                         "BENNU_COOKIE)\n");
         return 2;
+    }
+    int worker_count = 0;
+    int worker = bn_app_worker_index(&worker_count);
+    if (worker < 0 && workers > 1) {
+        if (no_mesh || mesh_port == 0 || cfg.port == 0) {
+            fprintf(stderr, "bennu: --workers needs the mesh and fixed --port/--mesh-port\n");
+            return 2;
+        }
+        return bn_app_workers_run(argc, argv, (int)workers, cookie);
+    }
+    char worker_name[160];
+    char worker_seed[96];
+    if (worker >= 0) {
+        /* Worker i of a --workers node: shared HTTP port, mesh port base+i,
+         * a "-wI" name suffix, and worker 0 as the siblings' seed. */
+        cfg.reuse_port = true;
+        if (node_name == NULL) {
+            snprintf(worker_name, sizeof(worker_name), "bennu-%d-w%d@%s", cfg.port, worker,
+                     cfg.bind);
+        } else {
+            const char *at = strchr(node_name, '@');
+            snprintf(worker_name, sizeof(worker_name), "%.*s-w%d%s",
+                     (int)(at ? at - node_name : (long)strlen(node_name)), node_name, worker,
+                     at ? at : "");
+        }
+        node_name = worker_name;
+        if (worker > 0 && n_seeds < APP_MAX_SEEDS) {
+            snprintf(worker_seed, sizeof(worker_seed), "%s:%ld",
+                     mesh_bind != NULL ? mesh_bind : cfg.bind, mesh_port);
+            seeds[n_seeds++] = worker_seed;
+        }
+        mesh_port += worker;
     }
 
     signal(SIGPIPE, SIG_IGN);

@@ -1,13 +1,15 @@
 /* Where the secret_key_base comes from, for the server and `bennu token`:
  * --secret-key-base, --secret-key-base-file, or the SECRET_KEY_BASE
- * environment variable, in that order; the built-in value only with --dev. */
+ * environment variable, in that order; the built-in value only with --dev.
+ * The logic is bn_token_secret_resolve (channel/token_cli.h), shared with
+ * bennuctl. */
 #ifndef BN_APP_SECRET_H
 #define BN_APP_SECRET_H
 
 #include <stdbool.h>
 
-/* Clearly not a secret: used only when --dev is given. */
-#define BN_DEV_SECRET_KEY_BASE "bennu-dev-mode-secret-key-base-do-not-use-in-production-0000"
+/* BN_DEV_SECRET_KEY_BASE lives with the shared code in src/channel. */
+#include "channel/token_cli.h"
 
 /* Fills *out with the secret (static or malloc'd storage that lives until
  * exit; NULL when none is configured). Returns 0, or -1 after printing why

@@ -4,9 +4,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
-/* The salt and max age of the Phoenix guide's user socket tokens. */
-#define BN_USER_TOKEN_SALT "user socket"
-#define BN_USER_TOKEN_MAX_AGE 1209600
+/* BN_USER_TOKEN_SALT and BN_USER_TOKEN_MAX_AGE live with the shared code. */
+#include "channel/token_cli.h"
 
 int bn_app_token_main(int argc, char **argv);
 int64_t bn_app_now_ms(void);

@@ -253,6 +253,7 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
         .max_header_bytes = cfg->max_header_bytes,
         .max_headers = cfg->max_headers,
         .max_body = cfg->max_body,
+        .reuse_port = cfg->reuse_port,
     };
     bn_transport_ops_t ops = {
         .ud = srv,

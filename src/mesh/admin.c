@@ -42,6 +42,66 @@ static json_t *admin_broadcast(bn_mesh_t *m, json_t *req)
     return json_pack("{s:b, s:I}", "ok", 1, "peers", (json_int_t)n);
 }
 
+/* The groups snapshot plus this node's subscriber count per local topic,
+ * so bennuctl can show counts without asking the channel layer itself. */
+static json_t *admin_groups(bn_mesh_t *m)
+{
+    json_t *groups = bn_mesh_groups_json(m);
+    if (m->cb.local_count != NULL) {
+        json_t *counts = json_object();
+        for (bn__topic_t *t = m->local.head; t != NULL; t = t->hh.next) {
+            char *key = strndup(t->key, t->len);
+            if (key == NULL) {
+                abort();
+            }
+            json_object_set_new(counts, key,
+                                json_integer((json_int_t)m->cb.local_count(m->ud, t->key, t->len)));
+            free(key);
+        }
+        json_object_set_new(groups, "counts", counts);
+    }
+    return json_pack("{s:b, s:o}", "ok", 1, "groups", groups);
+}
+
+/* One topic as this node sees it: whether it holds it locally and which up
+ * peers it believes hold it. Asked of every node, it shows divergence. */
+static json_t *admin_topic(bn_mesh_t *m, json_t *req)
+{
+    const char *topic = NULL;
+    size_t len = 0;
+    if (json_unpack(req, "{s:s%}", "topic", &topic, &len) != 0) {
+        return admin_error("topic needs a topic");
+    }
+    json_t *peers = json_array();
+    for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
+        if (n->state == BN__NODE_UP && !n->hidden && bn__gset_has(&n->groups, topic, len)) {
+            json_array_append_new(peers, json_string(n->name));
+        }
+    }
+    bool local = bn__gset_has(&m->local, topic, len);
+    json_t *count = m->cb.local_count != NULL
+                        ? json_integer((json_int_t)m->cb.local_count(m->ud, topic, len))
+                        : json_null();
+    return json_pack("{s:b, s:s, s:s%, s:b, s:o, s:o}", "ok", 1, "node", m->name, "topic", topic,
+                     len, "local", local, "count", count, "peers", peers);
+}
+
+static json_t *admin_stats(bn_mesh_t *m)
+{
+    json_t *stats = m->cb.stats != NULL ? m->cb.stats(m->ud) : NULL;
+    json_t *closes = json_object();
+    for (int r = 0; r < BN__CLOSE_COUNT; r++) {
+        if (m->closes[r] != 0) {
+            json_object_set_new(closes, bn__close_reason_name((bn__close_reason_t)r),
+                                json_integer((json_int_t)m->closes[r]));
+        }
+    }
+    json_t *mesh = json_pack("{s:I, s:I, s:o}", "peers_up", (json_int_t)bn_mesh_up_count(m),
+                             "local_groups", (json_int_t)m->local.count, "closes", closes);
+    return json_pack("{s:b, s:s, s:o, s:o}", "ok", 1, "node", m->name, "stats",
+                     stats != NULL ? stats : json_null(), "mesh", mesh);
+}
+
 static json_t *admin_handle(bn_mesh_t *m, json_t *req)
 {
     const char *op = json_string_value(json_object_get(req, "op"));
@@ -52,12 +112,13 @@ static json_t *admin_handle(bn_mesh_t *m, json_t *req)
         return json_pack("{s:b, s:o}", "ok", 1, "members", bn_mesh_members_json(m));
     }
     if (strcmp(op, "groups") == 0) {
-        return json_pack("{s:b, s:o}", "ok", 1, "groups", bn_mesh_groups_json(m));
+        return admin_groups(m);
+    }
+    if (strcmp(op, "topic") == 0) {
+        return admin_topic(m, req);
     }
     if (strcmp(op, "stats") == 0) {
-        json_t *stats = m->cb.stats != NULL ? m->cb.stats(m->ud) : NULL;
-        return json_pack("{s:b, s:s, s:o}", "ok", 1, "node", m->name, "stats",
-                         stats != NULL ? stats : json_null());
+        return admin_stats(m);
     }
     if (strcmp(op, "broadcast") == 0) {
         return admin_broadcast(m, req);

@@ -587,6 +587,12 @@ json_t *bn_mesh_members_json(bn_mesh_t *m)
                               bn__close_reason_name(n->last_reason), "downs",
                               (json_int_t)n->downs, "up_ms",
                               (json_int_t)(n->state == BN__NODE_UP ? now - n->up_since_ms : 0));
+        /* "connecting" while a dial is in flight for a node that is down, so
+         * an operator can tell a node being retried from one given up on. */
+        const char *link_state = n->state == BN__NODE_UP  ? "up"
+                                 : n->dial_link != NULL ? "connecting"
+                                                        : "down";
+        json_object_set_new(o, "link_state", json_string(link_state));
         bn__link_t *l = n->link;
         if (l != NULL) {
             json_object_set_new(
@@ -598,6 +604,12 @@ json_t *bn_mesh_members_json(bn_mesh_t *m)
                           "bytes_out", (json_int_t)l->bytes_out, "queued_bytes",
                           (json_int_t)l->queued_bytes, "rtt_us", (json_int_t)l->rtt_us,
                           "last_rx_ms_ago", (json_int_t)(now - l->last_rx_ms)));
+            json_t *lo = json_object_get(o, "link");
+            json_object_set_new(lo, "age_ms", json_integer((json_int_t)(now - l->created_ms)));
+            json_object_set_new(lo, "last_tick_ms_ago",
+                                l->last_tick_rx_ms != 0
+                                    ? json_integer((json_int_t)(now - l->last_tick_rx_ms))
+                                    : json_null());
         }
         json_array_append_new(nodes, o);
     }

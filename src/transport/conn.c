@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "core/log.h"
@@ -505,8 +506,16 @@ int bn_transport_start(bn_transport_t *t)
         }
     }
     t->started = true;
-    uv_tcp_init(t->loop, &t->listener);
+    uv_tcp_init_ex(t->loop, &t->listener, ((struct sockaddr *)&addr)->sa_family);
     t->listener.data = t;
+    if (t->cfg.reuse_port) {
+        /* Worker processes share one port; the kernel spreads connections. */
+        uv_os_fd_t fd;
+        int one = 1;
+        if (uv_fileno((uv_handle_t *)&t->listener, &fd) == 0) {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        }
+    }
     uv_timer_init(t->loop, &t->sweep);
     t->sweep.data = t;
     uv_check_init(t->loop, &t->flush_check);

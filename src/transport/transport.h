@@ -111,6 +111,7 @@ typedef struct bn_transport_config_s {
     size_t max_header_bytes;
     unsigned max_headers;
     size_t max_body;
+    bool reuse_port;    /* SO_REUSEPORT on the listener (worker processes) */
 } bn_transport_config_t;
 
 typedef struct bn_transport_stats_s {

@@ -503,6 +503,13 @@ int main(int argc, char **argv)
     if (static_dir != NULL) {
         bn_app_static_load(app.srv, static_dir, dev && app.have_user_key ? &app.user_key : NULL);
     }
+    /* Signal handlers first: a supervisor may signal as soon as it reads
+     * the "listening" line. */
+    uv_signal_init(app.loop, &app.sigint);
+    uv_signal_init(app.loop, &app.sigterm);
+    app.sigint.data = app.sigterm.data = &app;
+    uv_signal_start(&app.sigint, on_signal, SIGINT);
+    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
     int rc = bn_server_start(app.srv);
     if (rc != 0) {
         fprintf(stderr, "bennu: cannot listen on %s:%d: %s\n", cfg.bind, cfg.port, uv_strerror(rc));
@@ -548,11 +555,6 @@ int main(int argc, char **argv)
     BN_LOG(INFO, "listening", "bind=%s port=%d mesh_port=%d node=%s version=%s", cfg.bind,
            http_port, app.mesh ? bn_mesh_port(app.mesh) : -1,
            app.mesh ? bn_mesh_name(app.mesh) : "-", BN_VERSION);
-    uv_signal_init(app.loop, &app.sigint);
-    uv_signal_init(app.loop, &app.sigterm);
-    app.sigint.data = app.sigterm.data = &app;
-    uv_signal_start(&app.sigint, on_signal, SIGINT);
-    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
     uv_run(app.loop, UV_RUN_DEFAULT);
     BN_LOG(INFO, "stopped", "%s", "exit=0");
     uv_loop_close(app.loop);

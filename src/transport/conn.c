@@ -174,10 +174,20 @@ static void conn_do_shutdown(bn_conn_t *c)
 
 /* ---------------------------------------------------------------- writes */
 
+static void conn_flush(bn_conn_t *c);
+
 int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
 {
     bn_transport_t *t = c->t;
     size_t n = bn_buf_wire_len(b);
+    if (c->q_bytes + n > t->cfg.max_queued_bytes && !c->writing) {
+        /* The limit is on what the kernel would not take: a burst produced
+         * within one loop turn is written out before anyone is judged. */
+        conn_flush(c);
+        if (c->handle_closed) {
+            return -1;
+        }
+    }
     if (c->q_bytes + n > t->cfg.max_queued_bytes) {
         BN_LOG(WARN, "slow_consumer", "id=%llu queued=%zu limit=%zu", (unsigned long long)c->id,
                c->q_bytes, t->cfg.max_queued_bytes);
@@ -240,8 +250,6 @@ static size_t queue_iov(bn_conn_t *c, uv_buf_t *iov, size_t max)
     }
     return n;
 }
-
-static void conn_flush(bn_conn_t *c);
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -377,6 +385,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
+        if (nread != UV_EOF) {
+            BN_LOG(DEBUG, "conn_read_error", "id=%llu error=%s", (unsigned long long)c->id,
+                   uv_err_name((int)nread));
+        }
         bn__conn_abort(c, nread == UV_EOF ? BN_CLOSE_PEER_CLOSED : BN_CLOSE_READ_ERROR);
         return;
     }
@@ -389,6 +401,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     } else {
         bn__http_feed(c, buf->base, (size_t)nread);
     }
+}
+
+/* Resumes reading (after an asynchronously answered HTTP request). */
+int bn__conn_read_start(bn_conn_t *c)
+{
+    return uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 static void on_connection(uv_stream_t *server, int status)

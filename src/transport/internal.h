@@ -44,6 +44,7 @@ struct bn_conn_s {
     http_parser hp;
     bn_http_req_t *req;
     int http_status;            /* set by a parser callback that hit a limit */
+    bool read_paused;           /* reading stopped while a request is answered later */
     char *pending;              /* request bytes read while a request was answered */
     size_t pending_len;
     /* WebSocket state (mode WS) */
@@ -80,6 +81,7 @@ void bn__conn_queue_flush(bn_conn_t *c);
 int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b);
 void bn__conn_shutdown(bn_conn_t *c, bn_close_reason_t reason);
 void bn__conn_abort(bn_conn_t *c, bn_close_reason_t reason);
+int bn__conn_read_start(bn_conn_t *c);
 
 /* http.c */
 void bn__http_init(bn_conn_t *c);

@@ -337,16 +337,20 @@ void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
         bn__conn_shutdown(c, BN_CLOSE_HTTP_DONE);
         return;
     }
-    bool was_waiting = c->mode == BN_CONN_HTTP_WAIT;
     c->mode = BN_CONN_HTTP;
     http_parser_pause(&c->hp, 0);
-    if (was_waiting) {
+    if (c->read_paused) {
+        c->read_paused = false;
         /* Resume with whatever arrived while we were answering. */
         char *pending = c->pending;
         size_t pending_len = c->pending_len;
         c->pending = NULL;
         c->pending_len = 0;
-        uv_read_start((uv_stream_t *)&c->tcp, c->tcp.alloc_cb, c->tcp.read_cb);
+        if (bn__conn_read_start(c) != 0) {
+            free(pending);
+            bn__conn_abort(c, BN_CLOSE_READ_ERROR);
+            return;
+        }
         if (pending != NULL) {
             http_process(c, pending, pending_len);
             free(pending);
@@ -464,10 +468,12 @@ static void http_process(bn_conn_t *c, char *data, size_t len)
             memcpy(c->pending, data, len);
             c->pending_len = len;
             uv_read_stop((uv_stream_t *)&c->tcp);
+            c->read_paused = true;
             return;
         }
         if (c->mode == BN_CONN_HTTP_WAIT) {
             uv_read_stop((uv_stream_t *)&c->tcp);
+            c->read_paused = true;
             return;
         }
     }

@@ -19,3 +19,8 @@ ctest --test-dir build -L unit --output-on-failure -j"$(nproc)"
 
 echo "== every test (sanitizer build)"
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
+
+echo "== fuzzer smoke runs (clang, libFuzzer + ASan + UBSan)"
+cmake -S tests/fuzz -B build-fuzz -DCMAKE_C_COMPILER=clang -DBN_FUZZ_SECONDS="${BN_FUZZ_SECONDS:-15}" >/dev/null
+cmake --build build-fuzz -j"$(nproc)"
+ctest --test-dir build-fuzz --output-on-failure -j1

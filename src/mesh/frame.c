@@ -47,7 +47,8 @@ static void reader_reserve(bn__frame_reader_t *r, size_t need)
 
 void bn__frame_reader_space(bn__frame_reader_t *r, size_t min, uint8_t **p, size_t *avail)
 {
-    size_t need = min;
+    /* Never hand out NULL (+0): a reader asked for 0 bytes still gets room. */
+    size_t need = min > 0 ? min : 1;
     size_t held = r->len - r->off;
     if (held >= FRAME_HDR) {
         const uint8_t *h = r->buf + r->off;

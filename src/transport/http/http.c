@@ -333,11 +333,12 @@ void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
     send_response(c, status, content_type, extra_headers, body, body_len, keep_alive);
     bn__http_req_free(c->req);
     c->req = NULL;
+    /* Answered: the connection is no longer waiting, even when it closes. */
+    c->mode = BN_CONN_HTTP;
     if (!keep_alive) {
         bn__conn_shutdown(c, BN_CLOSE_HTTP_DONE);
         return;
     }
-    c->mode = BN_CONN_HTTP;
     http_parser_pause(&c->hp, 0);
     if (c->read_paused) {
         c->read_paused = false;
@@ -458,7 +459,10 @@ static void http_process(bn_conn_t *c, char *data, size_t len)
         /* An ordinary request: the layer above answers it now or later. */
         c->mode = BN_CONN_HTTP_WAIT;
         c->t->ops.request(c->t->ops.ud, c, req);
-        if (c->mode == BN_CONN_HTTP_WAIT && !c->closing && len > 0) {
+        if (c->closing) {
+            return; /* answered with close: keep reading to see the peer's EOF */
+        }
+        if (c->mode == BN_CONN_HTTP_WAIT && len > 0) {
             /* Answered later: keep the next request's bytes and stop reading. */
             c->pending = malloc(len);
             if (c->pending == NULL) {

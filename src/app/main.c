@@ -34,7 +34,9 @@ typedef struct app_s {
 } app_t;
 
 #define APP_MAX_SEEDS 64
-#define BN_DEFAULT_MESH_PORT 4370
+/* Without --mesh-port the mesh listens on the HTTP port + 370 (4370 for the
+ * default 4000), or on any free port when the HTTP port is 0. */
+#define BN_MESH_PORT_OFFSET 370
 #define BN_DEV_COOKIE "bennu-dev-cookie-not-secret"
 
 static void mesh_deliver(void *ud, const char *topic, size_t topic_len, const char *event,
@@ -53,20 +55,27 @@ static json_t *mesh_stats(void *ud)
     return app->srv != NULL ? bn_server_stats_json(app->srv) : NULL;
 }
 
+static size_t mesh_local_count(void *ud, const char *topic, size_t topic_len)
+{
+    app_t *app = ud;
+    return app->srv != NULL ? bn_server_subscriber_count(app->srv, topic, topic_len) : 0;
+}
+
+/* Reads a cookie file into static storage (it lives as long as the process). */
 static char *read_small_file(const char *path)
 {
+    static char buf[1024];
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         return NULL;
     }
-    char buf[1024];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
         buf[--n] = '\0';
     }
-    return strdup(buf);
+    return buf;
 }
 
 /* The Phoenix guide's UserSocket.connect: a `token` param, when present,
@@ -128,7 +137,8 @@ static void usage(FILE *out)
             "\n"
             "Cluster (see README \"Cluster\"):\n"
             "  --name NAME@HOST      node name (default bennu-<port>@<bind>)\n"
-            "  --mesh-port N         mesh listener port (default 4370; 0 = any free port)\n"
+            "  --mesh-port N         mesh listener port (default --port + 370, i.e. 4370; with\n"
+            "                        --port 0 any free port; 0 = any free port)\n"
             "  --mesh-bind ADDR      mesh listen address (default: --bind)\n"
             "  --join HOST:PORT      a seed node's mesh address (repeatable)\n"
             "  --cookie C            cluster cookie (else --cookie-file, else env BENNU_COOKIE;\n"
@@ -203,7 +213,7 @@ int main(int argc, char **argv)
     size_t n_seeds = 0;
     const char *overrides[APP_MAX_SEEDS];
     size_t n_overrides = 0;
-    long mesh_port = BN_DEFAULT_MESH_PORT, tick_ms = 1000, down_ms = 5000;
+    long mesh_port = -1, tick_ms = 1000, down_ms = 5000;
     bool mesh_encrypt = false, no_mesh = false;
     long workers = 1;
     enum {
@@ -449,6 +459,11 @@ int main(int argc, char **argv)
                         "BENNU_COOKIE)\n");
         return 2;
     }
+    if (mesh_port < 0) {
+        mesh_port = cfg.port == 0 || cfg.port + BN_MESH_PORT_OFFSET > 65535
+                        ? 0
+                        : cfg.port + BN_MESH_PORT_OFFSET;
+    }
     int worker_count = 0;
     int worker = bn_app_worker_index(&worker_count);
     if (worker < 0 && workers > 1) {
@@ -535,7 +550,8 @@ int main(int argc, char **argv)
             .dial_overrides = overrides,
             .n_dial_overrides = n_overrides,
         };
-        bn_mesh_callbacks_t mcb = {.deliver = mesh_deliver, .stats = mesh_stats};
+        bn_mesh_callbacks_t mcb = {
+            .deliver = mesh_deliver, .stats = mesh_stats, .local_count = mesh_local_count};
         if (bn_mesh_new(app.loop, &mc, &mcb, &app, &app.mesh) != 0) {
             fprintf(stderr, "bennu: invalid mesh configuration (see the log)\n");
             return 2;

@@ -52,7 +52,7 @@ static json_t *on_stats(void *ud)
     return json_pack("{s:s}", "who", t->name);
 }
 
-static const bn_mesh_callbacks_t test_cb = {on_deliver, on_stats};
+static const bn_mesh_callbacks_t test_cb = {.deliver = on_deliver, .stats = on_stats};
 
 typedef struct {
     const char *cookie;

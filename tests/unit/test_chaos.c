@@ -1,0 +1,482 @@
+/* Pure parts of bennu-chaos: schedule generation (reproducible from the
+ * seed, well-formed for every scenario), the proxy fault state machine
+ * (flow state from active faults, admission, pacing) and the checker
+ * (loss classification, duplicates, reordering, tallies). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../tools/bennu-chaos/check.c"
+#include "../../tools/bennu-chaos/converge.c"
+#include "../../tools/bennu-chaos/fault.c"
+#include "../../tools/bennu-chaos/schedule.c"
+
+static const bnc_timing_t timing = {200, 1000};
+
+/* ---- schedules ---- */
+
+static void test_schedule_reproducible(void **state)
+{
+    (void)state;
+    for (int sc = 0; sc < BNC_SC_COUNT; sc++) {
+        for (uint64_t seed = 0; seed < 20; seed++) {
+            bnc_schedule_t a;
+            bnc_schedule_t b;
+            assert_int_equal(bnc_schedule_build(&a, (bnc_scenario_t)sc, 3, 12000, seed, &timing), 0);
+            assert_int_equal(bnc_schedule_build(&b, (bnc_scenario_t)sc, 3, 12000, seed, &timing), 0);
+            assert_int_equal(a.n, b.n);
+            assert_memory_equal(a.faults, b.faults, a.n * sizeof(bnc_fault_t));
+        }
+    }
+    /* Different seeds give different random schedules. */
+    bnc_schedule_t a;
+    bnc_schedule_t b;
+    int differ = 0;
+    for (uint64_t seed = 1; seed < 10; seed++) {
+        bnc_schedule_build(&a, BNC_SC_RANDOM, 4, 20000, seed, &timing);
+        bnc_schedule_build(&b, BNC_SC_RANDOM, 4, 20000, seed + 100, &timing);
+        differ += a.n != b.n || memcmp(a.faults, b.faults, a.n * sizeof(bnc_fault_t)) != 0;
+    }
+    assert_true(differ >= 8);
+}
+
+static void test_schedule_well_formed(void **state)
+{
+    (void)state;
+    for (int sc = 0; sc < BNC_SC_COUNT; sc++) {
+        for (int nodes = 2; nodes <= 6; nodes++) {
+            for (uint64_t seed = 0; seed < 50; seed++) {
+                uint64_t dur = 8000 + seed * 300;
+                bnc_schedule_t s;
+                assert_int_equal(bnc_schedule_build(&s, (bnc_scenario_t)sc, nodes, dur, seed, &timing), 0);
+                assert_true(s.n >= 1);
+                uint32_t all = (1u << nodes) - 1;
+                for (size_t i = 0; i < s.n; i++) {
+                    const bnc_fault_t *f = &s.faults[i];
+                    if (f->id != i + 1 || f->start_ms < BNC_LEAD_MS ||
+                        f->end_ms > dur - BNC_TAIL_MS || f->end_ms < f->start_ms ||
+                        (i > 0 && f->start_ms < s.faults[i - 1].start_ms) || f->a_mask == 0 ||
+                        (f->a_mask & ~all) != 0 || (f->b_mask & ~all) != 0) {
+                        fail_msg("%s nodes=%d seed=%llu fault %zu malformed",
+                                 bnc_scenario_name((bnc_scenario_t)sc), nodes,
+                                 (unsigned long long)seed, i);
+                    }
+                    if (bnc_fault_kind_is_node(f->kind)) {
+                        assert_int_equal(__builtin_popcount(f->a_mask), 1);
+                    } else {
+                        assert_true(f->b_mask != 0);
+                        assert_int_equal(f->a_mask & f->b_mask, 0);
+                    }
+                    if (f->kind == BNC_FAULT_RESET) {
+                        assert_int_equal(f->start_ms, f->end_ms);
+                    }
+                }
+                if (sc == BNC_SC_RANDOM) {
+                    /* Node faults never overlap one another. */
+                    for (size_t i = 0; i < s.n; i++) {
+                        for (size_t j = i + 1; j < s.n; j++) {
+                            const bnc_fault_t *x = &s.faults[i];
+                            const bnc_fault_t *y = &s.faults[j];
+                            if (bnc_fault_kind_is_node(x->kind) && bnc_fault_kind_is_node(y->kind)) {
+                                assert_true(y->start_ms >= x->end_ms || x->start_ms >= y->end_ms);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void test_schedule_bad_args(void **state)
+{
+    (void)state;
+    bnc_schedule_t s;
+    struct {
+        const char *name;
+        int sc;
+        int nodes;
+        uint64_t dur;
+    } rows[] = {
+        {"one node", BNC_SC_BLACKHOLE, 1, 12000},
+        {"too many nodes", BNC_SC_BLACKHOLE, BNC_MAX_NODES + 1, 12000},
+        {"too short", BNC_SC_BLACKHOLE, 3, BNC_MIN_DURATION_MS - 1},
+        {"bad scenario", BNC_SC_COUNT, 3, 12000},
+        {"negative scenario", -1, 3, 12000},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (bnc_schedule_build(&s, (bnc_scenario_t)rows[i].sc, rows[i].nodes, rows[i].dur, 1,
+                               &timing) != -1) {
+            fail_msg("%s accepted", rows[i].name);
+        }
+    }
+    bnc_scenario_t out;
+    for (int i = 0; i < BNC_SC_COUNT; i++) {
+        assert_int_equal(bnc_scenario_parse(bnc_scenario_name((bnc_scenario_t)i), &out), 0);
+        assert_int_equal(out, i);
+    }
+    assert_int_equal(bnc_scenario_parse("partition", &out), -1);
+    assert_int_equal(bnc_scenario_parse("", &out), -1);
+}
+
+static void test_schedule_scenarios_shape(void **state)
+{
+    (void)state;
+    bnc_schedule_t s;
+    bnc_schedule_build(&s, BNC_SC_ISOLATE_ONE, 3, 12000, 5, &timing);
+    assert_int_equal(s.n, 2);
+    assert_true(s.faults[0].oneway);
+    assert_false(s.faults[1].oneway);
+    assert_int_equal(__builtin_popcount(s.faults[0].a_mask), 1);
+    assert_int_equal(s.faults[0].a_mask | s.faults[0].b_mask, 7);
+    bnc_schedule_build(&s, BNC_SC_PARTITION_HALVES, 5, 12000, 3, &timing);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(__builtin_popcount(s.faults[0].a_mask), 2);
+    assert_int_equal(s.faults[0].a_mask | s.faults[0].b_mask, 31);
+    bnc_schedule_build(&s, BNC_SC_KILL_RESTART, 3, 12000, 3, &timing);
+    assert_int_equal(s.n, 1);
+    assert_true(s.faults[0].end_ms - s.faults[0].start_ms > timing.down_ms);
+    bnc_schedule_build(&s, BNC_SC_FLAPPING_LINK, 3, 12000, 3, &timing);
+    assert_true(s.n >= 3);
+    int resets = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        resets += s.faults[i].kind == BNC_FAULT_RESET;
+        assert_int_equal(s.faults[i].a_mask, s.faults[0].a_mask);
+        assert_int_equal(s.faults[i].b_mask, s.faults[0].b_mask);
+    }
+    assert_true(resets >= 1);
+}
+
+static void test_rng_and_describe(void **state)
+{
+    (void)state;
+    uint64_t r1 = bnc_rng_seed(0);
+    uint64_t r2 = bnc_rng_seed(0);
+    assert_true(r1 != 0);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(bnc_rng_next(&r1), bnc_rng_next(&r2));
+        uint32_t b = bnc_rng_below(&r1, 7);
+        assert_true(b < 7);
+        double u = bnc_rng_unit(&r1);
+        assert_true(u >= 0.0 && u < 1.0);
+        bnc_rng_below(&r2, 7);
+        bnc_rng_unit(&r2);
+    }
+    bnc_fault_t f = {.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6, .oneway = true,
+                     .start_ms = 1500, .end_ms = 4000};
+    char buf[128];
+    bnc_fault_describe(&f, buf, sizeof(buf));
+    assert_string_equal(buf, "partition {n0}->{n1,n2} 1500-4000ms");
+    f.kind = BNC_FAULT_KILL;
+    f.a_mask = 4;
+    bnc_fault_describe(&f, buf, sizeof(buf));
+    assert_string_equal(buf, "kill {n2} 1500-4000ms");
+    /* A tiny buffer is never overrun. */
+    char small[8];
+    bnc_fault_describe(&f, small, sizeof(small));
+    assert_int_equal(strlen(small), 7);
+}
+
+/* ---- proxy fault state machine ---- */
+
+static void test_flow_state(void **state)
+{
+    (void)state;
+    bnc_fault_t part = {.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6};
+    bnc_fault_t oneway = {.kind = BNC_FAULT_PARTITION, .a_mask = 2, .b_mask = 5, .oneway = true};
+    bnc_fault_t hole = {.kind = BNC_FAULT_BLACKHOLE, .a_mask = 2, .b_mask = 4};
+    bnc_fault_t lat1 = {.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 2, .latency_ms = 50,
+                        .jitter_ms = 30};
+    bnc_fault_t lat2 = {.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 2, .latency_ms = 20,
+                        .jitter_ms = 90};
+    bnc_fault_t bw1 = {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 1, .b_mask = 2, .bw_bytes_per_s = 9000};
+    bnc_fault_t bw2 = {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 1, .bw_bytes_per_s = 4000};
+    bnc_fault_t kill = {.kind = BNC_FAULT_KILL, .a_mask = 1};
+    struct {
+        const char *name;
+        const bnc_fault_t *act[4];
+        size_t n;
+        int from, to;
+        bnc_flow_t want;
+        bnc_admit_t admit; /* for a dial from -> to */
+    } rows[] = {
+        {"nothing", {0}, 0, 0, 1, {0}, BNC_ADMIT_CONNECT},
+        {"partition across", {&part}, 1, 0, 1, {.reject = true, .held = true}, BNC_ADMIT_RESET},
+        {"partition reverse", {&part}, 1, 2, 0, {.reject = true, .held = true}, BNC_ADMIT_RESET},
+        {"partition same side", {&part}, 1, 1, 2, {0}, BNC_ADMIT_CONNECT},
+        {"oneway forward", {&oneway}, 1, 1, 0, {.held = true}, BNC_ADMIT_DEFER},
+        {"oneway backward", {&oneway}, 1, 0, 1, {0}, BNC_ADMIT_CONNECT},
+        {"oneway other", {&oneway}, 1, 0, 2, {0}, BNC_ADMIT_CONNECT},
+        {"blackhole", {&hole}, 1, 2, 1, {.held = true}, BNC_ADMIT_DEFER},
+        {"latency max", {&lat1, &lat2}, 2, 1, 0, {.latency_ms = 50, .jitter_ms = 90},
+         BNC_ADMIT_CONNECT},
+        {"bandwidth min", {&bw1, &bw2}, 2, 0, 1, {.bw_bytes_per_s = 4000}, BNC_ADMIT_CONNECT},
+        {"kill leaves flows", {&kill}, 1, 0, 1, {0}, BNC_ADMIT_CONNECT},
+        {"mixed", {&part, &lat1, &hole}, 3, 1, 0,
+         {.reject = true, .held = true, .latency_ms = 50, .jitter_ms = 30}, BNC_ADMIT_RESET},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bnc_flow_t got = bnc_flow_state(rows[i].act, rows[i].n, rows[i].from, rows[i].to);
+        bnc_flow_t back = bnc_flow_state(rows[i].act, rows[i].n, rows[i].to, rows[i].from);
+        if (got.reject != rows[i].want.reject || got.held != rows[i].want.held ||
+            got.latency_ms != rows[i].want.latency_ms || got.jitter_ms != rows[i].want.jitter_ms ||
+            got.bw_bytes_per_s != rows[i].want.bw_bytes_per_s) {
+            fail_msg("%s: flow state differs", rows[i].name);
+        }
+        if (bnc_flow_admit(&got, &back) != rows[i].admit) {
+            fail_msg("%s: admission %d", rows[i].name, (int)bnc_flow_admit(&got, &back));
+        }
+    }
+    /* A one-way cut in the back direction does not stop the dial. */
+    bnc_flow_t open = {0};
+    bnc_flow_t held = {.held = true};
+    assert_int_equal(bnc_flow_admit(&open, &held), BNC_ADMIT_CONNECT);
+}
+
+static void test_fault_separates(void **state)
+{
+    (void)state;
+    bnc_fault_t oneway = {.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6, .oneway = true};
+    assert_true(bnc_fault_separates(&oneway, 0, 1));
+    assert_true(bnc_fault_separates(&oneway, 2, 0)); /* the link dies both ways */
+    assert_false(bnc_fault_separates(&oneway, 1, 2));
+    assert_false(bnc_fault_separates(&oneway, 0, 0));
+    bnc_fault_t lat = {.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 6, .latency_ms = 9};
+    assert_false(bnc_fault_separates(&lat, 0, 1));
+    bnc_fault_t pause = {.kind = BNC_FAULT_PAUSE, .a_mask = 2};
+    assert_true(bnc_fault_separates(&pause, 1, 1));
+    assert_true(bnc_fault_separates(&pause, 0, 1));
+    assert_true(bnc_fault_separates(&pause, 1, 2));
+    assert_false(bnc_fault_separates(&pause, 0, 2));
+    assert_true(bnc_fault_covers_flow(&pause, 1, 0));
+    assert_false(bnc_fault_covers_flow(&pause, 2, 0));
+}
+
+static void test_pace(void **state)
+{
+    (void)state;
+    bnc_pace_t p = {0};
+    bnc_flow_t none = {0};
+    assert_int_equal(bnc_pace_due(&p, &none, 100, 10, 0.5), 100);
+    bnc_flow_t lat = {.latency_ms = 50, .jitter_ms = 100};
+    /* Jitter never lets a later chunk overtake an earlier one. */
+    assert_int_equal(bnc_pace_due(&p, &lat, 200, 10, 0.9), 340);
+    assert_int_equal(bnc_pace_due(&p, &lat, 201, 10, 0.0), 340);
+    assert_int_equal(bnc_pace_due(&p, &lat, 400, 10, 0.5), 500);
+    bnc_pace_t q = {0};
+    bnc_flow_t bw = {.bw_bytes_per_s = 1000};
+    /* 1000 B/s: 500 bytes take 500 ms, back to back. */
+    assert_int_equal(bnc_pace_due(&q, &bw, 0, 500, 0.0), 500);
+    assert_int_equal(bnc_pace_due(&q, &bw, 0, 500, 0.0), 1000);
+    assert_int_equal(bnc_pace_due(&q, &bw, 5000, 100, 0.0), 5100);
+    /* Dues are monotonic over any input. */
+    bnc_pace_t m = {0};
+    uint64_t rng = bnc_rng_seed(9);
+    uint64_t last = 0;
+    for (int i = 0; i < 2000; i++) {
+        bnc_flow_t f = {.latency_ms = bnc_rng_below(&rng, 200), .jitter_ms = bnc_rng_below(&rng, 200),
+                        .bw_bytes_per_s = bnc_rng_below(&rng, 3) * 5000};
+        uint64_t d = bnc_pace_due(&m, &f, (uint64_t)i * 3, bnc_rng_below(&rng, 2000),
+                                  bnc_rng_unit(&rng));
+        assert_true(d >= last);
+        assert_true(d >= (uint64_t)i * 3 + f.latency_ms);
+        last = d;
+    }
+}
+
+/* ---- checker ---- */
+
+static void test_loss_classify(void **state)
+{
+    (void)state;
+    bnc_grace_t g = {.before_ms = 300, .after_ms = 500, .rejoin_ms = 1000};
+    bnc_window_t w[2];
+    memset(w, 0, sizeof(w));
+    w[0].fault = (bnc_fault_t){.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6};
+    w[0].start_ms = 10000;
+    w[0].end_ms = 15000;
+    w[1].fault = (bnc_fault_t){.kind = BNC_FAULT_KILL, .a_mask = 4};
+    w[1].start_ms = 30000;
+    w[1].end_ms = 34000;
+    struct {
+        const char *name;
+        int pub, sub;
+        uint64_t sent, join;
+        bnc_loss_t want;
+    } rows[] = {
+        {"inside", 0, 1, 12000, 0, BNC_LOSS_FAULT},
+        {"reverse direction", 2, 0, 12000, 0, BNC_LOSS_FAULT},
+        {"before grace", 0, 1, 9700, 0, BNC_LOSS_FAULT},
+        {"too early", 0, 1, 9699, 0, BNC_LOSS_UNEXPLAINED},
+        {"after grace", 0, 1, 15500, 0, BNC_LOSS_FAULT},
+        {"too late", 0, 1, 15501, 0, BNC_LOSS_UNEXPLAINED},
+        {"same side", 1, 2, 12000, 0, BNC_LOSS_UNEXPLAINED},
+        {"same node", 1, 1, 12000, 0, BNC_LOSS_UNEXPLAINED},
+        {"killed node local", 2, 2, 31000, 0, BNC_LOSS_FAULT},
+        {"killed node to other", 2, 0, 31000, 0, BNC_LOSS_FAULT},
+        {"killed node bystanders", 0, 1, 31000, 0, BNC_LOSS_UNEXPLAINED},
+        {"rejoining", 0, 1, 20500, 20000, BNC_LOSS_REJOIN},
+        {"rejoined long ago", 0, 1, 21001, 20000, BNC_LOSS_UNEXPLAINED},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bnc_loss_t got = bnc_loss_classify(w, 2, &g, rows[i].pub, rows[i].sub, rows[i].sent,
+                                           rows[i].join);
+        if (got != rows[i].want) {
+            fail_msg("%s: got %s want %s", rows[i].name, bnc_loss_name(got),
+                     bnc_loss_name(rows[i].want));
+        }
+    }
+    assert_true(bnc_loss_allowed(BNC_LOSS_FAULT));
+    assert_true(bnc_loss_allowed(BNC_LOSS_REJOIN));
+    assert_false(bnc_loss_allowed(BNC_LOSS_UNEXPLAINED));
+}
+
+static void test_ledger_tally(void **state)
+{
+    (void)state;
+    /* Clients 0,1 on node 0; client 2 on node 1. */
+    int node_of[3] = {0, 0, 1};
+    bnc_ledger_t l;
+    bnc_ledger_init(&l, 3, node_of);
+    for (size_t c = 0; c < 3; c++) {
+        bnc_ledger_joined(&l, c, 0);
+    }
+    bnc_ledger_joined(&l, 0, 5); /* already joined: ignored */
+    for (uint64_t seq = 1; seq <= 600; seq++) {
+        bnc_ledger_sent(&l, 0, seq, seq * 10);
+    }
+    bnc_ledger_sent(&l, 0, 3, 99); /* not increasing: ignored */
+    /* Subscriber 1 gets everything, 2 misses 100..199 (partition from 1000
+     * to 2000 ms) and 400..409 (no fault), 0 gets a duplicate and one
+     * reordered pair. */
+    for (uint64_t seq = 1; seq <= 600; seq++) {
+        bnc_ledger_delivered(&l, 1, 0, seq);
+        if (!(seq >= 100 && seq < 200) && !(seq >= 400 && seq < 410)) {
+            bnc_ledger_delivered(&l, 2, 0, seq);
+        }
+    }
+    for (uint64_t seq = 1; seq <= 600; seq++) {
+        if (seq == 50) {
+            bnc_ledger_delivered(&l, 0, 0, 51);
+            bnc_ledger_delivered(&l, 0, 0, 50);
+            seq = 51;
+            continue;
+        }
+        bnc_ledger_delivered(&l, 0, 0, seq);
+    }
+    bnc_ledger_delivered(&l, 0, 0, 7);
+    bnc_ledger_delivered(&l, 0, 0, 601); /* never sent */
+    bnc_ledger_delivered(&l, 0, 2, 1);   /* publisher 2 sent nothing */
+    /* Client 1 leaves at 5000: messages sent after are not expected. */
+    bnc_ledger_left(&l, 1, 5000);
+
+    bnc_window_t w;
+    memset(&w, 0, sizeof(w));
+    w.fault = (bnc_fault_t){.kind = BNC_FAULT_BLACKHOLE, .a_mask = 1, .b_mask = 2};
+    w.start_ms = 1000;
+    w.end_ms = 1990;
+    bnc_grace_t g = {.before_ms = 0, .after_ms = 0, .rejoin_ms = 0};
+    bnc_tally_t t;
+    uint64_t lost_at[10] = {0};
+    bnc_ledger_tally(&l, &w, 1, &g, &t, lost_at, 10, 1000);
+    assert_int_equal(t.sent, 600);
+    /* Subscribers 0 and 2: 600 each; subscriber 1: sends before 5000 ms. */
+    assert_int_equal(t.expected, 600 + 499 + 600);
+    assert_int_equal(t.extra, 101);
+    assert_int_equal(t.lost[BNC_LOSS_FAULT], 100);
+    assert_int_equal(t.lost_unexplained, 10);
+    assert_int_equal(t.lost_allowed, 100);
+    assert_int_equal(t.delivered, t.expected - 110);
+    assert_int_equal(t.dups, 1);
+    assert_int_equal(t.reordered, 1);
+    assert_int_equal(t.unknown, 2);
+    assert_int_equal(t.n_examples, 8);
+    assert_int_equal(t.examples[0].seq, 400);
+    assert_int_equal(t.examples[0].sub, 2);
+    assert_int_equal(lost_at[1], 100);
+    assert_int_equal(lost_at[4], 10);
+    bnc_ledger_free(&l);
+}
+
+/* ---- convergence oracle ---- */
+
+static json_t *members_of(const char *const *up, size_t n)
+{
+    json_t *nodes = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(nodes, json_pack("{s:s, s:s, s:b}", "name", up[i], "state", "up",
+                                               "hidden", 0));
+    }
+    json_array_append_new(nodes, json_pack("{s:s, s:s, s:b}", "name", "chaos-probe@x", "state",
+                                           "up", "hidden", 1));
+    return json_pack("{s:o}", "nodes", nodes);
+}
+
+static void test_converged(void **state)
+{
+    (void)state;
+    const char *names[3] = {"a@h", "b@h", "c@h"};
+    const char *others[3][2] = {{"b@h", "c@h"}, {"a@h", "c@h"}, {"a@h", "b@h"}};
+    json_t *m[3];
+    json_t *g[3];
+    for (int i = 0; i < 3; i++) {
+        m[i] = members_of(others[i], 2);
+        json_t *peers = json_object();
+        for (int j = 0; j < 2; j++) {
+            json_object_set_new(peers, others[i][j], json_pack("[s, s]", "x", "room:lobby"));
+        }
+        g[i] = json_pack("{s:[s, s], s:o}", "local", "room:lobby", "x", "peers", peers);
+    }
+    char why[160];
+    assert_true(bnc_converged(3, names, m, g, "room:lobby", why, sizeof(why)));
+    /* Order inside a topic list does not matter. */
+    json_object_set_new(json_object_get(g[0], "peers"), "b@h", json_pack("[s, s]", "room:lobby", "x"));
+    assert_true(bnc_converged(3, names, m, g, "room:lobby", why, sizeof(why)));
+    /* b's view of c's groups is stale. */
+    json_object_set_new(json_object_get(g[1], "peers"), "c@h", json_pack("[s]", "room:lobby"));
+    assert_false(bnc_converged(3, names, m, g, "room:lobby", why, sizeof(why)));
+    assert_string_equal(why, "b@h disagrees with c@h on its groups");
+    json_object_set_new(json_object_get(g[1], "peers"), "c@h", json_pack("[s, s]", "x", "room:lobby"));
+    /* c sees b down. */
+    json_t *saved = m[2];
+    m[2] = members_of(others[2], 1);
+    assert_false(bnc_converged(3, names, m, g, "room:lobby", why, sizeof(why)));
+    assert_string_equal(why, "c@h does not see b@h up");
+    json_decref(m[2]);
+    m[2] = saved;
+    /* A node that did not answer. */
+    json_t *g1 = g[1];
+    g[1] = NULL;
+    assert_false(bnc_converged(3, names, m, g, "room:lobby", why, sizeof(why)));
+    assert_string_equal(why, "b@h did not answer");
+    g[1] = g1;
+    assert_false(bnc_converged(3, names, m, g, "room:other", why, sizeof(why)));
+    for (int i = 0; i < 3; i++) {
+        json_decref(m[i]);
+        json_decref(g[i]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schedule_reproducible),
+        cmocka_unit_test(test_schedule_well_formed),
+        cmocka_unit_test(test_schedule_bad_args),
+        cmocka_unit_test(test_schedule_scenarios_shape),
+        cmocka_unit_test(test_rng_and_describe),
+        cmocka_unit_test(test_flow_state),
+        cmocka_unit_test(test_fault_separates),
+        cmocka_unit_test(test_pace),
+        cmocka_unit_test(test_loss_classify),
+        cmocka_unit_test(test_ledger_tally),
+        cmocka_unit_test(test_converged),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,590 @@
+/* One chaos run; contracts in run.h. */
+#include "run.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+
+enum { PH_FORMING, PH_RUNNING, PH_DRAINING, PH_STOPPING, PH_DONE };
+
+#define TICK_MS 20
+
+static const char *const inv_names[] = {
+#define BNC_INV_NAME(name, text, desc) text,
+    BNC_INVARIANT_MAP(BNC_INV_NAME)
+#undef BNC_INV_NAME
+};
+
+static const char *const inv_descs[] = {
+#define BNC_INV_DESC(name, text, desc) desc,
+    BNC_INVARIANT_MAP(BNC_INV_DESC)
+#undef BNC_INV_DESC
+};
+
+const char *bnc_invariant_name(bnc_invariant_t i)
+{
+    return (unsigned)i < BNC_INV_COUNT ? inv_names[i] : "?";
+}
+
+const char *bnc_invariant_desc(bnc_invariant_t i)
+{
+    return (unsigned)i < BNC_INV_COUNT ? inv_descs[i] : "?";
+}
+
+uint64_t bnc_run_now(void *ud)
+{
+    bnc_run_t *r = ud;
+    return (uv_hrtime() - r->t0_ns) / 1000000u;
+}
+
+static void say(const bnc_run_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(const bnc_run_t *r, const char *fmt, ...)
+{
+    if (r->opt.quiet) {
+        return;
+    }
+    uint64_t t = bnc_run_now((void *)r);
+    fprintf(stderr, "[%6.2f] ", (double)t / 1000.0);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void random_hex(char *out, size_t bytes, uint64_t *rng)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < bytes; i++) {
+        uint32_t v = bnc_rng_below(rng, 256);
+        out[2 * i] = hex[v >> 4];
+        out[2 * i + 1] = hex[v & 15];
+    }
+    out[2 * bytes] = '\0';
+}
+
+/* ---- probe rounds ---- */
+
+static void on_round(void *ud, int converged, const char *why)
+{
+    bnc_run_t *r = ud;
+    uint64_t now = bnc_run_now(r);
+    if (r->n_rounds == r->cap_rounds) {
+        r->cap_rounds = r->cap_rounds ? r->cap_rounds * 2 : 256;
+        r->rounds = realloc(r->rounds, r->cap_rounds * sizeof(*r->rounds));
+        if (r->rounds == NULL) {
+            abort();
+        }
+    }
+    r->rounds[r->n_rounds].t_ms = now;
+    r->rounds[r->n_rounds].converged = converged;
+    r->n_rounds++;
+    if (converged != r->last_converged && r->phase != PH_FORMING) {
+        say(r, converged ? "cluster converged" : "cluster not converged: %s", why);
+    }
+    r->last_converged = converged;
+    if (!converged) {
+        return;
+    }
+    for (size_t i = 0; i < r->sched.n; i++) {
+        bnc_fault_run_t *f = &r->fr[i];
+        if (f->ended && f->converged_ms == 0) {
+            f->converged_ms = now;
+        }
+    }
+    if (r->final_heal_ms != 0 && r->final_converged_ms == 0) {
+        r->final_converged_ms = now;
+    }
+}
+
+/* ---- fault schedule ---- */
+
+static void apply_active(bnc_run_t *r)
+{
+    const bnc_fault_t *act[BNC_MAX_FAULTS];
+    size_t n = 0;
+    for (size_t i = 0; i < r->sched.n; i++) {
+        if (r->fr[i].started && !r->fr[i].ended) {
+            act[n++] = &r->sched.faults[i];
+        }
+    }
+    bnc_fabric_set_active(&r->fab, act, n);
+}
+
+static int node_of_mask(uint32_t m)
+{
+    for (int i = 0; i < 32; i++) {
+        if (m & (1u << i)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void fault_start(bnc_run_t *r, size_t i, uint64_t now)
+{
+    const bnc_fault_t *f = &r->sched.faults[i];
+    bnc_fault_run_t *fr = &r->fr[i];
+    char d[256];
+    bnc_fault_describe(f, d, sizeof(d));
+    fr->started = 1;
+    fr->started_ms = now;
+    switch (f->kind) {
+    case BNC_FAULT_RESET:
+        fr->resets = bnc_fabric_reset(&r->fab, f->a_mask, f->b_mask);
+        fr->ended = 1;
+        fr->ended_ms = now;
+        break;
+    case BNC_FAULT_KILL:
+        bnc_node_kill(&r->cl, node_of_mask(f->a_mask));
+        break;
+    case BNC_FAULT_PAUSE:
+        bnc_node_pause(&r->cl, node_of_mask(f->a_mask));
+        break;
+    default:
+        apply_active(r);
+        break;
+    }
+    say(r, "fault #%u begins: %s", f->id, d);
+}
+
+static void fault_end(bnc_run_t *r, size_t i, uint64_t now)
+{
+    const bnc_fault_t *f = &r->sched.faults[i];
+    bnc_fault_run_t *fr = &r->fr[i];
+    fr->ended = 1;
+    fr->ended_ms = now;
+    switch (f->kind) {
+    case BNC_FAULT_KILL: {
+        int k = node_of_mask(f->a_mask);
+        if (bnc_node_start(&r->cl, k) != 0) {
+            say(r, "restart of n%d failed", k);
+        }
+        break;
+    }
+    case BNC_FAULT_PAUSE:
+        bnc_node_resume(&r->cl, node_of_mask(f->a_mask));
+        break;
+    default:
+        apply_active(r);
+        break;
+    }
+    say(r, "fault #%u ends", f->id);
+}
+
+static void play_schedule(bnc_run_t *r, uint64_t now)
+{
+    uint64_t st = now - r->sched0_ms;
+    for (size_t i = 0; i < r->sched.n; i++) {
+        const bnc_fault_t *f = &r->sched.faults[i];
+        if (!r->fr[i].started && st >= f->start_ms) {
+            fault_start(r, i, now);
+        }
+        if (r->fr[i].started && !r->fr[i].ended && st >= f->end_ms) {
+            fault_end(r, i, now);
+        }
+    }
+}
+
+/* ---- shutdown ---- */
+
+static void part_closed(void *ud)
+{
+    bnc_run_t *r = ud;
+    if (--r->closing_parts == 0) {
+        r->phase = PH_DONE;
+        uv_close((uv_handle_t *)&r->timer, NULL);
+    }
+}
+
+static void begin_stop(bnc_run_t *r)
+{
+    r->phase = PH_STOPPING;
+    r->stop_deadline_ms = bnc_run_now(r) + 8000;
+    r->closing_parts = 4;
+    if (r->wl.clients != NULL) {
+        bnc_workload_close(&r->wl, part_closed, r);
+    } else {
+        r->closing_parts--;
+    }
+    bnc_probe_close(&r->probe, part_closed, r);
+    bnc_cluster_stop(&r->cl, part_closed, r);
+    bnc_fabric_close(&r->fab, part_closed, r);
+}
+
+static void fail_setup(bnc_run_t *r, const char *why)
+{
+    r->setup_error = 1;
+    snprintf(r->setup_why, sizeof(r->setup_why), "%s", why);
+    say(r, "setup failed: %s", why);
+    begin_stop(r);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    bnc_run_t *r = t->data;
+    uint64_t now = bnc_run_now(r);
+    switch (r->phase) {
+    case PH_FORMING:
+        for (int i = 0; i < r->opt.nodes; i++) {
+            if (r->cl.nodes[i].pid == 0) {
+                fail_setup(r, "a node exited during startup (see its log)");
+                return;
+            }
+        }
+        if (r->last_converged && bnc_workload_joined(&r->wl) == r->wl.n_clients) {
+            r->phase = PH_RUNNING;
+            r->sched0_ms = now;
+            for (int i = 0; i < r->opt.nodes; i++) {
+                r->cl.nodes[i].rss_start_kb = bnc_node_rss_kb(&r->cl.nodes[i]);
+            }
+            r->wl.publishing = 1;
+            say(r, "cluster formed, %zu clients joined: workload and schedule start",
+                r->wl.n_clients);
+        } else if (now > BNC_FORM_TIMEOUT_MS) {
+            char why[256];
+            snprintf(why, sizeof(why),
+                     "cluster did not form within %u ms (%zu/%zu clients joined; probe: %s)",
+                     BNC_FORM_TIMEOUT_MS, bnc_workload_joined(&r->wl), r->wl.n_clients,
+                     r->probe.last_why[0] ? r->probe.last_why : "no round yet");
+            fail_setup(r, why);
+        }
+        break;
+    case PH_RUNNING:
+        play_schedule(r, now);
+        if (now - r->sched0_ms >= r->sched.duration_ms) {
+            /* Any fault still open (none in the built-in scenarios) ends
+             * now, so the drain checks a healed cluster. */
+            for (size_t i = 0; i < r->sched.n; i++) {
+                if (r->fr[i].started && !r->fr[i].ended) {
+                    fault_end(r, i, now);
+                }
+            }
+            r->wl.publishing = 0;
+            r->end_ms = now;
+            r->phase = PH_DRAINING;
+            say(r, "workload stops; draining for %u ms", BNC_DRAIN_MS);
+        }
+        break;
+    case PH_DRAINING:
+        if (now - r->end_ms >= BNC_DRAIN_MS) {
+            for (int i = 0; i < r->opt.nodes; i++) {
+                r->cl.nodes[i].rss_end_kb = bnc_node_rss_kb(&r->cl.nodes[i]);
+            }
+            begin_stop(r);
+        }
+        break;
+    case PH_STOPPING:
+        if (now > r->stop_deadline_ms) {
+            say(r, "nodes did not stop on SIGTERM: SIGKILL");
+            r->stop_deadline_ms = UINT64_MAX;
+            bnc_cluster_kill_all(&r->cl);
+        }
+        break;
+    default:
+        break;
+    }
+    /* Track when the last fault healed for the convergence figure. */
+    if (r->phase >= PH_RUNNING && r->final_heal_ms == 0 && r->sched.n > 0) {
+        int all = 1;
+        uint64_t last = 0;
+        for (size_t i = 0; i < r->sched.n; i++) {
+            all &= r->fr[i].ended;
+            if (r->fr[i].ended_ms > last) {
+                last = r->fr[i].ended_ms;
+            }
+        }
+        if (all) {
+            r->final_heal_ms = last;
+        }
+    }
+}
+
+/* ---- verdict ---- */
+
+static void set_inv(bnc_run_t *r, bnc_invariant_t i, int pass, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_inv(bnc_run_t *r, bnc_invariant_t i, int pass, const char *fmt, ...)
+{
+    r->inv_pass[i] = pass;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->inv_detail[i], sizeof(r->inv_detail[i]), fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t fault_window_end(const bnc_run_t *r, size_t i)
+{
+    const bnc_fault_run_t *f = &r->fr[i];
+    if (!f->ended) {
+        return r->end_ms + BNC_DRAIN_MS;
+    }
+    return f->converged_ms != 0 ? f->converged_ms : r->end_ms + BNC_DRAIN_MS;
+}
+
+static void judge_detection(bnc_run_t *r)
+{
+    uint64_t limit = 2ull * r->opt.down_ms + 500;
+    int missed = 0;
+    int checked = 0;
+    int64_t worst = 0;
+    for (size_t i = 0; i < r->sched.n; i++) {
+        const bnc_fault_t *f = &r->sched.faults[i];
+        const bnc_fault_run_t *fr = &r->fr[i];
+        /* Only faults long enough for silence to be noticed are judged,
+         * and a peer must be declared down before its fault ends. */
+        uint64_t len = fr->ended_ms - fr->started_ms;
+        if (!bnc_fault_kind_separating(f->kind) || f->kind == BNC_FAULT_RESET || !fr->started ||
+            len < r->opt.down_ms + 3ull * r->opt.tick_ms) {
+            continue;
+        }
+        uint64_t lim = len + 200 < limit ? len + 200 : limit;
+        for (int x = 0; x < r->opt.nodes; x++) {
+            if (bnc_fault_kind_is_node(f->kind) && (f->a_mask & (1u << x))) {
+                continue; /* a killed or stopped node observes nothing */
+            }
+            for (int y = 0; y < r->opt.nodes; y++) {
+                if (x == y || !bnc_fault_separates(f, x, y)) {
+                    continue;
+                }
+                if (r->n_detects >= sizeof(r->detects) / sizeof(r->detects[0])) {
+                    continue;
+                }
+                bnc_detect_t *d = &r->detects[r->n_detects++];
+                memset(d, 0, sizeof(*d));
+                d->fault_id = f->id;
+                d->observer = x;
+                d->peer = y;
+                d->delay_ms = -1;
+                for (size_t e = 0; e < r->cl.n_events; e++) {
+                    const bnc_mesh_event_t *ev = &r->cl.events[e];
+                    if (!ev->up && ev->observer == x && ev->peer == y &&
+                        ev->t_ms + 50 >= fr->started_ms && ev->t_ms <= fr->started_ms + lim) {
+                        d->delay_ms = ev->t_ms >= fr->started_ms
+                                          ? (int64_t)(ev->t_ms - fr->started_ms)
+                                          : 0;
+                        snprintf(d->reason, sizeof(d->reason), "%s", ev->reason);
+                        break;
+                    }
+                }
+                checked++;
+                if (d->delay_ms < 0) {
+                    missed++;
+                } else if (d->delay_ms > worst) {
+                    worst = d->delay_ms;
+                }
+            }
+        }
+    }
+    set_inv(r, BNC_INV_DOWN_DETECTED, missed == 0,
+            "%d observer/peer pairs checked, %d missed the %llu ms limit, slowest %lld ms",
+            checked, missed, (unsigned long long)limit, (long long)worst);
+}
+
+static void judge(bnc_run_t *r)
+{
+    if (r->setup_error) {
+        set_inv(r, BNC_INV_FORMED, 0, "%s", r->setup_why);
+    } else {
+        set_inv(r, BNC_INV_FORMED, 1, "%d nodes, %zu clients", r->opt.nodes, r->wl.n_clients);
+    }
+    r->grace.before_ms = 300;
+    r->grace.after_ms = 500;
+    r->grace.rejoin_ms = 1500;
+    r->n_windows = 0;
+    for (size_t i = 0; i < r->sched.n; i++) {
+        const bnc_fault_t *f = &r->sched.faults[i];
+        if (!bnc_fault_kind_separating(f->kind) || !r->fr[i].started) {
+            continue;
+        }
+        bnc_window_t *w = &r->windows[r->n_windows++];
+        w->fault = *f;
+        w->start_ms = r->fr[i].started_ms;
+        w->end_ms = fault_window_end(r, i);
+    }
+    r->n_buckets = r->wl.n_buckets;
+    r->lost_per_bucket = calloc(r->n_buckets + 1, sizeof(uint64_t));
+    if (r->lost_per_bucket == NULL) {
+        abort();
+    }
+    bnc_ledger_tally(&r->ledger, r->windows, r->n_windows, &r->grace, &r->tally,
+                     r->lost_per_bucket, r->n_buckets, BNC_BUCKET_MS);
+    const bnc_tally_t *t = &r->tally;
+    set_inv(r, BNC_INV_DELIVERED, t->sent > 0 && t->delivered > 0,
+            "%llu sent, %llu of %llu expected copies delivered",
+            (unsigned long long)t->sent, (unsigned long long)t->delivered,
+            (unsigned long long)t->expected);
+    set_inv(r, BNC_INV_NO_UNEXPLAINED_LOSS, t->lost_unexplained == 0,
+            "%llu lost in fault windows, %llu while rejoining, %llu unexplained",
+            (unsigned long long)t->lost[BNC_LOSS_FAULT], (unsigned long long)t->lost[BNC_LOSS_REJOIN],
+            (unsigned long long)t->lost_unexplained);
+    set_inv(r, BNC_INV_NO_DUPLICATES, t->dups == 0, "%llu duplicate copies",
+            (unsigned long long)t->dups);
+    set_inv(r, BNC_INV_NO_REORDER, t->reordered == 0, "%llu copies out of order",
+            (unsigned long long)t->reordered);
+    set_inv(r, BNC_INV_NO_PHANTOMS, t->unknown == 0, "%llu copies of unknown messages",
+            (unsigned long long)t->unknown);
+    judge_detection(r);
+    if (r->setup_error) {
+        set_inv(r, BNC_INV_RECONVERGED, 0, "no run");
+    } else if (r->sched.n == 0 || r->final_heal_ms == 0) {
+        set_inv(r, BNC_INV_RECONVERGED, r->last_converged, "no heal; converged at the end: %s",
+                r->last_converged ? "yes" : "no");
+    } else if (r->final_converged_ms == 0) {
+        set_inv(r, BNC_INV_RECONVERGED, 0, "never reconverged after the last heal (%s)",
+                r->probe.last_why);
+    } else {
+        uint64_t d = r->final_converged_ms - r->final_heal_ms;
+        set_inv(r, BNC_INV_RECONVERGED, d <= BNC_CONVERGE_LIMIT_MS,
+                "converged %llu ms after the last heal (limit %u ms)", (unsigned long long)d,
+                BNC_CONVERGE_LIMIT_MS);
+    }
+    int crashes = bnc_cluster_crashes(&r->cl);
+    set_inv(r, BNC_INV_NO_CRASHES, crashes == 0, "%d unexpected exits", crashes);
+    int san = 0;
+    for (int i = 0; i < r->opt.nodes; i++) {
+        san += r->cl.nodes[i].sanitizer_lines;
+    }
+    set_inv(r, BNC_INV_NO_SANITIZER, san == 0, "%d sanitizer lines", san);
+    r->all_pass = 1;
+    for (int i = 0; i < BNC_INV_COUNT; i++) {
+        r->all_pass &= r->inv_pass[i];
+    }
+}
+
+/* ---- setup ---- */
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void setup(bnc_run_t *r)
+{
+    const bnc_opts_t *o = &r->opt;
+    uint64_t rng = bnc_rng_seed(o->seed ^ uv_hrtime());
+    random_hex(r->cookie, 16, &rng);
+    random_hex(r->secret, 32, &rng);
+    int rc = bnc_fabric_init(&r->fab, &r->loop, o->nodes, o->seed);
+    if (rc != 0) {
+        fail_setup(r, "cannot create the proxies");
+        return;
+    }
+    rc = bnc_cluster_init(&r->cl, &r->loop, o->nodes, &r->fab);
+    r->cl.bennu = o->bennu;
+    r->cl.out_dir = o->out;
+    r->cl.cookie = r->cookie;
+    r->cl.secret = r->secret;
+    r->cl.tick_ms = o->tick_ms;
+    r->cl.down_ms = o->down_ms;
+    r->cl.now_ms = bnc_run_now;
+    r->cl.now_ud = r;
+    if (rc != 0) {
+        fail_setup(r, "no free ports");
+        return;
+    }
+    int http[BNC_MAX_NODES];
+    for (int i = 0; i < o->nodes; i++) {
+        r->fab.mesh_port[i] = r->cl.nodes[i].mesh_port;
+        http[i] = r->cl.nodes[i].http_port;
+        r->names[i] = r->cl.nodes[i].name;
+        snprintf(r->seeds[i], sizeof(r->seeds[i]), "127.0.0.1:%d", r->cl.nodes[i].mesh_port);
+        r->seed_ptrs[i] = r->seeds[i];
+    }
+    for (int i = 0; i < o->nodes; i++) {
+        rc = bnc_node_start(&r->cl, i);
+        if (rc != 0) {
+            char why[512];
+            snprintf(why, sizeof(why), "cannot start %s: %s", o->bennu, uv_strerror(rc));
+            fail_setup(r, why);
+            return;
+        }
+    }
+    int clients[BNC_MAX_NODES * 64];
+    size_t nc = (size_t)o->nodes * (size_t)o->per_node;
+    for (size_t k = 0; k < nc; k++) {
+        clients[k] = (int)(k / (size_t)o->per_node);
+    }
+    bnc_ledger_init(&r->ledger, nc, clients);
+    size_t buckets = (size_t)((BNC_FORM_TIMEOUT_MS + o->duration_ms + BNC_DRAIN_MS + 20000) /
+                              BNC_BUCKET_MS);
+    rc = bnc_workload_start(&r->wl, &r->loop, o->nodes, o->per_node, http, o->rate, &r->ledger,
+                            bnc_run_now, r, buckets, BNC_BUCKET_MS);
+    if (rc != 0) {
+        fail_setup(r, "cannot start the workload");
+        return;
+    }
+    rc = bnc_probe_start(&r->probe, &r->loop, o->nodes, r->names, r->seed_ptrs, r->cookie,
+                         o->tick_ms, o->down_ms, 200, on_round, r);
+    if (rc != 0) {
+        fail_setup(r, "cannot start the probe mesh");
+        return;
+    }
+    say(r, "%d nodes started (%s), %zu clients connecting", o->nodes, o->bennu, nc);
+}
+
+int bnc_run(bnc_run_t *r, const bnc_opts_t *opt)
+{
+    memset(r, 0, sizeof(*r));
+    r->opt = *opt;
+    r->t0_ns = uv_hrtime();
+    /* The probe's mesh logs to our stderr; only its errors matter (link closes are the point of the exercise). */
+    bn_log_level = BN_LOG_ERROR;
+    bnc_timing_t timing = {opt->tick_ms, opt->down_ms};
+    if (bnc_schedule_build(&r->sched, opt->scenario, opt->nodes, opt->duration_ms, opt->seed,
+                           &timing) != 0) {
+        return 2;
+    }
+    if (mkdir_p(opt->out) != 0) {
+        fprintf(stderr, "bennu-chaos: cannot create %s: %s\n", opt->out, strerror(errno));
+        return 2;
+    }
+    uv_loop_init(&r->loop);
+    uv_timer_init(&r->loop, &r->timer);
+    r->timer.data = r;
+    uv_timer_start(&r->timer, tick_cb, TICK_MS, TICK_MS);
+    say(r, "scenario %s, %d nodes, %.1f s, seed %llu", bnc_scenario_name(opt->scenario),
+        opt->nodes, (double)opt->duration_ms / 1000.0, (unsigned long long)opt->seed);
+    setup(r);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&r->loop) != 0) {
+        say(r, "warning: handles left open at exit");
+    }
+    judge(r);
+    if (bnc_report_write(r) != 0) {
+        fprintf(stderr, "bennu-chaos: cannot write the report into %s\n", opt->out);
+    }
+    if (!opt->quiet) {
+        bnc_report_print_summary(r, stdout);
+    }
+    return r->all_pass ? 0 : 1;
+}
+
+void bnc_run_free(bnc_run_t *r)
+{
+    bnc_ledger_free(&r->ledger);
+    bnc_workload_free(&r->wl);
+    bnc_cluster_free(&r->cl);
+    free(r->rounds);
+    free(r->lost_per_bucket);
+    r->rounds = NULL;
+    r->lost_per_bucket = NULL;
+}

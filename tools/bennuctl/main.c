@@ -1,0 +1,562 @@
+/* bennuctl: inspects and drives a bennu cluster as a hidden mesh node.
+ * This file runs the subcommands: it gathers the nodes' admin answers
+ * through client.c and prints what view.c makes of them. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "channel/token_cli.h"
+#include "core/log.h"
+#include "client.h"
+#include "view.h"
+
+typedef struct ctl_s {
+    bnctl_args_t *a;
+    bnctl_client_t *client;
+    char target_name[256];
+} ctl_t;
+
+static const char *str_or(const json_t *v, const char *dflt)
+{
+    const char *s = json_string_value(v);
+    return s != NULL ? s : dflt;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int exit_for(bnctl_err_t e)
+{
+    return e == BNCTL_E_OK ? BNCTL_EXIT_OK
+                           : (e == BNCTL_E_REMOTE ? BNCTL_EXIT_FOUND : BNCTL_EXIT_UNREACHABLE);
+}
+
+static void print_json(const ctl_t *ctl, const json_t *doc)
+{
+    /* One compact document per line when watching (a stream), else indented. */
+    size_t flags = ctl->a->watch_ms ? JSON_COMPACT : JSON_INDENT(2);
+    char *text = json_dumps(doc, flags | JSON_SORT_KEYS);
+    printf("%s\n", text != NULL ? text : "null");
+    free(text);
+}
+
+static void print_table(bnctl_table_t *t)
+{
+    char *s = bnctl_table_render(t);
+    fputs(s, stdout);
+    free(s);
+    bnctl_table_free(t);
+}
+
+/* Asks the target alone. Returns the answer, or NULL after printing why
+ * (*rc set). */
+static json_t *ask_target(ctl_t *ctl, json_t *req, int *rc)
+{
+    const char *addr = ctl->a->node;
+    bnctl_result_t r;
+    bnctl_client_run(ctl->client, 1, &addr, &req, &r);
+    if (r.err != BNCTL_E_OK) {
+        fprintf(stderr, "bennuctl: %s\n", r.msg);
+        *rc = exit_for(r.err);
+        return NULL;
+    }
+    *rc = 0;
+    return r.resp;
+}
+
+/* Which part of an answer goes into nodes[name][key]. */
+typedef struct {
+    const char *op;
+    const char *key;     /* field of the answer, NULL = the whole answer */
+    const char *store;   /* key under nodes[name] */
+} op_spec_t;
+
+static const op_spec_t OP_GROUPS = {"groups", "groups", "groups"};
+static const op_spec_t OP_STATS = {"stats", NULL, "stats"};
+
+/* Sends every op to every node in addrs (name -> "host:port") and stores
+ * the answers in nodes. */
+static void gather(ctl_t *ctl, json_t *addrs, const op_spec_t *ops, size_t n_ops, json_t *topic_req,
+                   json_t *nodes)
+{
+    size_t n = json_object_size(addrs) * n_ops;
+    if (n == 0) {
+        return;
+    }
+    const char **as = calloc(n, sizeof(*as));
+    json_t **reqs = calloc(n, sizeof(*reqs));
+    const char **names = calloc(n, sizeof(*names));
+    bnctl_result_t *out = calloc(n, sizeof(*out));
+    if (as == NULL || reqs == NULL || names == NULL || out == NULL) {
+        abort();
+    }
+    size_t i = 0;
+    const char *name;
+    json_t *addr;
+    json_object_foreach(addrs, name, addr)
+    {
+        for (size_t o = 0; o < n_ops; o++) {
+            as[i] = json_string_value(addr);
+            names[i] = name;
+            reqs[i] = topic_req != NULL && strcmp(ops[o].op, "topic") == 0
+                          ? json_incref(topic_req)
+                          : json_pack("{s:s}", "op", ops[o].op);
+            i++;
+        }
+    }
+    bnctl_client_run(ctl->client, n, as, reqs, out);
+    for (i = 0; i < n; i++) {
+        const op_spec_t *op = &ops[i % n_ops];
+        json_t *slot = json_object_get(nodes, names[i]);
+        if (slot == NULL) {
+            slot = json_pack("{s:s}", "addr", as[i]);
+            json_object_set_new(nodes, names[i], slot);
+        }
+        if (out[i].err != BNCTL_E_OK) {
+            json_object_set_new(slot, "error", json_string(out[i].msg));
+        } else if (op->key == NULL) {
+            /* stats: the counters and the mesh's own */
+            json_object_set(slot, "stats", json_object_get(out[i].resp, "stats"));
+            json_object_set(slot, "mesh", json_object_get(out[i].resp, "mesh"));
+        } else if (strcmp(op->op, "topic") == 0) {
+            json_object_set(slot, "topic", out[i].resp);
+        } else {
+            json_object_set(slot, op->store, json_object_get(out[i].resp, op->key));
+        }
+        bnctl_result_clear(&out[i]);
+        json_decref(reqs[i]);
+    }
+    free(as);
+    free(reqs);
+    free(names);
+    free(out);
+}
+
+/* The target's members (without bennuctl itself); NULL after printing why. */
+static json_t *target_members(ctl_t *ctl, int *rc)
+{
+    json_t *req = json_pack("{s:s}", "op", "members");
+    json_t *resp = ask_target(ctl, req, rc);
+    json_decref(req);
+    if (resp == NULL) {
+        return NULL;
+    }
+    json_t *m = bnctl_members_clean(json_object_get(resp, "members"),
+                                    bnctl_client_name_prefix(ctl->client));
+    json_decref(resp);
+    snprintf(ctl->target_name, sizeof(ctl->target_name), "%s",
+             str_or(json_object_get(m, "node"), "?"));
+    return m;
+}
+
+/* name -> addr of the target and of the non-hidden nodes it lists (only
+ * those it sees up unless all). */
+static json_t *node_addrs(ctl_t *ctl, const json_t *members, bool all)
+{
+    json_t *addrs = json_object();
+    json_object_set_new(addrs, ctl->target_name, json_string(ctl->a->node));
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(members, "nodes"), i, n)
+    {
+        const char *name = json_string_value(json_object_get(n, "name"));
+        json_int_t port = json_integer_value(json_object_get(n, "port"));
+        bool up = strcmp(str_or(json_object_get(n, "state"), ""), "up") == 0;
+        if (name == NULL || json_is_true(json_object_get(n, "hidden")) || port <= 0 ||
+            (!up && !all)) {
+            continue;
+        }
+        char addr[128];
+        snprintf(addr, sizeof(addr), "%s:%" JSON_INTEGER_FORMAT,
+                 str_or(json_object_get(n, "host"), "?"), port);
+        json_object_set_new(addrs, name, json_string(addr));
+    }
+    return addrs;
+}
+
+/* ---- subcommands ---------------------------------------------------------- */
+
+static int cmd_members(ctl_t *ctl)
+{
+    int rc;
+    json_t *m = target_members(ctl, &rc);
+    if (m == NULL) {
+        return rc;
+    }
+    if (ctl->a->json) {
+        print_json(ctl, m);
+    } else {
+        bnctl_table_t t;
+        bnctl_members_table(m, ctl->a->node, &t);
+        print_table(&t);
+    }
+    json_decref(m);
+    return 0;
+}
+
+static int cmd_groups(ctl_t *ctl)
+{
+    int rc;
+    json_t *m = target_members(ctl, &rc);
+    if (m == NULL) {
+        return rc;
+    }
+    json_t *addrs = node_addrs(ctl, m, false);
+    json_t *nodes = json_object();
+    gather(ctl, addrs, &OP_GROUPS, 1, NULL, nodes);
+    json_t *target = json_object_get(nodes, ctl->target_name);
+    if (json_object_get(target, "groups") == NULL) {
+        fprintf(stderr, "bennuctl: %s\n",
+                str_or(json_object_get(target, "error"), "no answer"));
+        rc = BNCTL_EXIT_UNREACHABLE;
+    } else {
+        json_t *merged = bnctl_groups_merge(ctl->target_name, nodes, ctl->a->pattern);
+        json_t *doc = ctl->a->summary ? bnctl_groups_summary(merged) : json_incref(merged);
+        if (ctl->a->json) {
+            print_json(ctl, doc);
+        } else {
+            bnctl_table_t t;
+            if (ctl->a->summary) {
+                bnctl_groups_summary_table(doc, &t);
+            } else {
+                bnctl_groups_table(merged, &t);
+            }
+            print_table(&t);
+        }
+        const char *name;
+        json_t *v;
+        json_object_foreach(nodes, name, v)
+        {
+            const char *err = json_string_value(json_object_get(v, "error"));
+            if (err != NULL) {
+                fprintf(stderr, "bennuctl: counts of %s unknown: %s\n", name, err);
+            }
+        }
+        json_decref(doc);
+        json_decref(merged);
+        rc = 0;
+    }
+    json_decref(nodes);
+    json_decref(addrs);
+    json_decref(m);
+    return rc;
+}
+
+static int cmd_topic(ctl_t *ctl)
+{
+    int rc;
+    json_t *m = target_members(ctl, &rc);
+    if (m == NULL) {
+        return rc;
+    }
+    json_t *addrs = node_addrs(ctl, m, false);
+    json_t *nodes = json_object();
+    json_t *req = json_pack("{s:s, s:s}", "op", "topic", "topic", ctl->a->topic);
+    static const op_spec_t op = {"topic", "topic", "topic"};
+    gather(ctl, addrs, &op, 1, req, nodes);
+    json_decref(req);
+    json_t *cmp = bnctl_topic_compare(ctl->a->topic, nodes);
+    bool known = json_is_true(json_object_get(cmp, "known"));
+    bool agree = json_is_true(json_object_get(cmp, "agree"));
+    if (ctl->a->json) {
+        print_json(ctl, cmp);
+    } else if (known) {
+        bnctl_table_t t;
+        bnctl_topic_table(cmp, &t);
+        print_table(&t);
+        char holders[1024];
+        size_t len = 0;
+        holders[0] = '\0';
+        size_t i;
+        json_t *h;
+        json_array_foreach(json_object_get(cmp, "holders"), i, h)
+        {
+            len += (size_t)snprintf(holders + len, len < sizeof(holders) ? sizeof(holders) - len : 0,
+                                    "%s%s", i ? ", " : "", json_string_value(h));
+        }
+        printf("\n%s: held by %s (%" JSON_INTEGER_FORMAT " subscribers)\n", ctl->a->topic,
+               holders[0] ? holders : "no node",
+               json_integer_value(json_object_get(cmp, "subscribers")));
+        if (agree) {
+            printf("agreement: all %zu nodes agree\n", json_array_size(json_object_get(cmp, "nodes")));
+        } else {
+            printf("DIVERGENCE: the nodes disagree about who holds %s\n", ctl->a->topic);
+            json_array_foreach(json_object_get(cmp, "problems"), i, h)
+            {
+                printf("  - %s\n", json_string_value(h));
+            }
+        }
+    }
+    if (!known) {
+        fprintf(stderr,
+                "bennuctl: unknown topic '%s': no node has subscribers to it or believes one does\n",
+                ctl->a->topic);
+    }
+    rc = known && agree ? 0 : BNCTL_EXIT_FOUND;
+    json_decref(cmp);
+    json_decref(nodes);
+    json_decref(addrs);
+    json_decref(m);
+    return rc;
+}
+
+static int cmd_stats(ctl_t *ctl)
+{
+    int rc;
+    json_t *m = target_members(ctl, &rc);
+    if (m == NULL) {
+        return rc;
+    }
+    json_t *addrs = node_addrs(ctl, m, false);
+    json_t *nodes = json_object();
+    gather(ctl, addrs, &OP_STATS, 1, NULL, nodes);
+    /* Nodes the target sees down are listed, so a missing one is visible. */
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(m, "nodes"), i, n)
+    {
+        const char *name = json_string_value(json_object_get(n, "name"));
+        if (name != NULL && !json_is_true(json_object_get(n, "hidden")) &&
+            json_object_get(nodes, name) == NULL) {
+            char why[300];
+            snprintf(why, sizeof(why), "%s according to %s",
+                     str_or(json_object_get(n, "link_state"), "down"), ctl->target_name);
+            json_object_set_new(nodes, name, json_pack("{s:s}", "error", why));
+        }
+    }
+    json_t *target = json_object_get(nodes, ctl->target_name);
+    if (json_object_get(target, "stats") == NULL && json_object_get(target, "mesh") == NULL) {
+        fprintf(stderr, "bennuctl: %s\n",
+                str_or(json_object_get(target, "error"), "no answer"));
+        rc = BNCTL_EXIT_UNREACHABLE;
+    } else if (ctl->a->json) {
+        json_t *doc = json_pack("{s:s, s:O}", "node", ctl->target_name, "nodes", nodes);
+        print_json(ctl, doc);
+        json_decref(doc);
+        rc = 0;
+    } else {
+        bnctl_table_t t;
+        bnctl_stats_table(nodes, &t);
+        print_table(&t);
+        const char *name;
+        json_t *v;
+        json_object_foreach(nodes, name, v)
+        {
+            const char *err = json_string_value(json_object_get(v, "error"));
+            if (err != NULL) {
+                printf("%s: %s\n", name, err);
+            }
+        }
+        rc = 0;
+    }
+    json_decref(nodes);
+    json_decref(addrs);
+    json_decref(m);
+    return rc;
+}
+
+static int cmd_check(ctl_t *ctl)
+{
+    int rc;
+    json_t *m = target_members(ctl, &rc);
+    if (m == NULL) {
+        return rc;
+    }
+    static const op_spec_t ops[] = {{"members", "members", "members"},
+                                    {"groups", "groups", "groups"}};
+    json_t *addrs = node_addrs(ctl, m, true);
+    json_t *nodes = json_object();
+    gather(ctl, addrs, ops, 2, NULL, nodes);
+    /* Nodes the others know and the target does not: ask them too. */
+    json_t *more = bnctl_unasked_nodes(nodes);
+    gather(ctl, more, ops, 2, NULL, nodes);
+    json_decref(more);
+    /* Our own hidden links are in every answer: drop them. */
+    const char *name;
+    json_t *v;
+    json_object_foreach(nodes, name, v)
+    {
+        json_t *mm = json_object_get(v, "members");
+        if (mm != NULL) {
+            json_object_set_new(v, "members",
+                                bnctl_members_clean(mm, bnctl_client_name_prefix(ctl->client)));
+        }
+    }
+    json_t *report = bnctl_check(nodes);
+    bool ok = json_is_true(json_object_get(report, "ok"));
+    if (ctl->a->json) {
+        print_json(ctl, report);
+    } else {
+        static const char *const heads[] = {"NODE", "ANSWERED", "SEES UP", "LOCAL TOPICS"};
+        bnctl_table_t t;
+        bnctl_table_init(&t, 4, heads, "llrr");
+        size_t n_names = json_object_size(nodes), k = 0;
+        const char **sorted = calloc(n_names ? n_names : 1, sizeof(*sorted));
+        if (sorted == NULL) {
+            abort();
+        }
+        json_object_foreach(nodes, name, v)
+        {
+            sorted[k++] = name;
+        }
+        qsort(sorted, n_names, sizeof(*sorted), cmp_str);
+        for (k = 0; k < n_names; k++) {
+            name = sorted[k];
+            v = json_object_get(nodes, name);
+            char up[16] = "?", topics[16] = "?";
+            json_t *mm = json_object_get(v, "members");
+            json_t *g = json_object_get(v, "groups");
+            if (mm != NULL) {
+                size_t n_up = 1, i;
+                json_t *e;
+                json_array_foreach(json_object_get(mm, "nodes"), i, e)
+                {
+                    n_up += !json_is_true(json_object_get(e, "hidden")) &&
+                            strcmp(str_or(json_object_get(e, "state"), ""), "up") == 0;
+                }
+                snprintf(up, sizeof(up), "%zu", n_up);
+            }
+            if (g != NULL) {
+                snprintf(topics, sizeof(topics), "%zu", json_array_size(json_object_get(g, "local")));
+            }
+            const char *row[] = {name, mm != NULL ? "yes" : "no", up, topics};
+            bnctl_table_add(&t, row);
+        }
+        free(sorted);
+        print_table(&t);
+        size_t i;
+        json_t *p;
+        json_t *down = json_object_get(report, "down");
+        json_array_foreach(down, i, p)
+        {
+            printf("down (all answering nodes agree): %s\n", json_string_value(p));
+        }
+        json_t *problems = json_object_get(report, "problems");
+        if (ok) {
+            printf("ok: %zu nodes agree on members and on %" JSON_INTEGER_FORMAT " topics\n",
+                   json_array_size(json_object_get(report, "answered")),
+                   json_integer_value(json_object_get(report, "topics")));
+        } else {
+            printf("DISAGREEMENT: %zu problem%s\n", json_array_size(problems),
+                   json_array_size(problems) == 1 ? "" : "s");
+            json_array_foreach(problems, i, p)
+            {
+                printf("  - %s\n", json_string_value(p));
+            }
+        }
+    }
+    json_decref(report);
+    json_decref(nodes);
+    json_decref(addrs);
+    json_decref(m);
+    return ok ? 0 : BNCTL_EXIT_FOUND;
+}
+
+static int cmd_broadcast(ctl_t *ctl)
+{
+    json_t *payload = json_loads(ctl->a->payload, JSON_DECODE_ANY, NULL);
+    json_t *req = json_pack("{s:s, s:s, s:s, s:o}", "op", "broadcast", "topic", ctl->a->topic,
+                            "event", ctl->a->event, "payload", payload);
+    int rc;
+    json_t *resp = ask_target(ctl, req, &rc);
+    json_decref(req);
+    if (resp == NULL) {
+        return rc;
+    }
+    if (ctl->a->json) {
+        json_object_del(resp, "ok");
+        json_object_set_new(resp, "topic", json_string(ctl->a->topic));
+        json_object_set_new(resp, "event", json_string(ctl->a->event));
+        print_json(ctl, resp);
+    } else {
+        json_int_t peers = json_integer_value(json_object_get(resp, "peers"));
+        printf("broadcast %s %s via %s: delivered to its local subscribers and sent to %" JSON_INTEGER_FORMAT
+               " other node%s\n",
+               ctl->a->topic, ctl->a->event, ctl->a->node, peers, peers == 1 ? "" : "s");
+    }
+    json_decref(resp);
+    return 0;
+}
+
+static int run_once(ctl_t *ctl)
+{
+    switch (ctl->a->cmd) {
+    case BNCTL_CMD_MEMBERS:
+        return cmd_members(ctl);
+    case BNCTL_CMD_GROUPS:
+        return cmd_groups(ctl);
+    case BNCTL_CMD_TOPIC:
+        return cmd_topic(ctl);
+    case BNCTL_CMD_STATS:
+        return cmd_stats(ctl);
+    case BNCTL_CMD_CHECK:
+        return cmd_check(ctl);
+    case BNCTL_CMD_BROADCAST:
+        return cmd_broadcast(ctl);
+    default:
+        return BNCTL_EXIT_USAGE;
+    }
+}
+
+/* --watch: refresh until interrupted (or --count refreshes). A target that
+ * stops answering is reported and retried: watching a restart is a use. */
+static int run_watch(ctl_t *ctl)
+{
+    bool tty = isatty(STDOUT_FILENO) && !ctl->a->json;
+    int rc = 0;
+    for (unsigned i = 0; ctl->a->count == 0 || i < ctl->a->count; i++) {
+        if (i > 0) {
+            bnctl_client_sleep(ctl->client, ctl->a->watch_ms);
+        }
+        if (bnctl_client_interrupted(ctl->client)) {
+            break;
+        }
+        if (!ctl->a->json) {
+            char stamp[32];
+            time_t now = time(NULL);
+            strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
+            printf("%sEvery %.1fs: bennuctl %s --node %s  %s\n\n", tty ? "\033[H\033[2J" : (i ? "\n" : ""),
+                   ctl->a->watch_ms / 1000.0, bnctl_cmd_name(ctl->a->cmd), ctl->a->node, stamp);
+        }
+        rc = run_once(ctl);
+        fflush(stdout);
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    bnctl_args_t a;
+    char err[512];
+    if (bnctl_args_parse(argc, argv, &a, err, sizeof(err)) != 0) {
+        fprintf(stderr, "bennuctl: %s\n", err);
+        return BNCTL_EXIT_USAGE;
+    }
+    if (a.help) {
+        bnctl_usage(stdout, a.cmd);
+        return BNCTL_EXIT_OK;
+    }
+    if (a.cmd == BNCTL_CMD_TOKEN) {
+        return bn_token_cli_main("bennuctl token", a.token_argc, a.token_argv);
+    }
+    char *cookie = bnctl_cookie_resolve(&a, getenv("BENNU_COOKIE"), err, sizeof(err));
+    if (cookie == NULL) {
+        fprintf(stderr, "bennuctl: %s\n", err);
+        return BNCTL_EXIT_USAGE;
+    }
+    /* The mesh library logs like a server; a command-line tool reports its
+     * own errors, so its log is off unless asked for. */
+    bn_log_level = (bn_log_level_t)bn_log_level_parse(a.log_level);
+    ctl_t ctl = {.a = &a, .client = bnctl_client_new(cookie, a.timeout_ms)};
+    free(cookie);
+    int rc = a.watch_ms ? run_watch(&ctl) : run_once(&ctl);
+    fflush(stdout);
+    bnctl_client_free(ctl.client);
+    return rc;
+}

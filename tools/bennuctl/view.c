@@ -1,0 +1,761 @@
+/* See view.h. Node and topic sets are JSON arrays of strings kept sorted
+ * and unique, so comparing two views is json_equal and printing them is
+ * deterministic. */
+#include "view.h"
+
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_MAX 5 /* topics named per problem before "and N more" */
+
+/* ---- sorted string sets ------------------------------------------------ */
+
+static void set_add(json_t *set, const char *s)
+{
+    size_t i = 0;
+    for (; i < json_array_size(set); i++) {
+        int c = strcmp(json_string_value(json_array_get(set, i)), s);
+        if (c == 0) {
+            return;
+        }
+        if (c > 0) {
+            break;
+        }
+    }
+    json_array_insert_new(set, i, json_string(s));
+}
+
+static bool set_has(const json_t *set, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(set, i, v)
+    {
+        if (strcmp(json_string_value(v), s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Elements of a not in b, as a new set. */
+static json_t *set_minus(const json_t *a, const json_t *b)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        if (!set_has(b, json_string_value(v))) {
+            set_add(out, json_string_value(v));
+        }
+    }
+    return out;
+}
+
+static json_t *set_from_array(const json_t *arr)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (json_is_string(v)) {
+            set_add(out, json_string_value(v));
+        }
+    }
+    return out;
+}
+
+/* "a, b, c" (at most max items, then " and N more"); "none" when empty. */
+static void set_join(const json_t *set, size_t max, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    size_t n = json_array_size(set);
+    if (n == 0) {
+        snprintf(out, cap, "none");
+        return;
+    }
+    for (size_t i = 0; i < n && i < max && len < cap; i++) {
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? ", " : "",
+                                json_string_value(json_array_get(set, i)));
+    }
+    if (n > max && len < cap) {
+        snprintf(out + len, cap - len, " and %zu more", n - max);
+    }
+}
+
+/* Keys of an object, sorted. */
+static json_t *sorted_keys(const json_t *obj)
+{
+    json_t *keys = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        set_add(keys, k);
+    }
+    return keys;
+}
+
+static json_t *problem(json_t *problems, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static json_t *problem(json_t *problems, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    json_array_append_new(problems, json_string(buf));
+    return problems;
+}
+
+static const char *str_or(const json_t *v, const char *dflt)
+{
+    const char *s = json_string_value(v);
+    return s != NULL ? s : dflt;
+}
+
+static void fmt_int(const json_t *v, char *out, size_t cap)
+{
+    if (json_is_integer(v)) {
+        snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else {
+        snprintf(out, cap, "-");
+    }
+}
+
+/* ---- members ------------------------------------------------------------ */
+
+json_t *bnctl_members_clean(const json_t *members, const char *hide_prefix)
+{
+    json_t *copy = json_deep_copy(members);
+    json_t *nodes = json_object_get(copy, "nodes");
+    size_t prefix_len = hide_prefix != NULL ? strlen(hide_prefix) : 0;
+    for (size_t i = json_array_size(nodes); i-- > 0;) {
+        const json_t *n = json_array_get(nodes, i);
+        const char *name = str_or(json_object_get(n, "name"), "");
+        /* Hidden nodes that went down are admin tools that finished; the
+         * mesh keeps them in its table, but they are noise here. */
+        bool gone_tool = json_is_true(json_object_get(n, "hidden")) &&
+                         strcmp(str_or(json_object_get(n, "state"), ""), "up") != 0;
+        if (gone_tool || (prefix_len > 0 && strncmp(name, hide_prefix, prefix_len) == 0)) {
+            json_array_remove(nodes, i);
+        }
+    }
+    return copy;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    const json_t *x = *(const json_t *const *)a;
+    const json_t *y = *(const json_t *const *)b;
+    return strcmp(str_or(json_object_get(x, "name"), ""), str_or(json_object_get(y, "name"), ""));
+}
+
+/* "up", "connecting", "down 3.2s (tick_timeout)", "+ (hidden)". */
+static void member_state(const json_t *n, char *out, size_t cap)
+{
+    const char *state = str_or(json_object_get(n, "link_state"),
+                               str_or(json_object_get(n, "state"), "?"));
+    char since[32] = "";
+    json_t *down_ms = json_object_get(n, "down_ms");
+    if (strcmp(state, "up") != 0 && json_is_integer(down_ms)) {
+        since[0] = ' ';
+        bnctl_fmt_duration_ms(json_integer_value(down_ms), since + 1, sizeof(since) - 1);
+    }
+    const char *reason = str_or(json_object_get(n, "last_down_reason"), "none");
+    char why[64] = "";
+    if (strcmp(state, "up") != 0 && strcmp(reason, "none") != 0) {
+        snprintf(why, sizeof(why), " (%s)", reason);
+    }
+    snprintf(out, cap, "%s%s%s%s", state, since, why,
+             json_is_true(json_object_get(n, "hidden")) ? " hidden" : "");
+}
+
+void bnctl_members_table(const json_t *members, const char *self_addr, bnctl_table_t *t)
+{
+    static const char *const heads[] = {"NODE",     "INCARNATION", "ADDRESS",  "STATE",
+                                        "LINK AGE", "LAST TICK",   "RTT",      "MSGS IN",
+                                        "MSGS OUT", "BYTES IN",    "BYTES OUT"};
+    bnctl_table_init(t, 11, heads, "lrllrrrrrrr");
+    char inc[32];
+    fmt_int(json_object_get(members, "incarnation"), inc, sizeof(inc));
+    const char *self[] = {str_or(json_object_get(members, "node"), "?"), inc, self_addr, "self",
+                          "-", "-", "-", "-", "-", "-", "-"};
+    bnctl_table_add(t, self);
+    json_t *nodes = json_object_get(members, "nodes");
+    size_t n = json_array_size(nodes);
+    const json_t **sorted = calloc(n ? n : 1, sizeof(*sorted));
+    if (sorted == NULL) {
+        abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        sorted[i] = json_array_get(nodes, i);
+    }
+    qsort(sorted, n, sizeof(*sorted), by_name);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *node = sorted[i];
+        char addr[96], state[128], age[32] = "-", tick[32] = "-", rtt[32] = "-";
+        char mi[32] = "-", mo[32] = "-", bi[32] = "-", bo[32] = "-";
+        fmt_int(json_object_get(node, "incarnation"), inc, sizeof(inc));
+        json_int_t port = json_integer_value(json_object_get(node, "port"));
+        if (port > 0) {
+            snprintf(addr, sizeof(addr), "%s:%" JSON_INTEGER_FORMAT,
+                     str_or(json_object_get(node, "host"), "?"), port);
+        } else {
+            snprintf(addr, sizeof(addr), "-");
+        }
+        member_state(node, state, sizeof(state));
+        json_t *l = json_object_get(node, "link");
+        if (json_is_object(l)) {
+            json_t *v = json_object_get(l, "age_ms");
+            if (json_is_integer(v)) {
+                bnctl_fmt_duration_ms(json_integer_value(v), age, sizeof(age));
+            }
+            v = json_object_get(l, "last_tick_ms_ago");
+            if (json_is_integer(v)) {
+                bnctl_fmt_duration_ms(json_integer_value(v), tick, sizeof(tick));
+            }
+            json_int_t us = json_integer_value(json_object_get(l, "rtt_us"));
+            if (us > 0) {
+                bnctl_fmt_rtt_us((uint64_t)us, rtt, sizeof(rtt));
+            }
+            fmt_int(json_object_get(l, "msgs_in"), mi, sizeof(mi));
+            fmt_int(json_object_get(l, "msgs_out"), mo, sizeof(mo));
+            bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_in")), bi,
+                            sizeof(bi));
+            bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_out")), bo,
+                            sizeof(bo));
+        }
+        const char *row[] = {str_or(json_object_get(node, "name"), "?"), inc, addr, state, age,
+                             tick, rtt, mi, mo, bi, bo};
+        bnctl_table_add(t, row);
+    }
+    free(sorted);
+}
+
+/* ---- groups ------------------------------------------------------------- */
+
+json_t *bnctl_groups_merge(const char *target_name, const json_t *nodes, const char *pattern)
+{
+    json_t *g = json_object_get(json_object_get(nodes, target_name), "groups");
+    json_t *holders = json_object(); /* topic -> set of nodes */
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(g, "local"), i, v)
+    {
+        const char *topic = json_string_value(v);
+        if (topic == NULL || (pattern != NULL && fnmatch(pattern, topic, 0) != 0)) {
+            continue;
+        }
+        if (json_object_get(holders, topic) == NULL) {
+            json_object_set_new(holders, topic, json_array());
+        }
+        set_add(json_object_get(holders, topic), target_name);
+    }
+    const char *peer;
+    json_t *topics;
+    json_object_foreach(json_object_get(g, "peers"), peer, topics)
+    {
+        json_array_foreach(topics, i, v)
+        {
+            const char *topic = json_string_value(v);
+            if (topic == NULL || (pattern != NULL && fnmatch(pattern, topic, 0) != 0)) {
+                continue;
+            }
+            if (json_object_get(holders, topic) == NULL) {
+                json_object_set_new(holders, topic, json_array());
+            }
+            set_add(json_object_get(holders, topic), peer);
+        }
+    }
+    json_t *keys = sorted_keys(holders);
+    json_t *list = json_array();
+    json_array_foreach(keys, i, v)
+    {
+        const char *topic = json_string_value(v);
+        json_t *who = json_object_get(holders, topic);
+        json_t *counts = json_object();
+        json_int_t total = 0;
+        size_t j;
+        json_t *w;
+        json_array_foreach(who, j, w)
+        {
+            const char *node = json_string_value(w);
+            json_t *c = json_object_get(
+                json_object_get(json_object_get(json_object_get(nodes, node), "groups"), "counts"),
+                topic);
+            if (json_is_integer(c)) {
+                total += json_integer_value(c);
+                json_object_set_new(counts, node, json_integer(json_integer_value(c)));
+            } else {
+                json_object_set_new(counts, node, json_null());
+            }
+        }
+        json_array_append_new(list, json_pack("{s:s, s:O, s:o, s:I}", "topic", topic, "nodes", who,
+                                              "counts", counts, "subscribers", total));
+    }
+    json_decref(keys);
+    json_decref(holders);
+    return json_pack("{s:s, s:o}", "node", target_name, "topics", list);
+}
+
+void bnctl_groups_table(const json_t *merged, bnctl_table_t *t)
+{
+    static const char *const heads[] = {"TOPIC", "NODES", "SUBSCRIBERS", "PER NODE"};
+    bnctl_table_init(t, 4, heads, "lrrl");
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(merged, "topics"), i, e)
+    {
+        json_t *who = json_object_get(e, "nodes");
+        json_t *counts = json_object_get(e, "counts");
+        char n_nodes[16], subs[32], per[1024];
+        snprintf(n_nodes, sizeof(n_nodes), "%zu", json_array_size(who));
+        bool unknown = false;
+        size_t len = 0;
+        per[0] = '\0';
+        size_t j;
+        json_t *w;
+        json_array_foreach(who, j, w)
+        {
+            const char *node = json_string_value(w);
+            json_t *c = json_object_get(counts, node);
+            char num[24];
+            if (json_is_integer(c)) {
+                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(c));
+            } else {
+                snprintf(num, sizeof(num), "?");
+                unknown = true;
+            }
+            if (len < sizeof(per)) {
+                len += (size_t)snprintf(per + len, sizeof(per) - len, "%s%s=%s", j ? " " : "",
+                                        node, num);
+            }
+        }
+        snprintf(subs, sizeof(subs), "%" JSON_INTEGER_FORMAT "%s",
+                 json_integer_value(json_object_get(e, "subscribers")), unknown ? "+?" : "");
+        const char *row[] = {str_or(json_object_get(e, "topic"), "?"), n_nodes, subs, per};
+        bnctl_table_add(t, row);
+    }
+}
+
+json_t *bnctl_groups_summary(const json_t *merged)
+{
+    json_t *per = json_object();
+    json_int_t memberships = 0, subscribers = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(merged, "topics"), i, e)
+    {
+        size_t j;
+        json_t *w;
+        json_array_foreach(json_object_get(e, "nodes"), j, w)
+        {
+            const char *node = json_string_value(w);
+            json_t *s = json_object_get(per, node);
+            if (s == NULL) {
+                s = json_pack("{s:I, s:I}", "topics", (json_int_t)0, "subscribers", (json_int_t)0);
+                json_object_set_new(per, node, s);
+            }
+            json_t *c = json_object_get(json_object_get(e, "counts"), node);
+            json_object_set_new(s, "topics",
+                                json_integer(json_integer_value(json_object_get(s, "topics")) + 1));
+            json_object_set_new(s, "subscribers",
+                                json_integer(json_integer_value(json_object_get(s, "subscribers")) +
+                                             json_integer_value(c)));
+            memberships++;
+            subscribers += json_integer_value(c);
+        }
+    }
+    return json_pack("{s:I, s:I, s:I, s:o}", "topics",
+                     (json_int_t)json_array_size(json_object_get(merged, "topics")), "memberships",
+                     memberships, "subscribers", subscribers, "nodes", per);
+}
+
+void bnctl_groups_summary_table(const json_t *summary, bnctl_table_t *t)
+{
+    static const char *const heads[] = {"NODE", "TOPICS", "SUBSCRIBERS"};
+    bnctl_table_init(t, 3, heads, "lrr");
+    json_t *per = json_object_get(summary, "nodes");
+    json_t *keys = sorted_keys(per);
+    size_t i;
+    json_t *k;
+    char a[32], b[32];
+    json_array_foreach(keys, i, k)
+    {
+        json_t *s = json_object_get(per, json_string_value(k));
+        fmt_int(json_object_get(s, "topics"), a, sizeof(a));
+        fmt_int(json_object_get(s, "subscribers"), b, sizeof(b));
+        const char *row[] = {json_string_value(k), a, b};
+        bnctl_table_add(t, row);
+    }
+    json_decref(keys);
+    fmt_int(json_object_get(summary, "topics"), a, sizeof(a));
+    fmt_int(json_object_get(summary, "subscribers"), b, sizeof(b));
+    const char *total[] = {"(all nodes)", a, b};
+    bnctl_table_add(t, total);
+}
+
+/* ---- topic -------------------------------------------------------------- */
+
+json_t *bnctl_topic_compare(const char *topic, const json_t *nodes)
+{
+    json_t *names = sorted_keys(nodes);
+    json_t *holders = json_array();
+    json_t *entries = json_array();
+    json_t *problems = json_array();
+    json_int_t subscribers = 0;
+    bool any_seen = false, all_answered = true;
+    size_t i;
+    json_t *k;
+    json_array_foreach(names, i, k)
+    {
+        const char *node = json_string_value(k);
+        json_t *ans = json_object_get(json_object_get(nodes, node), "topic");
+        if (ans == NULL) {
+            all_answered = false;
+            continue;
+        }
+        if (json_is_true(json_object_get(ans, "local"))) {
+            set_add(holders, node);
+        }
+        subscribers += json_integer_value(json_object_get(ans, "count"));
+    }
+    bool agree = true;
+    json_array_foreach(names, i, k)
+    {
+        const char *node = json_string_value(k);
+        const json_t *v = json_object_get(nodes, node);
+        json_t *ans = json_object_get(v, "topic");
+        if (ans == NULL) {
+            const char *err = str_or(json_object_get(v, "error"), "no answer");
+            json_array_append_new(entries, json_pack("{s:s, s:s}", "node", node, "error", err));
+            problem(problems, "%s did not answer: %s", node, err);
+            continue;
+        }
+        bool local = json_is_true(json_object_get(ans, "local"));
+        json_t *sees = set_from_array(json_object_get(ans, "peers"));
+        if (local) {
+            set_add(sees, node);
+        }
+        any_seen = any_seen || json_array_size(sees) > 0;
+        bool ok = json_equal(sees, holders);
+        agree = agree && ok;
+        if (!ok) {
+            json_t *missing = set_minus(holders, sees);
+            json_t *extra = set_minus(sees, holders);
+            char a[512], b[512];
+            set_join(missing, LIST_MAX, a, sizeof(a));
+            set_join(extra, LIST_MAX, b, sizeof(b));
+            if (json_array_size(missing) > 0) {
+                problem(problems, "%s does not know that %s hold%s the topic", node, a,
+                        json_array_size(missing) == 1 ? "s" : "");
+            }
+            if (json_array_size(extra) > 0) {
+                problem(problems, "%s believes %s hold%s the topic, but %s",
+                        node, b, json_array_size(extra) == 1 ? "s" : "",
+                        json_array_size(extra) == 1 ? "it has no subscribers"
+                                                    : "they have no subscribers");
+            }
+            json_decref(missing);
+            json_decref(extra);
+        }
+        json_t *count = json_object_get(ans, "count");
+        json_array_append_new(entries, json_pack("{s:s, s:b, s:O, s:o, s:b}", "node", node,
+                                                 "local", local, "count",
+                                                 count != NULL ? count : json_null(), "sees", sees,
+                                                 "agrees", ok));
+    }
+    json_decref(names);
+    bool known = json_array_size(holders) > 0 || any_seen;
+    return json_pack("{s:s, s:b, s:b, s:o, s:I, s:o, s:o}", "topic", topic, "known", known,
+                     "agree", agree && all_answered, "holders", holders, "subscribers", subscribers,
+                     "nodes", entries, "problems", problems);
+}
+
+void bnctl_topic_table(const json_t *cmp, bnctl_table_t *t)
+{
+    static const char *const heads[] = {"NODE", "LOCAL", "SUBSCRIBERS", "SEES HOLDERS", "AGREES"};
+    bnctl_table_init(t, 5, heads, "llrll");
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(cmp, "nodes"), i, e)
+    {
+        const char *node = str_or(json_object_get(e, "node"), "?");
+        json_t *err = json_object_get(e, "error");
+        if (err != NULL) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "no answer: %s", str_or(err, "?"));
+            const char *row[] = {node, "?", "?", msg, "?"};
+            bnctl_table_add(t, row);
+            continue;
+        }
+        char subs[32], sees[1024];
+        fmt_int(json_object_get(e, "count"), subs, sizeof(subs));
+        set_join(json_object_get(e, "sees"), 64, sees, sizeof(sees));
+        const char *row[] = {node, json_is_true(json_object_get(e, "local")) ? "yes" : "no", subs,
+                             sees, json_is_true(json_object_get(e, "agrees")) ? "yes" : "NO"};
+        bnctl_table_add(t, row);
+    }
+}
+
+/* ---- stats -------------------------------------------------------------- */
+
+json_int_t bnctl_refused_links(const json_t *closes)
+{
+    /* Handshakes this node turned down: an outsider's wrong cookie or an
+     * incompatible or clashing node, not links that merely dropped. */
+    static const char *const reasons[] = {"bad_cookie", "version_mismatch", "bad_hello",
+                                          "encrypt_mismatch", "name_clash"};
+    json_int_t n = 0;
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        n += json_integer_value(json_object_get(closes, reasons[i]));
+    }
+    return n;
+}
+
+void bnctl_stats_table(const json_t *nodes, bnctl_table_t *t)
+{
+    static const char *const heads[] = {"NODE",       "CONNS",      "WS",          "LP",
+                                        "CHANNELS",   "BCAST IN",   "BCAST OUT",   "DELIVERIES",
+                                        "SLOW CLOSES", "REFUSED CONNS", "REFUSED LINKS", "RSS",
+                                        "UPTIME"};
+    bnctl_table_init(t, 13, heads, "lrrrrrrrrrrrr");
+    static const char *const keys[] = {"connections", "sockets_websocket", "sockets_longpoll",
+                                       "channels",    "broadcasts_in",     "broadcasts_out",
+                                       "deliveries",  "slow_consumer_closes", "refused_connects"};
+    json_t *names = sorted_keys(nodes);
+    size_t i;
+    json_t *k;
+    json_array_foreach(names, i, k)
+    {
+        const char *node = json_string_value(k);
+        const json_t *v = json_object_get(nodes, node);
+        const json_t *st = json_object_get(v, "stats");
+        char cells[13][64];
+        const char *row[13];
+        snprintf(cells[0], sizeof(cells[0]), "%s", node);
+        for (size_t c = 1; c < 13; c++) {
+            snprintf(cells[c], sizeof(cells[c]), "%s", json_object_get(v, "error") ? "?" : "-");
+        }
+        if (json_is_object(st)) {
+            for (size_t c = 0; c < 9; c++) {
+                fmt_int(json_object_get(st, keys[c]), cells[c + 1], sizeof(cells[c + 1]));
+            }
+            json_t *rss = json_object_get(st, "rss_bytes");
+            if (json_is_integer(rss)) {
+                bnctl_fmt_bytes((uint64_t)json_integer_value(rss), cells[11], sizeof(cells[11]));
+            }
+            json_t *up = json_object_get(st, "uptime_ms");
+            if (json_is_integer(up)) {
+                bnctl_fmt_duration_ms(json_integer_value(up), cells[12], sizeof(cells[12]));
+            }
+        }
+        json_t *mesh = json_object_get(v, "mesh");
+        if (json_is_object(mesh)) {
+            snprintf(cells[10], sizeof(cells[10]), "%" JSON_INTEGER_FORMAT,
+                     bnctl_refused_links(json_object_get(mesh, "closes")));
+        }
+        for (size_t c = 0; c < 13; c++) {
+            row[c] = cells[c];
+        }
+        bnctl_table_add(t, row);
+    }
+    json_decref(names);
+}
+
+/* ---- check -------------------------------------------------------------- */
+
+static const json_t *member_entry(const json_t *members, const char *name)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(members, "nodes"), i, n)
+    {
+        if (strcmp(str_or(json_object_get(n, "name"), ""), name) == 0) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
+/* The node itself plus every non-hidden node it sees up. */
+static json_t *up_set(const json_t *members)
+{
+    json_t *set = json_array();
+    set_add(set, str_or(json_object_get(members, "node"), "?"));
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(members, "nodes"), i, n)
+    {
+        if (!json_is_true(json_object_get(n, "hidden")) &&
+            strcmp(str_or(json_object_get(n, "state"), ""), "up") == 0) {
+            set_add(set, str_or(json_object_get(n, "name"), "?"));
+        }
+    }
+    return set;
+}
+
+json_t *bnctl_unasked_nodes(const json_t *nodes)
+{
+    json_t *out = json_object();
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)nodes, name, v)
+    {
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(json_object_get(v, "members"), "nodes"), i, n)
+        {
+            const char *other = str_or(json_object_get(n, "name"), NULL);
+            json_int_t port = json_integer_value(json_object_get(n, "port"));
+            if (other == NULL || json_is_true(json_object_get(n, "hidden")) || port <= 0 ||
+                json_object_get(nodes, other) != NULL || json_object_get(out, other) != NULL) {
+                continue;
+            }
+            char addr[128];
+            snprintf(addr, sizeof(addr), "%s:%" JSON_INTEGER_FORMAT,
+                     str_or(json_object_get(n, "host"), "?"), port);
+            json_object_set_new(out, other, json_string(addr));
+        }
+    }
+    return out;
+}
+
+static void check_groups(const char *x, const json_t *xv, const char *y, const json_t *yv,
+                         json_t *problems)
+{
+    json_t *xg = json_object_get(xv, "groups");
+    json_t *yg = json_object_get(yv, "groups");
+    if (xg == NULL || yg == NULL) {
+        return;
+    }
+    json_t *holds = set_from_array(json_object_get(xg, "local"));
+    json_t *believed = set_from_array(json_object_get(json_object_get(yg, "peers"), x));
+    json_t *missing = set_minus(holds, believed);
+    json_t *extra = set_minus(believed, holds);
+    char list[600];
+    if (json_array_size(missing) > 0) {
+        set_join(missing, LIST_MAX, list, sizeof(list));
+        problem(problems, "%s does not know that %s holds %s", y, x, list);
+    }
+    if (json_array_size(extra) > 0) {
+        set_join(extra, LIST_MAX, list, sizeof(list));
+        problem(problems, "%s believes %s holds %s, but it does not", y, x, list);
+    }
+    json_decref(holds);
+    json_decref(believed);
+    json_decref(missing);
+    json_decref(extra);
+}
+
+json_t *bnctl_check(const json_t *nodes)
+{
+    json_t *names = sorted_keys(nodes);
+    json_t *answered = json_array();
+    json_t *ups = json_object(); /* answered name -> up set */
+    json_t *seen = json_array(); /* every non-hidden name mentioned */
+    json_t *seen_up = json_array();
+    json_t *problems = json_array();
+    json_t *topics = json_array();
+    size_t i;
+    json_t *k;
+    json_array_foreach(names, i, k)
+    {
+        const char *x = json_string_value(k);
+        const json_t *v = json_object_get(nodes, x);
+        set_add(seen, x);
+        json_t *members = json_object_get(v, "members");
+        if (members == NULL) {
+            continue;
+        }
+        set_add(answered, x);
+        json_t *up = up_set(members);
+        size_t j;
+        json_t *w;
+        json_array_foreach(up, j, w)
+        {
+            set_add(seen_up, json_string_value(w));
+        }
+        json_object_set_new(ups, x, up);
+        json_array_foreach(json_object_get(members, "nodes"), j, w)
+        {
+            if (!json_is_true(json_object_get(w, "hidden"))) {
+                set_add(seen, str_or(json_object_get(w, "name"), "?"));
+            }
+        }
+        json_array_foreach(json_object_get(json_object_get(v, "groups"), "local"), j, w)
+        {
+            set_add(topics, json_string_value(w));
+        }
+    }
+    json_array_foreach(answered, i, k)
+    {
+        const char *x = json_string_value(k);
+        const json_t *xv = json_object_get(nodes, x);
+        json_t *xup = json_object_get(ups, x);
+        json_int_t xinc = json_integer_value(json_object_get(json_object_get(xv, "members"),
+                                                             "incarnation"));
+        size_t j;
+        json_t *w;
+        /* Who sees x, and with which incarnation. */
+        json_array_foreach(answered, j, w)
+        {
+            const char *y = json_string_value(w);
+            if (strcmp(x, y) == 0) {
+                continue;
+            }
+            const json_t *yv = json_object_get(nodes, y);
+            if (!set_has(json_object_get(ups, y), x)) {
+                problem(problems, "%s sees %s down, but %s answers (and sees %s %s)", y, x, x, y,
+                        set_has(xup, y) ? "up" : "down");
+                continue;
+            }
+            const json_t *e = member_entry(json_object_get(yv, "members"), x);
+            json_int_t yinc = json_integer_value(json_object_get(e, "incarnation"));
+            if (e != NULL && yinc != xinc) {
+                problem(problems,
+                        "%s knows %s as incarnation %" JSON_INTEGER_FORMAT
+                        ", but %s is incarnation %" JSON_INTEGER_FORMAT,
+                        y, x, yinc, x, xinc);
+            }
+            check_groups(x, xv, y, yv, problems);
+        }
+        /* Nodes x sees up that bennuctl could not ask. */
+        json_array_foreach(xup, j, w)
+        {
+            const char *n = json_string_value(w);
+            if (set_has(answered, n)) {
+                continue;
+            }
+            const char *err = str_or(json_object_get(json_object_get(nodes, n), "error"),
+                                     "it was not asked");
+            problem(problems, "%s sees %s up, but %s did not answer: %s", x, n, n, err);
+        }
+    }
+    json_t *down = set_minus(seen, seen_up);
+    json_t *down_only = set_minus(down, answered);
+    json_decref(down);
+    if (json_array_size(answered) == 0) {
+        problem(problems, "no node answered");
+    }
+    json_t *out = json_pack("{s:b, s:O, s:O, s:o, s:I, s:o}", "ok", json_array_size(problems) == 0,
+                            "answered", answered, "up", answered, "down", down_only, "topics",
+                            (json_int_t)json_array_size(topics), "problems", problems);
+    json_decref(names);
+    json_decref(answered);
+    json_decref(ups);
+    json_decref(seen);
+    json_decref(seen_up);
+    json_decref(topics);
+    return out;
+}

@@ -417,6 +417,7 @@ struct bn__node_s {
     bn__link_t *dial_link; /* our outbound attempt, if any */
     bn__gset_t groups;
     uint64_t up_since_ms;
+    uint64_t down_since_ms;    /* when the node last went down; 0 = never up */
     unsigned downs;
     bn__close_reason_t last_reason;
     unsigned backoff_ms;

@@ -593,6 +593,9 @@ json_t *bn_mesh_members_json(bn_mesh_t *m)
                                  : n->dial_link != NULL ? "connecting"
                                                         : "down";
         json_object_set_new(o, "link_state", json_string(link_state));
+        if (n->state != BN__NODE_UP && n->down_since_ms != 0) {
+            json_object_set_new(o, "down_ms", json_integer((json_int_t)(now - n->down_since_ms)));
+        }
         bn__link_t *l = n->link;
         if (l != NULL) {
             json_object_set_new(

@@ -92,6 +92,7 @@ static void node_down(bn_mesh_t *m, bn__node_t *n, bn__close_reason_t reason)
 {
     n->link = NULL;
     n->state = BN__NODE_DOWN;
+    n->down_since_ms = bn__mesh_now(m);
     n->downs++;
     n->last_reason = reason;
     size_t dropped = n->groups.count;
@@ -203,7 +204,17 @@ void bn__node_link_closed(bn_mesh_t *m, bn__link_t *l)
         return;
     }
     node_down(m, n, l->reason);
-    if (!m->closing && !n->hidden && n->port > 0) {
+    if (n->hidden) {
+        /* A hidden node (bennuctl, the fault harness's probe) is never
+         * redialled or gossiped: forget it, or every CLI run would leave an
+         * entry behind for good. */
+        HASH_DEL(m->nodes, n);
+        bn__gset_clear(&n->groups);
+        free(n->name);
+        free(n);
+        return;
+    }
+    if (!m->closing && n->port > 0) {
         bn__gossip_schedule(m, &n->backoff_ms, &n->redial_at_ms);
     }
 }

@@ -221,7 +221,7 @@ static void begin_stop(bnc_run_t *r)
 static void fail_setup(bnc_run_t *r, const char *why)
 {
     r->setup_error = 1;
-    snprintf(r->setup_why, sizeof(r->setup_why), "%s", why);
+    snprintf(r->setup_why, sizeof(r->setup_why), "%.*s", (int)sizeof(r->setup_why) - 1, why);
     say(r, "setup failed: %s", why);
     begin_stop(r);
 }

@@ -7,6 +7,7 @@
  * prepare handle (before the loop blocks) flush every pending connection
  * with one vectored write. Leftovers go to one uv_write at a time. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -67,7 +68,7 @@ static void conn_free(bn_conn_t *c)
     bn_transport_t *t = c->t;
     while (c->q_len > 0) {
         bn_buf_unref(c->q[c->q_head]);
-        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_head = (c->q_head + 1) & (c->q_cap - 1);
         c->q_len--;
     }
     free(c->q);
@@ -202,14 +203,14 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
             return -1;
         }
         for (uint32_t i = 0; i < c->q_len; i++) {
-            q[i] = c->q[(c->q_head + i) % c->q_cap];
+            q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
         }
         free(c->q);
         c->q = q;
         c->q_cap = cap;
         c->q_head = 0;
     }
-    c->q[(c->q_head + c->q_len) % c->q_cap] = bn_buf_ref(b);
+    c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = bn_buf_ref(b);
     c->q_len++;
     c->q_bytes += n;
     t->stats.frames_out++;
@@ -235,19 +236,27 @@ static void queue_consume(bn_conn_t *c, size_t n)
         n -= left;
         c->q_off = 0;
         bn_buf_unref(b);
-        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_head = (c->q_head + 1) & (c->q_cap - 1);
         c->q_len--;
     }
 }
 
-static size_t queue_iov(bn_conn_t *c, uv_buf_t *iov, size_t max)
+/* Fills iov from the head of the queue; returns the count and, in *total,
+ * the bytes they cover. */
+static size_t queue_iov(bn_conn_t *c, uv_buf_t *iov, size_t max, size_t *total)
 {
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
+    uint32_t mask = c->q_cap - 1;
     for (uint32_t i = 0; i < c->q_len && n < max; i++) {
-        bn_buf_t *b = c->q[(c->q_head + i) % c->q_cap];
+        bn_buf_t *b = c->q[(c->q_head + i) & mask];
         size_t off = i == 0 ? c->q_off : 0;
-        iov[n++] = uv_buf_init(bn_buf_wire(b) + off, (unsigned)(bn_buf_wire_len(b) - off));
+        size_t len = bn_buf_wire_len(b) - off;
+        iov[n].base = bn_buf_wire(b) + off;
+        iov[n].len = len;
+        bytes += len;
+        n++;
     }
+    *total = bytes;
     return n;
 }
 
@@ -261,7 +270,7 @@ static void on_write(uv_write_t *req, int status)
     }
     size_t bytes = 0;
     for (uint32_t i = 0; i < c->inflight; i++) {
-        bn_buf_t *b = c->q[(c->q_head + i) % c->q_cap];
+        bn_buf_t *b = c->q[(c->q_head + i) & (c->q_cap - 1)];
         bytes += bn_buf_wire_len(b) - (i == 0 ? c->q_off : 0);
     }
     c->inflight = 0;
@@ -271,31 +280,51 @@ static void on_write(uv_write_t *req, int status)
     }
 }
 
+/* uv_buf_t has the layout of struct iovec on Unix (libuv documents it), so
+ * the same array feeds writev directly: the common case, a socket with room,
+ * costs one system call and no libuv bookkeeping. */
+_Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
+                   offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
+                   offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
+               "uv_buf_t must be an iovec");
+
+static ssize_t write_iov(bn_conn_t *c, uv_buf_t *iov, size_t n)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+        return UV_EBADF;
+    }
+    ssize_t w;
+    do {
+        w = writev(fd, (const struct iovec *)iov, (int)n);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+    return w;
+}
+
 static void conn_flush(bn_conn_t *c)
 {
     bn_transport_t *t = c->t;
     uv_buf_t iov[BN_IOV_BATCH];
     while (!c->writing && !c->handle_closed && c->q_len > 0) {
-        size_t n = queue_iov(c, iov, BN_IOV_BATCH);
-        int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+        size_t total = 0;
+        size_t n = queue_iov(c, iov, BN_IOV_BATCH, &total);
+        ssize_t w = write_iov(c, iov, n);
         t->stats.writes++;
-        if (w == UV_EAGAIN || w == UV_ENOSYS) {
-            w = 0;
-        } else if (w < 0) {
+        if (w < 0) {
             bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
             return;
         }
         t->stats.bytes_out += (uint64_t)w;
-        size_t total = 0;
-        for (size_t i = 0; i < n; i++) {
-            total += iov[i].len;
-        }
         queue_consume(c, (size_t)w);
         if ((size_t)w == total) {
             continue;
         }
-        /* The socket buffer is full: hand the rest to one uv_write. */
-        n = queue_iov(c, iov, BN_IOV_BATCH);
+        /* The socket buffer is full: hand the rest to one uv_write, which
+         * waits for the socket to become writable. */
+        n = queue_iov(c, iov, BN_IOV_BATCH, &total);
         c->wreq.data = c;
         if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
             bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);

@@ -28,6 +28,8 @@ typedef struct bn_config_s {
     size_t max_queued_bytes;    /* slow-consumer limit per connection: 4 MiB */
     unsigned max_connections;   /* per node: 100000 (503 beyond) */
     unsigned max_channels;      /* per connection: 100 ("too many channels joined") */
+    unsigned max_topics;        /* distinct topics with local subscribers: 1000000 (join error
+                                 * "too many topics") */
     size_t max_request_line;    /* 8 KiB (414) */
     size_t max_header_bytes;    /* 16 KiB in all (431) */
     unsigned max_headers;       /* 100 (431) */

@@ -131,6 +131,8 @@ static void usage(FILE *out)
             "                        slow consumer (default 4194304)\n"
             "  --max-connections N   connections per node (default 100000)\n"
             "  --max-channels N      channels per connection (default 100)\n"
+            "  --max-topics N        distinct topics with subscribers on this node (default\n"
+            "                        1000000; beyond: join error \"too many topics\")\n"
             "  --rate-limit N        client messages per second per connection (default 0 = off;\n"
             "                        over it: close 1008, LongPoll POST status 429)\n"
             "  --rate-burst N        bursts allowed above the rate (default = --rate-limit)\n"
@@ -221,7 +223,7 @@ int main(int argc, char **argv)
         OPT_HANDSHAKE, OPT_QUEUE, OPT_CONNS, OPT_CHANNELS, OPT_HELP, OPT_VERSION, OPT_SECRET,
         OPT_SECRET_FILE, OPT_DEV, OPT_ORIGIN, OPT_URL_HOST, OPT_NAME, OPT_MESH_PORT,
         OPT_MESH_BIND, OPT_JOIN, OPT_COOKIE, OPT_COOKIE_FILE, OPT_TICK, OPT_DOWN, OPT_ENCRYPT,
-        OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS,
+        OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS, OPT_TOPICS,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -253,6 +255,7 @@ int main(int argc, char **argv)
         {"dial-override", required_argument, NULL, OPT_DIAL},
         {"rate-limit", required_argument, NULL, OPT_RATE},
         {"workers", required_argument, NULL, OPT_WORKERS},
+        {"max-topics", required_argument, NULL, OPT_TOPICS},
         {"rate-burst", required_argument, NULL, OPT_BURST},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -385,6 +388,12 @@ int main(int argc, char **argv)
             break;
         case OPT_NO_MESH:
             no_mesh = true;
+            break;
+        case OPT_TOPICS:
+            if (parse_num("--max-topics", optarg, 1, 100000000, &v) != 0) {
+                return 2;
+            }
+            cfg.max_topics = (unsigned)v;
             break;
         case OPT_WORKERS:
             if (parse_num("--workers", optarg, 1, 64, &workers) != 0) {

@@ -20,6 +20,7 @@ void bn_config_defaults(bn_config_t *cfg)
     cfg->max_queued_bytes = 4 * 1024 * 1024;
     cfg->max_connections = 100000;
     cfg->max_channels = 100;
+    cfg->max_topics = 1000000;
     cfg->max_request_line = 8 * 1024;
     cfg->max_header_bytes = 16 * 1024;
     cfg->max_headers = 100;
@@ -240,6 +241,9 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
     srv->cfg.bind = srv->bind_copy;
     bn_router_init(&srv->router);
     srv->ps = bn_ps_new();
+    if (srv->ps != NULL) {
+        bn_ps_set_max_topics(srv->ps, cfg->max_topics);
+    }
     srv->lp = bn__lp_new(srv);
     bn_transport_config_t tc = {
         .bind = srv->cfg.bind,

@@ -181,6 +181,11 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
         reply_reason(s, m->join_ref, m, "too many channels joined");
         return;
     }
+    if (bn_ps_topic_full(srv->ps, m->topic, m->topic_len)) {
+        BN_LOG(WARN, "join_refused", "reason=too_many_topics limit=%u", srv->cfg.max_topics);
+        reply_reason(s, m->join_ref, m, "too many topics");
+        return;
+    }
     bn_channel_t *ch = bn__chan_new(s, route, m->topic, m->topic_len, m->join_ref);
     if (ch == NULL) {
         reply_reason(s, m->join_ref, m, "join crashed");

@@ -26,6 +26,7 @@ struct bn_ps_topic_s {
 
 struct bn_ps_s {
     bn_ps_topic_t *topics;
+    size_t max_topics;
     const bn_pubsub_adapter_t *adapter;
     bn_ps_stats_t stats;
 };
@@ -76,10 +77,24 @@ static void topic_drop(bn_ps_t *ps, bn_ps_topic_t *t)
     free(t);
 }
 
+void bn_ps_set_max_topics(bn_ps_t *ps, size_t max_topics)
+{
+    ps->max_topics = max_topics;
+}
+
+bool bn_ps_topic_full(const bn_ps_t *ps, const char *topic, size_t topic_len)
+{
+    return ps->max_topics > 0 && ps->stats.topics >= ps->max_topics &&
+           topic_find(ps, topic, topic_len) == NULL;
+}
+
 int bn_ps_subscribe(bn_ps_t *ps, bn_ps_sub_t *sub, const char *topic, size_t topic_len)
 {
     bn_ps_topic_t *t = topic_find(ps, topic, topic_len);
     if (t == NULL) {
+        if (ps->max_topics > 0 && ps->stats.topics >= ps->max_topics) {
+            return -1;
+        }
         t = calloc(1, sizeof(*t) + topic_len + 1);
         if (t == NULL) {
             return -1;

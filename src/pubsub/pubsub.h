@@ -53,7 +53,13 @@ void bn_ps_free(bn_ps_t *ps);
 void bn_ps_set_adapter(bn_ps_t *ps, const bn_pubsub_adapter_t *adapter);
 const bn_ps_stats_t *bn_ps_stats(const bn_ps_t *ps);
 
-/* Adds sub (not yet subscribed) to topic. Returns 0 or -1 (OOM). */
+/* Caps the number of distinct topics with local subscribers (0 = no cap). */
+void bn_ps_set_max_topics(bn_ps_t *ps, size_t max_topics);
+/* True when subscribing to topic would create a topic over the cap. */
+bool bn_ps_topic_full(const bn_ps_t *ps, const char *topic, size_t topic_len);
+
+/* Adds sub (not yet subscribed) to topic. Returns 0, or -1 (OOM, or a new
+ * topic over the cap). */
 int bn_ps_subscribe(bn_ps_t *ps, bn_ps_sub_t *sub, const char *topic, size_t topic_len);
 /* Removes sub from its topic; a no-op if not subscribed. Safe during a
  * fanout of the same topic for the subscriber being delivered to. */

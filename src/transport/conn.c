@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -476,7 +477,20 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
         return;
     }
-    if (t->accept_paused) {
+    /* libuv absorbs EMFILE/ENFILE itself (it accepts and drops pending
+     * connections with a reserved descriptor, so the listener never spins)
+     * and does not report it; we see the episode coming from the numbers of
+     * the descriptors we get, and log it once. */
+    uv_os_fd_t fd = -1;
+    uv_fileno((uv_handle_t *)&c->tcp, &fd);
+    if (t->fd_limit > 0 && (uint64_t)fd + BN_FD_HEADROOM >= t->fd_limit) {
+        if (!t->accept_paused) {
+            t->accept_paused = true;
+            BN_LOG(WARN, "accept_failed", "error=EMFILE open=%u fd_limit=%llu detail=%s", t->n_conns,
+                   (unsigned long long)t->fd_limit,
+                   "\"descriptors exhausted: new connections are dropped until some close\"");
+        }
+    } else if (t->accept_paused && (uint64_t)fd + 2 * BN_FD_HEADROOM < t->fd_limit) {
         t->accept_paused = false;
         BN_LOG(INFO, "accept_recovered", "open=%u", t->n_conns);
     }
@@ -543,6 +557,10 @@ int bn_transport_start(bn_transport_t *t)
 {
     if (t->started) {
         return UV_EALREADY;
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        t->fd_limit = (uint64_t)rl.rlim_cur;
     }
     struct sockaddr_storage addr;
     int rc = uv_ip4_addr(t->cfg.bind, t->cfg.port, (struct sockaddr_in *)&addr);

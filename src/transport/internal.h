@@ -6,6 +6,9 @@
 
 #define BN_READ_BUF_SIZE (64 * 1024)
 #define BN_IOV_BATCH 128
+/* Descriptors kept free below RLIMIT_NOFILE before an EMFILE episode is
+ * declared (libuv's own reserve, the mesh, log files). */
+#define BN_FD_HEADROOM 8
 
 typedef enum {
     BN_CONN_HTTP,      /* reading requests */
@@ -66,7 +69,8 @@ struct bn_transport_s {
     unsigned n_conns;
     unsigned open_handles;
     bool stopping;
-    bool accept_paused;
+    bool accept_paused;         /* inside an EMFILE episode (logged once) */
+    uint64_t fd_limit;          /* RLIMIT_NOFILE at start, 0 = unknown */
     bool handles_closing;
     bool started;               /* handles exist and must be closed */
     void (*stop_cb)(void *ud);

@@ -15,6 +15,7 @@
 #include "bennu/bennu.h"
 #include "bennu/mesh.h"
 #include "channel/token.h"
+#include "channel/token_cli.h"
 #include "core/log.h"
 #include "pubsub/mesh_adapter.h"
 
@@ -59,23 +60,6 @@ static size_t mesh_local_count(void *ud, const char *topic, size_t topic_len)
 {
     app_t *app = ud;
     return app->srv != NULL ? bn_server_subscriber_count(app->srv, topic, topic_len) : 0;
-}
-
-/* Reads a cookie file into static storage (it lives as long as the process). */
-static char *read_small_file(const char *path)
-{
-    static char buf[1024];
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return NULL;
-    }
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
-        buf[--n] = '\0';
-    }
-    return buf;
 }
 
 /* The Phoenix guide's UserSocket.connect: a `token` param, when present,
@@ -447,7 +431,8 @@ int main(int argc, char **argv)
     }
     cfg.secret_key_base = secret;
     if (cookie == NULL && cookie_file != NULL) {
-        cookie = read_small_file(cookie_file);
+        static char cookie_buf[1024]; /* lives as long as the process */
+        cookie = bn_secret_file_read(cookie_file, cookie_buf, sizeof(cookie_buf));
         if (cookie == NULL || cookie[0] == '\0') {
             fprintf(stderr, "bennu: cannot read a cookie from --cookie-file %s\n", cookie_file);
             return 2;

@@ -12,16 +12,16 @@
 
 #include "channel/token.h"
 
-/* The secret lives as long as the process, so it is kept in static storage
- * rather than on the heap (nothing to free, nothing for LeakSanitizer). */
-static char *read_secret_file(const char *path)
+char *bn_secret_file_read(const char *path, char *buf, size_t cap)
 {
-    static char buf[4096];
     FILE *f = fopen(path, "r");
-    if (f == NULL) {
+    if (f == NULL || cap == 0) {
+        if (f != NULL) {
+            fclose(f);
+        }
         return NULL;
     }
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    size_t n = fread(buf, 1, cap - 1, f);
     fclose(f);
     buf[n] = '\0';
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
@@ -35,7 +35,10 @@ int bn_token_secret_resolve(const char *err_prefix, const char *flag_value, cons
 {
     const char *secret = flag_value;
     if (secret == NULL && file != NULL) {
-        secret = read_secret_file(file);
+        /* The secret lives as long as the process: static storage, nothing
+         * to free and nothing for LeakSanitizer to report. */
+        static char file_secret[4096];
+        secret = bn_secret_file_read(file, file_secret, sizeof(file_secret));
         if (secret == NULL) {
             fprintf(stderr, "%s: cannot read --secret-key-base-file %s\n", err_prefix, file);
             return -1;

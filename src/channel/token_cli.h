@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The salt and max age of the Phoenix guide's user socket tokens. */
@@ -28,10 +29,14 @@ int64_t bn_token_cli_now_ms(void);
 /* "42" -> 42, anything else -> "string" (a new reference). */
 json_t *bn_token_cli_user_id(const char *id);
 
+/* Reads a one-line secret (a cookie, a secret_key_base) from path into buf,
+ * trailing newlines and spaces removed. Returns buf, or NULL when the file
+ * cannot be read. */
+char *bn_secret_file_read(const char *path, char *buf, size_t cap);
+
 /* The secret_key_base from --secret-key-base, --secret-key-base-file, or the
  * SECRET_KEY_BASE environment variable, in that order; the built-in value
- * only with dev. Fills *out (static or malloc'd storage that lives until
- * exit; NULL when none is configured). Returns 0, or -1 after printing
+ * only with dev. Fills *out (static storage that lives until exit; NULL when none is configured). Returns 0, or -1 after printing
  * "<err_prefix>: why" (unreadable file, shorter than 20 bytes). */
 int bn_token_secret_resolve(const char *err_prefix, const char *flag_value, const char *file,
                             bool dev, const char **out);

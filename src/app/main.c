@@ -117,6 +117,9 @@ static void usage(FILE *out)
             "  --max-channels N      channels per connection (default 100)\n"
             "  --max-topics N        distinct topics with subscribers on this node (default\n"
             "                        1000000; beyond: join error \"too many topics\")\n"
+            "  --longpoll-window MS  a LongPoll GET waits this long for messages (default 10000)\n"
+            "  --longpoll-session-timeout MS  a session not polled this long ends (default 15000)\n"
+            "  --max-longpoll-sessions N  LongPoll sessions per node (default 10000)\n"
             "  --rate-limit N        client messages per second per connection (default 0 = off;\n"
             "                        over it: close 1008, LongPoll POST status 429)\n"
             "  --rate-burst N        bursts allowed above the rate (default = --rate-limit)\n"
@@ -207,7 +210,8 @@ int main(int argc, char **argv)
         OPT_HANDSHAKE, OPT_QUEUE, OPT_CONNS, OPT_CHANNELS, OPT_HELP, OPT_VERSION, OPT_SECRET,
         OPT_SECRET_FILE, OPT_DEV, OPT_ORIGIN, OPT_URL_HOST, OPT_NAME, OPT_MESH_PORT,
         OPT_MESH_BIND, OPT_JOIN, OPT_COOKIE, OPT_COOKIE_FILE, OPT_TICK, OPT_DOWN, OPT_ENCRYPT,
-        OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS, OPT_TOPICS,
+        OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS, OPT_TOPICS, OPT_LP_WINDOW,
+        OPT_LP_TIMEOUT, OPT_LP_SESSIONS,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -240,6 +244,9 @@ int main(int argc, char **argv)
         {"rate-limit", required_argument, NULL, OPT_RATE},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"max-topics", required_argument, NULL, OPT_TOPICS},
+        {"longpoll-window", required_argument, NULL, OPT_LP_WINDOW},
+        {"longpoll-session-timeout", required_argument, NULL, OPT_LP_TIMEOUT},
+        {"max-longpoll-sessions", required_argument, NULL, OPT_LP_SESSIONS},
         {"rate-burst", required_argument, NULL, OPT_BURST},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -372,6 +379,24 @@ int main(int argc, char **argv)
             break;
         case OPT_NO_MESH:
             no_mesh = true;
+            break;
+        case OPT_LP_WINDOW:
+            if (parse_num("--longpoll-window", optarg, 100, 600000, &v) != 0) {
+                return 2;
+            }
+            cfg.longpoll_window_ms = (unsigned)v;
+            break;
+        case OPT_LP_TIMEOUT:
+            if (parse_num("--longpoll-session-timeout", optarg, 100, 3600000, &v) != 0) {
+                return 2;
+            }
+            cfg.longpoll_session_timeout_ms = (unsigned)v;
+            break;
+        case OPT_LP_SESSIONS:
+            if (parse_num("--max-longpoll-sessions", optarg, 1, 10000000, &v) != 0) {
+                return 2;
+            }
+            cfg.max_longpoll_sessions = (unsigned)v;
             break;
         case OPT_TOPICS:
             if (parse_num("--max-topics", optarg, 1, 100000000, &v) != 0) {

@@ -75,12 +75,20 @@ test('--max-connections: the connection over the cap gets 503, the others keep w
         const held = [await srv.tcp(), await srv.tcp(), await srv.tcp()];
         const r = await rawHttp(srv.port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
         assert.equal(r.status, 503);
+        await srv.waitForLog(/event=conn_refused reason=too_many_connections limit=4/);
         for (const h of held) {
             h.destroy();
         }
-        await waitFor(async () => (await rawHttp(srv.port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')).status === 200);
-        await srv.waitForLog(/event=conn_refused reason=too_many_connections limit=4/);
-        await assertServerHealthy(srv, by);
+        // Once the server has seen those closes there is room again (the
+        // refused connection may still be closing for a moment).
+        await waitFor(async () => {
+            try {
+                await assertServerHealthy(srv, by);
+                return true;
+            } catch {
+                return false;
+            }
+        }, 5000, 'room for new connections');
     });
 });
 
@@ -173,4 +181,30 @@ test('--workers 2: two processes share the port, a broadcast reaches clients on 
     } finally {
         proc.kill('SIGKILL');
     }
+});
+
+test('LongPoll: an abandoned session is freed after --longpoll-session-timeout; the window is honoured', async () => {
+    await withServer(['--no-mesh', '--longpoll-window', '300', '--longpoll-session-timeout', '400',
+        '--max-longpoll-sessions', '2'], async (srv) => {
+        const base = `http://127.0.0.1:${srv.port}/socket/longpoll?vsn=2.0.0`;
+        const get = async (token) => (await fetch(base, token ? { headers: { 'x-phoenix-longpoll-token': token } } : {})).json();
+        const a = await get();
+        assert.equal(a.status, 410);
+        const t0 = Date.now();
+        const empty = await get(a.token); // nothing buffered: answered after the window
+        assert.equal(empty.status, 204);
+        assert.ok(Date.now() - t0 >= 250, 'the poll waited for the window');
+        // The cap: a second session is allowed, a third is refused.
+        const b = await get();
+        assert.equal(b.status, 410);
+        assert.deepEqual(await get(), { status: 403 });
+        await srv.waitForLog(/reason=too_many_longpoll_sessions limit=2/);
+        // Abandon both: they are reaped (without polling, which would keep
+        // them alive); then the old token opens a new session.
+        await waitFor(() => (srv.stderr.match(/event=longpoll_session_expired/g) || []).length === 2,
+            5000, 'both abandoned sessions to be freed');
+        const again = await get(a.token);
+        assert.equal(again.status, 410);
+        assert.notEqual(again.token, a.token);
+    }, { logLevel: 'debug' });
 });

@@ -9,7 +9,7 @@ DEB_PACKAGES=(
   build-essential cmake pkg-config git
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev libcmocka-dev
   libhttp-parser-dev libjansson-dev libssl-dev uthash-dev
-  clang libclang-rt-14-dev valgrind iproute2
+  clang libclang-rt-14-dev valgrind iproute2 iptables
 )
 if [[ "${BENNU_SETUP_BROWSER:-1}" == 1 ]]; then
   DEB_PACKAGES+=(chromium)

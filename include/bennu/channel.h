@@ -101,6 +101,10 @@ typedef struct bn_connect_info_s {
     const char *peer;      /* "ip:port" */
     const char *transport; /* "websocket" / "longpoll" */
     json_t *headers;       /* object: lower-case name -> value; borrowed */
+    /* The token of phoenix.js's `authToken` option, or NULL: carried in
+     * Sec-WebSocket-Protocol ("base64url.bearer.phx.<base64>") on WebSocket
+     * and in the x-phoenix-authtoken header on LongPoll (Phoenix 1.8). */
+    const char *auth_token;
 } bn_connect_info_t;
 
 /* Returns true to accept the connection (it may assign), false to refuse:

@@ -68,8 +68,13 @@ static size_t mesh_local_count(void *ud, const char *topic, size_t topic_len)
 static bool app_connect(bn_socket_t *s, json_t *params, const bn_connect_info_t *info, void *ud)
 {
     app_t *app = ud;
-    json_t *token = json_object_get(params, "token");
+    /* The token comes as the `token` param (the guide's way) or as
+     * phoenix.js's authToken (Phoenix 1.8, kept out of URLs and logs). */
+    const char *token = json_string_value(json_object_get(params, "token"));
     if (token == NULL) {
+        token = info->auth_token;
+    }
+    if (token == NULL && json_object_get(params, "token") == NULL) {
         return true;
     }
     if (!app->have_user_key) {
@@ -77,8 +82,8 @@ static bool app_connect(bn_socket_t *s, json_t *params, const bn_connect_info_t 
         return false;
     }
     json_t *user = NULL;
-    bn_token_result_t r = bn_token_verify(&app->user_key, json_string_value(token),
-                                          BN_USER_TOKEN_MAX_AGE, bn_app_now_ms(), &user);
+    bn_token_result_t r =
+        bn_token_verify(&app->user_key, token, BN_USER_TOKEN_MAX_AGE, bn_app_now_ms(), &user);
     if (r != BN_TOKEN_OK) {
         BN_LOG(INFO, "connect_refused", "reason=token_%s peer=%s transport=%s",
                bn_token_result_name(r), info->peer, info->transport);

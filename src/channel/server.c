@@ -1,6 +1,7 @@
 /* The server: configuration, wiring of transport, sockets, routes and
  * pubsub, the WebSocket session glue, plain HTTP routes and static files. */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,33 @@ static json_t *headers_json(const bn_http_req_t *req)
     return h;
 }
 
+/* The phoenix.js authToken: on WebSocket the subprotocol entry
+ * "base64url.bearer.phx." + standard base64 without padding (PROTOCOL.md
+ * 1.5), on LongPoll the x-phoenix-authtoken header. Decoded into buf. */
+static const char *auth_token(const bn_http_req_t *req, char *buf, size_t cap)
+{
+    static const char prefix[] = "base64url.bearer.phx.";
+    const char *lp = bn_http_header(req, "x-phoenix-authtoken");
+    if (lp != NULL) {
+        snprintf(buf, cap, "%s", lp);
+        return strlen(lp) < cap ? buf : NULL;
+    }
+    const char *protos = bn_http_header(req, "sec-websocket-protocol");
+    const char *p = protos != NULL ? strstr(protos, prefix) : NULL;
+    if (p == NULL) {
+        return NULL;
+    }
+    p += sizeof(prefix) - 1;
+    size_t len = strcspn(p, ", \t");
+    size_t out_len = 0;
+    if (sodium_base642bin((unsigned char *)buf, cap - 1, p, len, NULL, &out_len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0) {
+        return NULL;
+    }
+    buf[out_len] = '\0';
+    return strlen(buf) == out_len ? buf : NULL;
+}
+
 /* Runs the connect callback; returns the new socket or NULL (refused). */
 bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,
                                    const bn_sock_io_t *io, void *io_ud, const char *transport)
@@ -82,7 +110,9 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
     }
     if (srv->connect_cb != NULL) {
         json_t *headers = headers_json(req);
-        bn_connect_info_t info = {bn_conn_peer(c), transport, headers};
+        char token_buf[4096];
+        bn_connect_info_t info = {bn_conn_peer(c), transport, headers,
+                                  auth_token(req, token_buf, sizeof(token_buf))};
         bool ok = srv->connect_cb(s, params, &info, srv->connect_ud);
         json_decref(headers);
         if (!ok) {

@@ -15,6 +15,7 @@
 #include "../../tools/bennu-chaos/check.c"
 #include "../../tools/bennu-chaos/converge.c"
 #include "../../tools/bennu-chaos/fault.c"
+#include "../../tools/bennu-chaos/netns_plan.c"
 #include "../../tools/bennu-chaos/schedule.c"
 
 static const bnc_timing_t timing = {200, 1000};
@@ -463,6 +464,243 @@ static void test_converged(void **state)
     }
 }
 
+/* ---- netns mode: names and kernel scripts ---- */
+
+static void test_netns_names(void **state)
+{
+    (void)state;
+    static const struct {
+        long pid;
+        int node;
+        const char *ns, *veth, *peer, *bridge;
+    } rows[] = {
+        {4180, 0, "bnc4180n0", "bnc4180v0", "bnc4180p0", "bnc-br4180"},
+        {7, 2, "bnc7n2", "bnc7v2", "bnc7p2", "bnc-br7"},
+        {9999999, 15, "bnc9999999n15", "bnc9999999v15", "bnc9999999p15", "bnc-br9999999"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char b[64];
+        bnc_ns_netns_name(b, sizeof(b), rows[i].pid, rows[i].node);
+        assert_string_equal(b, rows[i].ns);
+        /* Interface names must fit IFNAMSIZ (15 characters). */
+        assert_true(bnc_ns_veth_name(b, sizeof(b), rows[i].pid, rows[i].node) <= 15);
+        assert_string_equal(b, rows[i].veth);
+        assert_true(bnc_ns_peer_name(b, sizeof(b), rows[i].pid, rows[i].node) <= 15);
+        assert_string_equal(b, rows[i].peer);
+        assert_true(bnc_ns_bridge_name(b, sizeof(b), rows[i].pid) <= 15);
+        assert_string_equal(b, rows[i].bridge);
+    }
+    char a[32];
+    bnc_ns_addr(a, sizeof(a), 117, -1);
+    assert_string_equal(a, "10.213.117.1");
+    bnc_ns_addr(a, sizeof(a), 117, 0);
+    assert_string_equal(a, "10.213.117.10");
+    bnc_ns_addr(a, sizeof(a), 3, 15);
+    assert_string_equal(a, "10.213.3.25");
+}
+
+static void test_netns_owner(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int ok;
+        long pid;
+    } rows[] = {
+        {"bnc4180n0", 1, 4180},
+        {"bnc4180n15", 1, 4180},
+        {"bnc12v3", 1, 12},
+        {"bnc12p3", 1, 12},
+        {"bnc-br4180", 1, 4180},
+        {"bnc9999999n1", 1, 9999999},
+        /* not ours */
+        {"bnc", 0, 0},
+        {"bnc-br", 0, 0},
+        {"bnc-br12x", 0, 0},
+        {"bnc-br012", 0, 0},
+        {"bnc12", 0, 0},
+        {"bnc12n", 0, 0},
+        {"bnc12x0", 0, 0},
+        {"bnc12n0a", 0, 0},
+        {"bnc012n0", 0, 0},
+        {"bnc12345678n0", 0, 0},
+        {"bncXn0", 0, 0},
+        {"eth0", 0, 0},
+        {"lo", 0, 0},
+        {"", 0, 0},
+        {"xbnc12n0", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        long pid = -1;
+        int rc = bnc_ns_owner(rows[i].name, &pid);
+        if (rows[i].ok) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(pid, rows[i].pid);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_int_equal(pid, -1); /* untouched */
+        }
+    }
+}
+
+static void test_netns_queue_nums(void **state)
+{
+    (void)state;
+    assert_int_equal(bnc_ns_queue_num(0, 1), 4201);
+    assert_int_equal(bnc_ns_queue_num(2, 0), 4232);
+    /* Distinct for every ordered pair, and within a 16-bit queue id. */
+    for (int a = 0; a < BNC_MAX_NODES; a++) {
+        for (int b = 0; b < BNC_MAX_NODES; b++) {
+            unsigned q = bnc_ns_queue_num(a, b);
+            assert_true(q < 65536);
+            assert_int_equal((q - BNC_NS_QUEUE_BASE) / BNC_MAX_NODES, a);
+            assert_int_equal((q - BNC_NS_QUEUE_BASE) % BNC_MAX_NODES, b);
+        }
+    }
+}
+
+/* The flows (self, j) of node self under the given faults. */
+static void flows_of(const bnc_fault_t *faults, size_t n, int self, int nodes, bnc_flow_t *out)
+{
+    const bnc_fault_t *act[8];
+    for (size_t i = 0; i < n; i++) {
+        act[i] = &faults[i];
+    }
+    for (int j = 0; j < nodes; j++) {
+        memset(&out[j], 0, sizeof(out[j]));
+        if (j != self) {
+            out[j] = bnc_flow_state(act, n, self, j);
+        }
+    }
+}
+
+static void test_netns_rules(void **state)
+{
+    (void)state;
+    static const char none[] = "*filter\n-F BNC\nCOMMIT\n";
+    static const struct {
+        const char *what;
+        bnc_fault_t faults[3];
+        size_t n;
+        int self;
+        const char *want;
+    } rows[] = {
+        {"no fault", {{0}}, 0, 0, none},
+        {"partition, minority side",
+         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6}}, 1, 0,
+         "*filter\n-F BNC\n"
+         "-A BNC -d 10.213.7.11/32 -p tcp -j REJECT --reject-with tcp-reset\n"
+         "-A BNC -d 10.213.7.12/32 -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n"},
+        {"partition, majority side",
+         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6}}, 1, 2,
+         "*filter\n-F BNC\n"
+         "-A BNC -d 10.213.7.10/32 -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n"},
+        {"one-way cut, sender",
+         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 2, .oneway = true}}, 1, 0,
+         "*filter\n-F BNC\n-A BNC -d 10.213.7.11/32 -j DROP\nCOMMIT\n"},
+        {"one-way cut, receiver sends freely",
+         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 2, .oneway = true}}, 1, 1, none},
+        {"blackhole, both ends drop",
+         {{.kind = BNC_FAULT_BLACKHOLE, .a_mask = 4, .b_mask = 2}}, 1, 1,
+         "*filter\n-F BNC\n-A BNC -d 10.213.7.12/32 -j DROP\nCOMMIT\n"},
+        {"latency goes through the flow's queue",
+         {{.kind = BNC_FAULT_LATENCY, .a_mask = 2, .b_mask = 5, .latency_ms = 80,
+           .jitter_ms = 60}},
+         1, 1,
+         "*filter\n-F BNC\n"
+         "-A BNC -d 10.213.7.10/32 -j NFQUEUE --queue-num 4216 --queue-bypass\n"
+         "-A BNC -d 10.213.7.12/32 -j NFQUEUE --queue-num 4218 --queue-bypass\nCOMMIT\n"},
+        {"jitter alone also queues",
+         {{.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 2, .jitter_ms = 5}}, 1, 0,
+         "*filter\n-F BNC\n"
+         "-A BNC -d 10.213.7.11/32 -j NFQUEUE --queue-num 4201 --queue-bypass\nCOMMIT\n"},
+        {"bandwidth is not a firewall rule",
+         {{.kind = BNC_FAULT_BANDWIDTH, .a_mask = 1, .b_mask = 2, .bw_bytes_per_s = 1000}}, 1,
+         0, none},
+        {"node faults and resets are not rules",
+         {{.kind = BNC_FAULT_KILL, .a_mask = 1}, {.kind = BNC_FAULT_PAUSE, .a_mask = 2},
+          {.kind = BNC_FAULT_RESET, .a_mask = 1, .b_mask = 2}},
+         3, 0, none},
+        {"a cut beats a delay, REJECT beats DROP",
+         {{.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 6, .latency_ms = 50},
+          {.kind = BNC_FAULT_BLACKHOLE, .a_mask = 1, .b_mask = 2},
+          {.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 4}},
+         3, 0,
+         "*filter\n-F BNC\n-A BNC -d 10.213.7.11/32 -j DROP\n"
+         "-A BNC -d 10.213.7.12/32 -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bnc_flow_t flows[BNC_MAX_NODES];
+        flows_of(rows[i].faults, rows[i].n, rows[i].self, 3, flows);
+        char out[1024];
+        size_t len = bnc_ns_rules_script(out, sizeof(out), rows[i].self, 3, flows, 7);
+        if (strcmp(out, rows[i].want) != 0) {
+            fail_msg("%s: got\n%s", rows[i].what, out);
+        }
+        assert_int_equal(len, strlen(rows[i].want));
+    }
+    /* Too small a buffer: the needed length comes back, the text is cut
+     * but terminated. */
+    bnc_flow_t flows[BNC_MAX_NODES];
+    flows_of(rows[1].faults, rows[1].n, 0, 3, flows);
+    char small[16];
+    size_t need = bnc_ns_rules_script(small, sizeof(small), 0, 3, flows, 7);
+    assert_int_equal(need, strlen(rows[1].want));
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    char init[128];
+    size_t init_len = bnc_ns_rules_init_script(init, sizeof(init));
+    assert_int_equal(init_len, strlen(init));
+    assert_string_equal(init, "*filter\n:BNC - [0:0]\n-A OUTPUT -j BNC\nCOMMIT\n");
+}
+
+static void test_netns_tc(void **state)
+{
+    (void)state;
+    /* n1 <-> n0 capped at 48 KiB/s, and a tighter cap n1 -> n2 (one
+     * direction is enough for the test: the smallest limit wins). */
+    bnc_fault_t f[3] = {
+        {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 1, .bw_bytes_per_s = 49152},
+        {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 4, .bw_bytes_per_s = 200000,
+         .oneway = true},
+        {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 4, .bw_bytes_per_s = 100000,
+         .oneway = true},
+    };
+    bnc_flow_t flows[BNC_MAX_NODES];
+    char out[2048];
+    flows_of(f, 3, 1, 3, flows);
+    assert_true(bnc_ns_has_bandwidth(1, 3, flows));
+    size_t len = bnc_ns_tc_script(out, sizeof(out), 1, 3, flows, 9);
+    const char *want =
+        "qdisc add dev eth0 root handle 1: htb default 1\n"
+        "class add dev eth0 parent 1: classid 1:1 htb rate 10gbit burst 262144 cburst 262144\n"
+        "class add dev eth0 parent 1: classid 1:10 htb rate 49152bps ceil 49152bps burst 6056 "
+        "cburst 6056\n"
+        "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 10.213.9.10/32 "
+        "flowid 1:10\n"
+        "class add dev eth0 parent 1: classid 1:12 htb rate 100000bps ceil 100000bps burst 6056 "
+        "cburst 6056\n"
+        "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 10.213.9.12/32 "
+        "flowid 1:12\n";
+    assert_string_equal(out, want);
+    assert_int_equal(len, strlen(want));
+    /* n0's flow to n1 is capped; n2 sends freely (the caps were one-way). */
+    flows_of(f, 3, 0, 3, flows);
+    bnc_ns_tc_script(out, sizeof(out), 0, 3, flows, 9);
+    assert_non_null(strstr(out, "match ip dst 10.213.9.11/32 flowid 1:11\n"));
+    assert_null(strstr(out, "10.213.9.12"));
+    flows_of(f, 3, 2, 3, flows);
+    assert_false(bnc_ns_has_bandwidth(2, 3, flows));
+    assert_int_equal(bnc_ns_tc_script(out, sizeof(out), 2, 3, flows, 9), 0);
+    assert_string_equal(out, "");
+    /* Burst: at least four full frames, else 50 ms of the rate. */
+    static const unsigned burst[][2] = {
+        {1, 6056}, {49152, 6056}, {121120, 6056}, {200000, 10000}, {10000000, 500000},
+    };
+    for (size_t i = 0; i < sizeof(burst) / sizeof(burst[0]); i++) {
+        assert_int_equal(bnc_ns_htb_burst(burst[i][0]), burst[i][1]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +715,11 @@ int main(void)
         cmocka_unit_test(test_loss_classify),
         cmocka_unit_test(test_ledger_tally),
         cmocka_unit_test(test_converged),
+        cmocka_unit_test(test_netns_names),
+        cmocka_unit_test(test_netns_owner),
+        cmocka_unit_test(test_netns_queue_nums),
+        cmocka_unit_test(test_netns_rules),
+        cmocka_unit_test(test_netns_tc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,6 +57,15 @@ int bnc_cluster_init(bnc_cluster_t *cl, uv_loop_t *loop, int n, const bnc_fabric
     return 0;
 }
 
+void bnc_cluster_use_netns(bnc_cluster_t *cl, const char *const *netns, const char *const *addr)
+{
+    for (int i = 0; i < cl->n; i++) {
+        cl->netns[i] = netns[i];
+        cl->addr[i] = addr[i];
+        snprintf(cl->nodes[i].name, sizeof(cl->nodes[i].name), "n%d@%s", i, addr[i]);
+    }
+}
+
 /* "n12@..." -> 12, or -1. */
 static int node_index(const char *s, size_t len)
 {
@@ -228,11 +237,26 @@ static int spawn(bnc_node_t *nd)
     snprintf(mesh_port, sizeof(mesh_port), "%d", nd->mesh_port);
     snprintf(tick, sizeof(tick), "%u", cl->tick_ms);
     snprintf(down, sizeof(down), "%u", cl->down_ms);
-    char joins[BNC_MAX_NODES][32];
+    char joins[BNC_MAX_NODES][48];
     char overrides[BNC_MAX_NODES][96];
     char *args[64 + 4 * BNC_MAX_NODES];
     int a = 0;
+    const char *ns = cl->netns[nd->idx];
+    if (ns != NULL) {
+        /* ip execs bennu in place after entering the namespace, so the
+         * pid we signal is the node's own. */
+        args[a++] = "ip";
+        args[a++] = "netns";
+        args[a++] = "exec";
+        args[a++] = (char *)ns;
+    }
     args[a++] = (char *)cl->bennu;
+    if (ns != NULL) {
+        args[a++] = "--bind";
+        args[a++] = (char *)cl->addr[nd->idx];
+        args[a++] = "--mesh-bind";
+        args[a++] = (char *)cl->addr[nd->idx];
+    }
     args[a++] = "--port";
     args[a++] = port;
     args[a++] = "--mesh-port";
@@ -251,6 +275,12 @@ static int spawn(bnc_node_t *nd)
     args[a++] = "info";
     for (int j = 0; j < cl->n; j++) {
         if (j == nd->idx) {
+            continue;
+        }
+        if (ns != NULL) {
+            snprintf(joins[j], sizeof(joins[j]), "%s:%d", cl->addr[j], cl->nodes[j].mesh_port);
+            args[a++] = "--join";
+            args[a++] = joins[j];
             continue;
         }
         int pp = cl->fab->listen_port[nd->idx][j];
@@ -273,7 +303,7 @@ static int spawn(bnc_node_t *nd)
     stdio[2].data.stream = (uv_stream_t *)&nd->err;
     uv_process_options_t opt;
     memset(&opt, 0, sizeof(opt));
-    opt.file = cl->bennu;
+    opt.file = args[0];
     opt.args = args;
     opt.exit_cb = exit_cb;
     opt.stdio = stdio;

@@ -67,6 +67,11 @@ struct bnc_cluster_s {
     unsigned down_ms;
     uint64_t (*now_ms)(void *ud);
     void *now_ud;
+    /* netns mode (bnc_cluster_use_netns): node i runs in namespace
+     * netns[i] ("ip netns exec"), listens on addr[i] and dials its peers
+     * directly; NULL netns[0] = proxy mode. */
+    const char *netns[BNC_MAX_NODES];
+    const char *addr[BNC_MAX_NODES];
     /* read-only */
     int n;
     bnc_node_t nodes[BNC_MAX_NODES];
@@ -82,9 +87,15 @@ struct bnc_cluster_s {
     void *idle_ud;
 };
 
-/* Picks free ports and names for n nodes; no process starts yet. Returns
- * 0 or a negative libuv code. */
+/* Picks free ports and names for n nodes; no process starts yet. fab
+ * (the proxies each node dials through) may be NULL in netns mode.
+ * Returns 0 or a negative libuv code. */
 int bnc_cluster_init(bnc_cluster_t *cl, uv_loop_t *loop, int n, const bnc_fabric_t *fab);
+
+/* Switches the cluster to netns mode: names become nI@addr[i], and nodes
+ * start inside their namespaces with no dial overrides. Both arrays must
+ * outlive the cluster. Call after bnc_cluster_init, before any start. */
+void bnc_cluster_use_netns(bnc_cluster_t *cl, const char *const *netns, const char *const *addr);
 
 /* Spawns node i with its fixed name and ports. A start requested while the
  * previous process's handles are still closing happens once they are.

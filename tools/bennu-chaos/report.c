@@ -28,8 +28,23 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
             r->all_pass ? "PASS" : "FAIL");
     fprintf(out, "  nodes %d, duration %.1f s, seed %llu, rate %.1f/s per publisher, %d clients per node\n",
             o->nodes, sec(o->duration_ms), (unsigned long long)o->seed, o->rate, o->per_node);
-    fprintf(out, "  node timing: --tick-ms %u --down-ms %u; mode: proxy\n", o->tick_ms,
-            o->down_ms);
+    fprintf(out, "  node timing: --tick-ms %u --down-ms %u; mode: %s\n", o->tick_ms,
+            o->down_ms, bnc_mode_name(o->mode));
+    if (o->mode == BNC_MODE_NETNS) {
+        const bnc_netns_t *ns = &r->ns;
+        fprintf(out,
+                "  netns: bridge %s %s/24; iptables in every node namespace, latency via "
+                "NFQUEUE (tc netem %s), bandwidth via tc htb; %llu rule updates, %llu tc "
+                "updates\n",
+                ns->bridge, ns->bridge_addr,
+                ns->netem_available ? "available, not used" : "not in this kernel",
+                (unsigned long long)ns->rule_updates, (unsigned long long)ns->tc_updates);
+        if (ns->cmd_failures > 0) {
+            fprintf(out, "  WARNING: %llu kernel commands failed, so some faults may not have "
+                         "been enacted; last: %s\n",
+                    (unsigned long long)ns->cmd_failures, ns->last_error);
+        }
+    }
     fprintf(out, "  replay: bennu-chaos run %s --nodes %d --duration %.1f --seed %llu\n\n",
             bnc_scenario_name(o->scenario), o->nodes, sec(o->duration_ms),
             (unsigned long long)o->seed);
@@ -124,13 +139,47 @@ static json_t *mask_json(uint32_t m)
     return a;
 }
 
+/* netns mode's objects and counters (the proxies' counterpart). */
+static json_t *netns_json(const bnc_run_t *r)
+{
+    const bnc_netns_t *ns = &r->ns;
+    json_t *names = json_array();
+    json_t *addrs = json_array();
+    json_t *flows = json_array();
+    for (int i = 0; i < ns->n; i++) {
+        json_array_append_new(names, json_string(ns->ns[i]));
+        json_array_append_new(addrs, json_string(ns->addr[i]));
+        for (int j = 0; j < ns->n; j++) {
+            if (i == j) {
+                continue;
+            }
+            const bnc_nfq_flow_t *q = &ns->q[i][j];
+            json_array_append_new(
+                flows, json_pack("{s:i, s:i, s:I, s:I, s:I}", "from", i, "to", j,
+                                 "delayed_packets", (json_int_t)q->delayed,
+                                 "max_queued_packets", (json_int_t)q->max_held,
+                                 "sockets_destroyed", (json_int_t)ns->killed[i][j]));
+        }
+    }
+    char subnet[48];
+    snprintf(subnet, sizeof(subnet), "%d.%d.%d.0/24", BNC_NS_NET_A, BNC_NS_NET_B, ns->subnet);
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:o}",
+                     "bridge", ns->bridge, "subnet", subnet, "bridge_addr", ns->bridge_addr,
+                     "namespaces", names, "addrs", addrs, "latency_via", "nfqueue",
+                     "bandwidth_via", "tc htb", "netem_available", ns->netem_available,
+                     "rule_updates", (json_int_t)ns->rule_updates, "tc_updates",
+                     (json_int_t)ns->tc_updates, "nfq_overruns", (json_int_t)ns->nfq_overruns,
+                     "command_failures", (json_int_t)ns->cmd_failures, "last_error",
+                     ns->last_error, "flows", flows);
+}
+
 static json_t *report_json(const bnc_run_t *r)
 {
     const bnc_opts_t *o = &r->opt;
     json_t *root = json_object();
     json_object_set_new(root, "scenario", json_string(bnc_scenario_name(o->scenario)));
     json_object_set_new(root, "pass", json_boolean(r->all_pass));
-    json_object_set_new(root, "mode", json_string("proxy"));
+    json_object_set_new(root, "mode", json_string(bnc_mode_name(o->mode)));
     json_object_set_new(root, "nodes", json_integer(o->nodes));
     json_object_set_new(root, "duration_ms", json_integer((json_int_t)o->duration_ms));
     json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
@@ -255,7 +304,7 @@ static json_t *report_json(const bnc_run_t *r)
     json_object_set_new(root, "mesh_events", ev);
 
     json_t *px = json_array();
-    for (int i = 0; i < o->nodes; i++) {
+    for (int i = 0; i < o->nodes && o->mode == BNC_MODE_PROXY; i++) {
         for (int j = 0; j < o->nodes; j++) {
             if (i == j) {
                 continue;
@@ -272,6 +321,9 @@ static json_t *report_json(const bnc_run_t *r)
         }
     }
     json_object_set_new(root, "proxies", px);
+    if (o->mode == BNC_MODE_NETNS) {
+        json_object_set_new(root, "netns", netns_json(r));
+    }
 
     json_t *cl = json_array();
     for (size_t i = 0; i < r->wl.n_clients; i++) {

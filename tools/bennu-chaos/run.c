@@ -2,6 +2,7 @@
 #include "run.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,17 @@ static const char *const inv_descs[] = {
     BNC_INVARIANT_MAP(BNC_INV_DESC)
 #undef BNC_INV_DESC
 };
+
+static const char *const mode_names[] = {
+#define BNC_MODE_NAME(name, text) text,
+    BNC_MODE_MAP(BNC_MODE_NAME)
+#undef BNC_MODE_NAME
+};
+
+const char *bnc_mode_name(bnc_mode_t m)
+{
+    return (unsigned)m < BNC_MODE_COUNT ? mode_names[m] : "?";
+}
 
 const char *bnc_invariant_name(bnc_invariant_t i)
 {
@@ -114,7 +126,11 @@ static void apply_active(bnc_run_t *r)
             act[n++] = &r->sched.faults[i];
         }
     }
-    bnc_fabric_set_active(&r->fab, act, n);
+    if (r->opt.mode == BNC_MODE_NETNS) {
+        bnc_netns_set_active(&r->ns, act, n);
+    } else {
+        bnc_fabric_set_active(&r->fab, act, n);
+    }
 }
 
 static int node_of_mask(uint32_t m)
@@ -137,7 +153,9 @@ static void fault_start(bnc_run_t *r, size_t i, uint64_t now)
     fr->started_ms = now;
     switch (f->kind) {
     case BNC_FAULT_RESET:
-        fr->resets = bnc_fabric_reset(&r->fab, f->a_mask, f->b_mask);
+        fr->resets = r->opt.mode == BNC_MODE_NETNS
+                         ? bnc_netns_reset(&r->ns, f->a_mask, f->b_mask)
+                         : bnc_fabric_reset(&r->fab, f->a_mask, f->b_mask);
         fr->ended = 1;
         fr->ended_ms = now;
         break;
@@ -205,7 +223,15 @@ static void part_closed(void *ud)
 
 static void begin_stop(bnc_run_t *r)
 {
+    if (r->phase >= PH_STOPPING) {
+        return;
+    }
     r->phase = PH_STOPPING;
+    for (int k = 0; k < 2; k++) {
+        if (!uv_is_closing((uv_handle_t *)&r->sig[k])) {
+            uv_close((uv_handle_t *)&r->sig[k], NULL);
+        }
+    }
     r->stop_deadline_ms = bnc_run_now(r) + 8000;
     r->closing_parts = 4;
     if (r->wl.clients != NULL) {
@@ -215,7 +241,27 @@ static void begin_stop(bnc_run_t *r)
     }
     bnc_probe_close(&r->probe, part_closed, r);
     bnc_cluster_stop(&r->cl, part_closed, r);
-    bnc_fabric_close(&r->fab, part_closed, r);
+    if (r->opt.mode == BNC_MODE_NETNS) {
+        bnc_netns_close(&r->ns, part_closed, r);
+    } else {
+        bnc_fabric_close(&r->fab, part_closed, r);
+    }
+}
+
+/* SIGINT/SIGTERM: stop the way a finished run stops, so the nodes exit
+ * and netns mode's objects are deleted. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+    bnc_run_t *r = h->data;
+    r->interrupted = 1;
+    say(r, "signal %d: stopping", signum);
+    if (r->phase < PH_STOPPING) {
+        r->wl.publishing = 0;
+        if (r->end_ms == 0) {
+            r->end_ms = bnc_run_now(r);
+        }
+        begin_stop(r);
+    }
 }
 
 static void fail_setup(bnc_run_t *r, const char *why)
@@ -483,12 +529,16 @@ static void setup(bnc_run_t *r)
     uint64_t rng = bnc_rng_seed(o->seed ^ uv_hrtime());
     random_hex(r->cookie, 16, &rng);
     random_hex(r->secret, 32, &rng);
-    int rc = bnc_fabric_init(&r->fab, &r->loop, o->nodes, o->seed);
+    int netns = o->mode == BNC_MODE_NETNS;
+    int rc = netns ? 0 : bnc_fabric_init(&r->fab, &r->loop, o->nodes, o->seed);
     if (rc != 0) {
         fail_setup(r, "cannot create the proxies");
         return;
     }
-    rc = bnc_cluster_init(&r->cl, &r->loop, o->nodes, &r->fab);
+    rc = bnc_cluster_init(&r->cl, &r->loop, o->nodes, netns ? NULL : &r->fab);
+    if (netns) {
+        bnc_cluster_use_netns(&r->cl, r->ns_names, r->ns_addrs);
+    }
     r->cl.bennu = o->bennu;
     r->cl.out_dir = o->out;
     r->cl.cookie = r->cookie;
@@ -506,7 +556,8 @@ static void setup(bnc_run_t *r)
         r->fab.mesh_port[i] = r->cl.nodes[i].mesh_port;
         http[i] = r->cl.nodes[i].http_port;
         r->names[i] = r->cl.nodes[i].name;
-        snprintf(r->seeds[i], sizeof(r->seeds[i]), "127.0.0.1:%d", r->cl.nodes[i].mesh_port);
+        snprintf(r->seeds[i], sizeof(r->seeds[i]), "%s:%d",
+                 netns ? r->ns_addrs[i] : "127.0.0.1", r->cl.nodes[i].mesh_port);
         r->seed_ptrs[i] = r->seeds[i];
     }
     for (int i = 0; i < o->nodes; i++) {
@@ -526,7 +577,8 @@ static void setup(bnc_run_t *r)
     bnc_ledger_init(&r->ledger, nc, clients);
     size_t buckets = (size_t)((BNC_FORM_TIMEOUT_MS + o->duration_ms + BNC_DRAIN_MS + 20000) /
                               BNC_BUCKET_MS);
-    rc = bnc_workload_start(&r->wl, &r->loop, o->nodes, o->per_node, http, o->rate, &r->ledger,
+    rc = bnc_workload_start(&r->wl, &r->loop, o->nodes, o->per_node, netns ? r->ns_addrs : NULL,
+                            http, o->rate, &r->ledger,
                             bnc_run_now, r, buckets, BNC_BUCKET_MS);
     if (rc != 0) {
         fail_setup(r, "cannot start the workload");
@@ -538,7 +590,20 @@ static void setup(bnc_run_t *r)
         fail_setup(r, "cannot start the probe mesh");
         return;
     }
-    say(r, "%d nodes started (%s), %zu clients connecting", o->nodes, o->bennu, nc);
+    say(r, "%d nodes started (%s, %s mode), %zu clients connecting", o->nodes, o->bennu,
+        bnc_mode_name(o->mode), nc);
+}
+
+/* The namespaces of a run that exits some other way than through the end
+ * of bnc_run (exit() from a library, say) are still deleted. */
+static bnc_netns_t *netns_live;
+
+static void netns_atexit(void)
+{
+    if (netns_live != NULL) {
+        bnc_netns_teardown(netns_live);
+        netns_live = NULL;
+    }
 }
 
 int bnc_run(bnc_run_t *r, const bnc_opts_t *opt)
@@ -563,8 +628,43 @@ int bnc_run(bnc_run_t *r, const bnc_opts_t *opt)
     uv_timer_start(&r->timer, tick_cb, TICK_MS, TICK_MS);
     say(r, "scenario %s, %d nodes, %.1f s, seed %llu", bnc_scenario_name(opt->scenario),
         opt->nodes, (double)opt->duration_ms / 1000.0, (unsigned long long)opt->seed);
+    for (int k = 0; k < 2; k++) {
+        uv_signal_init(&r->loop, &r->sig[k]);
+        r->sig[k].data = r;
+        uv_signal_start(&r->sig[k], on_signal, k == 0 ? SIGINT : SIGTERM);
+    }
+    if (opt->mode == BNC_MODE_NETNS) {
+        char why[512];
+        if (bnc_netns_setup(&r->ns, &r->loop, opt->nodes, opt->seed, bnc_run_now, r, why,
+                            sizeof(why)) != 0) {
+            fprintf(stderr, "bennu-chaos: netns mode cannot be set up: %s\n", why);
+            uv_close((uv_handle_t *)&r->timer, NULL);
+            uv_close((uv_handle_t *)&r->sig[0], NULL);
+            uv_close((uv_handle_t *)&r->sig[1], NULL);
+            uv_run(&r->loop, UV_RUN_DEFAULT);
+            uv_loop_close(&r->loop);
+            return 2;
+        }
+        netns_live = &r->ns;
+        atexit(netns_atexit);
+        for (int i = 0; i < opt->nodes; i++) {
+            r->ns_names[i] = r->ns.ns[i];
+            r->ns_addrs[i] = r->ns.addr[i];
+        }
+        say(r, "netns: bridge %s %s/24, namespaces %s..%s; latency via NFQUEUE (tc netem %s)",
+            r->ns.bridge, r->ns.bridge_addr, r->ns.ns[0], r->ns.ns[opt->nodes - 1],
+            r->ns.netem_available ? "available but not used" : "not in this kernel");
+    }
     setup(r);
     uv_run(&r->loop, UV_RUN_DEFAULT);
+    if (opt->mode == BNC_MODE_NETNS) {
+        bnc_netns_teardown(&r->ns);
+        netns_live = NULL;
+        if (r->ns.cmd_failures > 0) {
+            fprintf(stderr, "bennu-chaos: warning: %llu netns commands failed; last: %s\n",
+                    (unsigned long long)r->ns.cmd_failures, r->ns.last_error);
+        }
+    }
     if (uv_loop_close(&r->loop) != 0) {
         say(r, "warning: handles left open at exit");
     }
@@ -575,6 +675,9 @@ int bnc_run(bnc_run_t *r, const bnc_opts_t *opt)
     if (!opt->quiet) {
         bnc_report_print_summary(r, stdout);
     }
+    if (r->interrupted) {
+        return 130;
+    }
     return r->all_pass ? 0 : 1;
 }
 
@@ -583,6 +686,7 @@ void bnc_run_free(bnc_run_t *r)
     bnc_ledger_free(&r->ledger);
     bnc_workload_free(&r->wl);
     bnc_cluster_free(&r->cl);
+    bnc_netns_free(&r->ns);
     free(r->rounds);
     free(r->lost_per_bucket);
     r->rounds = NULL;

@@ -9,13 +9,30 @@
 
 #include "check.h"
 #include "cluster.h"
+#include "netns.h"
 #include "probe.h"
 #include "proxy.h"
 #include "schedule.h"
 #include "workload.h"
 
+/* How link faults are enacted: userspace proxies on every link, or the
+ * kernel, with every node in its own network namespace (root only). */
+#define BNC_MODE_MAP(X)            \
+    X(BNC_MODE_PROXY, "proxy")     \
+    X(BNC_MODE_NETNS, "netns")
+
+typedef enum {
+#define BNC_MODE_ENUM(name, text) name,
+    BNC_MODE_MAP(BNC_MODE_ENUM)
+#undef BNC_MODE_ENUM
+        BNC_MODE_COUNT
+} bnc_mode_t;
+
+const char *bnc_mode_name(bnc_mode_t m);
+
 typedef struct bnc_opts_s {
     bnc_scenario_t scenario;
+    bnc_mode_t mode;
     int nodes;
     uint64_t duration_ms;
     uint64_t seed;
@@ -88,7 +105,12 @@ typedef struct bnc_run_s {
     uint64_t t0_ns;
     bnc_schedule_t sched;
     bnc_fault_run_t fr[BNC_MAX_FAULTS];
-    bnc_fabric_t fab;
+    bnc_fabric_t fab;  /* proxy mode */
+    bnc_netns_t ns;    /* netns mode */
+    const char *ns_names[BNC_MAX_NODES];
+    const char *ns_addrs[BNC_MAX_NODES];
+    uv_signal_t sig[2]; /* SIGINT, SIGTERM: stop cleanly (netns objects must go) */
+    int interrupted;
     bnc_cluster_t cl;
     bnc_probe_t probe;
     bnc_workload_t wl;
@@ -128,7 +150,8 @@ typedef struct bnc_run_s {
 } bnc_run_t;
 
 /* Runs to completion (blocking: owns its loop). Returns 0 when every
- * invariant holds, 1 otherwise. */
+ * invariant holds, 1 otherwise, 2 when netns mode cannot be set up, 130
+ * when interrupted (SIGINT/SIGTERM; the report is still written). */
 int bnc_run(bnc_run_t *r, const bnc_opts_t *opt);
 
 /* Run-clock milliseconds. */

@@ -145,9 +145,9 @@ static void heartbeat_cb(uv_timer_t *t)
 }
 
 int bnc_workload_start(bnc_workload_t *wl, uv_loop_t *loop, int n_nodes, int per_node,
-                       const int *http_port, double rate, bnc_ledger_t *ledger,
-                       uint64_t (*now_fn)(void *), void *now_ud, size_t n_buckets,
-                       uint64_t bucket_ms)
+                       const char *const *host, const int *http_port, double rate,
+                       bnc_ledger_t *ledger, uint64_t (*now_fn)(void *), void *now_ud,
+                       size_t n_buckets, uint64_t bucket_ms)
 {
     memset(wl, 0, sizeof(*wl));
     wl->loop = loop;
@@ -167,7 +167,7 @@ int bnc_workload_start(bnc_workload_t *wl, uv_loop_t *loop, int n_nodes, int per
     for (int i = 0; i < n_nodes; i++) {
         bnb_config_t *cfg = &wl->cfg[i];
         memset(cfg, 0, sizeof(*cfg));
-        cfg->host = "127.0.0.1";
+        cfg->host = host != NULL ? host[i] : "127.0.0.1";
         cfg->port = http_port[i];
         cfg->path = "/socket/websocket";
         wl->net[i] = calloc(1, sizeof(bnb_net_t));

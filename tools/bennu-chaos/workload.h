@@ -62,15 +62,17 @@ struct bnc_workload_s {
     void *close_ud;
 };
 
-/* Prepares per_node clients for each node at http_port[i] and connects
+/* Prepares per_node clients for each node at host[i]:http_port[i] (host
+ * NULL: every node on 127.0.0.1; the strings must outlive the workload)
+ * and connects
  * them; the ledger must have been initialised for n_nodes * per_node
  * clients, client k on node k / per_node. Publishing starts when
  * wl->publishing is set. n_buckets of bucket_ms count sends and deliveries
  * for the timeline. Returns 0 or a negative libuv code. */
 int bnc_workload_start(bnc_workload_t *wl, uv_loop_t *loop, int n_nodes, int per_node,
-                       const int *http_port, double rate, bnc_ledger_t *ledger,
-                       uint64_t (*now_ms)(void *), void *now_ud, size_t n_buckets,
-                       uint64_t bucket_ms);
+                       const char *const *host, const int *http_port, double rate,
+                       bnc_ledger_t *ledger, uint64_t (*now_ms)(void *), void *now_ud,
+                       size_t n_buckets, uint64_t bucket_ms);
 
 /* Number of clients currently joined. */
 size_t bnc_workload_joined(const bnc_workload_t *wl);

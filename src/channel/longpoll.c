@@ -102,6 +102,9 @@ static void session_free(lp_session_t *s)
 {
     struct bn_lp_s *lp = s->lp;
     if (s->waiting != NULL) {
+        /* Unhook first: a closing connection keeps its data until its close
+         * callback, which must not find this session. */
+        bn_conn_set_request_data(s->waiting, NULL);
         lp_status(s->waiting, 410);
         s->waiting = NULL;
     }
@@ -369,6 +372,7 @@ static void handle_get(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, jso
         lp_answer_messages(s, old, 204);
     }
     s->waiting = c;
+    bn_conn_set_request_data(c, s);
     s->wait_deadline_ms = s->last_poll_ms + lp->srv->cfg.longpoll_window_ms;
 }
 
@@ -477,11 +481,11 @@ void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
 
 void bn__lp_request_aborted(struct bn_lp_s *lp, bn_conn_t *c)
 {
-    lp_session_t *s, *tmp;
-    HASH_ITER(hh, lp->sessions, s, tmp) {
-        if (s->waiting == c) {
-            s->waiting = NULL;
-            s->last_poll_ms = uv_now(lp->srv->loop);
-        }
+    /* The poll's connection went away before its answer: the session stays,
+     * waiting for the client's next poll. */
+    lp_session_t *s = bn_conn_request_data(c);
+    if (s != NULL && s->waiting == c) {
+        s->waiting = NULL;
+        s->last_poll_ms = uv_now(lp->srv->loop);
     }
 }

@@ -46,6 +46,7 @@ struct bn_conn_s {
     /* HTTP state (mode HTTP*) */
     http_parser hp;
     bn_http_req_t *req;
+    void *request_data;         /* the upper layer's, for a request answered later */
     int http_status;            /* set by a parser callback that hit a limit */
     bool read_paused;           /* reading stopped while a request is answered later */
     char *pending;              /* request bytes read while a request was answered */

@@ -145,6 +145,11 @@ void bn_conn_close(bn_conn_t *c, uint16_t code, bn_close_reason_t reason);
 uint64_t bn_conn_id(const bn_conn_t *c);
 const char *bn_conn_peer(const bn_conn_t *c);
 
+/* Data the layer above attaches to a request answered later (a waiting
+ * LongPoll poll); cleared when the request is answered. */
+void bn_conn_set_request_data(bn_conn_t *c, void *data);
+void *bn_conn_request_data(const bn_conn_t *c);
+
 /* Answers the pending request of c. extra_headers is raw "Name: v\r\n" lines
  * or NULL. The connection is closed after the response unless keep-alive. */
 void bn_http_respond(bn_conn_t *c, int status, const char *content_type,

@@ -330,6 +330,7 @@ void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
         return;
     }
     bool keep_alive = c->req->keep_alive && !c->t->stopping;
+    c->request_data = NULL;
     send_response(c, status, content_type, extra_headers, body, body_len, keep_alive);
     bn__http_req_free(c->req);
     c->req = NULL;
@@ -357,6 +358,16 @@ void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
             free(pending);
         }
     }
+}
+
+void bn_conn_set_request_data(bn_conn_t *c, void *data)
+{
+    c->request_data = data;
+}
+
+void *bn_conn_request_data(const bn_conn_t *c)
+{
+    return c->request_data;
 }
 
 static bool header_has_token(const char *value, const char *token)

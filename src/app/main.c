@@ -501,7 +501,9 @@ int main(int argc, char **argv)
     char worker_seed[96];
     if (worker >= 0) {
         /* Worker i of a --workers node: shared HTTP port, mesh port base+i,
-         * a "-wI" name suffix, and worker 0 as the siblings' seed. */
+         * a "-wI" name suffix, and worker 0 as the siblings' seed. A worker
+         * never outlives its supervisor, even one killed with SIGKILL. */
+        bn_app_worker_bind_to_parent();
         cfg.reuse_port = true;
         if (node_name == NULL) {
             snprintf(worker_name, sizeof(worker_name), "bennu-%d-w%d@%s", cfg.port, worker,

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/log.h"
@@ -33,6 +35,16 @@ typedef struct supervisor_s {
     bool stopping;
     uv_signal_t sigint, sigterm;
 } supervisor_t;
+
+void bn_app_worker_bind_to_parent(void)
+{
+    const char *ppid = getenv("BENNU_WORKER_PARENT");
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (ppid != NULL && (pid_t)atol(ppid) != getppid()) {
+        /* The supervisor died between our fork and the prctl. */
+        _exit(1);
+    }
+}
 
 int bn_app_worker_index(int *count)
 {
@@ -153,7 +165,7 @@ static char **env_with(char **base, int index, int count, const char *cookie)
     while (base[n] != NULL) {
         n++;
     }
-    char **env = calloc(n + 4, sizeof(char *));
+    char **env = calloc(n + 5, sizeof(char *));
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (strncmp(base[i], "BENNU_WORKER_", 13) != 0 &&
@@ -165,6 +177,8 @@ static char **env_with(char **base, int index, int count, const char *cookie)
     snprintf(buf, sizeof(buf), "BENNU_WORKER_INDEX=%d", index);
     env[k++] = strdup(buf);
     snprintf(buf, sizeof(buf), "BENNU_WORKER_COUNT=%d", count);
+    env[k++] = strdup(buf);
+    snprintf(buf, sizeof(buf), "BENNU_WORKER_PARENT=%ld", (long)getpid());
     env[k++] = strdup(buf);
     if (cookie != NULL) {
         size_t len = strlen(cookie) + 16;

@@ -15,4 +15,8 @@ int bn_app_workers_run(int argc, char **argv, int workers, const char *cookie);
  * by the supervisor; returns -1 when this process is not a worker. */
 int bn_app_worker_index(int *count);
 
+/* In a worker: ask the kernel for SIGTERM when the supervisor dies, and exit
+ * at once if it already has. */
+void bn_app_worker_bind_to_parent(void);
+
 #endif

@@ -126,7 +126,12 @@ test('EMFILE: the accept loop logs once, does not spin, and recovers', async () 
         assert.deepEqual(await exited, { code: 0, signal: null });
         assert.doesNotMatch(stderr, /AddressSanitizer|runtime error:/);
     } finally {
-        proc.kill('SIGKILL');
+        // The supervisor and its workers form a process group: end them all.
+        try {
+            process.kill(-proc.pid, 'SIGKILL');
+        } catch {
+            // already gone
+        }
     }
 });
 
@@ -140,11 +145,31 @@ async function freePort() {
     });
 }
 
+function canBind(port) {
+    return new Promise((resolve) => {
+        const s = net.createServer();
+        s.once('error', () => resolve(false));
+        s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+}
+
+/** Two consecutive free ports below the kernel's ephemeral range, so no
+ *  client connection can take the second one meanwhile. */
+async function freePortPair() {
+    for (let i = 0; i < 200; i++) {
+        const p = 20000 + Math.floor(Math.random() * 12000);
+        if (await canBind(p) && await canBind(p + 1)) {
+            return p;
+        }
+    }
+    throw new Error('no free port pair');
+}
+
 test('--workers 2: two processes share the port, a broadcast reaches clients on both', async () => {
     const port = await freePort();
-    const meshPort = await freePort();
+    const meshPort = await freePortPair(); // worker i listens on meshPort + i
     const proc = spawn(bennuBin(), ['--port', String(port), '--mesh-port', String(meshPort),
-        '--workers', '2', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+        '--workers', '2', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = '';
     proc.stderr.on('data', (d) => { stderr += d; });
     const exited = new Promise((r) => proc.on('close', (code, signal) => r({ code, signal })));
@@ -167,11 +192,13 @@ test('--workers 2: two processes share the port, a broadcast reaches clients on 
         // Both workers served some of the twelve sockets.
         const w0 = / port=\d+ mesh_port=\d+ node=(\S+-w0@\S+)/.exec(stderr);
         assert.ok(w0, stderr);
-        // A worker that dies is restarted by the supervisor.
-        const pidMatch = /event=worker_started worker=1 pid=(\d+)/.exec(stderr);
-        process.kill(Number(pidMatch[1]), 'SIGKILL');
+        // A worker that dies is restarted by the supervisor (take its latest
+        // pid: a worker may already have been restarted once).
+        const started = () => [...stderr.matchAll(/event=worker_started worker=1 pid=(\d+)/g)];
+        const before = started().length;
+        process.kill(Number(started().pop()[1]), 'SIGKILL');
         await waitFor(() => /event=worker_died worker=1/.test(stderr), 5000);
-        await waitFor(() => (stderr.match(/event=worker_started worker=1/g) || []).length === 2, 5000);
+        await waitFor(() => started().length === before + 1, 5000);
         for (const c of clients) {
             c.destroy();
         }
@@ -179,7 +206,12 @@ test('--workers 2: two processes share the port, a broadcast reaches clients on 
         assert.deepEqual(await exited, { code: 0, signal: null });
         assert.doesNotMatch(stderr, /AddressSanitizer|runtime error:/);
     } finally {
-        proc.kill('SIGKILL');
+        // The supervisor and its workers form a process group: end them all.
+        try {
+            process.kill(-proc.pid, 'SIGKILL');
+        } catch {
+            // already gone
+        }
     }
 });
 

@@ -8,9 +8,7 @@
 #include <uv.h>
 
 #include "app/chat_channel.h"
-#include "app/secret.h"
 #include "app/static_assets.h"
-#include "app/token_cmd.h"
 #include "app/workers.h"
 #include "bennu/bennu.h"
 #include "bennu/mesh.h"
@@ -83,7 +81,7 @@ static bool app_connect(bn_socket_t *s, json_t *params, const bn_connect_info_t 
     }
     json_t *user = NULL;
     bn_token_result_t r =
-        bn_token_verify(&app->user_key, token, BN_USER_TOKEN_MAX_AGE, bn_app_now_ms(), &user);
+        bn_token_verify(&app->user_key, token, BN_USER_TOKEN_MAX_AGE, bn_token_cli_now_ms(), &user);
     if (r != BN_TOKEN_OK) {
         BN_LOG(INFO, "connect_refused", "reason=token_%s peer=%s transport=%s",
                bn_token_result_name(r), info->peer, info->transport);
@@ -195,7 +193,7 @@ static void on_signal(uv_signal_t *h, int signum)
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "token") == 0) {
-        return bn_app_token_main(argc - 1, argv + 1);
+        return bn_token_cli_main("bennu token", argc - 1, argv + 1);
     }
     bn_config_t cfg;
     bn_config_defaults(&cfg);
@@ -456,7 +454,7 @@ int main(int argc, char **argv)
         cfg.max_message_size = cfg.max_frame_size;
     }
     const char *secret = NULL;
-    if (bn_app_secret_resolve(secret_flag, secret_file, dev, &secret) != 0) {
+    if (bn_token_secret_resolve("bennu", secret_flag, secret_file, dev, &secret) != 0) {
         return 2;
     }
     cfg.secret_key_base = secret;

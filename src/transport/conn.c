@@ -215,11 +215,7 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
     c->q_len++;
     c->q_bytes += n;
     t->stats.frames_out++;
-    if (!c->in_flush_list) {
-        c->in_flush_list = true;
-        c->flush_next = t->flush_list;
-        t->flush_list = c;
-    }
+    bn__conn_queue_flush(c);
     return 0;
 }
 
@@ -376,11 +372,7 @@ int bn_conn_send(bn_conn_t *c, bn_buf_t *msg)
         return -1;
     }
     if (!msg->framed) {
-        uint8_t hdr[10];
-        size_t h = bn_ws_frame_header(hdr, msg->binary ? BN_WS_OP_BINARY : BN_WS_OP_TEXT, msg->len);
-        memcpy(bn_buf_body(msg) - h, hdr, h);
-        msg->head = (uint32_t)h;
-        msg->framed = 1;
+        bn__ws_frame_buf(msg, msg->binary ? BN_WS_OP_BINARY : BN_WS_OP_TEXT);
     }
     return bn__conn_enqueue(c, msg);
 }
@@ -461,7 +453,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->tcp.data = c;
     c->t = t;
     c->id = ++t->next_id;
-    c->opened_ms = c->last_rx_ms = bn__now_ms(t);
+    c->last_rx_ms = bn__now_ms(t);
     c->next = t->conns;
     if (t->conns != NULL) {
         t->conns->prev = c;

@@ -26,7 +26,6 @@ struct bn_conn_s {
     bn_conn_t *prev, *next;     /* all connections */
     bn_conn_t *flush_next;      /* pending-flush list */
     uint64_t id;
-    uint64_t opened_ms;
     uint64_t last_rx_ms;
     uint64_t close_deadline_ms;
     uint8_t mode;
@@ -98,5 +97,7 @@ void bn__http_error(bn_conn_t *c, int status);
 void bn__ws_upgrade(bn_conn_t *c, bn_http_req_t *req, char *rest, size_t rest_len);
 void bn__ws_feed(bn_conn_t *c, uint8_t *data, size_t len);
 int bn__ws_send_control(bn_conn_t *c, uint8_t opcode, const void *data, size_t len);
+/* Writes the WebSocket header of b (one FIN frame) into its headroom. */
+void bn__ws_frame_buf(bn_buf_t *b, uint8_t opcode);
 
 #endif

@@ -1,9 +1,13 @@
 /* Loop-driving and raw-client helpers for unit tests (see unit_loop.h). */
 #include "unit_loop.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 unsigned bn_test_timeout(unsigned ms)
 {
@@ -405,4 +409,45 @@ int bn_test_ws_recv(bn_test_client_t *c, char **out, size_t *out_len, unsigned t
     int op = w.f.opcode;
     bn_test_client_consume(c, (size_t)w.size);
     return op;
+}
+
+/* ---------------------------------------------------------------- servers */
+
+void bn_test_server_start(bn_test_server_t *ts, bn_config_t *cfg, const bn_channel_type_t *type)
+{
+    memset(ts, 0, sizeof(*ts));
+    assert_int_equal(uv_loop_init(&ts->loop), 0);
+    cfg->port = 0;
+    ts->srv = bn_server_new(&ts->loop, cfg);
+    assert_non_null(ts->srv);
+    assert_int_equal(bn_server_route(ts->srv, "room:*", type, NULL), 0);
+    assert_int_equal(bn_server_start(ts->srv), 0);
+    ts->port = bn_server_port(ts->srv);
+    assert_true(ts->port > 0);
+}
+
+static void on_server_stopped(void *ud)
+{
+    ((bn_test_server_t *)ud)->stopped = true;
+}
+
+static bool server_stopped(void *ud)
+{
+    return ((bn_test_server_t *)ud)->stopped;
+}
+
+void bn_test_server_begin_stop(bn_test_server_t *ts)
+{
+    if (ts->srv != NULL) {
+        bn_server_stop(ts->srv, on_server_stopped, ts);
+        ts->srv = NULL;
+    }
+}
+
+void bn_test_server_finish(bn_test_server_t *ts)
+{
+    bn_test_server_begin_stop(ts);
+    assert_true(bn_test_run_until(&ts->loop, server_stopped, ts, 5000));
+    uv_run(&ts->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&ts->loop), 0);
 }

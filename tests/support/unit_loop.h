@@ -12,6 +12,25 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bennu/bennu.h"
+
+/* A real server on a private loop, for tests over real sockets. */
+typedef struct bn_test_server_s {
+    uv_loop_t loop;
+    bn_server_t *srv;   /* NULL once a stop has begun */
+    int port;
+    bool stopped;       /* the stop callback ran */
+} bn_test_server_t;
+
+/* Initialises ts->loop and starts a server with cfg (its port is replaced
+ * by 0, any free port) routing "room:*" to type. Asserts on failure. */
+void bn_test_server_start(bn_test_server_t *ts, bn_config_t *cfg, const bn_channel_type_t *type);
+/* Begins a graceful stop (close 1001 to every WebSocket) without waiting. */
+void bn_test_server_begin_stop(bn_test_server_t *ts);
+/* Stops the server if still running, waits for the stop callback, runs the
+ * loop dry and asserts that uv_loop_close() succeeds. */
+void bn_test_server_finish(bn_test_server_t *ts);
+
 /* timeout_ms scaled by $BN_TEST_TIMEOUT_MULTIPLIER (default 1). */
 unsigned bn_test_timeout(unsigned ms);
 

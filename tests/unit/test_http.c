@@ -29,12 +29,7 @@ static bn_chan_result_t join_ok(bn_channel_t *ch, const bn_payload_t *params, bn
 
 static const bn_channel_type_t type_ok = {.name = "ok", .join = join_ok};
 
-typedef struct fixture_s {
-    uv_loop_t loop;
-    bn_server_t *srv;
-    int port;
-    bool stopped;
-} fixture_t;
+typedef bn_test_server_t fixture_t;
 
 #define MAX_REQUEST_LINE 256
 #define MAX_HEADER_BYTES 1024
@@ -44,42 +39,21 @@ typedef struct fixture_s {
 static int setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof(*fx));
-    assert_int_equal(uv_loop_init(&fx->loop), 0);
     bn_config_t cfg;
     bn_config_defaults(&cfg);
-    cfg.port = 0;
     cfg.max_request_line = MAX_REQUEST_LINE;
     cfg.max_header_bytes = MAX_HEADER_BYTES;
     cfg.max_headers = MAX_HEADERS;
     cfg.max_body = MAX_BODY;
-    fx->srv = bn_server_new(&fx->loop, &cfg);
-    assert_non_null(fx->srv);
-    assert_int_equal(bn_server_route(fx->srv, "room:*", &type_ok, NULL), 0);
-    assert_int_equal(bn_server_start(fx->srv), 0);
-    fx->port = bn_server_port(fx->srv);
-    assert_true(fx->port > 0);
+    bn_test_server_start(fx, &cfg, &type_ok);
     *state = fx;
     return 0;
 }
 
-static void on_stopped(void *ud)
-{
-    ((fixture_t *)ud)->stopped = true;
-}
-
-static bool pred_stopped(void *ud)
-{
-    return ((fixture_t *)ud)->stopped;
-}
-
 static int teardown(void **state)
 {
-    fixture_t *fx = *state;
-    bn_server_stop(fx->srv, on_stopped, fx);
-    assert_true(bn_test_run_until(&fx->loop, pred_stopped, fx, 5000));
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&fx->loop), 0);
-    free(fx);
+    bn_test_server_finish(*state);
+    free(*state);
     return 0;
 }
 

@@ -28,33 +28,17 @@ static const bn_channel_type_t type_ok = {.name = "ok", .join = join_ok};
 
 #define QUEUE_LIMIT 65536
 
-typedef struct fixture_s {
-    uv_loop_t loop;
-    bn_server_t *srv;
-    int port;
-    bool stopped;
-} fixture_t;
+typedef bn_test_server_t fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof(*fx));
-    assert_int_equal(uv_loop_init(&fx->loop), 0);
     bn_config_t cfg;
     bn_config_defaults(&cfg);
-    cfg.port = 0;
     cfg.max_queued_bytes = QUEUE_LIMIT;
-    fx->srv = bn_server_new(&fx->loop, &cfg);
-    assert_non_null(fx->srv);
-    assert_int_equal(bn_server_route(fx->srv, "room:*", &type_ok, NULL), 0);
-    assert_int_equal(bn_server_start(fx->srv), 0);
-    fx->port = bn_server_port(fx->srv);
+    bn_test_server_start(fx, &cfg, &type_ok);
     *state = fx;
     return 0;
-}
-
-static void on_stopped(void *ud)
-{
-    ((fixture_t *)ud)->stopped = true;
 }
 
 static bool pred_stopped(void *ud)
@@ -64,14 +48,8 @@ static bool pred_stopped(void *ud)
 
 static int teardown(void **state)
 {
-    fixture_t *fx = *state;
-    if (fx->srv != NULL) {
-        bn_server_stop(fx->srv, on_stopped, fx);
-        assert_true(bn_test_run_until(&fx->loop, pred_stopped, fx, 5000));
-    }
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&fx->loop), 0);
-    free(fx);
+    bn_test_server_finish(*state);
+    free(*state);
     return 0;
 }
 
@@ -123,8 +101,7 @@ static void expect_going_away(bn_test_client_t *c)
 
 static void stop_server(fixture_t *fx)
 {
-    bn_server_stop(fx->srv, on_stopped, fx);
-    fx->srv = NULL;
+    bn_test_server_begin_stop(fx);
 }
 
 /* ---------------------------------------------------------------- coalescing */

@@ -45,17 +45,14 @@ int bnb_mode_conns(const bnb_config_t *cfg, json_t *res)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    bnb_net_t *net = malloc(sizeof(*net));
-    conns_t *c = calloc(1, sizeof(*c));
-    if (net == NULL || c == NULL) {
-        abort();
-    }
-    int rc = bnb_net_init(net, &loop, cfg);
-    if (rc != 0) {
-        fprintf(stderr, "bennu-bench: bad --host '%s': %s\n", cfg->host, uv_strerror(rc));
-        free(net);
-        free(c);
+    bnb_net_t *net = bnb_net_new(&loop, cfg);
+    if (net == NULL) {
+        (void)uv_loop_close(&loop);
         return 1;
+    }
+    conns_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        abort();
     }
     bnb_run_init(&c->run, &loop, net, cfg, cfg->conns, &conns_ops, c);
     for (uint32_t i = 0; i < cfg->conns; i++) {

@@ -219,17 +219,14 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    bnb_net_t *net = malloc(sizeof(*net));
-    fanout_t *f = calloc(1, sizeof(*f));
-    if (net == NULL || f == NULL) {
-        abort();
-    }
-    int rc = bnb_net_init(net, &loop, cfg);
-    if (rc != 0) {
-        fprintf(stderr, "bennu-bench: bad --host '%s': %s\n", cfg->host, uv_strerror(rc));
-        free(net);
-        free(f);
+    bnb_net_t *net = bnb_net_new(&loop, cfg);
+    if (net == NULL) {
+        (void)uv_loop_close(&loop);
         return 1;
+    }
+    fanout_t *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        abort();
     }
     f->cfg = cfg;
     f->S = cfg->subs;

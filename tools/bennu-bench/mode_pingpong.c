@@ -78,17 +78,14 @@ int bnb_mode_pingpong(const bnb_config_t *cfg, json_t *res)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    bnb_net_t *net = malloc(sizeof(*net));
-    pingpong_t *p = calloc(1, sizeof(*p));
-    if (net == NULL || p == NULL) {
-        abort();
-    }
-    int rc = bnb_net_init(net, &loop, cfg);
-    if (rc != 0) {
-        fprintf(stderr, "bennu-bench: bad --host '%s': %s\n", cfg->host, uv_strerror(rc));
-        free(net);
-        free(p);
+    bnb_net_t *net = bnb_net_new(&loop, cfg);
+    if (net == NULL) {
+        (void)uv_loop_close(&loop);
         return 1;
+    }
+    pingpong_t *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        abort();
     }
     p->cfg = cfg;
     bnb_run_init(&p->run, &loop, net, cfg, cfg->conns, &pingpong_ops, p);

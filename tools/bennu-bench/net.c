@@ -2,6 +2,7 @@
 #include "net.h"
 
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,21 @@ static uint64_t rng_next(uint64_t *s)
     x ^= x << 17;
     *s = x;
     return x;
+}
+
+bnb_net_t *bnb_net_new(uv_loop_t *loop, const bnb_config_t *cfg)
+{
+    bnb_net_t *net = malloc(sizeof(*net));
+    if (net == NULL) {
+        abort();
+    }
+    int rc = bnb_net_init(net, loop, cfg);
+    if (rc != 0) {
+        fprintf(stderr, "bennu-bench: bad --host '%s': %s\n", cfg->host, uv_strerror(rc));
+        free(net);
+        return NULL;
+    }
+    return net;
 }
 
 int bnb_net_init(bnb_net_t *net, uv_loop_t *loop, const bnb_config_t *cfg)

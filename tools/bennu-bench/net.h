@@ -88,6 +88,11 @@ struct bnb_net_s {
  * an unparsable --host). */
 int bnb_net_init(bnb_net_t *net, uv_loop_t *loop, const bnb_config_t *cfg);
 
+/* Allocates and prepares a net for cfg's server, as every mode does first.
+ * Returns NULL after printing why (an unparsable --host); free with
+ * bnb_net_free and free(). */
+bnb_net_t *bnb_net_new(uv_loop_t *loop, const bnb_config_t *cfg);
+
 /* Frees the write-request pool; every conn must be closed first. */
 void bnb_net_free(bnb_net_t *net);
 

@@ -6,6 +6,17 @@
 #include "core/log.h"
 #include "transport/internal.h"
 
+void bn__ws_frame_buf(bn_buf_t *b, uint8_t opcode)
+{
+    /* Server frames are unmasked, so the header goes in the headroom once
+     * and every sharer of the buffer sends the same bytes. */
+    uint8_t hdr[10];
+    size_t h = bn_ws_frame_header(hdr, opcode, b->len);
+    memcpy(bn_buf_body(b) - h, hdr, h);
+    b->head = (uint32_t)h;
+    b->framed = 1;
+}
+
 int bn__ws_send_control(bn_conn_t *c, uint8_t opcode, const void *data, size_t len)
 {
     bn_buf_t *b = bn_buf_new(len);
@@ -15,11 +26,7 @@ int bn__ws_send_control(bn_conn_t *c, uint8_t opcode, const void *data, size_t l
     if (len > 0) {
         bn_buf_append(&b, data, len);
     }
-    uint8_t hdr[10];
-    size_t h = bn_ws_frame_header(hdr, opcode, len);
-    memcpy(bn_buf_body(b) - h, hdr, h);
-    b->head = (uint32_t)h;
-    b->framed = 1;
+    bn__ws_frame_buf(b, opcode);
     int rc = bn__conn_enqueue(c, b);
     bn_buf_unref(b);
     return rc;

@@ -20,19 +20,26 @@ typedef struct bn_mesh_config_s {
     const char *name;         /* node name "name@host"; required */
     const char *bind;         /* listen address; default "127.0.0.1" */
     int port;                 /* listen port; 0 = ephemeral, -1 = no listener (hidden clients) */
-    const char *cookie;       /* cluster cookie; required */
+    const char *cookie;       /* cluster cookie; required, at least 16 bytes */
     const char *const *seeds; /* "host:port" to dial at start and redial with backoff */
     size_t n_seeds;
     unsigned tick_ms;         /* interval between ticks; default 1000 */
     unsigned down_ms;         /* silence after which a peer is down; default 5000 */
     bool hidden;              /* join no groups, not gossiped (bennuctl) */
-    bool encrypt;             /* encrypt links with the handshake's session keys */
     /* "name@host=HOST:PORT": dial that node at this address instead of the
      * one it advertises (fault-injection proxies, NAT). */
     const char *const *dial_overrides;
     size_t n_dial_overrides;
     size_t max_frame;         /* default 16 MiB */
     size_t max_link_queue;    /* bytes queued per link before it is dropped; default 64 MiB */
+    /* Inbound connections that have not proved the cookie yet: at most this
+     * many in all (default 128) and per source address (default 16); a new
+     * one over a cap evicts the oldest. */
+    size_t max_preauth;
+    size_t max_preauth_per_ip;
+    /* Networks allowed to connect ("10.0.0.0/8", "::1"); none = any. */
+    const char *const *allow;
+    size_t n_allow;
 } bn_mesh_config_t;
 
 typedef struct bn_mesh_callbacks_s {
@@ -47,8 +54,10 @@ typedef struct bn_mesh_callbacks_s {
     size_t (*local_count)(void *ud, const char *topic, size_t topic_len);
 } bn_mesh_callbacks_t;
 
-/* Allocates a mesh; nothing runs until bn_mesh_start. Returns 0 or a
- * negative errno-style code with a logged reason (bad config). */
+/* Allocates a mesh; nothing runs until bn_mesh_start. Derives the cookie key
+ * with a memory-hard KDF (about 0.1 s and 32 MiB, once per process and
+ * cookie). Returns 0 or a negative errno-style code with a logged reason
+ * (bad config; UV_EINVAL for a cookie under 16 bytes). */
 int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_callbacks_t *cb,
                 void *ud, bn_mesh_t **out);
 /* Binds the listener and dials the seeds. Returns 0 or a negative libuv error. */

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "app/chat_channel.h"
+#include "app/cookie_cli.h"
 #include "app/static_assets.h"
 #include "app/workers.h"
 #include "bennu/bennu.h"
@@ -133,11 +134,15 @@ static void usage(FILE *out)
             "                        --port 0 any free port; 0 = any free port)\n"
             "  --mesh-bind ADDR      mesh listen address (default: --bind)\n"
             "  --join HOST:PORT      a seed node's mesh address (repeatable)\n"
-            "  --cookie C            cluster cookie (else --cookie-file, else env BENNU_COOKIE;\n"
-            "  --cookie-file F       --dev uses a built-in one). No cookie: no mesh.\n"
+            "  --cookie C            cluster cookie, at least 16 bytes (else --cookie-file, else\n"
+            "  --cookie-file F       env BENNU_COOKIE; --dev uses a built-in one on loopback).\n"
+            "                        No cookie: no mesh. `bennu cookie new FILE` makes one.\n"
             "  --tick-ms MS          tick interval on idle links (default 1000)\n"
             "  --down-ms MS          a peer silent this long is down (default 5000)\n"
-            "  --mesh-encrypt        encrypt links with the handshake's session keys\n"
+            "  --mesh-allow CIDR     only these networks may connect to the mesh port\n"
+            "                        (repeatable; default any)\n"
+            "  --mesh-max-preauth N  unauthenticated mesh connections held at once (default 128)\n"
+            "  --mesh-max-preauth-per-ip N  the same per source address (default 16)\n"
             "  --no-mesh             run without a mesh listener\n"
             "  --workers N           run N worker processes (one per core) sharing --port;\n"
             "                        worker i is mesh node NAME-wI on --mesh-port + i\n"
@@ -146,6 +151,7 @@ static void usage(FILE *out)
             "  --help                this text\n"
             "\n"
             "       bennu token mint|verify ...   Phoenix.Token tools (bennu token --help)\n"
+            "       bennu cookie new [FILE]      a random cluster cookie (FILE: created 0600)\n"
             "  --version             print the version\n");
 }
 
@@ -195,6 +201,9 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "token") == 0) {
         return bn_token_cli_main("bennu token", argc - 1, argv + 1);
     }
+    if (argc >= 2 && strcmp(argv[1], "cookie") == 0) {
+        return bn_app_cookie_cli(argc - 1, argv + 1);
+    }
     bn_config_t cfg;
     bn_config_defaults(&cfg);
     const char *static_dir = BN_DEFAULT_STATIC_DIR;
@@ -206,13 +215,17 @@ int main(int argc, char **argv)
     const char *overrides[APP_MAX_SEEDS];
     size_t n_overrides = 0;
     long mesh_port = -1, tick_ms = 1000, down_ms = 5000;
-    bool mesh_encrypt = false, no_mesh = false;
+    long max_preauth = 0, max_preauth_per_ip = 0;
+    const char *allow[APP_MAX_SEEDS];
+    size_t n_allow = 0;
+    bool no_mesh = false, cookie_explicit = false;
     long workers = 1;
     enum {
         OPT_PORT = 256, OPT_BIND, OPT_STATIC, OPT_LOG, OPT_FRAME, OPT_MESSAGE, OPT_IDLE,
         OPT_HANDSHAKE, OPT_QUEUE, OPT_CONNS, OPT_CHANNELS, OPT_HELP, OPT_VERSION, OPT_SECRET,
         OPT_SECRET_FILE, OPT_DEV, OPT_ORIGIN, OPT_URL_HOST, OPT_NAME, OPT_MESH_PORT,
-        OPT_MESH_BIND, OPT_JOIN, OPT_COOKIE, OPT_COOKIE_FILE, OPT_TICK, OPT_DOWN, OPT_ENCRYPT,
+        OPT_MESH_BIND, OPT_JOIN, OPT_COOKIE, OPT_COOKIE_FILE, OPT_TICK, OPT_DOWN, OPT_ALLOW,
+        OPT_PREAUTH, OPT_PREAUTH_IP,
         OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS, OPT_TOPICS, OPT_LP_WINDOW,
         OPT_LP_TIMEOUT, OPT_LP_SESSIONS,
     };
@@ -241,7 +254,9 @@ int main(int argc, char **argv)
         {"cookie-file", required_argument, NULL, OPT_COOKIE_FILE},
         {"tick-ms", required_argument, NULL, OPT_TICK},
         {"down-ms", required_argument, NULL, OPT_DOWN},
-        {"mesh-encrypt", no_argument, NULL, OPT_ENCRYPT},
+        {"mesh-allow", required_argument, NULL, OPT_ALLOW},
+        {"mesh-max-preauth", required_argument, NULL, OPT_PREAUTH},
+        {"mesh-max-preauth-per-ip", required_argument, NULL, OPT_PREAUTH_IP},
         {"no-mesh", no_argument, NULL, OPT_NO_MESH},
         {"dial-override", required_argument, NULL, OPT_DIAL},
         {"rate-limit", required_argument, NULL, OPT_RATE},
@@ -377,8 +392,30 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case OPT_ENCRYPT:
-            mesh_encrypt = true;
+        case OPT_ALLOW: {
+            if (n_allow == APP_MAX_SEEDS) {
+                fprintf(stderr, "bennu: at most %d --mesh-allow networks\n", APP_MAX_SEEDS);
+                return 2;
+            }
+            if (!bn_app_cidr_valid(optarg)) {
+                fprintf(stderr,
+                        "bennu: --mesh-allow expects ADDR or ADDR/BITS (IPv4 or IPv6), got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            allow[n_allow++] = optarg;
+            break;
+        }
+        case OPT_PREAUTH:
+            if (parse_num("--mesh-max-preauth", optarg, 1, 100000, &max_preauth) != 0) {
+                return 2;
+            }
+            break;
+        case OPT_PREAUTH_IP:
+            if (parse_num("--mesh-max-preauth-per-ip", optarg, 1, 100000, &max_preauth_per_ip) !=
+                0) {
+                return 2;
+            }
             break;
         case OPT_NO_MESH:
             no_mesh = true;
@@ -469,8 +506,23 @@ int main(int argc, char **argv)
     if (cookie == NULL) {
         cookie = getenv("BENNU_COOKIE");
     }
+    cookie_explicit = cookie != NULL;
     if (cookie == NULL && dev) {
         cookie = BN_DEV_COOKIE;
+    }
+    if (cookie != NULL && !no_mesh && strlen(cookie) < BN_APP_COOKIE_MIN) {
+        fprintf(stderr,
+                "bennu: the cluster cookie must be at least %d bytes (got %zu); "
+                "`bennu cookie new FILE` writes a random one\n",
+                BN_APP_COOKIE_MIN, strlen(cookie));
+        return 2;
+    }
+    if (dev && !cookie_explicit && !no_mesh &&
+        !bn_app_is_loopback(mesh_bind != NULL ? mesh_bind : cfg.bind)) {
+        fprintf(stderr, "bennu: --dev would open the mesh on %s with the public development "
+                        "cookie; pass --cookie-file (or --cookie, BENNU_COOKIE), or --no-mesh\n",
+                mesh_bind != NULL ? mesh_bind : cfg.bind);
+        return 2;
     }
     if (down_ms <= tick_ms) {
         fprintf(stderr, "bennu: --down-ms must be greater than --tick-ms\n");
@@ -570,7 +622,10 @@ int main(int argc, char **argv)
             .n_seeds = n_seeds,
             .tick_ms = (unsigned)tick_ms,
             .down_ms = (unsigned)down_ms,
-            .encrypt = mesh_encrypt,
+            .max_preauth = (size_t)max_preauth,
+            .max_preauth_per_ip = (size_t)max_preauth_per_ip,
+            .allow = allow,
+            .n_allow = n_allow,
             .dial_overrides = overrides,
             .n_dial_overrides = n_overrides,
         };

@@ -49,7 +49,10 @@ int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out)
 {
     Bnmesh__Envelope env = BNMESH__ENVELOPE__INIT;
     Bnmesh__Hello hello = BNMESH__HELLO__INIT;
-    Bnmesh__Auth auth = BNMESH__AUTH__INIT;
+    Bnmesh__Challenge chal = BNMESH__CHALLENGE__INIT;
+    Bnmesh__Identify ident = BNMESH__IDENTIFY__INIT;
+    Bnmesh__Refuse refuse = BNMESH__REFUSE__INIT;
+    Bnmesh__Ready ready = BNMESH__READY__INIT;
     Bnmesh__Tick tick = BNMESH__TICK__INIT;
     Bnmesh__PeerList plist = BNMESH__PEER_LIST__INIT;
     Bnmesh__GroupJoin gjoin = BNMESH__GROUP_JOIN__INIT;
@@ -66,21 +69,34 @@ int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out)
     env.version = msg->version ? msg->version : BN__MESH_PROTO_VERSION;
     switch (msg->type) {
     case BN__MSG_HELLO:
-        hello.name = pb_bytes(msg->u.hello.name);
-        hello.incarnation = msg->u.hello.incarnation;
-        hello.hidden = msg->u.hello.hidden;
         hello.nonce = pb_bytes(msg->u.hello.nonce);
         hello.kx_public = pb_bytes(msg->u.hello.kx_pk);
-        hello.host = pb_bytes(msg->u.hello.host);
-        hello.port = msg->u.hello.port;
-        hello.encrypt = msg->u.hello.encrypt;
         env.msg_case = BNMESH__ENVELOPE__MSG_HELLO;
         env.hello = &hello;
         break;
-    case BN__MSG_AUTH:
-        auth.mac = pb_bytes(msg->u.auth.mac);
-        env.msg_case = BNMESH__ENVELOPE__MSG_AUTH;
-        env.auth = &auth;
+    case BN__MSG_CHALLENGE:
+        chal.nonce = pb_bytes(msg->u.hello.nonce);
+        chal.kx_public = pb_bytes(msg->u.hello.kx_pk);
+        env.msg_case = BNMESH__ENVELOPE__MSG_CHALLENGE;
+        env.challenge = &chal;
+        break;
+    case BN__MSG_IDENTIFY:
+        ident.name = pb_bytes(msg->u.ident.name);
+        ident.incarnation = msg->u.ident.incarnation;
+        ident.hidden = msg->u.ident.hidden;
+        ident.host = pb_bytes(msg->u.ident.host);
+        ident.port = msg->u.ident.port;
+        env.msg_case = BNMESH__ENVELOPE__MSG_IDENTIFY;
+        env.identify = &ident;
+        break;
+    case BN__MSG_REFUSE:
+        refuse.reason = (Bnmesh__RefuseReason)msg->u.refuse.reason;
+        env.msg_case = BNMESH__ENVELOPE__MSG_REFUSE;
+        env.refuse = &refuse;
+        break;
+    case BN__MSG_READY:
+        env.msg_case = BNMESH__ENVELOPE__MSG_READY;
+        env.ready = &ready;
         break;
     case BN__MSG_TICK:
         tick.ts_us = msg->u.tick.ts_us;
@@ -204,18 +220,28 @@ int bn__codec_decode(const uint8_t *data, size_t len, bn__msg_t *msg)
     switch (env->msg_case) {
     case BNMESH__ENVELOPE__MSG_HELLO:
         msg->type = BN__MSG_HELLO;
-        msg->u.hello.name = from_pb(env->hello->name);
-        msg->u.hello.incarnation = env->hello->incarnation;
-        msg->u.hello.hidden = env->hello->hidden;
         msg->u.hello.nonce = from_pb(env->hello->nonce);
         msg->u.hello.kx_pk = from_pb(env->hello->kx_public);
-        msg->u.hello.host = from_pb(env->hello->host);
-        msg->u.hello.port = env->hello->port;
-        msg->u.hello.encrypt = env->hello->encrypt;
         break;
-    case BNMESH__ENVELOPE__MSG_AUTH:
-        msg->type = BN__MSG_AUTH;
-        msg->u.auth.mac = from_pb(env->auth->mac);
+    case BNMESH__ENVELOPE__MSG_CHALLENGE:
+        msg->type = BN__MSG_CHALLENGE;
+        msg->u.hello.nonce = from_pb(env->challenge->nonce);
+        msg->u.hello.kx_pk = from_pb(env->challenge->kx_public);
+        break;
+    case BNMESH__ENVELOPE__MSG_IDENTIFY:
+        msg->type = BN__MSG_IDENTIFY;
+        msg->u.ident.name = from_pb(env->identify->name);
+        msg->u.ident.incarnation = env->identify->incarnation;
+        msg->u.ident.hidden = env->identify->hidden;
+        msg->u.ident.host = from_pb(env->identify->host);
+        msg->u.ident.port = env->identify->port;
+        break;
+    case BNMESH__ENVELOPE__MSG_REFUSE:
+        msg->type = BN__MSG_REFUSE;
+        msg->u.refuse.reason = (uint32_t)env->refuse->reason;
+        break;
+    case BNMESH__ENVELOPE__MSG_READY:
+        msg->type = BN__MSG_READY;
         break;
     case BNMESH__ENVELOPE__MSG_TICK:
         msg->type = BN__MSG_TICK;

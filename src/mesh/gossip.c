@@ -78,8 +78,9 @@ void bn__gossip_dial_seed(bn_mesh_t *m, bn__seed_t *s)
 
 void bn__gossip_dial_node(bn_mesh_t *m, bn__node_t *n)
 {
-    if (m->closing || n->link != NULL || n->dial_link != NULL || n->port <= 0 || n->hidden ||
-        n->host[0] == '\0') {
+    /* Never dial a node we are connected to or connecting with. */
+    if (m->closing || n->link != NULL || n->dial_link != NULL || n->pending_link != NULL ||
+        n->port <= 0 || n->hidden || n->host[0] == '\0') {
         return;
     }
     n->redial_at_ms = 0;
@@ -115,11 +116,30 @@ void bn__gossip_start(bn_mesh_t *m)
     }
 }
 
+/* A seed whose address is that of a node we are already linked with (it
+ * dialled us first) needs no dial of its own: redialling it would only make
+ * a duplicate link for the handshake to refuse. */
+static bool seed_is_up_node(bn_mesh_t *m, const bn__seed_t *s)
+{
+    const char *host = strcmp(s->host, "localhost") == 0 ? "127.0.0.1" : s->host;
+    for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
+        if (n->port == s->port && strcmp(n->host, host) == 0 &&
+            (n->state == BN__NODE_UP || n->pending_link != NULL)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void bn__gossip_sweep(bn_mesh_t *m, uint64_t now)
 {
     for (size_t i = 0; i < m->n_seeds; i++) {
         bn__seed_t *s = &m->seeds[i];
         if (!s->done && s->link == NULL && s->redial_at_ms != 0 && now >= s->redial_at_ms) {
+            if (seed_is_up_node(m, s)) {
+                s->done = true;
+                continue;
+            }
             bn__gossip_dial_seed(m, s);
         }
     }
@@ -182,7 +202,7 @@ void bn__gossip_on_peers(bn_mesh_t *m, bn__link_t *from, const bn__msg_t *msg)
             continue;
         }
         bn__node_t *n = bn__node_get(m, name);
-        if (n->state == BN__NODE_UP || n->dial_link != NULL) {
+        if (n->state == BN__NODE_UP || n->dial_link != NULL || n->pending_link != NULL) {
             continue;
         }
         memcpy(n->host, p->host.data, p->host.len);

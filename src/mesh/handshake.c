@@ -1,51 +1,102 @@
-/* Cookie proof and link keys.
+/* Cookie key, session keys and per-frame AEAD for mesh links.
  *
- * Each side sends a Hello carrying a fresh 32-byte nonce and an ephemeral
- * X25519 public key. Once both Hellos are known, each side derives:
- *   transcript = BLAKE2b(initiator Hello bytes || acceptor Hello bytes)
- *   (c2s, s2c) = crypto_kx session keys of the ephemeral pair
- *   mac_key    = BLAKE2b_key=cookie_key("auth" || c2s || s2c || transcript)
- * and sends Auth{ HMAC-SHA512-256(mac_key, role || transcript) } where role
- * is 'I' or 'A', so a MAC cannot be reflected back to its author. The cookie
- * never travels; the fresh nonces and keys make every transcript unique, so a
- * recorded Auth does not verify on a new connection. The encryption keys are
- * the session keys rekeyed with the cookie key, so encryption also depends
- * on the cookie. */
+ * The handshake (link.c drives it; docs/NOTES.md has the threat model):
+ *   dialler  -> acceptor  Hello      {nonce_d, pk_d}          plaintext
+ *   acceptor -> dialler   Challenge  {nonce_a, pk_a}          plaintext
+ *   dialler  -> acceptor  Identify   sealed under k_d2a
+ *   acceptor -> dialler   Identify   sealed under k_a2d (or a sealed Refuse)
+ *   dialler  -> acceptor  Ready      sealed (or a sealed Refuse)
+ * with
+ *   T             = BLAKE2b(Hello bytes || Challenge bytes)
+ *   (c2s, s2c)    = crypto_kx session keys of the two ephemeral key pairs
+ *   k_d2a, k_a2d  = BLAKE2b_key=cookie_key(label || c2s or s2c || T)
+ *   cookie_key    = Argon2id(cookie, fixed salt)
+ * Opening the dialler's Identify proves it knows the cookie key; until then
+ * the acceptor has sent only random nonces and a public key, so a peer that
+ * has not proved the cookie learns nothing it could test cookie guesses
+ * against. The dialler's sealed Identify does depend on the cookie: a node
+ * that dials an impostor gives it one value to guess against offline, which
+ * the memory-hard KDF and the 16-byte minimum make expensive (NOTES.md).
+ * Every later frame is sealed with a counter nonce per direction, so an
+ * altered, inserted, dropped or replayed frame fails to open. */
 #include <string.h>
 
 #include "mesh/internal.h"
 
-static const uint8_t cookie_ctx[] = "bennu-mesh-cookie-v1";
+/* Argon2id at 3 passes over 32 MiB: about a tenth of a second once per
+ * process, and the same per guess for anyone guessing the cookie. */
+#define COOKIE_OPSLIMIT 3u
+#define COOKIE_MEMLIMIT (32u * 1024u * 1024u)
 
-void bn__hs_cookie_key(const char *cookie, uint8_t key[BN__HS_KEY_BYTES])
+static const char cookie_salt_label[] = "bennu-mesh-cookie-v2";
+
+/* The last cookie's key: bennuctl and the tests create several meshes with
+ * one cookie in one process. Processes are single-threaded (--workers forks). */
+static struct {
+    bool valid;
+    uint8_t fingerprint[crypto_generichash_BYTES];
+    uint8_t key[BN__HS_KEY_BYTES];
+} cookie_cache;
+
+int bn__hs_cookie_key(const char *cookie, uint8_t key[BN__HS_KEY_BYTES])
 {
-    crypto_generichash(key, BN__HS_KEY_BYTES, (const uint8_t *)cookie, strlen(cookie), cookie_ctx,
-                       sizeof(cookie_ctx));
+    size_t len = strlen(cookie);
+    if (len < BN__HS_COOKIE_MIN) {
+        return -1;
+    }
+    uint8_t fp[crypto_generichash_BYTES];
+    crypto_generichash(fp, sizeof(fp), (const uint8_t *)cookie, len, NULL, 0);
+    if (cookie_cache.valid && sodium_memcmp(fp, cookie_cache.fingerprint, sizeof(fp)) == 0) {
+        memcpy(key, cookie_cache.key, BN__HS_KEY_BYTES);
+        sodium_memzero(fp, sizeof(fp));
+        return 0;
+    }
+    /* One salt for the whole cluster: every node must derive the same key. */
+    uint8_t salt[crypto_pwhash_SALTBYTES];
+    crypto_generichash(salt, sizeof(salt), (const uint8_t *)cookie_salt_label,
+                       sizeof(cookie_salt_label) - 1, NULL, 0);
+    if (crypto_pwhash(key, BN__HS_KEY_BYTES, cookie, len, salt, COOKIE_OPSLIMIT, COOKIE_MEMLIMIT,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        sodium_memzero(fp, sizeof(fp));
+        return -1;
+    }
+    memcpy(cookie_cache.fingerprint, fp, sizeof(fp));
+    memcpy(cookie_cache.key, key, BN__HS_KEY_BYTES);
+    cookie_cache.valid = true;
+    sodium_memzero(fp, sizeof(fp));
+    return 0;
 }
 
 void bn__hs_init(bn__hs_t *hs, bool initiator)
 {
     memset(hs, 0, sizeof(*hs));
     hs->initiator = initiator;
-    randombytes_buf(hs->nonce, sizeof(hs->nonce));
-    crypto_kx_keypair(hs->pk, hs->sk);
 }
 
-static void rekey(uint8_t out[BN__HS_KEY_BYTES], const uint8_t cookie_key[BN__HS_KEY_BYTES],
-                  const char *label, const uint8_t key[BN__HS_KEY_BYTES])
+void bn__hs_keygen(bn__hs_t *hs)
+{
+    randombytes_buf(hs->nonce, sizeof(hs->nonce));
+    crypto_kx_keypair(hs->pk, hs->sk);
+    hs->keyed = true;
+}
+
+static void direction_key(uint8_t out[BN__HS_KEY_BYTES], const uint8_t cookie_key[BN__HS_KEY_BYTES],
+                          const char *label, const uint8_t key[crypto_kx_SESSIONKEYBYTES],
+                          const uint8_t transcript[crypto_generichash_BYTES])
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, cookie_key, BN__HS_KEY_BYTES, BN__HS_KEY_BYTES);
     crypto_generichash_update(&st, (const uint8_t *)label, strlen(label));
-    crypto_generichash_update(&st, key, BN__HS_KEY_BYTES);
+    crypto_generichash_update(&st, key, crypto_kx_SESSIONKEYBYTES);
+    crypto_generichash_update(&st, transcript, crypto_generichash_BYTES);
     crypto_generichash_final(&st, out, BN__HS_KEY_BYTES);
 }
 
 int bn__hs_derive(bn__hs_t *hs, const uint8_t cookie_key[BN__HS_KEY_BYTES],
-                  const uint8_t *own_hello, size_t own_len, const uint8_t *peer_hello,
-                  size_t peer_len, const uint8_t *peer_pk, size_t peer_pk_len)
+                  const uint8_t *hello, size_t hello_len, const uint8_t *challenge,
+                  size_t challenge_len, const uint8_t *peer_pk, size_t peer_pk_len)
 {
-    if (peer_pk_len != crypto_kx_PUBLICKEYBYTES) {
+    if (!hs->keyed || peer_pk_len != crypto_kx_PUBLICKEYBYTES) {
         return -1;
     }
     uint8_t rx[crypto_kx_SESSIONKEYBYTES];
@@ -60,64 +111,29 @@ int bn__hs_derive(bn__hs_t *hs, const uint8_t cookie_key[BN__HS_KEY_BYTES],
     if (rc != 0) {
         return -1;
     }
-    /* The initiator's tx is the acceptor's rx; order them canonically. */
+    /* The initiator's tx is the acceptor's rx; name them by direction. */
     const uint8_t *c2s = hs->initiator ? tx : rx;
     const uint8_t *s2c = hs->initiator ? rx : tx;
 
+    uint8_t transcript[crypto_generichash_BYTES];
     crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, sizeof(hs->transcript));
-    if (hs->initiator) {
-        crypto_generichash_update(&st, own_hello, own_len);
-        crypto_generichash_update(&st, peer_hello, peer_len);
-    } else {
-        crypto_generichash_update(&st, peer_hello, peer_len);
-        crypto_generichash_update(&st, own_hello, own_len);
-    }
-    crypto_generichash_final(&st, hs->transcript, sizeof(hs->transcript));
+    crypto_generichash_init(&st, NULL, 0, sizeof(transcript));
+    crypto_generichash_update(&st, hello, hello_len);
+    crypto_generichash_update(&st, challenge, challenge_len);
+    crypto_generichash_final(&st, transcript, sizeof(transcript));
 
-    crypto_generichash_init(&st, cookie_key, BN__HS_KEY_BYTES, sizeof(hs->mac_key));
-    crypto_generichash_update(&st, (const uint8_t *)"auth", 4);
-    crypto_generichash_update(&st, c2s, crypto_kx_SESSIONKEYBYTES);
-    crypto_generichash_update(&st, s2c, crypto_kx_SESSIONKEYBYTES);
-    crypto_generichash_update(&st, hs->transcript, sizeof(hs->transcript));
-    crypto_generichash_final(&st, hs->mac_key, sizeof(hs->mac_key));
-
-    uint8_t k_c2s[BN__HS_KEY_BYTES];
-    uint8_t k_s2c[BN__HS_KEY_BYTES];
-    rekey(k_c2s, cookie_key, "c2s", c2s);
-    rekey(k_s2c, cookie_key, "s2c", s2c);
-    memcpy(hs->tx_key, hs->initiator ? k_c2s : k_s2c, BN__HS_KEY_BYTES);
-    memcpy(hs->rx_key, hs->initiator ? k_s2c : k_c2s, BN__HS_KEY_BYTES);
-    sodium_memzero(k_c2s, sizeof(k_c2s));
-    sodium_memzero(k_s2c, sizeof(k_s2c));
+    uint8_t k_d2a[BN__HS_KEY_BYTES];
+    uint8_t k_a2d[BN__HS_KEY_BYTES];
+    direction_key(k_d2a, cookie_key, "bennu d2a", c2s, transcript);
+    direction_key(k_a2d, cookie_key, "bennu a2d", s2c, transcript);
+    memcpy(hs->tx_key, hs->initiator ? k_d2a : k_a2d, BN__HS_KEY_BYTES);
+    memcpy(hs->rx_key, hs->initiator ? k_a2d : k_d2a, BN__HS_KEY_BYTES);
+    sodium_memzero(k_d2a, sizeof(k_d2a));
+    sodium_memzero(k_a2d, sizeof(k_a2d));
     sodium_memzero(rx, sizeof(rx));
     sodium_memzero(tx, sizeof(tx));
     hs->derived = true;
     return 0;
-}
-
-static void role_mac(const bn__hs_t *hs, bool initiator, uint8_t mac[BN__HS_MAC_BYTES])
-{
-    uint8_t in[1 + sizeof(hs->transcript)];
-    in[0] = initiator ? 'I' : 'A';
-    memcpy(in + 1, hs->transcript, sizeof(hs->transcript));
-    crypto_auth(mac, in, sizeof(in), hs->mac_key);
-}
-
-void bn__hs_own_mac(const bn__hs_t *hs, uint8_t mac[BN__HS_MAC_BYTES])
-{
-    role_mac(hs, hs->initiator, mac);
-}
-
-bool bn__hs_verify_peer(const bn__hs_t *hs, const uint8_t *mac, size_t len)
-{
-    if (!hs->derived || len != BN__HS_MAC_BYTES) {
-        return false;
-    }
-    uint8_t in[1 + sizeof(hs->transcript)];
-    in[0] = hs->initiator ? 'A' : 'I';
-    memcpy(in + 1, hs->transcript, sizeof(hs->transcript));
-    return crypto_auth_verify(mac, in, sizeof(in), hs->mac_key) == 0;
 }
 
 static void seq_nonce(uint64_t seq, uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES])
@@ -139,7 +155,7 @@ void bn__hs_seal(bn__hs_t *hs, const uint8_t *in, size_t len, uint8_t *out)
 
 long bn__hs_open(bn__hs_t *hs, const uint8_t *in, size_t len, uint8_t *out)
 {
-    if (len < BN__HS_ABYTES) {
+    if (!hs->derived || len < BN__HS_ABYTES) {
         return -1;
     }
     uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];

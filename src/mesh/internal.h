@@ -24,10 +24,11 @@
 #include "bennu/mesh.h"
 #include "core/buf.h"
 
-#define BN__MESH_PROTO_VERSION 1u
-/* Frames before authentication are only Hello and Auth: a few hundred bytes.
- * The tight limit keeps an unauthenticated peer from making us allocate. */
-#define BN__MESH_PREAUTH_MAX_FRAME 4096u
+#define BN__MESH_PROTO_VERSION 2u
+/* Frames before authentication are Hello, Challenge, Identify, Refuse and
+ * Ready: under 400 bytes. The tight limit and the small read buffer keep an
+ * unauthenticated peer from making us allocate. */
+#define BN__MESH_PREAUTH_MAX_FRAME 512u
 #define BN__MESH_NAME_MAX 255u
 #define BN__MESH_HOST_MAX 63u
 
@@ -47,13 +48,15 @@
     X(VERSION_MISMATCH, "version_mismatch")      \
     X(PROTOCOL, "protocol")                      \
     X(BAD_HELLO, "bad_hello")                    \
-    X(ENCRYPT_MISMATCH, "encrypt_mismatch")      \
     X(DECRYPT_FAILED, "decrypt_failed")          \
     X(SELF_CONNECT, "self_connect")              \
     X(DUPLICATE_LINK, "duplicate_link")          \
     X(NAME_CLASH, "name_clash")                  \
     X(REPLACED, "replaced")                      \
     X(SLOW_CONSUMER, "slow_consumer")            \
+    X(PREAUTH_LIMIT, "preauth_limit")            \
+    X(NOT_ALLOWED, "not_allowed")                \
+    X(BAD_PAYLOAD, "bad_payload")                \
     X(SHUTDOWN, "shutdown")
 
 typedef enum {
@@ -101,7 +104,10 @@ void bn__frame_reader_compact(bn__frame_reader_t *r);
 #define BN__MSG_TYPE_MAP(X)              \
     X(NONE, "none")                      \
     X(HELLO, "hello")                    \
-    X(AUTH, "auth")                      \
+    X(CHALLENGE, "challenge")            \
+    X(IDENTIFY, "identify")              \
+    X(REFUSE, "refuse")                  \
+    X(READY, "ready")                    \
     X(TICK, "tick")                      \
     X(PEER_LIST, "peer_list")            \
     X(GROUP_JOIN, "group_join")          \
@@ -146,14 +152,17 @@ typedef struct bn__msg_s {
     uint32_t version;
     union {
         struct {
-            bn__bytes_t name, host, nonce, kx_pk;
+            bn__bytes_t nonce, kx_pk;
+        } hello; /* Hello and Challenge */
+        struct {
+            bn__bytes_t name, host;
             uint64_t incarnation;
             int32_t port;
-            bool hidden, encrypt;
-        } hello;
+            bool hidden;
+        } ident;
         struct {
-            bn__bytes_t mac;
-        } auth;
+            uint32_t reason; /* BN__REFUSE_* */
+        } refuse;
         struct {
             uint64_t ts_us, echo_ts_us, echo_delay_us, digest, count;
             bool has_digest;
@@ -190,6 +199,12 @@ typedef struct bn__msg_s {
 #define BN__DEC_VERSION (-2) /* valid but another protocol version */
 #define BN__DEC_UNKNOWN (-3) /* valid, but no message type we know */
 
+/* Why a handshake was refused; values of RefuseReason in mesh.proto. */
+#define BN__REFUSE_DUPLICATE 1u
+#define BN__REFUSE_NAME_CLASH 2u
+#define BN__REFUSE_SELF 3u
+#define BN__REFUSE_BAD_COOKIE 4u
+
 /* Encodes msg as one complete frame (length prefix included) into a new
  * buffer (refs = 1). Returns 0, or -1 if the frame would exceed max_frame. */
 int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out);
@@ -201,36 +216,38 @@ void bn__msg_free(bn__msg_t *msg);
 /* ---- handshake and link crypto ------------------------------------------ */
 
 #define BN__HS_NONCE_BYTES 32u
-#define BN__HS_MAC_BYTES crypto_auth_BYTES
 #define BN__HS_KEY_BYTES 32u
+/* The shortest cookie accepted: 16 bytes. */
+#define BN__HS_COOKIE_MIN 16u
 
 /* Per-link handshake state. Owner: the link; bn__hs_wipe clears it. */
 typedef struct bn__hs_s {
     uint8_t nonce[BN__HS_NONCE_BYTES];
     uint8_t pk[crypto_kx_PUBLICKEYBYTES];
     uint8_t sk[crypto_kx_SECRETKEYBYTES];
-    uint8_t mac_key[crypto_auth_KEYBYTES];
-    uint8_t transcript[crypto_generichash_BYTES];
     uint8_t tx_key[BN__HS_KEY_BYTES];
     uint8_t rx_key[BN__HS_KEY_BYTES];
     uint64_t tx_seq, rx_seq;
     bool initiator;
-    bool derived;
+    bool keyed;   /* nonce and key pair generated */
+    bool derived; /* session keys ready */
 } bn__hs_t;
 
-/* Derives the 32-byte cookie key; the cookie text itself is not kept. */
-void bn__hs_cookie_key(const char *cookie, uint8_t key[BN__HS_KEY_BYTES]);
-/* Fresh nonce and ephemeral key pair. */
+/* Derives the 32-byte cookie key with a memory-hard KDF (Argon2id): about a
+ * tenth of a second and 32 MiB, once per process and cookie (the last result
+ * is remembered). Returns 0, or -1 if the cookie is shorter than
+ * BN__HS_COOKIE_MIN or the KDF could not get its memory. */
+int bn__hs_cookie_key(const char *cookie, uint8_t key[BN__HS_KEY_BYTES]);
 void bn__hs_init(bn__hs_t *hs, bool initiator);
-/* Once both Hello bodies are known: the transcript hash, the MAC key and the
- * session keys. Returns 0, or -1 if the peer's public key is unusable. */
+/* Fresh nonce and ephemeral key pair: done by the dialler at once and by the
+ * acceptor only when a plausible Hello arrived. */
+void bn__hs_keygen(bn__hs_t *hs);
+/* Once the Hello and the Challenge are known (the exact bytes sent):
+ * directional session keys bound to the cookie key, the X25519 exchange and
+ * the transcript. Returns 0, or -1 if the peer's public key is unusable. */
 int bn__hs_derive(bn__hs_t *hs, const uint8_t cookie_key[BN__HS_KEY_BYTES],
-                  const uint8_t *own_hello, size_t own_len, const uint8_t *peer_hello,
-                  size_t peer_len, const uint8_t *peer_pk, size_t peer_pk_len);
-/* Our MAC over the transcript (direction-tagged so it cannot be reflected). */
-void bn__hs_own_mac(const bn__hs_t *hs, uint8_t mac[BN__HS_MAC_BYTES]);
-/* Constant-time check of the peer's MAC. */
-bool bn__hs_verify_peer(const bn__hs_t *hs, const uint8_t *mac, size_t len);
+                  const uint8_t *hello, size_t hello_len, const uint8_t *challenge,
+                  size_t challenge_len, const uint8_t *peer_pk, size_t peer_pk_len);
 /* AEAD per frame with a counter nonce. seal writes len + ABYTES bytes;
  * open returns the plaintext length or -1. */
 #define BN__HS_ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -309,8 +326,10 @@ typedef struct bn__seed_s bn__seed_t;
 typedef struct bn__link_s bn__link_t;
 
 typedef enum {
-    BN__LINK_CONNECTING,
-    BN__LINK_HANDSHAKE,
+    BN__LINK_CONNECTING, /* outbound: TCP connect in flight */
+    BN__LINK_HANDSHAKE,  /* Hello, Challenge, Identify: the peer has proved nothing yet */
+    BN__LINK_PENDING,    /* acceptor: the dialler proved the cookie and we sent our
+                            Identify; waiting for its Ready (or Refuse) */
     BN__LINK_UP,
     BN__LINK_CLOSING,
 } bn__link_state_t;
@@ -329,41 +348,50 @@ struct bn__link_s {
     bn__close_reason_t reason;
     bool outbound;
     bool writing;
-    bool stalled; /* test hook: reads stopped */
+    bool stalled;  /* test hook: reads stopped */
+    bool draining; /* closes with drain_reason once the queue is written */
+    bn__close_reason_t drain_reason;
 
     bn__node_t *dial_node; /* node this outbound link was dialled for */
     bn__seed_t *seed;      /* seed this outbound link was dialled for */
-    bn__node_t *node;      /* set once authenticated and attached */
+    bn__node_t *node;      /* set once up and attached */
     char addr[80];         /* "ip:port" of the remote end */
     char peer_ip[64];
 
     /* handshake */
     bn__hs_t hs;
-    uint8_t *own_hello;
+    uint8_t *own_hello; /* dialler: our Hello bytes until the Challenge binds them */
     size_t own_hello_len;
-    bool got_hello;
-    bool encrypt;
-    bool tx_crypt; /* our frames after our Auth are sealed */
-    bool rx_crypt; /* the peer's frames after its Auth are sealed */
+    bool got_hello;     /* acceptor: Hello received, Challenge sent */
+    bool sent_identify; /* our Identify is out: everything we send is sealed */
+    bool authed;        /* the peer proved the cookie (its Identify opened) */
+    bool tx_crypt;      /* our frames are sealed */
+    bool rx_crypt;      /* the peer's frames are sealed */
     bool resync_pending; /* we sent a SyncRequest and await its GroupSync */
-    uint8_t dialer_nonce[BN__HS_NONCE_BYTES]; /* both ends agree on it: tie-breaks */
+    uint32_t refused;    /* BN__REFUSE_* the peer sent us, 0 = none */
     char *peer_name;
     char peer_host[BN__MESH_HOST_MAX + 1];
     int peer_port;
     uint64_t peer_incarnation;
     bool peer_hidden;
 
+    /* admission (preauth.c): inbound links until the peer proved the cookie */
+    bool preauth;
+    bn__link_t *pa_prev, *pa_next;
+
     /* receive */
     bn__frame_reader_t rx;
     uint8_t *plain;
     size_t plain_cap;
 
-    /* send queue: FIFO of encoded frames; one uv_write in flight at most */
+    /* send queue: FIFO of plaintext frames, sealed when flushed (so a link
+     * being replaced can hand its unsent frames to the winner); one
+     * uv_write in flight at most, from one buffer */
     bn_buf_t **q;
+    uint8_t *q_seal;
     size_t q_len, q_cap;
-    bn_buf_t **wbufs;
-    uv_buf_t *uvbufs;
-    size_t n_wbufs, wcap;
+    bn_buf_t *wbuf; /* the batch being written */
+    size_t wbytes;  /* queued_bytes accounted to that batch */
     size_t queued_bytes;
 
     /* liveness and counters */
@@ -383,15 +411,24 @@ bn__link_t *bn__link_new(bn_mesh_t *m, bool outbound);
 void bn__link_start(bn__link_t *l);
 /* Dials host:port; on failure the link closes with CONNECT_FAILED. */
 int bn__link_dial(bn__link_t *l, const char *host, int port);
-/* Queues one encoded frame (takes a new reference). Encrypts per link when
- * the link is encrypted. Never closes synchronously: overflowing the queue
- * schedules a close with SLOW_CONSUMER. Returns 0 or -1 if dropped. */
+/* Queues one encoded frame (takes a new reference); it is sealed when
+ * flushed once our Identify is out. Never closes synchronously:
+ * overflowing the queue schedules a close with SLOW_CONSUMER. Returns 0 or
+ * -1 if dropped. */
 int bn__link_send(bn__link_t *l, bn_buf_t *frame);
+/* Moves every frame still queued (not yet being written) on from to the
+ * end of to's queue, in order. */
+void bn__link_take_queue(bn__link_t *to, bn__link_t *from);
+/* Sends nothing more, stops reading, closes once the queue is written (or
+ * the handshake deadline passes). */
+void bn__link_close_after_flush(bn__link_t *l, bn__close_reason_t reason);
 /* Encodes and sends. */
 int bn__link_send_msg(bn__link_t *l, const bn__msg_t *msg);
 /* Idempotent; the link is freed later from the close callback. */
 void bn__link_close(bn__link_t *l, bn__close_reason_t reason);
 bool bn__link_usable(const bn__link_t *l);
+/* Sends a sealed Refuse and closes after it is written. */
+void bn__link_refuse(bn__link_t *l, uint32_t why, bn__close_reason_t reason);
 /* Test hook: stop reading from the link without closing it. */
 void bn__link_stall(bn__link_t *l);
 
@@ -415,6 +452,7 @@ struct bn__node_s {
     bn__node_state_t state;
     bn__link_t *link;      /* the authenticated link carrying this node */
     bn__link_t *dial_link; /* our outbound attempt, if any */
+    bn__link_t *pending_link; /* an inbound link we accepted, awaiting Ready */
     bn__gset_t groups;
     uint64_t up_since_ms;
     uint64_t down_since_ms;    /* when the node last went down; 0 = never up */
@@ -426,9 +464,19 @@ struct bn__node_s {
 
 bn__node_t *bn__node_find(bn_mesh_t *m, const char *name);
 bn__node_t *bn__node_get(bn_mesh_t *m, const char *name);
-/* Called when a link authenticates. May close this link or another one
- * (asynchronously). */
-void bn__node_link_authenticated(bn_mesh_t *m, bn__link_t *l);
+/* The one rule both ends apply to the peer's Identify (the acceptor on
+ * receipt, the dialler on the answer) before either considers the peer up.
+ * Returns 0 to go on, or the BN__REFUSE_* reason; may cancel a competing
+ * link that is not up (asynchronously). */
+uint32_t bn__node_decide(bn_mesh_t *m, bn__link_t *l);
+/* The acceptor accepted l and sent its Identify: l now stands for the node
+ * until Ready arrives. */
+void bn__node_link_pending(bn_mesh_t *m, bn__link_t *l);
+/* The link is up on both sides: attach it to its node (replacing a link the
+ * peer has already given up, and taking over its unsent frames). */
+void bn__node_link_up(bn_mesh_t *m, bn__link_t *l);
+/* The peer refused our dial with why: back off and log. */
+void bn__node_link_refused(bn_mesh_t *m, bn__link_t *l, uint32_t why);
 /* Called from a link's close callback path. */
 void bn__node_link_closed(bn_mesh_t *m, bn__link_t *l);
 void bn__node_free_all(bn_mesh_t *m);
@@ -458,6 +506,55 @@ void bn__gossip_sweep(bn_mesh_t *m, uint64_t now);
 void bn__gossip_send_peers(bn_mesh_t *m, bn__link_t *to, const bn__node_t *only);
 void bn__gossip_on_peers(bn_mesh_t *m, bn__link_t *from, const bn__msg_t *msg);
 void bn__gossip_dial_seed(bn_mesh_t *m, bn__seed_t *s);
+
+/* ---- admission of unauthenticated connections (preauth.c) --------------- */
+
+typedef struct bn__cidr_s {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    unsigned bits;
+} bn__cidr_t;
+
+/* "10.0.0.0/8", "fd00::/8", or a bare address (a /32 or /128). Returns 0 or -1. */
+int bn__cidr_parse(const char *s, bn__cidr_t *out);
+bool bn__cidr_match(const bn__cidr_t *c, const struct sockaddr *sa);
+
+typedef struct bn__ipcount_s {
+    UT_hash_handle hh;
+    unsigned n;
+    char ip[64];
+} bn__ipcount_t;
+
+/* Counters since the last summary line. */
+typedef struct bn__preauth_counts_s {
+    uint64_t accepted, not_allowed, evicted, closed;
+    uint64_t by_reason[BN__CLOSE_COUNT];
+} bn__preauth_counts_t;
+
+typedef struct bn__preauth_s {
+    size_t max_total, max_per_ip;
+    bn__cidr_t *allow; /* empty = any address */
+    size_t n_allow;
+    bn__link_t *oldest, *newest; /* unauthenticated inbound links, by age */
+    size_t count;
+    bn__ipcount_t *ips;
+    bn__preauth_counts_t since; /* reset by each summary */
+    uint64_t last_summary_ms;
+    unsigned summary_ms;
+} bn__preauth_t;
+
+/* An inbound connection was accepted from sa. Returns false if its address
+ * is not allowed (the caller closes it); otherwise makes room (closing the
+ * oldest unauthenticated connection from the same address, or the oldest of
+ * all, with PREAUTH_LIMIT) and tracks l until bn__preauth_done. */
+bool bn__preauth_admit(bn_mesh_t *m, bn__link_t *l, const struct sockaddr *sa);
+/* The peer proved the cookie: no longer counted. Idempotent. */
+void bn__preauth_done(bn_mesh_t *m, bn__link_t *l);
+/* An unauthenticated link closed: counted for the summary. */
+void bn__preauth_closed(bn_mesh_t *m, bn__link_t *l, bn__close_reason_t reason);
+/* Logs one summary line per interval when anything happened. */
+void bn__preauth_sweep(bn_mesh_t *m, uint64_t now);
+void bn__preauth_free(bn_mesh_t *m);
 
 /* ---- admin -------------------------------------------------------------- */
 
@@ -501,8 +598,9 @@ struct bn_mesh_s {
     uint8_t cookie_key[BN__HS_KEY_BYTES];
     uint64_t incarnation;
     unsigned tick_ms, down_ms;
-    bool hidden, encrypt;
+    bool hidden;
     size_t max_frame, max_link_queue;
+    bn__preauth_t pa;
     bn_mesh_callbacks_t cb;
     void *ud;
     bn__mesh_timing_t timing;

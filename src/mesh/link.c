@@ -6,7 +6,17 @@
  * bn__link_close only marks it and starts uv_close, so a link closed from
  * inside any callback (its own read callback, a broadcast loop) remains valid
  * until that callback returns; node-level consequences (nodedown, dropping
- * memberships, redial) happen in the close callback, on a later loop turn. */
+ * memberships, redial) happen in the close callback, on a later loop turn.
+ *
+ * The handshake (handshake.c has the cryptography, node.c the rule that
+ * decides between competing links):
+ *   dialler:  connect -> Hello -> [Challenge] -> Identify (sealed)
+ *             -> [peer Identify] -> decide -> Ready, up   (or Refuse)
+ *   acceptor: [Hello] -> keygen, Challenge -> [Identify opens: proof]
+ *             -> decide -> Identify, pending -> [Ready] -> up   (or Refuse)
+ * An inbound link costs a struct and a 512-byte read buffer until a
+ * plausible Hello arrived, and is subject to admission (preauth.c) until
+ * its Identify opened. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +24,9 @@
 #include "core/log.h"
 #include "mesh/internal.h"
 
+/* Read sizes: small until the peer proved the cookie. */
 #define LINK_READ_MIN 4096u
+#define LINK_READ_MIN_PREAUTH 512u
 
 static const char *const close_reason_names[] = {
 #define BN__CLOSE_NAME(name, str) str,
@@ -60,7 +72,9 @@ bn__link_t *bn__link_new(bn_mesh_t *m, bool outbound)
     bn__frame_reader_init(&l->rx, BN__MESH_PREAUTH_MAX_FRAME);
     bn__hs_init(&l->hs, outbound);
     if (outbound) {
-        memcpy(l->dialer_nonce, l->hs.nonce, sizeof(l->dialer_nonce));
+        /* We chose to dial: the cost is ours. An acceptor generates keys only
+         * for a plausible Hello. */
+        bn__hs_keygen(&l->hs);
     }
     uv_tcp_init(m->loop, &l->tcp);
     uv_tcp_nodelay(&l->tcp, 1);
@@ -73,7 +87,7 @@ bn__link_t *bn__link_new(bn_mesh_t *m, bool outbound)
 
 bool bn__link_usable(const bn__link_t *l)
 {
-    return l != NULL && l->state == BN__LINK_UP;
+    return l != NULL && l->state == BN__LINK_UP && !l->draining;
 }
 
 /* ---- closing ------------------------------------------------------------ */
@@ -98,9 +112,11 @@ static void on_link_closed(uv_handle_t *h)
     for (size_t i = 0; i < l->q_len; i++) {
         bn_buf_unref(l->q[i]);
     }
+    if (l->wbuf != NULL) {
+        bn_buf_unref(l->wbuf);
+    }
     free(l->q);
-    free(l->wbufs);
-    free(l->uvbufs);
+    free(l->q_seal);
     free(l->own_hello);
     free(l->plain);
     free(l->peer_name);
@@ -110,6 +126,13 @@ static void on_link_closed(uv_handle_t *h)
     bn__hs_wipe(&l->hs);
     free(l);
     bn__mesh_handle_closed(m);
+}
+
+/* Closes that are part of normal operation are logged at debug level. */
+static bool quiet_reason(bn__close_reason_t r)
+{
+    return r == BN__CLOSE_SHUTDOWN || r == BN__CLOSE_DUPLICATE_LINK ||
+           r == BN__CLOSE_SELF_CONNECT || r == BN__CLOSE_CONNECT_FAILED;
 }
 
 void bn__link_close(bn__link_t *l, bn__close_reason_t reason)
@@ -122,22 +145,35 @@ void bn__link_close(bn__link_t *l, bn__close_reason_t reason)
     l->state = BN__LINK_CLOSING;
     l->reason = reason;
     m->closes[reason]++;
-    switch (reason) {
-    case BN__CLOSE_SHUTDOWN:
-    case BN__CLOSE_DUPLICATE_LINK:
-    case BN__CLOSE_SELF_CONNECT:
-    case BN__CLOSE_CONNECT_FAILED:
+    if (l->preauth) {
+        /* Unauthenticated connections are anyone's: counted, and reported
+         * in one summary line per interval instead of a line each. */
+        bn__preauth_closed(m, l, reason);
+    } else if (reason == BN__CLOSE_NOT_ALLOWED) {
+        /* Counted by admission, reported in its summary. */
+    } else if (quiet_reason(reason)) {
         BN_LOG(DEBUG, "mesh_link_close", "mesh=%s link#%llu node=%s addr=%s up=%d reason=%s",
                m->name, (unsigned long long)l->id, link_peer(l), l->addr, was_up,
                bn__close_reason_name(reason));
-        break;
-    default:
+    } else {
         BN_LOG(WARN, "mesh_link_close", "mesh=%s link#%llu node=%s addr=%s up=%d reason=%s",
                m->name, (unsigned long long)l->id, link_peer(l), l->addr, was_up,
                bn__close_reason_name(reason));
-        break;
     }
     uv_close((uv_handle_t *)&l->tcp, on_link_closed);
+}
+
+void bn__link_close_after_flush(bn__link_t *l, bn__close_reason_t reason)
+{
+    if (l->state == BN__LINK_CLOSING || l->draining) {
+        return;
+    }
+    l->draining = true;
+    l->drain_reason = reason;
+    uv_read_stop((uv_stream_t *)&l->tcp);
+    if (!l->writing && l->q_len == 0) {
+        bn__link_close(l, reason);
+    }
 }
 
 void bn__link_stall(bn__link_t *l)
@@ -155,85 +191,93 @@ static void link_flush(bn__link_t *l);
 static void on_write(uv_write_t *req, int status)
 {
     bn__link_t *l = req->data;
-    for (size_t i = 0; i < l->n_wbufs; i++) {
-        l->queued_bytes -= l->wbufs[i]->len;
-        bn_buf_unref(l->wbufs[i]);
-    }
-    l->n_wbufs = 0;
+    l->queued_bytes -= l->wbytes;
+    l->wbytes = 0;
+    bn_buf_unref(l->wbuf);
+    l->wbuf = NULL;
     l->writing = false;
     if (status < 0) {
         if (l->state != BN__LINK_CLOSING) {
-            bn__link_close(l, BN__CLOSE_WRITE_ERROR);
+            bn__link_close(l, l->draining ? l->drain_reason : BN__CLOSE_WRITE_ERROR);
         }
+        return;
+    }
+    if (l->draining && l->q_len == 0 && l->state != BN__LINK_CLOSING) {
+        bn__link_close(l, l->drain_reason);
         return;
     }
     link_flush(l);
 }
 
-/* Writes everything queued in one multi-buffer uv_write; the next batch
- * starts from the write callback, which keeps frames in FIFO order. */
+static size_t wire_cost(const bn_buf_t *frame, bool seal)
+{
+    return frame->len + (seal ? BN__HS_ABYTES : 0);
+}
+
+/* Seals (or copies) everything queued into one buffer and writes it with one
+ * uv_write; the next batch starts from the write callback, which keeps
+ * frames in FIFO order. One seal per frame per link: a broadcast is encoded
+ * once and sealed once for each interested peer. */
 static void link_flush(bn__link_t *l)
 {
     if (l->writing || l->q_len == 0 || l->state == BN__LINK_CLOSING ||
         l->state == BN__LINK_CONNECTING) {
         return;
     }
-    if (l->wcap < l->q_len) {
-        l->wcap = l->q_len;
-        l->uvbufs = xrealloc(l->uvbufs, l->wcap * sizeof(*l->uvbufs));
-        l->wbufs = xrealloc(l->wbufs, l->wcap * sizeof(*l->wbufs));
-    }
+    size_t total = 0;
     for (size_t i = 0; i < l->q_len; i++) {
-        l->wbufs[i] = l->q[i];
-        l->uvbufs[i] = uv_buf_init(bn_buf_wire(l->q[i]), (unsigned)bn_buf_wire_len(l->q[i]));
+        total += wire_cost(l->q[i], l->q_seal[i]);
     }
-    l->n_wbufs = l->q_len;
+    bn_buf_t *out = bn_buf_new(total);
+    if (out == NULL) {
+        abort();
+    }
+    uint8_t *p = (uint8_t *)bn_buf_body(out);
+    for (size_t i = 0; i < l->q_len; i++) {
+        const uint8_t *f = (const uint8_t *)bn_buf_body(l->q[i]);
+        size_t flen = l->q[i]->len;
+        if (l->q_seal[i]) {
+            size_t clen = flen - 4 + BN__HS_ABYTES;
+            p[0] = (uint8_t)(clen >> 24);
+            p[1] = (uint8_t)(clen >> 16);
+            p[2] = (uint8_t)(clen >> 8);
+            p[3] = (uint8_t)clen;
+            bn__hs_seal(&l->hs, f + 4, flen - 4, p + 4);
+            p += 4 + clen;
+        } else {
+            memcpy(p, f, flen);
+            p += flen;
+        }
+        bn_buf_unref(l->q[i]);
+    }
+    out->len = total;
+    out->binary = 1;
+    l->wbuf = out;
+    l->wbytes = total;
     l->q_len = 0;
     l->write_req.data = l;
     l->writing = true;
-    int rc = uv_write(&l->write_req, (uv_stream_t *)&l->tcp, l->uvbufs, (unsigned)l->n_wbufs,
-                      on_write);
+    uv_buf_t b = uv_buf_init(bn_buf_wire(out), (unsigned)bn_buf_wire_len(out));
+    int rc = uv_write(&l->write_req, (uv_stream_t *)&l->tcp, &b, 1, on_write);
     if (rc < 0) {
         /* The callback will not run: release the batch here. */
-        for (size_t i = 0; i < l->n_wbufs; i++) {
-            l->queued_bytes -= l->wbufs[i]->len;
-            bn_buf_unref(l->wbufs[i]);
-        }
-        l->n_wbufs = 0;
+        l->queued_bytes -= l->wbytes;
+        l->wbytes = 0;
+        bn_buf_unref(l->wbuf);
+        l->wbuf = NULL;
         l->writing = false;
         bn__link_close(l, BN__CLOSE_WRITE_ERROR);
     }
 }
 
-int bn__link_send(bn__link_t *l, bn_buf_t *frame)
+static int link_enqueue(bn__link_t *l, bn_buf_t *frame, bool seal)
 {
-    if (l->state == BN__LINK_CLOSING) {
-        return -1;
-    }
     bn_mesh_t *m = l->mesh;
     if (m->tap != NULL) {
         m->tap(m->tap_ud, l, (const uint8_t *)bn_buf_body(frame), frame->len);
     }
-    bn_buf_t *out;
-    if (l->tx_crypt) {
-        size_t plen = frame->len - 4;
-        size_t clen = plen + BN__HS_ABYTES;
-        out = bn_buf_new(4 + clen);
-        if (out == NULL) {
-            abort();
-        }
-        uint8_t *p = (uint8_t *)bn_buf_body(out);
-        p[0] = (uint8_t)(clen >> 24);
-        p[1] = (uint8_t)(clen >> 16);
-        p[2] = (uint8_t)(clen >> 8);
-        p[3] = (uint8_t)clen;
-        bn__hs_seal(&l->hs, (const uint8_t *)bn_buf_body(frame) + 4, plen, p + 4);
-        out->len = 4 + clen;
-    } else {
-        out = bn_buf_ref(frame);
-    }
-    if (l->queued_bytes + out->len > m->max_link_queue) {
-        bn_buf_unref(out);
+    size_t cost = wire_cost(frame, seal);
+    if (l->queued_bytes + cost > m->max_link_queue) {
         /* Closing is asynchronous (uv_close), so callers iterating over
          * links or nodes are not disturbed; membership is resynchronised
          * when the peer comes back. */
@@ -243,14 +287,25 @@ int bn__link_send(bn__link_t *l, bn_buf_t *frame)
     if (l->q_len == l->q_cap) {
         l->q_cap = l->q_cap ? l->q_cap * 2 : 16;
         l->q = xrealloc(l->q, l->q_cap * sizeof(*l->q));
+        l->q_seal = xrealloc(l->q_seal, l->q_cap * sizeof(*l->q_seal));
     }
-    l->q[l->q_len++] = out;
-    l->queued_bytes += out->len;
+    l->q[l->q_len] = bn_buf_ref(frame);
+    l->q_seal[l->q_len] = seal;
+    l->q_len++;
+    l->queued_bytes += cost;
     l->msgs_out++;
-    l->bytes_out += out->len;
+    l->bytes_out += cost;
     l->last_tx_ms = bn__mesh_now(m);
     link_flush(l);
     return 0;
+}
+
+int bn__link_send(bn__link_t *l, bn_buf_t *frame)
+{
+    if (l->state == BN__LINK_CLOSING || l->draining) {
+        return -1;
+    }
+    return link_enqueue(l, frame, l->tx_crypt);
 }
 
 int bn__link_send_msg(bn__link_t *l, const bn__msg_t *msg)
@@ -266,28 +321,46 @@ int bn__link_send_msg(bn__link_t *l, const bn__msg_t *msg)
     return rc;
 }
 
+void bn__link_take_queue(bn__link_t *to, bn__link_t *from)
+{
+    for (size_t i = 0; i < from->q_len; i++) {
+        from->queued_bytes -= wire_cost(from->q[i], from->q_seal[i]);
+        if (to->state != BN__LINK_CLOSING && !to->draining) {
+            link_enqueue(to, from->q[i], true);
+        }
+        bn_buf_unref(from->q[i]);
+    }
+    from->q_len = 0;
+}
+
 /* ---- handshake ---------------------------------------------------------- */
 
+static bool send_plain_msg(bn__link_t *l, const bn__msg_t *msg, bn_buf_t **kept)
+{
+    bn_buf_t *b = NULL;
+    if (bn__codec_encode(msg, BN__MESH_PREAUTH_MAX_FRAME, &b) != 0) {
+        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        return false;
+    }
+    link_enqueue(l, b, false);
+    if (kept != NULL) {
+        *kept = b;
+    } else {
+        bn_buf_unref(b);
+    }
+    return true;
+}
+
+/* Dialler, on connect: nothing but a nonce and an ephemeral public key. */
 static void send_hello(bn__link_t *l)
 {
-    bn_mesh_t *m = l->mesh;
     bn__msg_t msg;
     memset(&msg, 0, sizeof(msg));
     msg.type = BN__MSG_HELLO;
-    msg.u.hello.name = bn__bytes(m->name, strlen(m->name));
-    msg.u.hello.incarnation = m->incarnation;
-    msg.u.hello.hidden = m->hidden;
     msg.u.hello.nonce = bn__bytes(l->hs.nonce, sizeof(l->hs.nonce));
     msg.u.hello.kx_pk = bn__bytes(l->hs.pk, sizeof(l->hs.pk));
-    /* A wildcard bind says nothing about where to reach us: let the peer use
-     * the address it sees. */
-    bool wildcard = strcmp(m->bind, "0.0.0.0") == 0 || strcmp(m->bind, "::") == 0;
-    msg.u.hello.host = wildcard ? bn__bytes("", 0) : bn__bytes(m->bind, strlen(m->bind));
-    msg.u.hello.port = m->port;
-    msg.u.hello.encrypt = m->encrypt;
     bn_buf_t *b = NULL;
-    if (bn__codec_encode(&msg, BN__MESH_PREAUTH_MAX_FRAME, &b) != 0) {
-        bn__link_close(l, BN__CLOSE_PROTOCOL);
+    if (!send_plain_msg(l, &msg, &b)) {
         return;
     }
     /* The transcript covers the exact bytes sent. */
@@ -297,8 +370,91 @@ static void send_hello(bn__link_t *l)
         abort();
     }
     memcpy(l->own_hello, bn_buf_body(b) + 4, l->own_hello_len);
-    bn__link_send(l, b);
     bn_buf_unref(b);
+}
+
+static void send_identify(bn__link_t *l)
+{
+    bn_mesh_t *m = l->mesh;
+    bn__msg_t msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = BN__MSG_IDENTIFY;
+    msg.u.ident.name = bn__bytes(m->name, strlen(m->name));
+    msg.u.ident.incarnation = m->incarnation;
+    msg.u.ident.hidden = m->hidden;
+    /* A wildcard bind says nothing about where to reach us: let the peer use
+     * the address it sees. */
+    bool wildcard = strcmp(m->bind, "0.0.0.0") == 0 || strcmp(m->bind, "::") == 0;
+    msg.u.ident.host = wildcard ? bn__bytes("", 0) : bn__bytes(m->bind, strlen(m->bind));
+    msg.u.ident.port = m->port;
+    bn__link_send_msg(l, &msg);
+    l->sent_identify = true;
+}
+
+static bool keys_valid(const bn__msg_t *msg)
+{
+    return msg->u.hello.nonce.len == BN__HS_NONCE_BYTES &&
+           msg->u.hello.kx_pk.len == crypto_kx_PUBLICKEYBYTES;
+}
+
+/* Acceptor: a plausible Hello earns a key pair and a Challenge, nothing
+ * that depends on the cookie. */
+static void on_hello(bn__link_t *l, const bn__msg_t *msg, const uint8_t *body, size_t len)
+{
+    bn_mesh_t *m = l->mesh;
+    if (l->outbound || l->got_hello) {
+        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        return;
+    }
+    if (!keys_valid(msg)) {
+        bn__link_close(l, BN__CLOSE_BAD_HELLO);
+        return;
+    }
+    l->got_hello = true;
+    bn__hs_keygen(&l->hs);
+    bn__msg_t chal;
+    memset(&chal, 0, sizeof(chal));
+    chal.type = BN__MSG_CHALLENGE;
+    chal.u.hello.nonce = bn__bytes(l->hs.nonce, sizeof(l->hs.nonce));
+    chal.u.hello.kx_pk = bn__bytes(l->hs.pk, sizeof(l->hs.pk));
+    bn_buf_t *b = NULL;
+    if (bn__codec_encode(&chal, BN__MESH_PREAUTH_MAX_FRAME, &b) != 0) {
+        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        return;
+    }
+    int rc = bn__hs_derive(&l->hs, m->cookie_key, body, len, (const uint8_t *)bn_buf_body(b) + 4,
+                           b->len - 4, msg->u.hello.kx_pk.data, msg->u.hello.kx_pk.len);
+    if (rc != 0) {
+        bn_buf_unref(b);
+        bn__link_close(l, BN__CLOSE_BAD_HELLO);
+        return;
+    }
+    link_enqueue(l, b, false);
+    bn_buf_unref(b);
+    /* The dialler's next frame is its sealed Identify. We send nothing
+     * sealed until it has opened. */
+    l->rx_crypt = true;
+}
+
+/* Dialler: derive the keys and prove the cookie with our sealed Identify. */
+static void on_challenge(bn__link_t *l, const bn__msg_t *msg, const uint8_t *body, size_t len)
+{
+    bn_mesh_t *m = l->mesh;
+    if (!l->outbound || l->own_hello == NULL) {
+        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        return;
+    }
+    if (!keys_valid(msg) ||
+        bn__hs_derive(&l->hs, m->cookie_key, l->own_hello, l->own_hello_len, body, len,
+                      msg->u.hello.kx_pk.data, msg->u.hello.kx_pk.len) != 0) {
+        bn__link_close(l, BN__CLOSE_BAD_HELLO);
+        return;
+    }
+    free(l->own_hello);
+    l->own_hello = NULL;
+    l->tx_crypt = true;
+    l->rx_crypt = true;
+    send_identify(l);
 }
 
 static bool host_valid(bn__bytes_t h)
@@ -314,20 +470,12 @@ static bool host_valid(bn__bytes_t h)
     return true;
 }
 
-static void on_hello(bn__link_t *l, const bn__msg_t *msg, const uint8_t *body, size_t len)
+static bool take_identity(bn__link_t *l, const bn__msg_t *msg)
 {
-    bn_mesh_t *m = l->mesh;
-    if (l->got_hello) {
-        bn__link_close(l, BN__CLOSE_PROTOCOL);
-        return;
-    }
-    l->got_hello = true;
-    const bn__bytes_t *name = &msg->u.hello.name;
-    if (!bn__node_name_valid(name->data, name->len) ||
-        msg->u.hello.nonce.len != BN__HS_NONCE_BYTES || !host_valid(msg->u.hello.host) ||
-        msg->u.hello.port > 65535) {
-        bn__link_close(l, BN__CLOSE_BAD_HELLO);
-        return;
+    const bn__bytes_t *name = &msg->u.ident.name;
+    if (!bn__node_name_valid(name->data, name->len) || !host_valid(msg->u.ident.host) ||
+        msg->u.ident.port > 65535) {
+        return false;
     }
     l->peer_name = malloc(name->len + 1);
     if (l->peer_name == NULL) {
@@ -335,68 +483,100 @@ static void on_hello(bn__link_t *l, const bn__msg_t *msg, const uint8_t *body, s
     }
     memcpy(l->peer_name, name->data, name->len);
     l->peer_name[name->len] = '\0';
-    if (strcmp(l->peer_name, m->name) == 0) {
-        if (l->seed != NULL) {
-            l->seed->done = true;
-        }
-        bn__link_close(l, BN__CLOSE_SELF_CONNECT);
-        return;
-    }
-    if (msg->u.hello.encrypt != m->encrypt) {
-        bn__link_close(l, BN__CLOSE_ENCRYPT_MISMATCH);
-        return;
-    }
-    l->encrypt = m->encrypt;
-    l->peer_incarnation = msg->u.hello.incarnation;
-    l->peer_hidden = msg->u.hello.hidden;
-    l->peer_port = msg->u.hello.port > 0 ? msg->u.hello.port : -1;
-    if (msg->u.hello.host.len > 0) {
-        memcpy(l->peer_host, msg->u.hello.host.data, msg->u.hello.host.len);
-        l->peer_host[msg->u.hello.host.len] = '\0';
+    l->peer_incarnation = msg->u.ident.incarnation;
+    l->peer_hidden = msg->u.ident.hidden;
+    l->peer_port = msg->u.ident.port > 0 ? msg->u.ident.port : -1;
+    if (msg->u.ident.host.len > 0) {
+        memcpy(l->peer_host, msg->u.ident.host.data, msg->u.ident.host.len);
+        l->peer_host[msg->u.ident.host.len] = '\0';
     } else {
         snprintf(l->peer_host, sizeof(l->peer_host), "%s", l->peer_ip);
     }
-    if (!l->outbound) {
-        memcpy(l->dialer_nonce, msg->u.hello.nonce.data, BN__HS_NONCE_BYTES);
-    }
-    if (bn__hs_derive(&l->hs, m->cookie_key, l->own_hello, l->own_hello_len, body, len,
-                      msg->u.hello.kx_pk.data, msg->u.hello.kx_pk.len) != 0) {
-        bn__link_close(l, BN__CLOSE_BAD_HELLO);
-        return;
-    }
-    free(l->own_hello);
-    l->own_hello = NULL;
-
-    uint8_t mac[BN__HS_MAC_BYTES];
-    bn__hs_own_mac(&l->hs, mac);
-    bn__msg_t auth;
-    memset(&auth, 0, sizeof(auth));
-    auth.type = BN__MSG_AUTH;
-    auth.u.auth.mac = bn__bytes(mac, sizeof(mac));
-    bn__link_send_msg(l, &auth);
-    /* Everything we send after our Auth is sealed when encryption is on. */
-    l->tx_crypt = l->encrypt;
+    return true;
 }
 
-static void on_auth(bn__link_t *l, const bn__msg_t *msg)
+static bn__close_reason_t refuse_close_reason(uint32_t why)
+{
+    switch (why) {
+    case BN__REFUSE_DUPLICATE:
+        return BN__CLOSE_DUPLICATE_LINK;
+    case BN__REFUSE_NAME_CLASH:
+        return BN__CLOSE_NAME_CLASH;
+    case BN__REFUSE_SELF:
+        return BN__CLOSE_SELF_CONNECT;
+    case BN__REFUSE_BAD_COOKIE:
+        return BN__CLOSE_BAD_COOKIE;
+    default:
+        return BN__CLOSE_PROTOCOL;
+    }
+}
+
+void bn__link_refuse(bn__link_t *l, uint32_t why, bn__close_reason_t reason)
+{
+    if (l->state == BN__LINK_CLOSING || l->draining) {
+        return;
+    }
+    bn__msg_t msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = BN__MSG_REFUSE;
+    msg.u.refuse.reason = why;
+    bn__link_send_msg(l, &msg);
+    bn__link_close_after_flush(l, reason);
+}
+
+static void link_up(bn__link_t *l)
 {
     bn_mesh_t *m = l->mesh;
-    if (!l->got_hello) {
+    l->state = BN__LINK_UP;
+    l->rx.max_frame = m->max_frame + BN__HS_ABYTES;
+    l->last_rx_ms = bn__mesh_now(m);
+    BN_LOG(DEBUG, "mesh_link_up", "mesh=%s link#%llu node=%s addr=%s dir=%s", m->name,
+           (unsigned long long)l->id, l->peer_name, l->addr, l->outbound ? "out" : "in");
+    bn__node_link_up(m, l);
+}
+
+static void on_identify(bn__link_t *l, const bn__msg_t *msg)
+{
+    bn_mesh_t *m = l->mesh;
+    /* Only a sealed Identify counts: one that arrived in plain text (before
+     * the Hello and Challenge set up the keys) proves nothing. */
+    if (l->authed || !l->rx_crypt || (l->outbound && !l->sent_identify)) {
         bn__link_close(l, BN__CLOSE_PROTOCOL);
         return;
     }
-    if (!bn__hs_verify_peer(&l->hs, msg->u.auth.mac.data, msg->u.auth.mac.len)) {
-        bn__link_close(l, BN__CLOSE_BAD_COOKIE);
+    /* The frame opened under the cookie-bound keys: the peer knows the
+     * cookie. */
+    l->authed = true;
+    l->tx_crypt = true; /* from here on the acceptor may answer sealed */
+    bn__preauth_done(m, l);
+    if (!take_identity(l, msg)) {
+        bn__link_close(l, BN__CLOSE_BAD_HELLO);
         return;
     }
-    l->rx_crypt = l->encrypt;
-    l->state = BN__LINK_UP;
-    l->rx.max_frame = m->max_frame + (l->encrypt ? BN__HS_ABYTES : 0);
-    l->last_rx_ms = bn__mesh_now(m);
-    BN_LOG(DEBUG, "mesh_link_up", "mesh=%s link#%llu node=%s addr=%s dir=%s encrypted=%d",
-           m->name, (unsigned long long)l->id, l->peer_name, l->addr,
-           l->outbound ? "out" : "in", l->encrypt);
-    bn__node_link_authenticated(m, l);
+    uint32_t why = bn__node_decide(m, l);
+    if (why != 0) {
+        bn__link_refuse(l, why, refuse_close_reason(why));
+        return;
+    }
+    if (l->outbound) {
+        bn__msg_t ready;
+        memset(&ready, 0, sizeof(ready));
+        ready.type = BN__MSG_READY;
+        bn__link_send_msg(l, &ready);
+        link_up(l);
+        return;
+    }
+    send_identify(l);
+    l->state = BN__LINK_PENDING;
+    bn__node_link_pending(m, l);
+}
+
+static void on_refuse(bn__link_t *l, const bn__msg_t *msg)
+{
+    uint32_t why = msg->u.refuse.reason;
+    l->refused = why ? why : BN__REFUSE_DUPLICATE;
+    bn__node_link_refused(l->mesh, l, l->refused);
+    bn__link_close(l, refuse_close_reason(l->refused));
 }
 
 static void handshake_frame(bn__link_t *l, const bn__msg_t *msg, const uint8_t *body, size_t len)
@@ -405,8 +585,25 @@ static void handshake_frame(bn__link_t *l, const bn__msg_t *msg, const uint8_t *
     case BN__MSG_HELLO:
         on_hello(l, msg, body, len);
         break;
-    case BN__MSG_AUTH:
-        on_auth(l, msg);
+    case BN__MSG_CHALLENGE:
+        on_challenge(l, msg, body, len);
+        break;
+    case BN__MSG_IDENTIFY:
+        on_identify(l, msg);
+        break;
+    case BN__MSG_READY:
+        if (l->state == BN__LINK_PENDING) {
+            link_up(l);
+        } else {
+            bn__link_close(l, BN__CLOSE_PROTOCOL);
+        }
+        break;
+    case BN__MSG_REFUSE:
+        if (l->authed || (l->outbound && l->sent_identify)) {
+            on_refuse(l, msg);
+        } else {
+            bn__link_close(l, BN__CLOSE_PROTOCOL);
+        }
         break;
     default:
         bn__link_close(l, BN__CLOSE_PROTOCOL);
@@ -415,6 +612,39 @@ static void handshake_frame(bn__link_t *l, const bn__msg_t *msg, const uint8_t *
 }
 
 /* ---- receiving ---------------------------------------------------------- */
+
+/* A sealed frame did not open. */
+static void open_failed(bn__link_t *l, const uint8_t *body, size_t len)
+{
+    if (!l->outbound && !l->authed) {
+        /* The dialler's proof failed. Say so in plain text (nothing in it
+         * depends on the cookie) and close. */
+        bn__msg_t msg;
+        memset(&msg, 0, sizeof(msg));
+        msg.type = BN__MSG_REFUSE;
+        msg.u.refuse.reason = BN__REFUSE_BAD_COOKIE;
+        if (send_plain_msg(l, &msg, NULL)) {
+            bn__link_close_after_flush(l, BN__CLOSE_BAD_COOKIE);
+        }
+        return;
+    }
+    if (l->outbound && !l->authed) {
+        /* The acceptor could not open our proof: its plain-text Refuse. */
+        bn__msg_t msg;
+        if (bn__codec_decode(body, len, &msg) == BN__DEC_OK) {
+            bool bad_cookie =
+                msg.type == BN__MSG_REFUSE && msg.u.refuse.reason == BN__REFUSE_BAD_COOKIE;
+            bn__msg_free(&msg);
+            if (bad_cookie) {
+                l->refused = BN__REFUSE_BAD_COOKIE;
+                bn__node_link_refused(l->mesh, l, BN__REFUSE_BAD_COOKIE);
+                bn__link_close(l, BN__CLOSE_BAD_COOKIE);
+                return;
+            }
+        }
+    }
+    bn__link_close(l, BN__CLOSE_DECRYPT_FAILED);
+}
 
 static void handle_frame(bn__link_t *l, const uint8_t *body, size_t len)
 {
@@ -427,7 +657,7 @@ static void handle_frame(bn__link_t *l, const uint8_t *body, size_t len)
         }
         long n = bn__hs_open(&l->hs, body, len, l->plain);
         if (n < 0) {
-            bn__link_close(l, BN__CLOSE_DECRYPT_FAILED);
+            open_failed(l, body, len);
             return;
         }
         body = l->plain;
@@ -445,7 +675,7 @@ static void handle_frame(bn__link_t *l, const uint8_t *body, size_t len)
         return;
     case BN__DEC_UNKNOWN:
         bn__msg_free(&msg);
-        if (l->state == BN__LINK_HANDSHAKE) {
+        if (l->state != BN__LINK_UP) {
             bn__link_close(l, BN__CLOSE_PROTOCOL);
         } else {
             /* A newer peer's message: counted and ignored. */
@@ -456,10 +686,10 @@ static void handle_frame(bn__link_t *l, const uint8_t *body, size_t len)
         bn__link_close(l, BN__CLOSE_BAD_FRAME);
         return;
     }
-    if (l->state == BN__LINK_HANDSHAKE) {
-        handshake_frame(l, &msg, body, len);
-    } else {
+    if (l->state == BN__LINK_UP) {
         bn__mesh_dispatch(m, l, &msg);
+    } else {
+        handshake_frame(l, &msg, body, len);
     }
     bn__msg_free(&msg);
 }
@@ -470,7 +700,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     uint8_t *p;
     size_t avail;
-    bn__frame_reader_space(&l->rx, LINK_READ_MIN, &p, &avail);
+    bn__frame_reader_space(&l->rx, l->state == BN__LINK_UP ? LINK_READ_MIN : LINK_READ_MIN_PREAUTH,
+                           &p, &avail);
     *buf = uv_buf_init((char *)p, (unsigned)avail);
 }
 
@@ -478,7 +709,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     bn__link_t *l = s->data;
     (void)buf;
-    if (l->state == BN__LINK_CLOSING) {
+    if (l->state == BN__LINK_CLOSING || l->draining) {
         return;
     }
     if (nread < 0) {
@@ -491,7 +722,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     bn__frame_reader_commit(&l->rx, (size_t)nread);
     l->bytes_in += (uint64_t)nread;
     l->last_rx_ms = bn__mesh_now(l->mesh);
-    while (l->state != BN__LINK_CLOSING && !l->stalled) {
+    while (l->state != BN__LINK_CLOSING && !l->draining && !l->stalled) {
         const uint8_t *body;
         size_t len;
         int rc = bn__frame_next(&l->rx, &body, &len);
@@ -519,7 +750,9 @@ void bn__link_start(bn__link_t *l)
         bn__link_close(l, BN__CLOSE_READ_ERROR);
         return;
     }
-    send_hello(l);
+    if (l->outbound) {
+        send_hello(l);
+    }
 }
 
 static void on_connect(uv_connect_t *req, int status)

@@ -9,12 +9,15 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/utf8.h"
 #include "mesh/internal.h"
 
 #define DEFAULT_TICK_MS 1000u
 #define DEFAULT_DOWN_MS 5000u
 #define DEFAULT_MAX_FRAME (16u * 1024u * 1024u)
 #define DEFAULT_MAX_LINK_QUEUE (64u * 1024u * 1024u)
+#define DEFAULT_MAX_PREAUTH 128u
+#define DEFAULT_MAX_PREAUTH_PER_IP 16u
 
 static char *xstrdup(const char *s)
 {
@@ -45,9 +48,24 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
         BN_LOG(ERROR, "mesh_config", "reason=%s", "name must be name@host");
         return UV_EINVAL;
     }
-    if (cfg->cookie == NULL || cfg->cookie[0] == '\0') {
-        BN_LOG(ERROR, "mesh_config", "reason=%s", "cookie required");
+    if (cfg->cookie == NULL || strlen(cfg->cookie) < BN__HS_COOKIE_MIN) {
+        BN_LOG(ERROR, "mesh_config", "reason=\"%s\"", "the cookie must be at least 16 bytes");
         return UV_EINVAL;
+    }
+    bn__cidr_t *allow = NULL;
+    if (cfg->n_allow > 0) {
+        allow = calloc(cfg->n_allow, sizeof(*allow));
+        if (allow == NULL) {
+            abort();
+        }
+        for (size_t i = 0; i < cfg->n_allow; i++) {
+            if (cfg->allow[i] == NULL || bn__cidr_parse(cfg->allow[i], &allow[i]) != 0) {
+                BN_LOG(ERROR, "mesh_config", "reason=\"%s\" allow=%s",
+                       "bad network, want ADDR or ADDR/BITS", cfg->allow[i] ? cfg->allow[i] : "");
+                free(allow);
+                return UV_EINVAL;
+            }
+        }
     }
     if (cfg->port < -1 || cfg->port > 65535) {
         BN_LOG(ERROR, "mesh_config", "reason=%s port=%d", "bad port", cfg->port);
@@ -64,13 +82,17 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
             BN_LOG(ERROR, "mesh_config", "reason=%s seed=%s", "bad seed, want host:port",
                    cfg->seeds[i] ? cfg->seeds[i] : "(null)");
             free(seeds);
+            free(allow);
             return UV_EINVAL;
         }
     }
     /* sodium_init is idempotent and thread-safe; it is the one global
      * initialisation the mesh needs. */
-    if (sodium_init() < 0) {
+    uint8_t cookie_key[BN__HS_KEY_BYTES];
+    if (sodium_init() < 0 || bn__hs_cookie_key(cfg->cookie, cookie_key) != 0) {
+        BN_LOG(ERROR, "mesh_config", "reason=\"%s\"", "cannot derive the cookie key");
         free(seeds);
+        free(allow);
         return UV_EIO;
     }
 
@@ -83,11 +105,16 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
     m->bind = xstrdup(cfg->bind != NULL ? cfg->bind : "127.0.0.1");
     m->cfg_port = cfg->port;
     m->port = -1;
-    bn__hs_cookie_key(cfg->cookie, m->cookie_key);
+    memcpy(m->cookie_key, cookie_key, sizeof(cookie_key));
+    sodium_memzero(cookie_key, sizeof(cookie_key));
+    m->pa.max_total = cfg->max_preauth ? cfg->max_preauth : DEFAULT_MAX_PREAUTH;
+    m->pa.max_per_ip = cfg->max_preauth_per_ip ? cfg->max_preauth_per_ip : DEFAULT_MAX_PREAUTH_PER_IP;
+    m->pa.allow = allow;
+    m->pa.n_allow = cfg->n_allow;
+    m->pa.summary_ms = 10000;
     m->tick_ms = cfg->tick_ms ? cfg->tick_ms : DEFAULT_TICK_MS;
     m->down_ms = cfg->down_ms ? cfg->down_ms : DEFAULT_DOWN_MS;
     m->hidden = cfg->hidden;
-    m->encrypt = cfg->encrypt;
     m->max_frame = cfg->max_frame ? cfg->max_frame : DEFAULT_MAX_FRAME;
     if (m->max_frame > UINT32_MAX - BN__HS_ABYTES) {
         m->max_frame = UINT32_MAX - BN__HS_ABYTES;
@@ -164,11 +191,19 @@ static void on_sweep(uv_timer_t *t)
         switch (l->state) {
         case BN__LINK_CONNECTING:
         case BN__LINK_HANDSHAKE:
+        case BN__LINK_PENDING:
             if (now - l->created_ms >= m->timing.handshake_ms) {
                 bn__link_close(l, BN__CLOSE_HANDSHAKE_TIMEOUT);
             }
             break;
         case BN__LINK_UP:
+            if (l->draining) {
+                /* A Refuse that the peer does not read. */
+                if (now - l->last_tx_ms >= m->timing.handshake_ms) {
+                    bn__link_close(l, l->drain_reason);
+                }
+                break;
+            }
             if (now - l->last_rx_ms >= m->down_ms) {
                 bn__link_close(l, BN__CLOSE_TICK_TIMEOUT);
                 break;
@@ -184,10 +219,35 @@ static void on_sweep(uv_timer_t *t)
     }
     bn__gossip_sweep(m, now);
     bn__admin_sweep(m, now);
+    bn__preauth_sweep(m, now);
 }
 
-/* Streams pending GroupSync snapshots, one chunk per link per loop turn, so
- * a node with 100k topics does not stall the loop when a peer comes up. */
+/* Sends the next chunk of l's pending GroupSync snapshot. */
+static void send_sync_chunk(bn_mesh_t *m, bn__link_t *l)
+{
+    bn__gtx_t *tx = &l->gtx;
+    size_t k = tx->n - tx->pos;
+    if (k > m->timing.sync_chunk) {
+        k = m->timing.sync_chunk;
+    }
+    bn__msg_t msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = BN__MSG_GROUP_SYNC;
+    msg.u.sync.sync_id = tx->sync_id;
+    msg.u.sync.first = tx->pos == 0;
+    msg.u.sync.last = tx->pos + k == tx->n;
+    msg.u.sync.topics = tx->items + tx->pos;
+    msg.u.sync.n = k;
+    bn__link_send_msg(l, &msg);
+    tx->pos += k;
+    if (tx->pos == tx->n) {
+        bn__gtx_reset(tx);
+    }
+}
+
+/* Streams the rest of pending GroupSync snapshots, one chunk per link per
+ * loop turn, so a node with 100k topics does not stall the loop when a peer
+ * comes up. */
 static void on_idle(uv_idle_t *h)
 {
     bn_mesh_t *m = h->data;
@@ -201,26 +261,8 @@ static void on_idle(uv_idle_t *h)
             more = true;
             continue;
         }
-        bn__gtx_t *tx = &l->gtx;
-        size_t k = tx->n - tx->pos;
-        if (k > m->timing.sync_chunk) {
-            k = m->timing.sync_chunk;
-        }
-        bn__msg_t msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.type = BN__MSG_GROUP_SYNC;
-        msg.u.sync.sync_id = tx->sync_id;
-        msg.u.sync.first = tx->pos == 0;
-        msg.u.sync.last = tx->pos + k == tx->n;
-        msg.u.sync.topics = tx->items + tx->pos;
-        msg.u.sync.n = k;
-        bn__link_send_msg(l, &msg);
-        tx->pos += k;
-        if (tx->pos == tx->n) {
-            bn__gtx_reset(tx);
-        } else {
-            more = true;
-        }
+        send_sync_chunk(m, l);
+        more = more || l->gtx.active;
     }
     if (!more) {
         uv_idle_stop(&m->idle);
@@ -242,7 +284,14 @@ static void start_sync(bn_mesh_t *m, bn__link_t *l)
         return;
     }
     bn__gtx_start(&l->gtx, &m->local, ++m->next_sync_id);
-    bn__mesh_want_idle(m);
+    /* The first chunk goes now, in the same turn as the snapshot: a
+     * GroupJoin or GroupLeave sent after it reaches the peer after the
+     * chunk that opens the sync, so the peer logs it and replays it on top
+     * of the snapshot instead of losing it when the snapshot lands. */
+    send_sync_chunk(m, l);
+    if (l->gtx.active) {
+        bn__mesh_want_idle(m);
+    }
 }
 
 void bn__mesh_node_up(bn_mesh_t *m, bn__node_t *n, bool restarted)
@@ -318,11 +367,65 @@ static void on_broadcast(bn_mesh_t *m, const bn__msg_t *msg)
     }
 }
 
+/* Everything a peer sends is checked as the client path checks what a
+ * client sends: topics and events are UTF-8 text and a JSON payload parses,
+ * so nothing a peer sends can make a client socket close (a browser drops a
+ * WebSocket on invalid UTF-8). A bad frame closes the link that carried it. */
+static bool text_ok(bn__bytes_t b)
+{
+    return bn_utf8_valid(b.data, b.len);
+}
+
+static bool broadcast_ok(const bn__msg_t *msg)
+{
+    if (!text_ok(msg->u.bcast.topic) || msg->u.bcast.topic.len == 0 ||
+        !text_ok(msg->u.bcast.event) || msg->u.bcast.event.len == 0) {
+        return false;
+    }
+    if (msg->u.bcast.binary) {
+        return true;
+    }
+    json_error_t err;
+    json_t *j = json_loadb((const char *)msg->u.bcast.payload.data, msg->u.bcast.payload.len,
+                           JSON_DECODE_ANY, &err);
+    if (j == NULL) {
+        return false;
+    }
+    json_decref(j);
+    return true;
+}
+
+static bool frame_ok(const bn__msg_t *msg)
+{
+    switch (msg->type) {
+    case BN__MSG_GROUP_JOIN:
+    case BN__MSG_GROUP_LEAVE:
+        return text_ok(msg->u.group.topic);
+    case BN__MSG_GROUP_SYNC:
+        for (size_t i = 0; i < msg->u.sync.n; i++) {
+            if (!text_ok(msg->u.sync.topics[i])) {
+                return false;
+            }
+        }
+        return true;
+    case BN__MSG_BROADCAST:
+        return broadcast_ok(msg);
+    default:
+        return true;
+    }
+}
+
 void bn__mesh_dispatch(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
 {
+    if (!frame_ok(msg)) {
+        BN_LOG(WARN, "mesh_bad_payload", "mesh=%s link#%llu node=%s type=%s", m->name,
+               (unsigned long long)l->id, l->peer_name, bn__msg_type_name(msg->type));
+        bn__link_close(l, BN__CLOSE_BAD_PAYLOAD);
+        return;
+    }
     bn__node_t *n = l->node;
     if (n == NULL) {
-        /* A duplicate link that lost the tie-break: its frames are dropped
+        /* A link replaced by a newer one (node.c): its frames are dropped
          * while it closes. */
         return;
     }
@@ -394,6 +497,13 @@ static void on_connection(uv_stream_t *server, int status)
             port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         }
         snprintf(l->addr, sizeof(l->addr), "%s:%d", l->peer_ip, port);
+    } else {
+        bn__link_close(l, BN__CLOSE_READ_ERROR);
+        return;
+    }
+    if (!bn__preauth_admit(m, l, (const struct sockaddr *)&ss)) {
+        bn__link_close(l, BN__CLOSE_NOT_ALLOWED);
+        return;
     }
     bn__link_start(l);
 }
@@ -439,9 +549,11 @@ int bn_mesh_start(bn_mesh_t *m)
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
     uv_timer_start(&m->sweep, on_sweep, m->timing.sweep_ms, m->timing.sweep_ms);
-    BN_LOG(INFO, "mesh_start", "mesh=%s incarnation=%llu port=%d hidden=%d encrypt=%d seeds=%zu",
-           m->name, (unsigned long long)m->incarnation, m->port, m->hidden, m->encrypt,
-           m->n_seeds);
+    BN_LOG(INFO, "mesh_start",
+           "mesh=%s incarnation=%llu port=%d hidden=%d seeds=%zu max_preauth=%zu "
+           "max_preauth_per_ip=%zu allow=%zu",
+           m->name, (unsigned long long)m->incarnation, m->port, m->hidden, m->n_seeds,
+           m->pa.max_total, m->pa.max_per_ip, m->pa.n_allow);
     bn__gossip_start(m);
     return 0;
 }
@@ -602,7 +714,7 @@ json_t *bn_mesh_members_json(bn_mesh_t *m)
                 o, "link",
                 json_pack("{s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "id",
                           (json_int_t)l->id, "direction", l->outbound ? "out" : "in", "addr",
-                          l->addr, "encrypted", l->encrypt, "msgs_in", (json_int_t)l->msgs_in,
+                          l->addr, "encrypted", 1, "msgs_in", (json_int_t)l->msgs_in,
                           "msgs_out", (json_int_t)l->msgs_out, "bytes_in", (json_int_t)l->bytes_in,
                           "bytes_out", (json_int_t)l->bytes_out, "queued_bytes",
                           (json_int_t)l->queued_bytes, "rtt_us", (json_int_t)l->rtt_us,
@@ -659,6 +771,7 @@ void bn__mesh_handle_closed(bn_mesh_t *m)
     void (*cb)(void *) = m->close_cb;
     void *ud = m->close_ud;
     bn__node_free_all(m);
+    bn__preauth_free(m);
     bn__gset_clear(&m->local);
     free(m->seeds);
     for (size_t i = 0; i < m->n_dial_overrides; i++) {

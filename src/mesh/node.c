@@ -1,25 +1,27 @@
 /* The node table: what we know about each peer node independently of the
- * TCP links that come and go. A node is UP while exactly one authenticated
- * link is attached to it; memberships follow the node, and are dropped in
- * one step when it goes down.
+ * TCP links that come and go. A node is UP while exactly one link is
+ * attached to it; memberships follow the node, and are dropped in one step
+ * when it goes down.
  *
- * Duplicate links. When a second authenticated link to the same node
- * incarnation appears (both sides dialled at once, or a seed and a gossip
- * dial raced), both ends must pick the same survivor without talking:
- *   - links dialled in opposite directions: keep the one dialled by the node
- *     with the lower name (byte-wise);
- *   - links dialled in the same direction: keep the one whose dialler nonce
- *     (known to both ends from the Hello) is lower.
- * The loser closes with DUPLICATE_LINK. If the loser was the active link the
- * node stays up and switches to the winner, re-sending full state on it.
+ * Competing links are decided inside the handshake, before either end
+ * considers the peer up (bn__node_decide), by one rule both ends apply:
+ *   - a link that is up is never displaced by a new link to the same
+ *     incarnation: the acceptor refuses the newcomer (DUPLICATE). If the
+ *     acceptor did accept one, it has already given the old link up, so the
+ *     dialler switches to the new link and hands it the old one's unsent
+ *     frames (no nodedown: the node never went away);
+ *   - two links being set up in opposite directions: the one dialled by the
+ *     node with the lower name (byte-wise) wins; each end refuses or cancels
+ *     the other with a Refuse, so neither ever sees the loser come up;
+ *   - two links in the same direction: the first to reach the decision wins.
+ * A node is never dialled while it is up, being dialled, or has a link
+ * pending (gossip.c).
  *
- * Name clash. A link from a known name with a different incarnation is
- * taken as a restart when the node has no up link, or when the new
- * incarnation is greater (incarnations start with the wall-clock start time,
- * so a restarted node compares greater); the old link closes with REPLACED
- * and the old incarnation's memberships are dropped. A smaller incarnation
- * while the current one is up is a stale or misconfigured node: the new link
- * closes with NAME_CLASH. */
+ * Names. A name held by a live node (an up link with another incarnation) is
+ * refused with NAME_CLASH on both ends; the refused node backs off
+ * exponentially instead of evicting the holder. Once the holder's link is
+ * gone (a restart closes it, a crash times it out) the new incarnation is
+ * taken and the old one's memberships are dropped. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,16 +104,6 @@ static void node_down(bn_mesh_t *m, bn__node_t *n, bn__close_reason_t reason)
            dropped);
 }
 
-/* The winner between two authenticated links to the same incarnation. */
-static bn__link_t *duplicate_winner(bn_mesh_t *m, bn__link_t *a, bn__link_t *b)
-{
-    if (a->outbound != b->outbound) {
-        bool we_are_lower = strcmp(m->name, a->peer_name) < 0;
-        return a->outbound == we_are_lower ? a : b;
-    }
-    return memcmp(a->dialer_nonce, b->dialer_nonce, BN__HS_NONCE_BYTES) <= 0 ? a : b;
-}
-
 static void attach(bn_mesh_t *m, bn__node_t *n, bn__link_t *l, bool restarted)
 {
     n->link = l;
@@ -132,7 +124,89 @@ static void attach(bn_mesh_t *m, bn__node_t *n, bn__link_t *l, bool restarted)
     bn__mesh_node_up(m, n, restarted);
 }
 
-void bn__node_link_authenticated(bn_mesh_t *m, bn__link_t *l)
+/* Ends a competing link that is not up. Once our side is sealed the peer is
+ * told why, so it never mistakes the close for a failure. */
+static void cancel_link(bn__link_t *l)
+{
+    if (l->state == BN__LINK_CLOSING || l->draining) {
+        return;
+    }
+    if (l->outbound ? l->tx_crypt : l->authed) {
+        bn__link_refuse(l, BN__REFUSE_DUPLICATE, BN__CLOSE_DUPLICATE_LINK);
+    } else {
+        bn__link_close(l, BN__CLOSE_DUPLICATE_LINK);
+    }
+}
+
+static bool live(const bn__link_t *l, const bn__link_t *self)
+{
+    return l != NULL && l != self && l->state != BN__LINK_CLOSING && !l->draining;
+}
+
+uint32_t bn__node_decide(bn_mesh_t *m, bn__link_t *l)
+{
+    const char *name = l->peer_name;
+    int order = strcmp(m->name, name);
+    if (order == 0) {
+        if (l->peer_incarnation == m->incarnation) {
+            if (l->seed != NULL) {
+                l->seed->done = true;
+            }
+            return BN__REFUSE_SELF;
+        }
+        BN_LOG(WARN, "mesh_name_clash", "mesh=%s node=%s addr=%s detail=\"a node with our name\"",
+               m->name, name, l->addr);
+        return BN__REFUSE_NAME_CLASH;
+    }
+    bn__node_t *n = bn__node_find(m, name);
+    if (n == NULL) {
+        return 0;
+    }
+    if (n->state == BN__NODE_UP && live(n->link, l)) {
+        if (n->link->peer_incarnation != l->peer_incarnation) {
+            BN_LOG(WARN, "mesh_name_clash",
+                   "mesh=%s node=%s up_incarnation=%llu new_incarnation=%llu addr=%s", m->name,
+                   name, (unsigned long long)n->link->peer_incarnation,
+                   (unsigned long long)l->peer_incarnation, l->addr);
+            return BN__REFUSE_NAME_CLASH;
+        }
+        /* Same incarnation: as acceptor, the up link stands. As dialler, the
+         * peer accepted us, so it has given the old link up: switch. */
+        return l->outbound ? 0 : BN__REFUSE_DUPLICATE;
+    }
+    bool ours_wins = order < 0; /* the link dialled by the lower name wins */
+    if (!l->outbound) {
+        if (live(n->pending_link, l)) {
+            return BN__REFUSE_DUPLICATE; /* same direction: the first stands */
+        }
+        if (live(n->dial_link, l)) {
+            if (ours_wins) {
+                return BN__REFUSE_DUPLICATE;
+            }
+            cancel_link(n->dial_link);
+        }
+        return 0;
+    }
+    if (live(n->pending_link, l)) {
+        if (!ours_wins) {
+            return BN__REFUSE_DUPLICATE;
+        }
+        cancel_link(n->pending_link);
+        n->pending_link = NULL;
+    }
+    if (live(n->dial_link, l)) {
+        cancel_link(n->dial_link); /* two dials of ours: this one got through */
+    }
+    return 0;
+}
+
+void bn__node_link_pending(bn_mesh_t *m, bn__link_t *l)
+{
+    bn__node_t *n = bn__node_get(m, l->peer_name);
+    n->pending_link = l;
+}
+
+void bn__node_link_up(bn_mesh_t *m, bn__link_t *l)
 {
     if (l->seed != NULL) {
         l->seed->done = true;
@@ -149,40 +223,65 @@ void bn__node_link_authenticated(bn_mesh_t *m, bn__link_t *l)
     if (n->dial_link == l) {
         n->dial_link = NULL;
     }
-    bn__link_t *old = n->link;
-    if (old == NULL) {
-        bool restarted = n->incarnation != 0 && n->incarnation != l->peer_incarnation;
-        attach(m, n, l, restarted);
-        return;
+    if (n->pending_link == l) {
+        n->pending_link = NULL;
     }
-    if (old->peer_incarnation == l->peer_incarnation) {
-        bn__link_t *keep = duplicate_winner(m, old, l);
-        if (keep == old) {
-            bn__link_close(l, BN__CLOSE_DUPLICATE_LINK);
-            return;
-        }
+    bn__link_t *old = n->link;
+    if (old != NULL && old != l) {
+        /* Only a dialler gets here (bn__node_decide): the peer dropped the
+         * old link. Its unsent frames follow, in order, on the new one. */
         old->node = NULL;
-        bn__link_close(old, BN__CLOSE_DUPLICATE_LINK);
+        bn__link_take_queue(l, old);
+        bn__link_close(old, BN__CLOSE_REPLACED);
         n->link = l;
         l->node = n;
         BN_LOG(INFO, "mesh_link_switch", "mesh=%s node=%s from=link#%llu to=link#%llu", m->name,
                n->name, (unsigned long long)old->id, (unsigned long long)l->id);
-        /* The peer replaces what it knew from us when our sync arrives on
-         * the surviving link, so nothing lost on the old one lingers. */
+        /* The peer forgot what it knew from us: full state again. */
         bn__mesh_node_up(m, n, false);
         return;
     }
-    if (l->peer_incarnation > old->peer_incarnation) {
-        old->node = NULL;
-        bn__link_close(old, BN__CLOSE_REPLACED);
-        node_down(m, n, BN__CLOSE_REPLACED);
-        attach(m, n, l, true);
-        return;
+    bool restarted = n->incarnation != 0 && n->incarnation != l->peer_incarnation;
+    if (restarted && n->groups.count > 0) {
+        /* What the previous incarnation had joined is gone with it. */
+        bn__gset_clear(&n->groups);
     }
-    BN_LOG(WARN, "mesh_name_clash", "mesh=%s node=%s up_incarnation=%llu new_incarnation=%llu",
-           m->name, n->name, (unsigned long long)old->peer_incarnation,
-           (unsigned long long)l->peer_incarnation);
-    bn__link_close(l, BN__CLOSE_NAME_CLASH);
+    attach(m, n, l, restarted);
+}
+
+void bn__node_link_refused(bn_mesh_t *m, bn__link_t *l, uint32_t why)
+{
+    switch (why) {
+    case BN__REFUSE_DUPLICATE:
+        /* The peer has, or is setting up, another link with us. */
+        if (l->seed != NULL) {
+            l->seed->done = true;
+        }
+        BN_LOG(DEBUG, "mesh_refused", "mesh=%s link#%llu addr=%s reason=duplicate", m->name,
+               (unsigned long long)l->id, l->addr);
+        break;
+    case BN__REFUSE_SELF:
+        if (l->seed != NULL) {
+            l->seed->done = true;
+        }
+        break;
+    case BN__REFUSE_NAME_CLASH:
+        BN_LOG(ERROR, "mesh_refused",
+               "mesh=%s link#%llu addr=%s reason=name_clash detail=\"the name %s is held by "
+               "another live node; retrying with backoff\"",
+               m->name, (unsigned long long)l->id, l->addr, m->name);
+        break;
+    case BN__REFUSE_BAD_COOKIE:
+        BN_LOG(ERROR, "mesh_refused",
+               "mesh=%s link#%llu addr=%s reason=bad_cookie detail=\"the peer does not share "
+               "our cluster cookie\"",
+               m->name, (unsigned long long)l->id, l->addr);
+        break;
+    default:
+        BN_LOG(WARN, "mesh_refused", "mesh=%s link#%llu addr=%s reason=%u", m->name,
+               (unsigned long long)l->id, l->addr, why);
+        break;
+    }
 }
 
 void bn__node_link_closed(bn_mesh_t *m, bn__link_t *l)
@@ -197,6 +296,15 @@ void bn__node_link_closed(bn_mesh_t *m, bn__link_t *l)
         l->dial_node->dial_link = NULL;
         if (l->dial_node->state == BN__NODE_DOWN && !m->closing) {
             bn__gossip_schedule(m, &l->dial_node->backoff_ms, &l->dial_node->redial_at_ms);
+        }
+    }
+    if (l->peer_name != NULL) {
+        bn__node_t *p = bn__node_find(m, l->peer_name);
+        if (p != NULL && p->pending_link == l) {
+            p->pending_link = NULL;
+            if (p->state == BN__NODE_DOWN && !p->hidden && p->port > 0 && !m->closing) {
+                bn__gossip_schedule(m, &p->backoff_ms, &p->redial_at_ms);
+            }
         }
     }
     bn__node_t *n = l->node;

@@ -58,9 +58,11 @@ typedef struct {
     const char *cookie;
     const char *seed_of; /* name of the node whose port is our seed, or NULL */
     unsigned tick_ms, down_ms;
-    bool hidden, encrypt;
+    bool hidden;
     size_t max_link_queue;
 } topt_t;
+
+#define TEST_COOKIE "unit-test-cookie-0123456789"
 
 static void world_init(world_t *w)
 {
@@ -77,12 +79,11 @@ static tnode_t *node_add(world_t *w, int i, const char *name, int seed_port, con
     bn_mesh_config_t cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.name = t->name;
-    cfg.cookie = o && o->cookie ? o->cookie : "cookie";
+    cfg.cookie = o && o->cookie ? o->cookie : TEST_COOKIE;
     cfg.port = o && o->hidden ? -1 : 0;
     cfg.tick_ms = o && o->tick_ms ? o->tick_ms : 50;
     cfg.down_ms = o && o->down_ms ? o->down_ms : 2000;
     cfg.hidden = o && o->hidden;
-    cfg.encrypt = o && o->encrypt;
     cfg.max_link_queue = o ? o->max_link_queue : 0;
     if (seed_port > 0) {
         snprintf(t->seed, sizeof(t->seed), "127.0.0.1:%d", seed_port);
@@ -217,6 +218,24 @@ static bn__link_t *link_to(tnode_t *at, tnode_t *of)
 {
     bn__node_t *n = bn__node_find(at->m, of->name);
     return n != NULL ? n->link : NULL;
+}
+
+typedef struct {
+    tnode_t *at, *of;
+} link_pred_t;
+
+static bool pred_linked(void *ud)
+{
+    link_pred_t *p = ud;
+    bn__link_t *l = link_to(p->at, p->of);
+    bn__link_t *r = link_to(p->of, p->at);
+    return bn__link_usable(l) && bn__link_usable(r);
+}
+
+static void wait_linked(world_t *w, tnode_t *at, tnode_t *of)
+{
+    link_pred_t p = {at, of};
+    assert_true(mt_run_until(&w->loop, pred_linked, &p, 5000));
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -407,17 +426,20 @@ static void test_wrong_cookie(void **state)
     (void)state;
     world_t w;
     world_init(&w);
-    topt_t ok = {.cookie = "right"};
-    topt_t bad = {.cookie = "wrong"};
+    topt_t ok = {.cookie = "the-right-cookie-0123"};
+    topt_t bad = {.cookie = "the-wrong-cookie-0123"};
     tnode_t *a = node_add(&w, 0, "a@127.0.0.1", 0, &ok);
     node_start(a);
     tnode_t *b = node_add(&w, 1, "b@127.0.0.1", bn_mesh_port(a->m), &bad);
     node_start(b);
+    /* The acceptor could not open the dialler's proof; the dialler is told
+     * in plain text, and neither learns the other's name. */
     wait_closes(&w, a->m, BN__CLOSE_BAD_COOKIE, 1);
     wait_closes(&w, b->m, BN__CLOSE_BAD_COOKIE, 1);
     assert_int_equal(bn_mesh_up_count(a->m), 0);
     assert_int_equal(bn_mesh_up_count(b->m), 0);
     assert_null(bn__node_find(a->m, b->name));
+    assert_null(bn__node_find(b->m, a->name));
     world_close(&w);
 }
 
@@ -458,7 +480,7 @@ static void test_bad_input_and_replay(void **state)
     wait_up(&w, 2, 1);
     uint64_t ab_id = link_to(a, b)->id;
 
-    /* Record a hidden node's Hello and Auth from a successful handshake. */
+    /* Record a hidden node's Hello and Identify from a real handshake. */
     tap_rec_t rec;
     memset(&rec, 0, sizeof(rec));
     topt_t ho = {.hidden = true};
@@ -476,25 +498,27 @@ static void test_bad_input_and_replay(void **state)
     bn__msg_t m;
     memset(&m, 0, sizeof(m));
     m.type = BN__MSG_HELLO;
-    m.u.hello.name = bn__bytes("z@127.0.0.1", 11);
     m.u.hello.nonce = bn__bytes(nonce, 32);
     m.u.hello.kx_pk = bn__bytes(pk, 32);
     m.version = 7;
     bn_buf_t *bad_version = encode(&m);
     m.version = 0;
     bn_buf_t *hello_ok = encode(&m);
-    m.u.hello.name = bn__bytes("no-at-sign", 10);
-    bn_buf_t *hello_badname = encode(&m);
+    m.u.hello.nonce = bn__bytes(nonce, 31);
+    bn_buf_t *hello_short_nonce = encode(&m);
     uint8_t zero_pk[32] = {0};
-    m.u.hello.name = bn__bytes("z@127.0.0.1", 11);
+    m.u.hello.nonce = bn__bytes(nonce, 32);
     m.u.hello.kx_pk = bn__bytes(zero_pk, 32);
     bn_buf_t *hello_zero_pk = encode(&m);
     memset(&m, 0, sizeof(m));
     m.type = BN__MSG_NONE;
     bn_buf_t *unknown = encode(&m);
-    m.type = BN__MSG_AUTH;
-    m.u.auth.mac = bn__bytes(nonce, 32);
-    bn_buf_t *auth = encode(&m);
+    m.type = BN__MSG_IDENTIFY;
+    m.u.ident.name = bn__bytes("z@127.0.0.1", 11);
+    bn_buf_t *identify = encode(&m);
+    memset(&m, 0, sizeof(m));
+    m.type = BN__MSG_READY;
+    bn_buf_t *ready = encode(&m);
     m.type = BN__MSG_TICK;
     bn_buf_t *tick = encode(&m);
 
@@ -507,6 +531,9 @@ static void test_bad_input_and_replay(void **state)
     uint8_t hello_tick[1024];
     memcpy(hello_tick, bn_buf_body(hello_ok), hello_ok->len);
     memcpy(hello_tick + hello_ok->len, bn_buf_body(tick), tick->len);
+    uint8_t hello_identify[1024];
+    memcpy(hello_identify, bn_buf_body(hello_ok), hello_ok->len);
+    memcpy(hello_identify + hello_ok->len, bn_buf_body(identify), identify->len);
 
     const struct {
         const char *name;
@@ -517,19 +544,31 @@ static void test_bad_input_and_replay(void **state)
     } rows[] = {
         {"http garbage", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, BN__CLOSE_FRAME_TOO_LARGE, false},
         {"oversized frame", "\x00\x10\x00\x00xxxx", 8, BN__CLOSE_FRAME_TOO_LARGE, false},
+        {"frame over the pre-auth limit", "\x00\x00\x02\x01xxxx", 8, BN__CLOSE_FRAME_TOO_LARGE,
+         false},
         {"empty frame", "\x00\x00\x00\x00", 4, BN__CLOSE_BAD_FRAME, false},
         {"junk body", "\x00\x00\x00\x04\xff\xff\xff\xff", 8, BN__CLOSE_BAD_FRAME, false},
         {"truncated then eof", "\x00\x00\x00\x40xx", 6, BN__CLOSE_CONNECTION_CLOSED, true},
         {"version mismatch", bn_buf_body(bad_version), bad_version->len,
          BN__CLOSE_VERSION_MISMATCH, false},
         {"unknown type before auth", bn_buf_body(unknown), unknown->len, BN__CLOSE_PROTOCOL, false},
-        {"auth before hello", bn_buf_body(auth), auth->len, BN__CLOSE_PROTOCOL, false},
-        {"tick before auth", hello_tick, hello_ok->len + tick->len, BN__CLOSE_PROTOCOL, false},
-        {"hello twice", hello_twice, 2 * hello_ok->len, BN__CLOSE_PROTOCOL, false},
-        {"bad name", bn_buf_body(hello_badname), hello_badname->len, BN__CLOSE_BAD_HELLO, false},
+        {"plain identify before hello", bn_buf_body(identify), identify->len, BN__CLOSE_PROTOCOL,
+         false},
+        {"ready before hello", bn_buf_body(ready), ready->len, BN__CLOSE_PROTOCOL, false},
+        {"tick before hello", bn_buf_body(tick), tick->len, BN__CLOSE_PROTOCOL, false},
+        /* After the Hello everything must open under the session keys: a
+         * plain frame is a failed proof. */
+        {"plain tick after hello", hello_tick, hello_ok->len + tick->len, BN__CLOSE_BAD_COOKIE,
+         false},
+        {"plain identify after hello", hello_identify, hello_ok->len + identify->len,
+         BN__CLOSE_BAD_COOKIE, false},
+        {"hello twice", hello_twice, 2 * hello_ok->len, BN__CLOSE_BAD_COOKIE, false},
+        {"short nonce", bn_buf_body(hello_short_nonce), hello_short_nonce->len,
+         BN__CLOSE_BAD_HELLO, false},
         {"zero public key", bn_buf_body(hello_zero_pk), hello_zero_pk->len, BN__CLOSE_BAD_HELLO,
          false},
-        {"replayed transcript", replay, rec.lens[0] + rec.lens[1], BN__CLOSE_BAD_COOKIE, false},
+        {"replayed hello and identify", replay, rec.lens[0] + rec.lens[1], BN__CLOSE_BAD_COOKIE,
+         false},
         {"silent client", "", 0, BN__CLOSE_HANDSHAKE_TIMEOUT, false},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -556,10 +595,11 @@ static void test_bad_input_and_replay(void **state)
     }
     bn_buf_unref(bad_version);
     bn_buf_unref(hello_ok);
-    bn_buf_unref(hello_badname);
+    bn_buf_unref(hello_short_nonce);
     bn_buf_unref(hello_zero_pk);
     bn_buf_unref(unknown);
-    bn_buf_unref(auth);
+    bn_buf_unref(identify);
+    bn_buf_unref(ready);
     bn_buf_unref(tick);
 
     /* After auth, an unknown message type is counted and ignored. */
@@ -569,6 +609,92 @@ static void test_bad_input_and_replay(void **state)
     mt_run_for(&w.loop, 100);
     assert_int_equal(a->m->unknown_frames, 1);
     assert_int_equal(link_to(a, b)->id, ab_id);
+
+    /* A peer's bad strings close its link with a reason, nothing else. */
+    memset(&m, 0, sizeof(m));
+    m.type = BN__MSG_BROADCAST;
+    m.u.bcast.topic = bn__bytes("t\xff", 2);
+    m.u.bcast.event = bn__bytes("e", 1);
+    m.u.bcast.payload = bn__bytes("{}", 2);
+    bn__link_send_msg(link_to(b, a), &m);
+    wait_closes(&w, a->m, BN__CLOSE_BAD_PAYLOAD, 1);
+    wait_linked(&w, b, a);
+    m.u.bcast.topic = bn__bytes("t", 1);
+    m.u.bcast.payload = bn__bytes("{\"a\":\"\xc3\x28\"}", 10);
+    bn__link_send_msg(link_to(b, a), &m);
+    wait_closes(&w, a->m, BN__CLOSE_BAD_PAYLOAD, 2);
+    m.u.bcast.payload = bn__bytes("{\"a\":", 5);
+    wait_linked(&w, b, a);
+    bn__link_send_msg(link_to(b, a), &m);
+    wait_closes(&w, a->m, BN__CLOSE_BAD_PAYLOAD, 3);
+    assert_int_equal(a->delivered, 0);
+    world_close(&w);
+}
+
+/* Every frame after the handshake is sealed, one seal per frame. */
+static void test_every_frame_sealed(void **state)
+{
+    (void)state;
+    world_t w;
+    world_init(&w);
+    tnode_t *a = node_add(&w, 0, "a@127.0.0.1", 0, NULL);
+    node_start(a);
+    tnode_t *b = node_add(&w, 1, "b@127.0.0.1", bn_mesh_port(a->m), NULL);
+    node_start(b);
+    wait_up(&w, 2, 1);
+    bn__link_t *ab = link_to(a, b);
+    assert_true(ab->tx_crypt && ab->rx_crypt && ab->authed);
+    bn_mesh_group_join(b->m, "room:secret", 11);
+    wait_has(&w, a, b, "room:secret", true);
+    bn_payload_t p = bn_payload_raw_json("\"attack at dawn\"", 16);
+    assert_int_equal(bn_mesh_broadcast(a->m, "room:secret", 11, "new_msg", 7, &p), 1);
+    deliver_pred_t dp = {b, 1};
+    assert_true(mt_run_until(&w.loop, pred_delivered, &dp, 3000));
+    assert_string_equal(b->payload, "\"attack at dawn\"");
+    /* One seal per frame: the receiver opened exactly as many frames as the
+     * sender sealed after the handshake. */
+    assert_true(ab->hs.tx_seq > 0);
+    assert_true(link_to(b, a)->hs.rx_seq == ab->hs.tx_seq);
+    world_close(&w);
+}
+
+static bool pred_first_sync_sent(void *ud)
+{
+    tnode_t *t = ud;
+    bn__node_t *n = bn__node_find(t->m, "a@127.0.0.1");
+    return n != NULL && n->state == BN__NODE_UP;
+}
+
+/* A join made while a sync snapshot is still streaming survives the
+ * snapshot's arrival (issue: a GroupJoin sent between the snapshot and its
+ * first chunk was erased when the sync completed). */
+static void test_join_during_sync(void **state)
+{
+    (void)state;
+    world_t w;
+    world_init(&w);
+    tnode_t *a = node_add(&w, 0, "a@127.0.0.1", 0, NULL);
+    node_start(a);
+    tnode_t *b = node_add(&w, 1, "b@127.0.0.1", bn_mesh_port(a->m), NULL);
+    bn__mesh_timing(b->m)->sync_chunk = 2;
+    char t[32];
+    for (int i = 0; i < 9; i++) {
+        snprintf(t, sizeof(t), "s:%d", i);
+        bn_mesh_group_join(b->m, t, strlen(t));
+    }
+    node_start(b);
+    assert_true(mt_run_until(&w.loop, pred_first_sync_sent, b, 5000));
+    /* The snapshot is streaming (five chunks, one per loop turn). */
+    assert_true(link_to(b, a)->gtx.active);
+    bn_mesh_group_join(b->m, "late", 4);
+    bn_mesh_group_leave(b->m, "s:8", 3);
+    wait_has(&w, a, b, "s:7", true);
+    mt_run_for(&w.loop, 200);
+    bn__node_t *nb = bn__node_find(a->m, b->name);
+    assert_true(bn__gset_has(&nb->groups, "late", 4));
+    assert_false(bn__gset_has(&nb->groups, "s:8", 3));
+    assert_int_equal(nb->groups.count, 9);
+    assert_true(nb->groups.digest == b->m->local.digest);
     world_close(&w);
 }
 
@@ -675,32 +801,11 @@ static void test_hidden_admin(void **state)
     assert_int_equal(r2.status, UV_ECANCELED);
 }
 
-static void test_encrypted_links(void **state)
+static bool pred_node_incarnation(void *ud)
 {
-    (void)state;
-    world_t w;
-    world_init(&w);
-    topt_t e = {.encrypt = true};
-    tnode_t *a = node_add(&w, 0, "a@127.0.0.1", 0, &e);
-    node_start(a);
-    tnode_t *b = node_add(&w, 1, "b@127.0.0.1", bn_mesh_port(a->m), &e);
-    node_start(b);
-    wait_up(&w, 2, 1);
-    assert_true(link_to(a, b)->encrypt);
-    bn_mesh_group_join(b->m, "sec", 3);
-    wait_has(&w, a, b, "sec", true);
-    bn_payload_t p = bn_payload_raw_json("\"hi\"", 4);
-    assert_int_equal(bn_mesh_broadcast(a->m, "sec", 3, "e", 1, &p), 1);
-    deliver_pred_t dp = {b, 1};
-    assert_true(mt_run_until(&w.loop, pred_delivered, &dp, 3000));
-    assert_string_equal(b->payload, "\"hi\"");
-
-    /* A plaintext node is refused by an encrypting cluster. */
-    tnode_t *c = node_add(&w, 2, "c@127.0.0.1", bn_mesh_port(a->m), NULL);
-    node_start(c);
-    wait_closes(&w, a->m, BN__CLOSE_ENCRYPT_MISMATCH, 1);
-    assert_null(bn__node_find(a->m, c->name));
-    world_close(&w);
+    tnode_t **pair = ud;
+    bn__node_t *n = bn__node_find(pair[0]->m, pair[1]->name);
+    return n != NULL && n->state == BN__NODE_UP && n->incarnation == pair[1]->m->incarnation;
 }
 
 static void test_restart_and_name_clash(void **state)
@@ -715,18 +820,106 @@ static void test_restart_and_name_clash(void **state)
     wait_up(&w, 2, 1);
     bn_mesh_group_join(b->m, "old", 3);
     wait_has(&w, a, b, "old", true);
+    uint64_t ab_id = link_to(a, b)->id;
 
-    /* A second b with a newer incarnation replaces the old one at once. */
+    /* A second b (newer incarnation) while the first is alive: refused on
+     * both ends, and it backs off instead of evicting the live one. */
     tnode_t *b2 = node_add(&w, 2, "b@127.0.0.1", bn_mesh_port(a->m), NULL);
     b2->m->incarnation = b->m->incarnation + 1;
     node_start(b2);
-    wait_closes(&w, a->m, BN__CLOSE_REPLACED, 1);
+    wait_closes(&w, a->m, BN__CLOSE_NAME_CLASH, 3);
+    wait_closes(&w, b2->m, BN__CLOSE_NAME_CLASH, 3);
+    assert_true(b2->m->seeds[0].backoff_ms >= 80);
     bn__node_t *nb = bn__node_find(a->m, "b@127.0.0.1");
-    assert_true(nb->incarnation == b2->m->incarnation);
+    assert_int_equal(link_to(a, b)->id, ab_id);
+    assert_int_equal(nb->downs, 0);
+    assert_true(nb->incarnation == b->m->incarnation);
+    assert_int_equal(bn__mesh_close_count(a->m, BN__CLOSE_REPLACED), 0);
+
+    /* Once the first b is gone, the new incarnation takes the name and the
+     * old one's memberships are not resurrected. */
+    node_close(&w, b);
+    tnode_t *pair[2] = {a, b2};
+    assert_true(mt_run_until(&w.loop, pred_node_incarnation, pair, 5000));
     assert_false(bn__gset_has(&nb->groups, "old", 3));
-    /* The old incarnation redials and is refused while the new one is up. */
-    wait_closes(&w, a->m, BN__CLOSE_NAME_CLASH, 1);
-    assert_true(nb->incarnation == b2->m->incarnation);
+    world_close(&w);
+}
+
+static bool pred_preauth_evicted(void *ud)
+{
+    bn_mesh_t *m = ud;
+    return bn__mesh_close_count(m, BN__CLOSE_PREAUTH_LIMIT) >= 4;
+}
+
+/* Held unauthenticated connections cost a bounded number of slots, and a
+ * real node still gets in. */
+static void test_preauth_limits(void **state)
+{
+    (void)state;
+    world_t w;
+    world_init(&w);
+    tnode_t *a = node_add(&w, 0, "a@127.0.0.1", 0, NULL);
+    a->m->pa.max_per_ip = 4;
+    a->m->pa.max_total = 6;
+    node_start(a);
+    mt_raw_t raw[8];
+    for (int i = 0; i < 8; i++) {
+        mt_raw_open(&w.loop, &raw[i], bn_mesh_port(a->m), "", 0);
+    }
+    assert_true(mt_run_until(&w.loop, pred_preauth_evicted, a->m, 3000));
+    assert_true(a->m->pa.count <= 4);
+    /* No key pair was made for a connection that sent nothing. */
+    for (bn__link_t *l = a->m->links; l != NULL; l = l->next) {
+        assert_false(l->hs.keyed);
+    }
+    tnode_t *b = node_add(&w, 1, "b@127.0.0.1", bn_mesh_port(a->m), NULL);
+    node_start(b);
+    wait_up(&w, 2, 1);
+    assert_true(a->m->pa.count <= 4);
+    for (int i = 0; i < 8; i++) {
+        mt_raw_close(&raw[i]);
+    }
+    world_close(&w);
+}
+
+static void test_allow_list(void **state)
+{
+    (void)state;
+    bn__cidr_t c;
+    struct sockaddr_in in;
+    uv_ip4_addr("10.1.2.3", 1, &in);
+    assert_int_equal(bn__cidr_parse("10.0.0.0/8", &c), 0);
+    assert_true(bn__cidr_match(&c, (const struct sockaddr *)&in));
+    assert_int_equal(bn__cidr_parse("10.1.2.4/31", &c), 0);
+    assert_false(bn__cidr_match(&c, (const struct sockaddr *)&in));
+    assert_int_equal(bn__cidr_parse("10.1.2.3", &c), 0);
+    assert_true(bn__cidr_match(&c, (const struct sockaddr *)&in));
+    struct sockaddr_in6 in6;
+    uv_ip6_addr("::ffff:10.1.2.3", 1, &in6);
+    assert_int_equal(bn__cidr_parse("10.1.0.0/16", &c), 0);
+    assert_true(bn__cidr_match(&c, (const struct sockaddr *)&in6));
+    assert_int_equal(bn__cidr_parse("fd00::/8", &c), 0);
+    assert_false(bn__cidr_match(&c, (const struct sockaddr *)&in6));
+    uv_ip6_addr("fd12::1", 1, &in6);
+    assert_true(bn__cidr_match(&c, (const struct sockaddr *)&in6));
+    const char *bad[] = {"", "10.0.0.0/33", "10.0.0.0/", "x", "::/129", "10.0.0.0/-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(bn__cidr_parse(bad[i], &c), -1);
+    }
+
+    /* A mesh that allows only another network closes loopback peers. */
+    world_t w;
+    world_init(&w);
+    tnode_t *a = node_add(&w, 0, "a@127.0.0.1", 0, NULL);
+    assert_int_equal(bn__cidr_parse("10.0.0.0/8", &c), 0);
+    a->m->pa.allow = calloc(1, sizeof(c));
+    a->m->pa.allow[0] = c;
+    a->m->pa.n_allow = 1;
+    node_start(a);
+    tnode_t *b = node_add(&w, 1, "b@127.0.0.1", bn_mesh_port(a->m), NULL);
+    node_start(b);
+    wait_closes(&w, a->m, BN__CLOSE_NOT_ALLOWED, 1);
+    assert_int_equal(bn_mesh_up_count(a->m), 0);
     world_close(&w);
 }
 
@@ -807,9 +1000,10 @@ static void test_config_errors(void **state)
         const char *const *seeds;
         size_t n_seeds;
     } rows[] = {
-        {NULL, "c", 0, NULL, 0},       {"noat", "c", 0, NULL, 0},
-        {"a@h", NULL, 0, NULL, 0},     {"a@h", "", 0, NULL, 0},
-        {"a@h", "c", 70000, NULL, 0},  {"a@h", "c", 0, bad_seed, 1},
+        {NULL, TEST_COOKIE, 0, NULL, 0},      {"noat", TEST_COOKIE, 0, NULL, 0},
+        {"a@h", NULL, 0, NULL, 0},            {"a@h", "", 0, NULL, 0},
+        {"a@h", "fifteen-bytes!!", 0, NULL, 0}, {"a@h", TEST_COOKIE, 70000, NULL, 0},
+        {"a@h", TEST_COOKIE, 0, bad_seed, 1},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         bn_mesh_config_t cfg;
@@ -827,7 +1021,7 @@ static void test_config_errors(void **state)
     bn_mesh_config_t cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.name = "a@h";
-    cfg.cookie = "c";
+    cfg.cookie = "sixteen-bytes!!!";
     assert_int_equal(bn_mesh_new(&loop, &cfg, NULL, NULL, &m), 0);
     int closed = 0;
     bn_mesh_close(m, count_close, &closed);
@@ -845,8 +1039,11 @@ int main(void)
         cmocka_unit_test(test_wrong_cookie),
         cmocka_unit_test(test_bad_input_and_replay),
         cmocka_unit_test(test_hidden_admin),
-        cmocka_unit_test(test_encrypted_links),
+        cmocka_unit_test(test_every_frame_sealed),
+        cmocka_unit_test(test_join_during_sync),
         cmocka_unit_test(test_restart_and_name_clash),
+        cmocka_unit_test(test_preauth_limits),
+        cmocka_unit_test(test_allow_list),
         cmocka_unit_test(test_large_sync_chunked),
         cmocka_unit_test(test_slow_consumer),
         cmocka_unit_test(test_config_errors),

@@ -40,25 +40,47 @@ static void test_codec_roundtrip_all_types(void **state)
     bn__msg_t in;
     bn__msg_t out;
 
+    /* Hello and Challenge carry a nonce and a public key, nothing else. */
+    for (int k = 0; k < 2; k++) {
+        memset(&in, 0, sizeof(in));
+        in.type = k == 0 ? BN__MSG_HELLO : BN__MSG_CHALLENGE;
+        in.u.hello.nonce = bn__bytes(nonce, 32);
+        in.u.hello.kx_pk = bn__bytes(pk, 32);
+        roundtrip(&in, &out);
+        assert_int_equal(out.type, in.type);
+        assert_memory_equal(out.u.hello.nonce.data, nonce, 32);
+        assert_memory_equal(out.u.hello.kx_pk.data, pk, 32);
+        bn__msg_free(&out);
+    }
+
     memset(&in, 0, sizeof(in));
-    in.type = BN__MSG_HELLO;
-    in.u.hello.name = bn__bytes("a@h", 3);
-    in.u.hello.host = bn__bytes("127.0.0.1", 9);
-    in.u.hello.nonce = bn__bytes(nonce, 32);
-    in.u.hello.kx_pk = bn__bytes(pk, 32);
-    in.u.hello.incarnation = 0xfedcba9876543210ull;
-    in.u.hello.port = 4000;
-    in.u.hello.hidden = true;
-    in.u.hello.encrypt = true;
+    in.type = BN__MSG_IDENTIFY;
+    in.u.ident.name = bn__bytes("a@h", 3);
+    in.u.ident.host = bn__bytes("127.0.0.1", 9);
+    in.u.ident.incarnation = 0xfedcba9876543210ull;
+    in.u.ident.port = 4000;
+    in.u.ident.hidden = true;
     roundtrip(&in, &out);
-    assert_int_equal(out.type, BN__MSG_HELLO);
-    assert_true(bytes_eq(out.u.hello.name, "a@h"));
-    assert_true(bytes_eq(out.u.hello.host, "127.0.0.1"));
-    assert_memory_equal(out.u.hello.nonce.data, nonce, 32);
-    assert_memory_equal(out.u.hello.kx_pk.data, pk, 32);
-    assert_true(out.u.hello.incarnation == 0xfedcba9876543210ull);
-    assert_int_equal(out.u.hello.port, 4000);
-    assert_true(out.u.hello.hidden && out.u.hello.encrypt);
+    assert_int_equal(out.type, BN__MSG_IDENTIFY);
+    assert_true(bytes_eq(out.u.ident.name, "a@h"));
+    assert_true(bytes_eq(out.u.ident.host, "127.0.0.1"));
+    assert_true(out.u.ident.incarnation == 0xfedcba9876543210ull);
+    assert_int_equal(out.u.ident.port, 4000);
+    assert_true(out.u.ident.hidden);
+    bn__msg_free(&out);
+
+    memset(&in, 0, sizeof(in));
+    in.type = BN__MSG_REFUSE;
+    in.u.refuse.reason = BN__REFUSE_NAME_CLASH;
+    roundtrip(&in, &out);
+    assert_int_equal(out.type, BN__MSG_REFUSE);
+    assert_int_equal(out.u.refuse.reason, BN__REFUSE_NAME_CLASH);
+    bn__msg_free(&out);
+
+    memset(&in, 0, sizeof(in));
+    in.type = BN__MSG_READY;
+    roundtrip(&in, &out);
+    assert_int_equal(out.type, BN__MSG_READY);
     bn__msg_free(&out);
 
     memset(&in, 0, sizeof(in));
@@ -190,11 +212,10 @@ static void test_codec_limit_and_bad_input(void **state)
     /* Truncation of a valid Hello at every length either fails cleanly or
      * (for prefixes that happen to be valid protobuf) decodes without any
      * out-of-bounds access; ASan checks the latter. */
-    uint8_t nonce[32] = {1};
     memset(&in, 0, sizeof(in));
-    in.type = BN__MSG_HELLO;
-    in.u.hello.name = bn__bytes("a@h", 3);
-    in.u.hello.nonce = bn__bytes(nonce, 32);
+    in.type = BN__MSG_IDENTIFY;
+    in.u.ident.name = bn__bytes("a@h", 3);
+    in.u.ident.host = bn__bytes("127.0.0.1", 9);
     assert_int_equal(bn__codec_encode(&in, 1000, &b), 0);
     const uint8_t *body = (const uint8_t *)bn_buf_body(b) + 4;
     size_t blen = b->len - 4;
@@ -221,9 +242,10 @@ static void test_codec_limit_and_bad_input(void **state)
         {"truncated varint", "\x08\xff\xff", 3, BN__DEC_BAD},
         {"garbage text", "hello world", 11, BN__DEC_BAD},
         {"field 0", "\x00\x01", 2, BN__DEC_BAD},
-        {"unknown field only", "\x08\x01\xf8\x01\x05", 5, BN__DEC_UNKNOWN},
-        {"version only", "\x08\x01", 2, BN__DEC_UNKNOWN},
-        {"wrong version", "\x08\x02", 2, BN__DEC_VERSION},
+        {"unknown field only", "\x08\x02\xf8\x01\x05", 5, BN__DEC_UNKNOWN},
+        {"version only", "\x08\x02", 2, BN__DEC_UNKNOWN},
+        {"version 1 (the old handshake)", "\x08\x01", 2, BN__DEC_VERSION},
+        {"wrong version", "\x08\x03", 2, BN__DEC_VERSION},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = bn__codec_decode((const uint8_t *)bad[i].bytes, bad[i].len, &out);
@@ -350,77 +372,84 @@ static void test_frame_bad_table(void **state)
 /* ---- handshake ---------------------------------------------------------- */
 
 typedef struct {
-    bn__hs_t a, b;
-    uint8_t ha[64], hb[64];
+    bn__hs_t d, a; /* dialler, acceptor */
+    uint8_t hello[64], challenge[64];
 } hs_pair_t;
 
-static void hs_run(hs_pair_t *p, const char *cookie_a, const char *cookie_b)
+static void hs_run(hs_pair_t *p, const char *cookie_d, const char *cookie_a)
 {
+    uint8_t kd[32];
     uint8_t ka[32];
-    uint8_t kb[32];
-    bn__hs_cookie_key(cookie_a, ka);
-    bn__hs_cookie_key(cookie_b, kb);
-    bn__hs_init(&p->a, true);
-    bn__hs_init(&p->b, false);
-    /* Stand-ins for the Hello bytes: they only need to differ per run. */
-    memcpy(p->ha, p->a.nonce, 32);
-    memcpy(p->ha + 32, p->a.pk, 32);
-    memcpy(p->hb, p->b.nonce, 32);
-    memcpy(p->hb + 32, p->b.pk, 32);
-    assert_int_equal(bn__hs_derive(&p->a, ka, p->ha, 64, p->hb, 64, p->b.pk, 32), 0);
-    assert_int_equal(bn__hs_derive(&p->b, kb, p->hb, 64, p->ha, 64, p->a.pk, 32), 0);
+    assert_int_equal(bn__hs_cookie_key(cookie_d, kd), 0);
+    assert_int_equal(bn__hs_cookie_key(cookie_a, ka), 0);
+    bn__hs_init(&p->d, true);
+    bn__hs_init(&p->a, false);
+    bn__hs_keygen(&p->d);
+    bn__hs_keygen(&p->a);
+    /* Stand-ins for the Hello and Challenge bytes. */
+    memcpy(p->hello, p->d.nonce, 32);
+    memcpy(p->hello + 32, p->d.pk, 32);
+    memcpy(p->challenge, p->a.nonce, 32);
+    memcpy(p->challenge + 32, p->a.pk, 32);
+    assert_int_equal(bn__hs_derive(&p->d, kd, p->hello, 64, p->challenge, 64, p->a.pk, 32), 0);
+    assert_int_equal(bn__hs_derive(&p->a, ka, p->hello, 64, p->challenge, 64, p->d.pk, 32), 0);
 }
 
 static void test_handshake_cookie(void **state)
 {
     (void)state;
     assert_true(sodium_init() >= 0);
+    static const char good[] = "a-cookie-of-16+bytes";
     hs_pair_t p;
-    uint8_t mac_a[BN__HS_MAC_BYTES];
-    uint8_t mac_b[BN__HS_MAC_BYTES];
-
-    hs_run(&p, "secret", "secret");
-    bn__hs_own_mac(&p.a, mac_a);
-    bn__hs_own_mac(&p.b, mac_b);
-    assert_true(bn__hs_verify_peer(&p.b, mac_a, sizeof(mac_a)));
-    assert_true(bn__hs_verify_peer(&p.a, mac_b, sizeof(mac_b)));
-    /* A MAC reflected back to its author does not verify. */
-    assert_false(bn__hs_verify_peer(&p.a, mac_a, sizeof(mac_a)));
-    assert_false(bn__hs_verify_peer(&p.b, mac_b, sizeof(mac_b)));
-    assert_false(bn__hs_verify_peer(&p.b, mac_a, sizeof(mac_a) - 1));
-
-    /* Sealed frames open in the other direction only, in order. */
+    hs_run(&p, good, good);
     uint8_t ct[64];
     uint8_t pt[64];
+
+    /* The dialler's first sealed frame opens at the acceptor: the proof. */
+    bn__hs_seal(&p.d, (const uint8_t *)"proof", 5, ct);
+    assert_int_equal(bn__hs_open(&p.a, ct, 5 + BN__HS_ABYTES, pt), 5);
+    assert_memory_equal(pt, "proof", 5);
+    /* A frame reflected back to its author does not open (per-direction keys). */
     bn__hs_seal(&p.a, (const uint8_t *)"hello", 5, ct);
-    assert_int_equal(bn__hs_open(&p.b, ct, 5 + BN__HS_ABYTES, pt), 5);
-    assert_memory_equal(pt, "hello", 5);
+    assert_int_equal(bn__hs_open(&p.a, ct, 5 + BN__HS_ABYTES, pt), -1);
+    assert_int_equal(bn__hs_open(&p.d, ct, 5 + BN__HS_ABYTES, pt), 5);
+    /* Tampered, then the real one, then a replay. */
     bn__hs_seal(&p.a, (const uint8_t *)"again", 5, ct);
     ct[3] ^= 1;
-    assert_int_equal(bn__hs_open(&p.b, ct, 5 + BN__HS_ABYTES, pt), -1);
+    assert_int_equal(bn__hs_open(&p.d, ct, 5 + BN__HS_ABYTES, pt), -1);
     ct[3] ^= 1;
-    assert_int_equal(bn__hs_open(&p.b, ct, 5 + BN__HS_ABYTES, pt), 5);
-    /* Replaying the same ciphertext fails: the counter moved on. */
-    assert_int_equal(bn__hs_open(&p.b, ct, 5 + BN__HS_ABYTES, pt), -1);
+    assert_int_equal(bn__hs_open(&p.d, ct, 5 + BN__HS_ABYTES, pt), 5);
+    assert_int_equal(bn__hs_open(&p.d, ct, 5 + BN__HS_ABYTES, pt), -1);
 
-    /* A recorded MAC does not verify on a new session (fresh nonces). */
+    /* A proof recorded on one session does not open on another. */
+    uint8_t old[64];
+    bn__hs_seal(&p.d, (const uint8_t *)"proof", 5, old);
     hs_pair_t q;
-    hs_run(&q, "secret", "secret");
-    assert_false(bn__hs_verify_peer(&q.b, mac_a, sizeof(mac_a)));
+    hs_run(&q, good, good);
+    assert_int_equal(bn__hs_open(&q.a, old, 5 + BN__HS_ABYTES, pt), -1);
 
-    /* Wrong cookie: neither side verifies the other. */
+    /* Wrong cookie: the proof does not open. */
     hs_pair_t w;
-    hs_run(&w, "secret", "other");
-    bn__hs_own_mac(&w.a, mac_a);
-    bn__hs_own_mac(&w.b, mac_b);
-    assert_false(bn__hs_verify_peer(&w.b, mac_a, sizeof(mac_a)));
-    assert_false(bn__hs_verify_peer(&w.a, mac_b, sizeof(mac_b)));
+    hs_run(&w, good, "another-cookie-16+bytes");
+    bn__hs_seal(&w.d, (const uint8_t *)"proof", 5, ct);
+    assert_int_equal(bn__hs_open(&w.a, ct, 5 + BN__HS_ABYTES, pt), -1);
 
-    /* A short public key is refused before any arithmetic. */
+    /* Cookies under 16 bytes are refused; the key is deterministic. */
+    uint8_t k1[32];
+    uint8_t k2[32];
+    assert_int_equal(bn__hs_cookie_key("fifteen-bytes!!", k1), -1);
+    assert_int_equal(bn__hs_cookie_key("sixteen-bytes!!!", k1), 0);
+    assert_int_equal(bn__hs_cookie_key(good, k2), 0);
+    assert_int_equal(bn__hs_cookie_key("sixteen-bytes!!!", k2), 0);
+    assert_memory_equal(k1, k2, 32);
+
+    /* A short public key, or no key pair, is refused before any arithmetic. */
     bn__hs_t h;
     uint8_t k[32] = {0};
     bn__hs_init(&h, true);
-    assert_int_equal(bn__hs_derive(&h, k, p.ha, 64, p.hb, 64, p.b.pk, 31), -1);
+    assert_int_equal(bn__hs_derive(&h, k, p.hello, 64, p.challenge, 64, p.a.pk, 32), -1);
+    bn__hs_keygen(&h);
+    assert_int_equal(bn__hs_derive(&h, k, p.hello, 64, p.challenge, 64, p.a.pk, 31), -1);
     bn__hs_wipe(&h);
 }
 

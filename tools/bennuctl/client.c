@@ -35,7 +35,6 @@ typedef struct conn_s {
     char addr[128];
     char name[96];
     bn_mesh_t *m;
-    bool encrypt;
     bool ever_up;
 } conn_t;
 
@@ -49,7 +48,7 @@ typedef struct call_s {
     int status;
     json_t *resp;
     /* close counters when the request started */
-    json_int_t base_cookie, base_refused, base_encrypt, base_other;
+    json_int_t base_cookie, base_refused, base_other;
 } call_t;
 
 struct bnctl_client_s {
@@ -119,14 +118,13 @@ static void on_mesh_closed(void *ud)
     c->closing--;
 }
 
-static conn_t *conn_open(bnctl_client_t *c, const char *addr, bool encrypt)
+static conn_t *conn_open(bnctl_client_t *c, const char *addr)
 {
     conn_t *k = calloc(1, sizeof(*k));
     if (k == NULL) {
         abort();
     }
     k->c = c;
-    k->encrypt = encrypt;
     snprintf(k->addr, sizeof(k->addr), "%s", addr);
     /* A name per connection: the node sees one hidden peer per bennuctl
      * connection, and this process can filter itself out of members. */
@@ -141,7 +139,6 @@ static conn_t *conn_open(bnctl_client_t *c, const char *addr, bool encrypt)
         .tick_ms = CTL_TICK_MS,
         .down_ms = CTL_DOWN_MS,
         .hidden = true,
-        .encrypt = encrypt,
     };
     bn_mesh_callbacks_t cb = {.deliver = conn_deliver};
     if (bn_mesh_new(&c->loop, &cfg, &cb, k, &k->m) != 0 || bn_mesh_start(k->m) != 0) {
@@ -165,7 +162,7 @@ static conn_t *conn_get(bnctl_client_t *c, const char *addr)
             return k;
         }
     }
-    return conn_open(c, addr, false);
+    return conn_open(c, addr);
 }
 
 static void conn_drop(bnctl_client_t *c, conn_t *k)
@@ -189,12 +186,12 @@ static json_int_t close_count(json_t *closes, const char *reason)
 }
 
 typedef struct {
-    json_int_t cookie, refused, encrypt, other;
+    json_int_t cookie, refused, other;
 } counts_t;
 
 static counts_t conn_counts(conn_t *k)
 {
-    counts_t r = {0, 0, 0, 0};
+    counts_t r = {0, 0, 0};
     if (k->m == NULL) {
         return r;
     }
@@ -202,7 +199,6 @@ static counts_t conn_counts(conn_t *k)
     json_t *closes = json_object_get(mj, "closes");
     r.cookie = close_count(closes, "bad_cookie");
     r.refused = close_count(closes, "connect_failed");
-    r.encrypt = close_count(closes, "encrypt_mismatch");
     r.other = close_count(closes, "version_mismatch") + close_count(closes, "bad_hello") +
               close_count(closes, "name_clash") + close_count(closes, "protocol");
     json_decref(mj);
@@ -251,7 +247,6 @@ static call_t *call_start(bnctl_client_t *c, const char *addr, json_t *req, bnct
     counts_t b = conn_counts(k);
     call->base_cookie = b.cookie;
     call->base_refused = b.refused;
-    call->base_encrypt = b.encrypt;
     call->base_other = b.other;
     if (bn_mesh_admin_request(k->m, NULL, req, c->timeout_ms, on_answer, call) != 0) {
         free(call);
@@ -265,8 +260,7 @@ void bnctl_client_run(bnctl_client_t *c, size_t n, const char *const *addrs,
                       json_t *const *reqs, bnctl_result_t *out)
 {
     call_t **calls = calloc(n ? n : 1, sizeof(*calls));
-    bool *retried = calloc(n ? n : 1, sizeof(*retried));
-    if (calls == NULL || retried == NULL) {
+    if (calls == NULL) {
         abort();
     }
     for (size_t i = 0; i < n; i++) {
@@ -311,34 +305,6 @@ void bnctl_client_run(bnctl_client_t *c, size_t n, const char *const *addrs,
             conn_t *conn = k->conn;
             counts_t now = conn_counts(conn);
             bool up = bn_mesh_up_count(conn->m) > 0;
-            if (!up && now.encrypt > k->base_encrypt && !retried[i]) {
-                /* The cluster runs the other encryption setting: follow it
-                 * rather than ask the operator for one more flag. Every
-                 * call on this connection restarts on the new one. */
-                bool enc = !conn->encrypt;
-                bool *again = calloc(n, sizeof(*again));
-                if (again == NULL) {
-                    abort();
-                }
-                for (size_t j = 0; j < n; j++) {
-                    if (calls[j] != NULL && calls[j]->conn == conn) {
-                        calls[j]->abandoned = true;
-                        calls[j] = NULL;
-                        again[j] = true;
-                    }
-                }
-                conn_drop(c, conn);
-                conn_open(c, addrs[i], enc);
-                for (size_t j = 0; j < n; j++) {
-                    if (again[j]) {
-                        retried[j] = true;
-                        calls[j] = call_start(c, addrs[j], reqs[j], &out[j]);
-                        pending += j <= i && calls[j] != NULL;
-                    }
-                }
-                free(again);
-                continue;
-            }
             bnctl_err_t e = BNCTL_E_OK;
             const char *detail = NULL;
             if (!up && now.cookie > k->base_cookie) {
@@ -382,7 +348,6 @@ void bnctl_client_run(bnctl_client_t *c, size_t n, const char *const *addrs,
     }
     uv_timer_stop(&c->timer);
     free(calls);
-    free(retried);
 }
 
 void bnctl_client_sleep(bnctl_client_t *c, unsigned ms)

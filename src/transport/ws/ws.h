@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/utf8.h" /* bn_utf8_valid, bn_utf8_feed: used by the frame parser */
+
 #define BN_WS_OP_CONT 0x0
 #define BN_WS_OP_TEXT 0x1
 #define BN_WS_OP_BINARY 0x2
@@ -101,16 +103,5 @@ size_t bn_ws_frame_header(uint8_t out[10], uint8_t opcode, uint64_t len);
  * the header value's surrounding whitespace; out is untouched on -1. */
 int bn_ws_accept_key(const char *key, size_t key_len, char out[29]);
 
-/* True when s[0..n) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-bool bn_utf8_valid(const uint8_t *s, size_t n);
-
-/* Incremental form of bn_utf8_valid, for text that arrives in pieces (a code
- * point may be split between pieces). Start from BN_UTF8_ACCEPT and pass the
- * returned state to the next call; BN_UTF8_REJECT is sticky and is returned as
- * soon as a bad byte is seen. The whole text is valid iff the final state is
- * BN_UTF8_ACCEPT; any other state means a truncated sequence. */
-#define BN_UTF8_ACCEPT 0u
-#define BN_UTF8_REJECT 1u
-uint32_t bn_utf8_feed(uint32_t state, const uint8_t *s, size_t n);
 
 #endif

@@ -1,5 +1,5 @@
 /* Strict UTF-8 validation (RFC 3629) for WebSocket text messages and close
- * reasons (RFC 6455 §5.6, §8.1).
+ * reasons (RFC 6455 §5.6, §8.1) and for strings that arrive from mesh peers.
  *
  * The validator is a small state machine whose state fits in a uint32_t, so a
  * text message that arrives in fragments can be checked piece by piece (a code
@@ -10,10 +10,10 @@
  * above U+10FFFF. */
 #include <string.h>
 
-#include "transport/ws/ws.h"
+#include "core/utf8.h"
 
 enum {
-    /* BN_UTF8_ACCEPT (0) and BN_UTF8_REJECT (1) come from ws.h. */
+    /* BN_UTF8_ACCEPT (0) and BN_UTF8_REJECT (1) come from utf8.h. */
     ST_NEED1 = 2, /* one continuation byte 80..BF to go */
     ST_NEED2,     /* two continuation bytes to go */
     ST_NEED3,     /* three continuation bytes to go */

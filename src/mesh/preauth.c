@@ -1,0 +1,247 @@
+/* Admission of unauthenticated inbound mesh connections.
+ *
+ * Anyone who can reach the mesh port can open connections. Until a peer's
+ * Identify opened under the cookie-bound keys (link.c), its connection is
+ * tracked here, and what it may cost is bounded:
+ *   - an optional allow-list of networks (--mesh-allow): others are closed
+ *     at once;
+ *   - at most max_per_ip unauthenticated connections per source address and
+ *     max_total in all, far below the descriptor limit, so the client port
+ *     and bennuctl keep their descriptors. A new connection over a cap
+ *     evicts the oldest one (of its address, else of all): an idle flood
+ *     cannot keep a real node out, because a real handshake takes a round
+ *     trip or two and a held connection only ages;
+ *   - nothing is logged per connection: one summary line per interval
+ *     carries the counts.
+ * Each tracked link also has the handshake deadline (mesh.c) and a 512-byte
+ * frame limit (link.c). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "mesh/internal.h"
+
+int bn__cidr_parse(const char *s, bn__cidr_t *out)
+{
+    char buf[64];
+    size_t len = strlen(s);
+    if (len == 0 || len >= sizeof(buf)) {
+        return -1;
+    }
+    memcpy(buf, s, len + 1);
+    char *slash = strchr(buf, '/');
+    long bits = -1;
+    if (slash != NULL) {
+        *slash = '\0';
+        char *end = NULL;
+        bits = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end != '\0' || bits < 0) {
+            return -1;
+        }
+    }
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        if (bits > 32) {
+            return -1;
+        }
+        out->bits = bits < 0 ? 32u : (unsigned)bits;
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        if (bits > 128) {
+            return -1;
+        }
+        out->bits = bits < 0 ? 128u : (unsigned)bits;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+    unsigned full = bits / 8;
+    if (memcmp(a, b, full) != 0) {
+        return false;
+    }
+    unsigned rest = bits % 8;
+    if (rest == 0) {
+        return true;
+    }
+    uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+    return (a[full] & mask) == (b[full] & mask);
+}
+
+bool bn__cidr_match(const bn__cidr_t *c, const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET && c->family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return prefix_equal((const uint8_t *)&in->sin_addr, c->addr, c->bits);
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        const uint8_t *a = (const uint8_t *)&in6->sin6_addr;
+        if (c->family == AF_INET6) {
+            return prefix_equal(a, c->addr, c->bits);
+        }
+        /* An IPv4 peer on a dual-stack listener: ::ffff:a.b.c.d */
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        return memcmp(a, mapped, sizeof(mapped)) == 0 && prefix_equal(a + 12, c->addr, c->bits);
+    }
+    return false;
+}
+
+static bn__ipcount_t *ip_entry(bn__preauth_t *pa, const char *ip, bool create)
+{
+    bn__ipcount_t *e = NULL;
+    HASH_FIND_STR(pa->ips, ip, e);
+    if (e == NULL && create) {
+        e = calloc(1, sizeof(*e));
+        if (e == NULL) {
+            abort();
+        }
+        snprintf(e->ip, sizeof(e->ip), "%s", ip);
+        HASH_ADD_STR(pa->ips, ip, e);
+    }
+    return e;
+}
+
+static void untrack(bn__preauth_t *pa, bn__link_t *l)
+{
+    if (!l->preauth) {
+        return;
+    }
+    l->preauth = false;
+    if (l->pa_prev != NULL) {
+        l->pa_prev->pa_next = l->pa_next;
+    } else {
+        pa->oldest = l->pa_next;
+    }
+    if (l->pa_next != NULL) {
+        l->pa_next->pa_prev = l->pa_prev;
+    } else {
+        pa->newest = l->pa_prev;
+    }
+    l->pa_prev = l->pa_next = NULL;
+    pa->count--;
+    bn__ipcount_t *e = ip_entry(pa, l->peer_ip, false);
+    if (e != NULL && --e->n == 0) {
+        HASH_DEL(pa->ips, e);
+        free(e);
+    }
+}
+
+static void evict(bn_mesh_t *m, bn__link_t *victim)
+{
+    m->pa.since.evicted++;
+    /* bn__link_close counts the close and calls bn__preauth_closed. */
+    bn__link_close(victim, BN__CLOSE_PREAUTH_LIMIT);
+}
+
+bool bn__preauth_admit(bn_mesh_t *m, bn__link_t *l, const struct sockaddr *sa)
+{
+    bn__preauth_t *pa = &m->pa;
+    if (pa->n_allow > 0) {
+        bool ok = false;
+        for (size_t i = 0; i < pa->n_allow && !ok; i++) {
+            ok = bn__cidr_match(&pa->allow[i], sa);
+        }
+        if (!ok) {
+            pa->since.not_allowed++;
+            return false;
+        }
+    }
+    pa->since.accepted++;
+    bn__ipcount_t *e = ip_entry(pa, l->peer_ip, true);
+    if (e->n >= pa->max_per_ip) {
+        for (bn__link_t *x = pa->oldest; x != NULL; x = x->pa_next) {
+            if (strcmp(x->peer_ip, l->peer_ip) == 0) {
+                evict(m, x);
+                break;
+            }
+        }
+    }
+    if (pa->count >= pa->max_total && pa->oldest != NULL) {
+        evict(m, pa->oldest);
+    }
+    /* The entry may have been freed by an eviction. */
+    e = ip_entry(pa, l->peer_ip, true);
+    e->n++;
+    l->preauth = true;
+    l->pa_prev = pa->newest;
+    l->pa_next = NULL;
+    if (pa->newest != NULL) {
+        pa->newest->pa_next = l;
+    } else {
+        pa->oldest = l;
+    }
+    pa->newest = l;
+    pa->count++;
+    return true;
+}
+
+void bn__preauth_done(bn_mesh_t *m, bn__link_t *l)
+{
+    untrack(&m->pa, l);
+}
+
+void bn__preauth_closed(bn_mesh_t *m, bn__link_t *l, bn__close_reason_t reason)
+{
+    untrack(&m->pa, l);
+    m->pa.since.closed++;
+    m->pa.since.by_reason[reason]++;
+}
+
+void bn__preauth_sweep(bn_mesh_t *m, uint64_t now)
+{
+    bn__preauth_t *pa = &m->pa;
+    if (now - pa->last_summary_ms < pa->summary_ms) {
+        return;
+    }
+    pa->last_summary_ms = now;
+    const bn__preauth_counts_t *c = &pa->since;
+    if (c->not_allowed == 0 && c->evicted == 0 && c->closed == 0) {
+        memset(&pa->since, 0, sizeof(pa->since));
+        return;
+    }
+    /* Handshakes that fail are what an operator needs to see; connections
+     * that closed cleanly before proving anything are counted with them. */
+    bn_log_level_t level = c->by_reason[BN__CLOSE_BAD_COOKIE] || c->evicted || c->not_allowed
+                               ? BN_LOG_WARN
+                               : BN_LOG_INFO;
+    if (level < bn_log_level) {
+        memset(&pa->since, 0, sizeof(pa->since));
+        return;
+    }
+    bn_log_write(level, "mesh_preauth_summary",
+           "mesh=%s interval_ms=%u accepted=%llu open=%zu not_allowed=%llu evicted=%llu "
+           "closed=%llu bad_cookie=%llu handshake_timeout=%llu bad_hello=%llu "
+           "connection_closed=%llu other=%llu",
+           m->name, pa->summary_ms, (unsigned long long)c->accepted, pa->count,
+           (unsigned long long)c->not_allowed, (unsigned long long)c->evicted,
+           (unsigned long long)c->closed,
+           (unsigned long long)c->by_reason[BN__CLOSE_BAD_COOKIE],
+           (unsigned long long)c->by_reason[BN__CLOSE_HANDSHAKE_TIMEOUT],
+           (unsigned long long)c->by_reason[BN__CLOSE_BAD_HELLO],
+           (unsigned long long)c->by_reason[BN__CLOSE_CONNECTION_CLOSED],
+           (unsigned long long)(c->closed - c->by_reason[BN__CLOSE_BAD_COOKIE] -
+                                c->by_reason[BN__CLOSE_HANDSHAKE_TIMEOUT] -
+                                c->by_reason[BN__CLOSE_BAD_HELLO] -
+                                c->by_reason[BN__CLOSE_CONNECTION_CLOSED]));
+    memset(&pa->since, 0, sizeof(pa->since));
+}
+
+void bn__preauth_free(bn_mesh_t *m)
+{
+    bn__ipcount_t *e;
+    bn__ipcount_t *tmp;
+    HASH_ITER(hh, m->pa.ips, e, tmp)
+    {
+        HASH_DEL(m->pa.ips, e);
+        free(e);
+    }
+    free(m->pa.allow);
+    m->pa.allow = NULL;
+}

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { collect, joinOk, phxSocket, socketOpened } from './support/compat_client.mjs';
 import { bennuBin, startServer, waitFor, withTimeout } from './support/server.mjs';
 
-const COOKIE = 'bennuctl-test-cookie';
+const COOKIE = 'bennuctl-test-cookie-16+';
 const SECRET = 'bennuctl-test-secret-key-base-0123456789';
 const FAST = ['--tick-ms', '100', '--down-ms', '600'];
 
@@ -365,10 +365,14 @@ test('check exits 1 on a forced partition and 0 once healed', async () => {
 test('clear errors: wrong cookie, unreachable, timeout, usage', async () => {
     const a = await startNode('a@127.0.0.1');
     try {
-        const wrong = await ctl(['--node', `127.0.0.1:${a.meshPort}`, '--cookie', 'nope', 'members']);
+        const wrong = await ctl(['--node', `127.0.0.1:${a.meshPort}`, '--cookie',
+            'not-the-cluster-cookie', 'members']);
         assert.equal(wrong.code, 3);
         assert.match(wrong.stderr, /wrong cookie/);
         assert.equal(wrong.stdout, '');
+        const short = await ctl(['--node', `127.0.0.1:${a.meshPort}`, '--cookie', 'nope', 'members']);
+        assert.equal(short.code, 2);
+        assert.match(short.stderr, /at least 16 bytes/);
 
         // a port nobody listens on: take one and free it
         const s = net.createServer();

@@ -8,7 +8,7 @@ import { Socket } from 'phoenix';
 import { runBennu, startServer, waitFor, WebSocket } from './support/server.mjs';
 
 const COOKIE = 'cookie-SEKRIT-4f1d2a9e';
-const WRONG_COOKIE = 'cookie-WRONG-77aa01';
+const WRONG_COOKIE = 'cookie-WRONG-77aa01-x';
 const SECRET = 'secret-key-base-SEKRIT-0123456789abcdef0123456789';
 
 function joinWith(endpoint, params) {

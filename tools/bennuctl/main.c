@@ -550,6 +550,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bennuctl: %s\n", err);
         return BNCTL_EXIT_USAGE;
     }
+    if (strlen(cookie) < 16) {
+        /* The nodes refuse such cookies too (src/mesh/handshake.c). */
+        fprintf(stderr, "bennuctl: the cluster cookie must be at least 16 bytes (got %zu)\n",
+                strlen(cookie));
+        free(cookie);
+        return BNCTL_EXIT_USAGE;
+    }
     /* The mesh library logs like a server; a command-line tool reports its
      * own errors, so its log is off unless asked for. */
     bn_log_level = (bn_log_level_t)bn_log_level_parse(a.log_level);

@@ -249,7 +249,7 @@ export class MeshNode {
 
 /** A set of bennu nodes sharing a cookie and timing flags. */
 export class Cluster {
-    constructor({ cookie = 'test-cookie', tickMs = 100, downMs = 600, logLevel = 'info' } = {}) {
+    constructor({ cookie = 'test-cluster-cookie-0123', tickMs = 100, downMs = 600, logLevel = 'info' } = {}) {
         this.cookie = cookie;
         this.tickMs = tickMs;
         this.downMs = downMs;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/json_check.h"
 #include "core/utf8.h"
 #include "mesh/internal.h"
 
@@ -385,14 +386,7 @@ static bool broadcast_ok(const bn__msg_t *msg)
     if (msg->u.bcast.binary) {
         return true;
     }
-    json_error_t err;
-    json_t *j = json_loadb((const char *)msg->u.bcast.payload.data, msg->u.bcast.payload.len,
-                           JSON_DECODE_ANY, &err);
-    if (j == NULL) {
-        return false;
-    }
-    json_decref(j);
-    return true;
+    return bn_json_valid((const char *)msg->u.bcast.payload.data, msg->u.bcast.payload.len);
 }
 
 static bool frame_ok(const bn__msg_t *msg)

@@ -302,7 +302,14 @@ void bn__node_link_closed(bn_mesh_t *m, bn__link_t *l)
         bn__node_t *p = bn__node_find(m, l->peer_name);
         if (p != NULL && p->pending_link == l) {
             p->pending_link = NULL;
-            if (p->state == BN__NODE_DOWN && !p->hidden && p->port > 0 && !m->closing) {
+            if (p->state == BN__NODE_DOWN && l->peer_hidden && p->up_since_ms == 0 &&
+                p->dial_link == NULL) {
+                /* A tool that never got in leaves no entry behind. */
+                HASH_DEL(m->nodes, p);
+                bn__gset_clear(&p->groups);
+                free(p->name);
+                free(p);
+            } else if (p->state == BN__NODE_DOWN && !p->hidden && p->port > 0 && !m->closing) {
                 bn__gossip_schedule(m, &p->backoff_ms, &p->redial_at_ms);
             }
         }

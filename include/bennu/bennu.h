@@ -24,9 +24,19 @@ typedef struct bn_config_s {
     size_t max_frame_size;      /* largest WebSocket frame payload: 1 MiB (close 1009) */
     size_t max_message_size;    /* largest reassembled message: 1 MiB (close 1009) */
     unsigned idle_timeout_ms;   /* close a WebSocket silent this long: 60000 (close 1001) */
-    unsigned handshake_timeout_ms; /* a connection must complete its HTTP request in: 10000 */
-    size_t max_queued_bytes;    /* slow-consumer limit per connection: 4 MiB */
-    unsigned max_connections;   /* per node: 100000 (503 beyond) */
+    unsigned handshake_timeout_ms; /* an HTTP request must be complete this long after its
+                                    * first byte (408), and keep-alive idle time: 10000 */
+    unsigned frame_timeout_ms;  /* a started WebSocket frame or fragmented message must
+                                 * complete in: 20000 (close 1008); 0 = no deadline */
+    size_t max_queued_bytes;    /* slow-consumer limit per connection: 4 MiB (close 1008);
+                                 * reading pauses above a quarter of it (flow control) */
+    unsigned max_connections;   /* per node: 100000 (503 beyond), clamped at start below
+                                 * RLIMIT_NOFILE minus reserved_fds */
+    unsigned reserved_fds;      /* descriptors kept for listeners, the mesh, tools: 256 */
+    unsigned max_pending_per_ip; /* connections per source address that have not completed
+                                  * a request: 256, the oldest closed beyond; 0 = no cap */
+    size_t memory_budget;       /* bytes in incomplete frames/messages, all connections:
+                                 * 256 MiB; past it the largest holders get 1009 */
     unsigned max_channels;      /* per connection: 100 ("too many channels joined") */
     unsigned max_topics;        /* distinct topics with local subscribers: 1000000 (join error
                                  * "too many topics") */
@@ -75,7 +85,11 @@ void bn_server_set_adapter(bn_server_t *srv, const bn_pubsub_adapter_t *adapter)
 /* Serves data (copied) at url_path ("/index.html" also answers "/"); the
  * content type follows the extension. Returns 0 or -1 (table full, OOM). */
 int bn_server_add_static(bn_server_t *srv, const char *url_path, const void *data, size_t len);
-/* Binds and listens. Returns 0 or a negative libuv error. */
+/* Binds and listens. Returns 0 or a negative libuv error.
+ * SIGPIPE: the first call (of this or bn_mesh_start) sets SIGPIPE to SIG_IGN
+ * for the whole process if its disposition is still SIG_DFL, so a peer that
+ * resets a connection mid-write costs that connection (EPIPE), never the
+ * process; a handler or SIG_IGN installed by the embedder is kept. */
 int bn_server_start(bn_server_t *srv);
 /* The bound HTTP port (after start). */
 int bn_server_port(const bn_server_t *srv);

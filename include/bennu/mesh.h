@@ -60,7 +60,10 @@ typedef struct bn_mesh_callbacks_s {
  * (bad config; UV_EINVAL for a cookie under 16 bytes). */
 int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_callbacks_t *cb,
                 void *ud, bn_mesh_t **out);
-/* Binds the listener and dials the seeds. Returns 0 or a negative libuv error. */
+/* Binds the listener and dials the seeds. Returns 0 or a negative libuv error.
+ * Like bn_server_start, sets SIGPIPE to SIG_IGN once per process if it is
+ * still SIG_DFL (an embedder's handler is kept), so a peer reset never kills
+ * the process. */
 int bn_mesh_start(bn_mesh_t *m);
 /* The listening port actually bound (useful with port 0), or -1. */
 int bn_mesh_port(const bn_mesh_t *m);

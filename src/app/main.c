@@ -1,6 +1,7 @@
 /* main() of the bennu server: argument parsing and wiring only. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,15 +102,17 @@ static void usage(FILE *out)
             "page at / and /health.\n"
             "\n"
             "  --port N              HTTP port (default 4000; 0 = any free port)\n"
-            "  --bind ADDR           listen address (default 127.0.0.1)\n"
+            "  --bind ADDR           listen address or host name (default 127.0.0.1)\n"
             "  --static-dir DIR      the demo page's directory (index.html, app.js, phoenix.js)\n"
             "  --secret-key-base K   secret for Phoenix.Token user tokens and LongPoll sessions\n"
-            "  --secret-key-base-file F  read it from a file (else env SECRET_KEY_BASE)\n"
+            "                        (visible in ps: prefer the file or env SECRET_KEY_BASE)\n"
+            "  --secret-key-base-file F  read it from a file (mode 0600, at most 4095 bytes)\n"
             "  --dev                 development mode: a built-in, clearly non-secret key, and\n"
             "                        the demo page gets a token for user \"demo\"\n"
             "  --check-origin MODE   off, conn (Origin must match Host; default), host\n"
-            "                        (Origin host must equal --url-host), or a comma list\n"
-            "  --url-host HOST       the endpoint's public host for --check-origin host\n"
+            "                        (Origin host must equal --url-host), or a comma list of\n"
+            "                        scheme://host[:port] or //host[:port]\n"
+            "  --url-host HOST       the endpoint's public host for --check-origin host (only)\n"
             "  --log-level LEVEL     debug, info, warn, error, off (default info)\n"
             "  --max-frame-size N    largest WebSocket frame payload in bytes (default 1048576)\n"
             "  --max-message-size N  largest reassembled message in bytes (default 1048576)\n"
@@ -124,9 +127,16 @@ static void usage(FILE *out)
             "  --longpoll-window MS  a LongPoll GET waits this long for messages (default 10000)\n"
             "  --longpoll-session-timeout MS  a session not polled this long ends (default 15000)\n"
             "  --max-longpoll-sessions N  LongPoll sessions per node (default 10000)\n"
+            "  --frame-timeout MS    a started WebSocket frame or fragmented message must be\n"
+            "                        complete within this (default 20000; close 1008)\n"
+            "  --memory-budget N     bytes held in incomplete frames by all connections\n"
+            "                        (default 268435456; beyond, the largest get close 1009)\n"
+            "  --max-pending-per-ip N  connections per address without a completed request\n"
+            "                        (default 256; the oldest is closed beyond; 0 = no cap)\n"
             "  --rate-limit N        client messages per second per connection (default 0 = off;\n"
             "                        over it: close 1008, LongPoll POST status 429)\n"
-            "  --rate-burst N        bursts allowed above the rate (default = --rate-limit)\n"
+            "  --rate-burst N        bursts allowed above the rate (default = --rate-limit;\n"
+            "                        needs --rate-limit)\n"
             "\n"
             "Cluster (see README \"Cluster\"):\n"
             "  --name NAME@HOST      node name (default bennu-<port>@<bind>)\n"
@@ -137,6 +147,8 @@ static void usage(FILE *out)
             "  --cookie C            cluster cookie, at least 16 bytes (else --cookie-file, else\n"
             "  --cookie-file F       env BENNU_COOKIE; --dev uses a built-in one on loopback).\n"
             "                        No cookie: no mesh. `bennu cookie new FILE` makes one.\n"
+            "                        The file: mode 0600, at most 1023 bytes; --cookie is\n"
+            "                        visible in ps.\n"
             "  --tick-ms MS          tick interval on idle links (default 1000)\n"
             "  --down-ms MS          a peer silent this long is down (default 5000)\n"
             "  --mesh-allow CIDR     only these networks may connect to the mesh port\n"
@@ -167,6 +179,67 @@ static int parse_num(const char *flag, const char *s, long min, long max, long *
     }
     *out = v;
     return 0;
+}
+
+/* getopt_long accepts any unambiguous prefix ("--po" for --port) and takes
+ * whatever follows a flag as its value; bennu wants each flag spelled out
+ * and a real value. typed is the argv element that held the flag; separate
+ * is true when the value was the next element. Returns 0, or -1 after a
+ * message. */
+static int check_flag(const char *typed, const struct option *o, bool separate, const char *value)
+{
+    size_t len = strcspn(typed, "=");
+    if (len < 2 || strncmp(typed, "--", 2) != 0 || strlen(o->name) != len - 2 ||
+        strncmp(typed + 2, o->name, len - 2) != 0) {
+        fprintf(stderr, "bennu: unknown option %.*s (did you mean --%s? flags are not "
+                        "abbreviated)\n",
+                (int)len, typed, o->name);
+        return -1;
+    }
+    if (o->has_arg != required_argument) {
+        return 0;
+    }
+    if (value[0] == '\0') {
+        fprintf(stderr, "bennu: option --%s needs a value, got an empty one (see --help)\n",
+                o->name);
+        return -1;
+    }
+    if (separate && strncmp(value, "--", 2) == 0 && value[2] != '\0') {
+        fprintf(stderr,
+                "bennu: option --%s needs a value, got the option %s (write --%s=VALUE for a "
+                "value that starts with --)\n",
+                o->name, value, o->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* The long option whose val is v, for messages. */
+static const char *flag_name(const struct option *opts, int v)
+{
+    for (const struct option *o = opts; o->name != NULL; o++) {
+        if (o->val == v) {
+            return o->name;
+        }
+    }
+    return NULL;
+}
+
+/* A secret given on the command line: kept in a copy, and blanked in argv
+ * so that ps shows x's from now on (it was visible to every local user
+ * until this point, hence the secret_in_argv warning). */
+static const char *secret_from_argv(char *value)
+{
+    static char *copies[4];
+    static size_t n_copies;
+    char *copy = strdup(value);
+    if (copy == NULL || n_copies == sizeof(copies) / sizeof(copies[0])) {
+        fprintf(stderr, "bennu: out of memory\n");
+        exit(1);
+    }
+    copies[n_copies++] = copy;
+    memset(value, 'x', strlen(value));
+    return copy;
 }
 
 static void on_mesh_closed(void *ud)
@@ -227,7 +300,7 @@ int main(int argc, char **argv)
         OPT_MESH_BIND, OPT_JOIN, OPT_COOKIE, OPT_COOKIE_FILE, OPT_TICK, OPT_DOWN, OPT_ALLOW,
         OPT_PREAUTH, OPT_PREAUTH_IP,
         OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS, OPT_TOPICS, OPT_LP_WINDOW,
-        OPT_LP_TIMEOUT, OPT_LP_SESSIONS,
+        OPT_LP_TIMEOUT, OPT_LP_SESSIONS, OPT_FRAME_TIMEOUT, OPT_MEM_BUDGET, OPT_PENDING_IP,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -265,16 +338,57 @@ int main(int argc, char **argv)
         {"longpoll-window", required_argument, NULL, OPT_LP_WINDOW},
         {"longpoll-session-timeout", required_argument, NULL, OPT_LP_TIMEOUT},
         {"max-longpoll-sessions", required_argument, NULL, OPT_LP_SESSIONS},
+        {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
+        {"memory-budget", required_argument, NULL, OPT_MEM_BUDGET},
+        {"max-pending-per-ip", required_argument, NULL, OPT_PENDING_IP},
         {"rate-burst", required_argument, NULL, OPT_BURST},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     int opt;
+    int longindex = -1;
     long v;
+    /* Flags checked against each other once all are read. */
+    bool burst_given = false, url_host_given = false;
+    const char *mesh_flag = NULL; /* the first flag that only means something with a mesh */
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    /* "+": stop at the first non-option instead of reordering argv; ":": a
+     * missing value is reported as ':' rather than as an unknown option. */
+    while ((opt = getopt_long(argc, argv, "+:", opts, &longindex)) != -1) {
         const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        if (opt != ':' && opt != '?' && longindex >= 0) {
+            const struct option *o = &opts[longindex];
+            bool separate = o->has_arg == required_argument && optind >= 2 &&
+                            optarg == argv[optind - 1];
+            flag = argv[optind - (separate ? 2 : 1)];
+            if (check_flag(flag, o, separate, optarg) != 0) {
+                return 2;
+            }
+        }
+        longindex = -1;
+        switch (opt) {
+        case OPT_NAME:
+        case OPT_MESH_PORT:
+        case OPT_MESH_BIND:
+        case OPT_JOIN:
+        case OPT_TICK:
+        case OPT_DOWN:
+        case OPT_ALLOW:
+        case OPT_PREAUTH:
+        case OPT_PREAUTH_IP:
+        case OPT_DIAL:
+            mesh_flag = mesh_flag != NULL ? mesh_flag : flag_name(opts, opt);
+            break;
+        case OPT_BURST:
+            burst_given = true;
+            break;
+        case OPT_URL_HOST:
+            url_host_given = true;
+            break;
+        default:
+            break;
+        }
         switch (opt) {
         case OPT_PORT:
             if (parse_num("--port", optarg, 0, 65535, &v) != 0) {
@@ -291,7 +405,10 @@ int main(int argc, char **argv)
         case OPT_LOG: {
             int level = bn_log_level_parse(optarg);
             if (level < 0) {
-                fprintf(stderr, "bennu: invalid value for --log-level: '%s'\n", optarg);
+                fprintf(stderr,
+                        "bennu: invalid value for --log-level: '%s' (accepted: debug, info, "
+                        "warn, error, off)\n",
+                        optarg);
                 return 2;
             }
             bn_log_level = (bn_log_level_t)level;
@@ -349,6 +466,14 @@ int main(int argc, char **argv)
             dev = true;
             break;
         case OPT_ORIGIN:
+            if (!bn_app_check_origin_valid(optarg)) {
+                fprintf(stderr,
+                        "bennu: invalid value for --check-origin: '%s' (accepted: off, conn, "
+                        "host, or a comma list of origins scheme://host[:port] or "
+                        "//host[:port], e.g. https://example.com,//*.example.org)\n",
+                        optarg);
+                return 2;
+            }
             cfg.check_origin = optarg;
             break;
         case OPT_URL_HOST:
@@ -365,17 +490,23 @@ int main(int argc, char **argv)
         case OPT_MESH_BIND:
             mesh_bind = optarg;
             break;
-        case OPT_JOIN:
+        case OPT_JOIN: {
             if (n_seeds == APP_MAX_SEEDS) {
                 fprintf(stderr, "bennu: at most %d --join seeds\n", APP_MAX_SEEDS);
                 return 2;
             }
-            if (strchr(optarg, ':') == NULL) {
-                fprintf(stderr, "bennu: --join expects HOST:PORT, got '%s'\n", optarg);
+            const char *colon = strrchr(optarg, ':');
+            char *end = NULL;
+            long join_port = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
+            if (colon == NULL || colon == optarg || end == colon + 1 || *end != '\0' ||
+                join_port < 1 || join_port > 65535) {
+                fprintf(stderr, "bennu: --join expects HOST:PORT (port 1..65535), got '%s'\n",
+                        optarg);
                 return 2;
             }
             seeds[n_seeds++] = optarg;
             break;
+        }
         case OPT_COOKIE:
             cookie = optarg;
             break;
@@ -432,6 +563,24 @@ int main(int argc, char **argv)
             }
             cfg.longpoll_session_timeout_ms = (unsigned)v;
             break;
+        case OPT_FRAME_TIMEOUT:
+            if (parse_num("--frame-timeout", optarg, 100, 3600000, &v) != 0) {
+                return 2;
+            }
+            cfg.frame_timeout_ms = (unsigned)v;
+            break;
+        case OPT_MEM_BUDGET:
+            if (parse_num("--memory-budget", optarg, 65536, 1L << 40, &v) != 0) {
+                return 2;
+            }
+            cfg.memory_budget = (size_t)v;
+            break;
+        case OPT_PENDING_IP:
+            if (parse_num("--max-pending-per-ip", optarg, 0, 10000000, &v) != 0) {
+                return 2;
+            }
+            cfg.max_pending_per_ip = (unsigned)v;
+            break;
         case OPT_LP_SESSIONS:
             if (parse_num("--max-longpoll-sessions", optarg, 1, 10000000, &v) != 0) {
                 return 2;
@@ -475,17 +624,79 @@ int main(int argc, char **argv)
         case OPT_VERSION:
             printf("bennu %s\n", BN_VERSION);
             return 0;
-        case ':':
-            fprintf(stderr, "bennu: option %s needs a value (see --help)\n", flag);
+        case ':': {
+            const char *name = flag_name(opts, optopt);
+            if (name != NULL) {
+                fprintf(stderr, "bennu: option --%s needs a value (see --help)\n", name);
+            } else {
+                fprintf(stderr, "bennu: option %s needs a value (see --help)\n", flag);
+            }
             return 2;
-        default:
-            fprintf(stderr, "bennu: unknown option %s (see --help)\n", flag);
+        }
+        default: {
+            /* optopt names a known flag given a value it does not take. */
+            const char *name = optopt != 0 ? flag_name(opts, optopt) : NULL;
+            if (name != NULL) {
+                fprintf(stderr, "bennu: option --%s takes no value (see --help)\n", name);
+            } else {
+                fprintf(stderr, "bennu: unknown option %s (see --help)\n", flag);
+            }
             return 2;
+        }
         }
     }
     if (optind < argc) {
         fprintf(stderr, "bennu: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
+    }
+    /* Flags that only mean something together. */
+    if (burst_given && cfg.rate_limit == 0) {
+        fprintf(stderr, "bennu: --rate-burst needs --rate-limit N (N > 0): without a rate "
+                        "there is nothing to burst above\n");
+        return 2;
+    }
+    if (url_host_given && strcmp(cfg.check_origin, "host") != 0) {
+        fprintf(stderr, "bennu: --url-host is used only by --check-origin host\n");
+        return 2;
+    }
+    if (no_mesh && mesh_flag != NULL) {
+        fprintf(stderr, "bennu: --%s has no effect with --no-mesh\n", mesh_flag);
+        return 2;
+    }
+    if (secret_flag != NULL && secret_file != NULL) {
+        fprintf(stderr, "bennu: give --secret-key-base or --secret-key-base-file, not both\n");
+        return 2;
+    }
+    if (cookie != NULL && cookie_file != NULL) {
+        fprintf(stderr, "bennu: give --cookie or --cookie-file, not both\n");
+        return 2;
+    }
+    /* Host names are resolved once, here: the listeners take addresses. */
+    char bind_addr[64], mesh_bind_addr[64], why[512];
+    if (bn_app_resolve_bind(cfg.bind, bind_addr, sizeof(bind_addr), why, sizeof(why)) != 0) {
+        fprintf(stderr, "bennu: --bind: %s\n", why);
+        return 2;
+    }
+    cfg.bind = bind_addr;
+    if (mesh_bind != NULL) {
+        if (bn_app_resolve_bind(mesh_bind, mesh_bind_addr, sizeof(mesh_bind_addr), why,
+                                sizeof(why)) != 0) {
+            fprintf(stderr, "bennu: --mesh-bind: %s\n", why);
+            return 2;
+        }
+        mesh_bind = mesh_bind_addr;
+    }
+    /* Never the secret itself: only which flag carried one. */
+    if (secret_flag != NULL) {
+        secret_flag = secret_from_argv((char *)secret_flag);
+        BN_LOG(WARN, "secret_in_argv", "flag=--secret-key-base detail=%s",
+               BN_LOG_VAL("visible to every local user in ps; use --secret-key-base-file or "
+                          "SECRET_KEY_BASE"));
+    }
+    if (cookie != NULL) {
+        cookie = secret_from_argv((char *)cookie);
+        BN_LOG(WARN, "secret_in_argv", "flag=--cookie detail=%s",
+               BN_LOG_VAL("visible to every local user in ps; use --cookie-file or BENNU_COOKIE"));
     }
     if (cfg.max_message_size < cfg.max_frame_size) {
         cfg.max_message_size = cfg.max_frame_size;
@@ -496,10 +707,15 @@ int main(int argc, char **argv)
     }
     cfg.secret_key_base = secret;
     if (cookie == NULL && cookie_file != NULL) {
-        static char cookie_buf[1024]; /* lives as long as the process */
-        cookie = bn_secret_file_read(cookie_file, cookie_buf, sizeof(cookie_buf));
-        if (cookie == NULL || cookie[0] == '\0') {
-            fprintf(stderr, "bennu: cannot read a cookie from --cookie-file %s\n", cookie_file);
+        static char cookie_buf[BN_APP_COOKIE_FILE_MAX + 1]; /* lives as long as the process */
+        cookie = bn_secret_file_read(cookie_file, cookie_buf, sizeof(cookie_buf), why,
+                                     sizeof(why));
+        if (cookie == NULL) {
+            fprintf(stderr, "bennu: --cookie-file: %s\n", why);
+            return 2;
+        }
+        if (cookie[0] == '\0') {
+            fprintf(stderr, "bennu: --cookie-file: %s is empty\n", cookie_file);
             return 2;
         }
     }
@@ -545,7 +761,19 @@ int main(int argc, char **argv)
             fprintf(stderr, "bennu: --workers needs the mesh and fixed --port/--mesh-port\n");
             return 2;
         }
-        return bn_app_workers_run(argc, argv, (int)workers, cookie);
+        if (mesh_port + workers - 1 > 65535) {
+            fprintf(stderr, "bennu: --workers %ld needs mesh ports %ld to %ld\n", workers,
+                    mesh_port, mesh_port + workers - 1);
+            return 2;
+        }
+        bn_app_workers_cfg_t wc = {
+            .count = (int)workers,
+            .cookie = cookie,
+            .secret_key_base = secret_flag,
+            .bind = cfg.bind,
+            .port = cfg.port,
+        };
+        return bn_app_workers_run(argc, argv, &wc);
     }
     char worker_name[160];
     char worker_seed[96];
@@ -650,6 +878,9 @@ int main(int argc, char **argv)
     BN_LOG(INFO, "listening", "bind=%s port=%d mesh_port=%d node=%s version=%s", cfg.bind,
            http_port, app.mesh ? bn_mesh_port(app.mesh) : -1,
            app.mesh ? bn_mesh_name(app.mesh) : "-", BN_VERSION);
+    if (worker >= 0) {
+        bn_app_worker_ready();
+    }
     uv_run(app.loop, UV_RUN_DEFAULT);
     BN_LOG(INFO, "stopped", "%s", "exit=0");
     uv_loop_close(app.loop);

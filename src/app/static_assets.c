@@ -67,7 +67,7 @@ void bn_app_static_load(bn_server_t *srv, const char *dir, const bn_token_key_t 
         size_t len = 0;
         char *data = slurp(path, &len);
         if (data == NULL) {
-            BN_LOG(WARN, "static_missing", "file=%s", path);
+            BN_LOG(WARN, "static_missing", "file=%s", BN_LOG_VAL(path));
             continue;
         }
         if (i == 0) {

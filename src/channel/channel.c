@@ -119,7 +119,8 @@ void bn__chan_remove(bn_channel_t *ch, bn_stop_reason_t reason)
  * like a crashed channel process; other channels are unaffected. */
 void bn__chan_crash(bn_channel_t *ch)
 {
-    BN_LOG(WARN, "channel_crash", "topic=%s channel=%s", ch->topic, ch->route->type->name);
+    BN_LOG(WARN, "channel_crash", "topic=%s channel=%s", BN_LOG_VAL(ch->topic),
+           ch->route->type->name);
     ch->sock->srv->stats.crashes++;
     bn__chan_send_lifecycle(ch, "phx_error");
     bn__chan_remove(ch, BN_STOP_CRASH);

@@ -461,7 +461,8 @@ void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
         return;
     }
     if (!bn__origin_allowed(&srv->cfg, req)) {
-        BN_LOG(INFO, "connect_refused", "reason=origin transport=longpoll");
+        BN_LOG(INFO, "connect_refused", "reason=origin transport=longpoll origin=%s",
+               BN_LOG_VAL(bn_http_header(req, "origin")));
         srv->stats.refused_connects++;
         lp_status(c, 403);
         return;

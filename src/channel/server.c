@@ -8,6 +8,7 @@
 
 #include "channel/internal.h"
 #include "core/log.h"
+#include "core/sigpipe.h"
 
 void bn_config_defaults(bn_config_t *cfg)
 {
@@ -18,8 +19,12 @@ void bn_config_defaults(bn_config_t *cfg)
     cfg->max_message_size = 1024 * 1024;
     cfg->idle_timeout_ms = 60000;
     cfg->handshake_timeout_ms = 10000;
+    cfg->frame_timeout_ms = 20000;
     cfg->max_queued_bytes = 4 * 1024 * 1024;
     cfg->max_connections = 100000;
+    cfg->reserved_fds = 256;
+    cfg->max_pending_per_ip = 256;
+    cfg->memory_budget = 256 * 1024 * 1024;
     cfg->max_channels = 100;
     cfg->max_topics = 1000000;
     cfg->max_request_line = 8 * 1024;
@@ -133,7 +138,7 @@ static int on_ws_open(void *ud, bn_conn_t *c, bn_http_req_t *req, void **session
     bn_server_t *srv = ud;
     if (!bn__origin_allowed(&srv->cfg, req)) {
         BN_LOG(INFO, "connect_refused", "reason=origin transport=websocket origin=%s",
-               bn_http_header(req, "origin"));
+               BN_LOG_VAL(bn_http_header(req, "origin")));
         srv->stats.refused_connects++;
         return 403;
     }
@@ -281,8 +286,12 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
         .ws = {.max_frame = cfg->max_frame_size, .max_message = cfg->max_message_size},
         .idle_timeout_ms = cfg->idle_timeout_ms,
         .handshake_timeout_ms = cfg->handshake_timeout_ms,
+        .frame_timeout_ms = cfg->frame_timeout_ms,
         .max_queued_bytes = cfg->max_queued_bytes,
         .max_connections = cfg->max_connections,
+        .reserved_fds = cfg->reserved_fds,
+        .max_pending_per_ip = cfg->max_pending_per_ip,
+        .memory_budget = cfg->memory_budget,
         .max_request_line = cfg->max_request_line,
         .max_header_bytes = cfg->max_header_bytes,
         .max_headers = cfg->max_headers,
@@ -328,6 +337,7 @@ void bn_server_set_adapter(bn_server_t *srv, const bn_pubsub_adapter_t *adapter)
 
 int bn_server_start(bn_server_t *srv)
 {
+    bn_sigpipe_ignore();
     srv->started_ms = uv_now(srv->loop);
     return bn_transport_start(srv->transport);
 }
@@ -393,7 +403,7 @@ json_t *bn_server_stats_json(bn_server_t *srv)
     }
     size_t rss = 0;
     uv_resident_set_memory(&rss);
-    return json_pack(
+    json_t *o = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:o}",
         "uptime_ms", (json_int_t)(uv_now(srv->loop) - srv->started_ms), "rss_bytes",
@@ -410,4 +420,13 @@ json_t *bn_server_stats_json(bn_server_t *srv)
         (json_int_t)srv->stats.rate_limited, "frames_out",
         (json_int_t)ts->frames_out, "writes", (json_int_t)ts->writes, "topics",
         (json_int_t)ps->topics, "closed", closed);
+    if (o != NULL) {
+        /* The client port's limits in force and what they hold now. */
+        json_object_set_new(o, "partial_bytes", json_integer((json_int_t)ts->partial_bytes));
+        json_object_set_new(o, "memory_budget", json_integer((json_int_t)srv->cfg.memory_budget));
+        json_object_set_new(o, "read_pauses", json_integer((json_int_t)ts->read_pauses));
+        json_object_set_new(o, "max_connections",
+                            json_integer((json_int_t)ts->max_connections));
+    }
+    return o;
 }

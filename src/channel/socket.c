@@ -69,7 +69,8 @@ int bn__sock_send_out(bn_socket_t *s, const bn_out_t *o)
     const char *err = NULL;
     bn_buf_t *b = bn_ser_encode((bn_vsn_t)s->vsn, o, &err);
     if (b == NULL) {
-        BN_LOG(WARN, "encode_failed", "topic=%s error=%s", o->topic, err ? err : "?");
+        BN_LOG(WARN, "encode_failed", "topic=%s error=%s", BN_LOG_VAL_N(o->topic, o->topic_len),
+               BN_LOG_VAL(err ? err : "?"));
         return -1;
     }
     int rc = s->io->send(s->io_ud, b);
@@ -213,7 +214,8 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
     } else {
         srv->stats.join_errors++;
         srv->stats.crashes++;
-        BN_LOG(WARN, "join_crashed", "topic=%s channel=%s", ch->topic, route->type->name);
+        BN_LOG(WARN, "join_crashed", "topic=%s channel=%s", BN_LOG_VAL(ch->topic),
+               route->type->name);
         reply_reason(s, m->join_ref, m, "join crashed");
         bn__chan_remove(ch, BN_STOP_CRASH);
     }
@@ -263,7 +265,7 @@ static void dispatch(bn_socket_t *s, const bn_msg_t *m)
     if (is_join) {
         if (ch != NULL) {
             /* Duplicate join: the old channel closes first (PROTOCOL.md 3.4). */
-            BN_LOG(DEBUG, "duplicate_join", "topic=%s", ch->topic);
+            BN_LOG(DEBUG, "duplicate_join", "topic=%s", BN_LOG_VAL(ch->topic));
             bn__chan_send_lifecycle(ch, "phx_close");
             bn__chan_remove(ch, BN_STOP_DUPLICATE_JOIN);
         }
@@ -329,7 +331,8 @@ int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len)
     s->srv->stats.messages_in++;
     if (bn_ser_decode_text((bn_vsn_t)s->vsn, data, len, &m, &err) != 0) {
         s->srv->stats.bad_messages++;
-        BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport, err ? err : "?");
+        BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport,
+               BN_LOG_VAL(err ? err : "?"));
         return -1;
     }
     dispatch(s, &m);
@@ -348,7 +351,7 @@ int bn__sock_handle_binary(bn_socket_t *s, const uint8_t *data, size_t len)
     if (s->vsn != BN_VSN_2 || bn_ser_decode_binary(data, len, &m, &err) != 0) {
         s->srv->stats.bad_messages++;
         BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport,
-               err ? err : "binary frame on a V1 socket");
+               BN_LOG_VAL(err ? err : "binary frame on a V1 socket"));
         return -1;
     }
     dispatch(s, &m);

@@ -29,15 +29,22 @@ int64_t bn_token_cli_now_ms(void);
 /* "42" -> 42, anything else -> "string" (a new reference). */
 json_t *bn_token_cli_user_id(const char *id);
 
+/* The largest --secret-key-base-file (trailing newline and blanks apart). */
+#define BN_SECRET_KEY_BASE_FILE_MAX 4095
+
 /* Reads a one-line secret (a cookie, a secret_key_base) from path into buf,
- * trailing newlines and spaces removed. Returns buf, or NULL when the file
- * cannot be read. */
-char *bn_secret_file_read(const char *path, char *buf, size_t cap);
+ * trailing newlines and spaces removed. Returns buf, or NULL with a
+ * one-line reason in err (naming the file) when the file cannot be read, is
+ * readable or writable by group or others (the reason gives the mode and
+ * suggests chmod 600), holds more than cap - 1 bytes before its trailing
+ * blanks (never silently cut), or contains a NUL byte. */
+char *bn_secret_file_read(const char *path, char *buf, size_t cap, char *err, size_t err_len);
 
 /* The secret_key_base from --secret-key-base, --secret-key-base-file, or the
  * SECRET_KEY_BASE environment variable, in that order; the built-in value
  * only with dev. Fills *out (static storage that lives until exit; NULL when none is configured). Returns 0, or -1 after printing
- * "<err_prefix>: why" (unreadable file, shorter than 20 bytes). */
+ * "<err_prefix>: why" (a file bn_secret_file_read refuses, a secret shorter
+ * than 20 bytes). */
 int bn_token_secret_resolve(const char *err_prefix, const char *flag_value, const char *file,
                             bool dev, const char **out);
 

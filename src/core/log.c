@@ -1,6 +1,7 @@
 #include "core/log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -28,9 +29,99 @@ const char *bn_log_level_name(bn_log_level_t level)
     return level_names[level];
 }
 
+static bool bare_byte(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '=';
+}
+
+/* The escaped form of one byte inside quotes; returns its length. */
+static size_t escape_byte(unsigned char c, char out[4])
+{
+    static const char hex[] = "0123456789abcdef";
+    char simple = 0;
+    switch (c) {
+    case '"': simple = '"'; break;
+    case '\\': simple = '\\'; break;
+    case '\n': simple = 'n'; break;
+    case '\r': simple = 'r'; break;
+    case '\t': simple = 't'; break;
+    default:
+        if (c >= 0x20 && c < 0x7f) {
+            out[0] = (char)c;
+            return 1;
+        }
+        out[0] = '\\';
+        out[1] = 'x';
+        out[2] = hex[c >> 4];
+        out[3] = hex[c & 15];
+        return 4;
+    }
+    out[0] = '\\';
+    out[1] = simple;
+    return 2;
+}
+
+/* The shortest buffer that can hold a cut value: `"..."` and the NUL. */
+#define MIN_CAP 6
+
+const char *bn_log_value_n(char *buf, size_t cap, const char *s, size_t len)
+{
+    if (cap == 0) {
+        return "";
+    }
+    if (cap < MIN_CAP) {
+        buf[0] = '\0';
+        return buf;
+    }
+    if (s == NULL) {
+        len = 0;
+    }
+    const unsigned char *p = (const unsigned char *)s;
+    bool bare = len > 0;
+    size_t quoted_len = 2; /* the quotes */
+    for (size_t i = 0; i < len; i++) {
+        char tmp[4];
+        bare = bare && bare_byte(p[i]);
+        quoted_len += escape_byte(p[i], tmp);
+    }
+    if (bare) {
+        if (len < cap) {
+            memcpy(buf, s, len);
+            buf[len] = '\0';
+        } else {
+            memcpy(buf, s, cap - 4);
+            memcpy(buf + cap - 4, "...", 4);
+        }
+        return buf;
+    }
+    size_t o = 0;
+    buf[o++] = '"';
+    /* Room after the text: `..."` and the NUL when cut, `"` and the NUL when not. */
+    size_t reserve = quoted_len + 1 <= cap ? 2 : 5;
+    for (size_t i = 0; i < len; i++) {
+        char esc[4];
+        size_t el = escape_byte(p[i], esc);
+        if (o + el + reserve > cap) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(buf + o, esc, el);
+        o += el;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
+const char *bn_log_value(char *buf, size_t cap, const char *s)
+{
+    return bn_log_value_n(buf, cap, s, s != NULL ? strlen(s) : 0);
+}
+
 void bn_log_write(bn_log_level_t level, const char *event, const char *fmt, ...)
 {
-    char line[1024];
+    char line[2048];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -48,6 +139,11 @@ void bn_log_write(bn_log_level_t level, const char *event, const char *fmt, ...)
     size_t total = (size_t)n + (m > 0 ? (size_t)m : 0);
     if (total > sizeof(line) - 2) {
         total = sizeof(line) - 2;
+    }
+    for (size_t i = (size_t)n; i < total; i++) {
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) {
+            line[i] = '?';
+        }
     }
     line[total++] = '\n';
     /* One write per line keeps lines whole when several processes share stderr. */

@@ -1,7 +1,14 @@
-/* Leveled logging: one line per event, key=value fields, to stderr.
- * The level is checked before formatting so disabled levels cost a compare. */
+/* Leveled logging: one line per event, logfmt key=value fields, to stderr.
+ * The level is checked before formatting so disabled levels cost a compare.
+ *
+ * Any value that a client or a peer controls (headers such as Origin or
+ * Host, paths, topics, events, node names learned from the mesh, error
+ * texts) goes through BN_LOG_VAL / BN_LOG_VAL_N, never raw into a %s: a raw
+ * value with a space, a quote or a newline could forge fields or lines. */
 #ifndef BN_CORE_LOG_H
 #define BN_CORE_LOG_H
+
+#include <stddef.h>
 
 #define BN_LOG_LEVEL_MAP(X) \
     X(DEBUG, "debug")       \
@@ -22,8 +29,33 @@ extern bn_log_level_t bn_log_level;
 int bn_log_level_parse(const char *name);
 const char *bn_log_level_name(bn_log_level_t level);
 
+/* Writes one line. Control bytes that reach the line unescaped (a caller
+ * that forgot BN_LOG_VAL) are replaced by '?', so a line is always one line. */
 void bn_log_write(bn_log_level_t level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Formats the len bytes at s as one logfmt value into buf (cap bytes,
+ * always NUL-terminated) and returns buf:
+ *   - bare when every byte is printable ASCII other than space, '"', '\\'
+ *     and '=' (so `a@127.0.0.1` stays as it is);
+ *   - else double-quoted, with \" \\ \n \r \t, and \xNN for every other
+ *     control or non-ASCII byte; the empty string (and NULL) give "".
+ * A value that does not fit is cut at a whole character and ends in "..."
+ * (inside the quotes when quoted); the output never ends inside an escape. */
+const char *bn_log_value_n(char *buf, size_t cap, const char *s, size_t len);
+/* The same for a NUL-terminated string (NULL gives ""). */
+const char *bn_log_value(char *buf, size_t cap, const char *s);
+
+/* Stack space for one value: longer values are cut (see above). */
+#define BN_LOG_VALUE_MAX 256
+
+/* One escaped value in a BN_LOG argument list, formatted into a stack
+ * buffer that lives until the end of the BN_LOG statement:
+ *     BN_LOG(INFO, "connect_refused", "origin=%s", BN_LOG_VAL(origin));
+ * Evaluated only when the level is enabled. */
+#define BN_LOG_VAL(s) bn_log_value((char[BN_LOG_VALUE_MAX]){0}, BN_LOG_VALUE_MAX, (s))
+#define BN_LOG_VAL_N(s, n) \
+    bn_log_value_n((char[BN_LOG_VALUE_MAX]){0}, BN_LOG_VALUE_MAX, (s), (n))
 
 /* Usage: BN_LOG(INFO, "conn_open", "id=%llu peer=%s", ...). The event name is
  * the first field; the format adds the rest. */

@@ -134,8 +134,8 @@ void bn__admin_on_request(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
     if (req == NULL || !json_is_object(req)) {
         resp = admin_error("body is not a JSON object");
     } else {
-        BN_LOG(DEBUG, "mesh_admin_request", "mesh=%s from=%s op=%s", m->name, l->peer_name,
-               json_string_value(json_object_get(req, "op")));
+        BN_LOG(DEBUG, "mesh_admin_request", "mesh=%s from=%s op=%s", m->name,
+               BN_LOG_VAL(l->peer_name), BN_LOG_VAL(json_string_value(json_object_get(req, "op"))));
         resp = admin_handle(m, req);
     }
     json_decref(req);

@@ -103,8 +103,8 @@ void bn__gossip_dial_node(bn_mesh_t *m, bn__node_t *n)
     n->dial_link = l;
     int rc = bn__link_dial(l, host, port);
     if (rc < 0) {
-        BN_LOG(WARN, "mesh_dial_failed", "mesh=%s node=%s addr=%s:%d err=%s", m->name, n->name,
-               n->host, n->port, uv_err_name(rc));
+        BN_LOG(WARN, "mesh_dial_failed", "mesh=%s node=%s addr=%s:%d err=%s", m->name,
+               BN_LOG_VAL(n->name), BN_LOG_VAL(n->host), n->port, uv_err_name(rc));
         bn__link_close(l, BN__CLOSE_CONNECT_FAILED);
     }
 }
@@ -211,8 +211,8 @@ void bn__gossip_on_peers(bn_mesh_t *m, bn__link_t *from, const bn__msg_t *msg)
         if (n->incarnation == 0) {
             n->incarnation = p->incarnation;
         }
-        BN_LOG(DEBUG, "mesh_peer_learned", "mesh=%s node=%s addr=%s:%d via=%s", m->name, n->name,
-               n->host, n->port, from->peer_name);
+        BN_LOG(DEBUG, "mesh_peer_learned", "mesh=%s node=%s addr=%s:%d via=%s", m->name,
+               BN_LOG_VAL(n->name), BN_LOG_VAL(n->host), n->port, BN_LOG_VAL(from->peer_name));
         bn__gossip_dial_node(m, n);
     }
 }

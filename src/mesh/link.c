@@ -153,11 +153,11 @@ void bn__link_close(bn__link_t *l, bn__close_reason_t reason)
         /* Counted by admission, reported in its summary. */
     } else if (quiet_reason(reason)) {
         BN_LOG(DEBUG, "mesh_link_close", "mesh=%s link#%llu node=%s addr=%s up=%d reason=%s",
-               m->name, (unsigned long long)l->id, link_peer(l), l->addr, was_up,
+               m->name, (unsigned long long)l->id, BN_LOG_VAL(link_peer(l)), l->addr, was_up,
                bn__close_reason_name(reason));
     } else {
         BN_LOG(WARN, "mesh_link_close", "mesh=%s link#%llu node=%s addr=%s up=%d reason=%s",
-               m->name, (unsigned long long)l->id, link_peer(l), l->addr, was_up,
+               m->name, (unsigned long long)l->id, BN_LOG_VAL(link_peer(l)), l->addr, was_up,
                bn__close_reason_name(reason));
     }
     uv_close((uv_handle_t *)&l->tcp, on_link_closed);
@@ -531,7 +531,8 @@ static void link_up(bn__link_t *l)
     l->rx.max_frame = m->max_frame + BN__HS_ABYTES;
     l->last_rx_ms = bn__mesh_now(m);
     BN_LOG(DEBUG, "mesh_link_up", "mesh=%s link#%llu node=%s addr=%s dir=%s", m->name,
-           (unsigned long long)l->id, l->peer_name, l->addr, l->outbound ? "out" : "in");
+           (unsigned long long)l->id, BN_LOG_VAL(l->peer_name), l->addr,
+           l->outbound ? "out" : "in");
     bn__node_link_up(m, l);
 }
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/sigpipe.h"
 #include "core/json_check.h"
 #include "core/utf8.h"
 #include "mesh/internal.h"
@@ -46,7 +47,7 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
 {
     if (cfg == NULL || cfg->name == NULL ||
         !bn__node_name_valid((const uint8_t *)cfg->name, strlen(cfg->name))) {
-        BN_LOG(ERROR, "mesh_config", "reason=%s", "name must be name@host");
+        BN_LOG(ERROR, "mesh_config", "reason=%s", BN_LOG_VAL("name must be name@host"));
         return UV_EINVAL;
     }
     if (cfg->cookie == NULL || strlen(cfg->cookie) < BN__HS_COOKIE_MIN) {
@@ -62,14 +63,14 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
         for (size_t i = 0; i < cfg->n_allow; i++) {
             if (cfg->allow[i] == NULL || bn__cidr_parse(cfg->allow[i], &allow[i]) != 0) {
                 BN_LOG(ERROR, "mesh_config", "reason=\"%s\" allow=%s",
-                       "bad network, want ADDR or ADDR/BITS", cfg->allow[i] ? cfg->allow[i] : "");
+                       "bad network, want ADDR or ADDR/BITS", BN_LOG_VAL(cfg->allow[i]));
                 free(allow);
                 return UV_EINVAL;
             }
         }
     }
     if (cfg->port < -1 || cfg->port > 65535) {
-        BN_LOG(ERROR, "mesh_config", "reason=%s port=%d", "bad port", cfg->port);
+        BN_LOG(ERROR, "mesh_config", "reason=%s port=%d", BN_LOG_VAL("bad port"), cfg->port);
         return UV_EINVAL;
     }
     bn__seed_t *seeds = calloc(cfg->n_seeds ? cfg->n_seeds : 1, sizeof(*seeds));
@@ -80,8 +81,8 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
         if (cfg->seeds[i] == NULL || bn__parse_hostport(cfg->seeds[i], seeds[i].host,
                                                         sizeof(seeds[i].host),
                                                         &seeds[i].port) != 0) {
-            BN_LOG(ERROR, "mesh_config", "reason=%s seed=%s", "bad seed, want host:port",
-                   cfg->seeds[i] ? cfg->seeds[i] : "(null)");
+            BN_LOG(ERROR, "mesh_config", "reason=%s seed=%s",
+                   BN_LOG_VAL("bad seed, want host:port"), BN_LOG_VAL(cfg->seeds[i]));
             free(seeds);
             free(allow);
             return UV_EINVAL;
@@ -330,7 +331,8 @@ static void on_tick(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
     }
     if (msg->u.tick.digest != n->groups.digest || msg->u.tick.count != n->groups.count) {
         BN_LOG(INFO, "mesh_digest_mismatch", "mesh=%s node=%s have_count=%zu peer_count=%llu",
-               m->name, n->name, n->groups.count, (unsigned long long)msg->u.tick.count);
+               m->name, BN_LOG_VAL(n->name), n->groups.count,
+               (unsigned long long)msg->u.tick.count);
         bn__msg_t req;
         memset(&req, 0, sizeof(req));
         req.type = BN__MSG_SYNC_REQUEST;
@@ -413,7 +415,7 @@ void bn__mesh_dispatch(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
 {
     if (!frame_ok(msg)) {
         BN_LOG(WARN, "mesh_bad_payload", "mesh=%s link#%llu node=%s type=%s", m->name,
-               (unsigned long long)l->id, l->peer_name, bn__msg_type_name(msg->type));
+               (unsigned long long)l->id, BN_LOG_VAL(l->peer_name), bn__msg_type_name(msg->type));
         bn__link_close(l, BN__CLOSE_BAD_PAYLOAD);
         return;
     }
@@ -442,8 +444,8 @@ void bn__mesh_dispatch(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
                                         msg->u.sync.first, msg->u.sync.last, msg->u.sync.topics,
                                         msg->u.sync.n)) {
             l->resync_pending = false;
-            BN_LOG(DEBUG, "mesh_group_sync", "mesh=%s node=%s groups=%zu", m->name, n->name,
-                   n->groups.count);
+            BN_LOG(DEBUG, "mesh_group_sync", "mesh=%s node=%s groups=%zu", m->name,
+                   BN_LOG_VAL(n->name), n->groups.count);
         }
         break;
     case BN__MSG_SYNC_REQUEST:
@@ -509,6 +511,7 @@ static void on_handle_closed(uv_handle_t *h)
 
 int bn_mesh_start(bn_mesh_t *m)
 {
+    bn_sigpipe_ignore();
     if (m->started || m->closing) {
         return UV_EALREADY;
     }

@@ -100,8 +100,8 @@ static void node_down(bn_mesh_t *m, bn__node_t *n, bn__close_reason_t reason)
     size_t dropped = n->groups.count;
     bn__gset_clear(&n->groups);
     BN_LOG(INFO, "mesh_nodedown", "mesh=%s node=%s incarnation=%llu reason=%s groups_dropped=%zu",
-           m->name, n->name, (unsigned long long)n->incarnation, bn__close_reason_name(reason),
-           dropped);
+           m->name, BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
+           bn__close_reason_name(reason), dropped);
 }
 
 static void attach(bn_mesh_t *m, bn__node_t *n, bn__link_t *l, bool restarted)
@@ -119,8 +119,9 @@ static void attach(bn_mesh_t *m, bn__node_t *n, bn__link_t *l, bool restarted)
     n->backoff_ms = 0;
     n->redial_at_ms = 0;
     BN_LOG(INFO, "mesh_nodeup", "mesh=%s node=%s incarnation=%llu link#%llu dir=%s hidden=%d%s",
-           m->name, n->name, (unsigned long long)n->incarnation, (unsigned long long)l->id,
-           l->outbound ? "out" : "in", n->hidden, restarted ? " restarted=1" : "");
+           m->name, BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
+           (unsigned long long)l->id, l->outbound ? "out" : "in", n->hidden,
+           restarted ? " restarted=1" : "");
     bn__mesh_node_up(m, n, restarted);
 }
 
@@ -155,7 +156,7 @@ uint32_t bn__node_decide(bn_mesh_t *m, bn__link_t *l)
             return BN__REFUSE_SELF;
         }
         BN_LOG(WARN, "mesh_name_clash", "mesh=%s node=%s addr=%s detail=\"a node with our name\"",
-               m->name, name, l->addr);
+               m->name, BN_LOG_VAL(name), l->addr);
         return BN__REFUSE_NAME_CLASH;
     }
     bn__node_t *n = bn__node_find(m, name);
@@ -166,7 +167,7 @@ uint32_t bn__node_decide(bn_mesh_t *m, bn__link_t *l)
         if (n->link->peer_incarnation != l->peer_incarnation) {
             BN_LOG(WARN, "mesh_name_clash",
                    "mesh=%s node=%s up_incarnation=%llu new_incarnation=%llu addr=%s", m->name,
-                   name, (unsigned long long)n->link->peer_incarnation,
+                   BN_LOG_VAL(name), (unsigned long long)n->link->peer_incarnation,
                    (unsigned long long)l->peer_incarnation, l->addr);
             return BN__REFUSE_NAME_CLASH;
         }
@@ -236,7 +237,7 @@ void bn__node_link_up(bn_mesh_t *m, bn__link_t *l)
         n->link = l;
         l->node = n;
         BN_LOG(INFO, "mesh_link_switch", "mesh=%s node=%s from=link#%llu to=link#%llu", m->name,
-               n->name, (unsigned long long)old->id, (unsigned long long)l->id);
+               BN_LOG_VAL(n->name), (unsigned long long)old->id, (unsigned long long)l->id);
         /* The peer forgot what it knew from us: full state again. */
         bn__mesh_node_up(m, n, false);
         return;

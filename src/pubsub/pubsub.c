@@ -198,7 +198,7 @@ static int fanout(bn_ps_t *ps, bn_ps_topic_t *t, const char *event, const bn_pay
                     if (enc[v] == NULL) {
                         failed[v] = true;
                         BN_LOG(DEBUG, "broadcast_encode_failed", "topic=%s vsn=%u error=%s",
-                               t->name, v, err ? err : "?");
+                               BN_LOG_VAL_N(t->name, t->len), v, BN_LOG_VAL(err ? err : "?"));
                     }
                 }
                 if (enc[v] != NULL) {

@@ -5,7 +5,20 @@
  * only appends a buffer reference to the connection's queue and puts the
  * connection on the pending-flush list; a check handle (after I/O) and a
  * prepare handle (before the loop blocks) flush every pending connection
- * with one vectored write. Leftovers go to one uv_write at a time. */
+ * with one vectored write. Leftovers go to one uv_write at a time.
+ *
+ * What a client may hold is bounded three ways (README "Limits and bad
+ * input"): deadlines that progress cannot extend (a request must be complete
+ * handshake_timeout_ms after its first byte, a WebSocket frame or fragmented
+ * message frame_timeout_ms after it started); a cap on connections per
+ * source address that have not completed a request, the oldest giving way;
+ * and a process-wide budget for bytes held in incomplete frames, past which
+ * the largest holders are closed. Outbound, a connection whose queue passes
+ * a high-water mark is not read until the queue drains below a low-water
+ * mark (a client that writes faster than it reads slows itself down, as a
+ * Redis client or a NATS connection is throttled); one that does not read at
+ * all passes max_queued_bytes and is closed as a slow consumer, with a close
+ * frame when the socket still takes one. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -78,6 +91,9 @@ static void conn_free(bn_conn_t *c)
     }
     free(c->pending);
     bn_ws_parser_free(&c->ws);
+    t->stats.partial_bytes -= c->held;
+    c->held = 0;
+    bn__conn_not_pending(c);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -177,6 +193,52 @@ static void conn_do_shutdown(bn_conn_t *c)
 /* ---------------------------------------------------------------- writes */
 
 static void conn_flush(bn_conn_t *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* Reading stops above a quarter of the slow-consumer limit and resumes below
+ * a sixteenth. */
+static size_t high_water(const bn_transport_t *t)
+{
+    return t->cfg.max_queued_bytes / 4;
+}
+
+static size_t low_water(const bn_transport_t *t)
+{
+    return t->cfg.max_queued_bytes / 16;
+}
+
+/* A client that does not read: everything not yet being written is dropped,
+ * a close frame 1008 takes its place, and the connection closes once that is
+ * written (or after the close deadline, when the socket takes nothing). */
+static void conn_slow_consumer(bn_conn_t *c)
+{
+    if (c->closing || c->close_reason == BN_CLOSE_SLOW_CONSUMER) {
+        /* Already closing, or even the close frame does not fit. */
+        bn__conn_abort(c, BN_CLOSE_SLOW_CONSUMER);
+        return;
+    }
+    c->close_reason = BN_CLOSE_SLOW_CONSUMER;
+    c->t->stats.closed[BN_CLOSE_SLOW_CONSUMER]++;
+    /* Keep the entries a pending uv_write owns, and a head entry partly
+     * written, so the byte stream stays a sequence of whole frames. */
+    uint32_t keep = c->inflight;
+    if (keep == 0 && c->q_len > 0 && c->q_off > 0) {
+        keep = 1;
+    }
+    while (c->q_len > keep) {
+        uint32_t last = (c->q_head + c->q_len - 1) & (c->q_cap - 1);
+        c->q_bytes -= bn_buf_wire_len(c->q[last]);
+        bn_buf_unref(c->q[last]);
+        c->q_len--;
+    }
+    if (c->mode == BN_CONN_WS) {
+        static const uint8_t payload[] = {0x03, 0xf0, 's', 'l', 'o', 'w', ' ', 'c', 'o', 'n',
+                                          's', 'u', 'm', 'e', 'r'}; /* 1008 */
+        bn__ws_send_control(c, BN_WS_OP_CLOSE, payload, sizeof(payload));
+    }
+    bn__conn_shutdown(c, BN_CLOSE_SLOW_CONSUMER);
+}
 
 int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
 {
@@ -193,7 +255,7 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
     if (c->q_bytes + n > t->cfg.max_queued_bytes) {
         BN_LOG(WARN, "slow_consumer", "id=%llu queued=%zu limit=%zu", (unsigned long long)c->id,
                c->q_bytes, t->cfg.max_queued_bytes);
-        bn__conn_abort(c, BN_CLOSE_SLOW_CONSUMER);
+        conn_slow_consumer(c);
         return -1;
     }
     if (c->q_len == c->q_cap) {
@@ -215,6 +277,15 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
     c->q_len++;
     c->q_bytes += n;
     t->stats.frames_out++;
+    if (c->mode == BN_CONN_WS && !c->read_blocked && !c->closing &&
+        c->q_bytes > high_water(t)) {
+        /* Flow control: the peer takes our bytes slower than it sends its
+         * own; stop reading it until the queue drains. */
+        if (uv_read_stop((uv_stream_t *)&c->tcp) == 0) {
+            c->read_blocked = true;
+            t->stats.read_pauses++;
+        }
+    }
     bn__conn_queue_flush(c);
     return 0;
 }
@@ -223,6 +294,10 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
 static void queue_consume(bn_conn_t *c, size_t n)
 {
     c->q_bytes -= n;
+    if (c->read_blocked && c->q_bytes < low_water(c->t) && !c->closing) {
+        c->read_blocked = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
     while (n > 0) {
         bn_buf_t *b = c->q[c->q_head];
         size_t left = bn_buf_wire_len(b) - c->q_off;
@@ -389,6 +464,154 @@ void bn_conn_close(bn_conn_t *c, uint16_t code, bn_close_reason_t reason)
     bn__conn_shutdown(c, reason);
 }
 
+/* ---------------------------------------------------------------- pending per address */
+
+static void ip_key(const struct sockaddr_storage *ss, uint8_t key[17])
+{
+    memset(key, 0, 17);
+    if (ss->ss_family == AF_INET6) {
+        key[0] = 6;
+        memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+    } else {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    }
+}
+
+void bn__conn_not_pending(bn_conn_t *c)
+{
+    bn_transport_t *t = c->t;
+    bn_ipcount_t *e = c->ip;
+    if (e == NULL) {
+        return;
+    }
+    c->ip = NULL;
+    if (c->pend_prev != NULL) {
+        c->pend_prev->pend_next = c->pend_next;
+    } else {
+        t->pend_oldest = c->pend_next;
+    }
+    if (c->pend_next != NULL) {
+        c->pend_next->pend_prev = c->pend_prev;
+    } else {
+        t->pend_newest = c->pend_prev;
+    }
+    c->pend_prev = c->pend_next = NULL;
+    if (--e->n == 0) {
+        HASH_DEL(t->ips, e);
+        free(e);
+    }
+}
+
+/* Counts c as pending for its address; over the cap, the address's oldest
+ * pending connection is closed (a slow or idle one: a real client completes
+ * its request in a round trip). */
+static void conn_track_pending(bn_conn_t *c, const struct sockaddr_storage *ss)
+{
+    bn_transport_t *t = c->t;
+    if (t->cfg.max_pending_per_ip == 0) {
+        return;
+    }
+    uint8_t key[17];
+    ip_key(ss, key);
+    bn_ipcount_t *e = NULL;
+    HASH_FIND(hh, t->ips, key, sizeof(key), e);
+    if (e != NULL && e->n >= t->cfg.max_pending_per_ip) {
+        for (bn_conn_t *o = t->pend_oldest; o != NULL; o = o->pend_next) {
+            if (o->ip == e) {
+                bn__conn_not_pending(o); /* may free e when it was the last */
+                bn__conn_abort(o, BN_CLOSE_PENDING_LIMIT);
+                break;
+            }
+        }
+        e = NULL;
+        HASH_FIND(hh, t->ips, key, sizeof(key), e);
+    }
+    if (e == NULL) {
+        e = calloc(1, sizeof(*e));
+        if (e == NULL) {
+            return;
+        }
+        memcpy(e->key, key, sizeof(key));
+        HASH_ADD(hh, t->ips, key, sizeof(e->key), e);
+    }
+    e->n++;
+    c->ip = e;
+    c->pend_prev = t->pend_newest;
+    c->pend_next = NULL;
+    if (t->pend_newest != NULL) {
+        t->pend_newest->pend_next = c;
+    } else {
+        t->pend_oldest = c;
+    }
+    t->pend_newest = c;
+}
+
+/* ---------------------------------------------------------------- memory budget */
+
+/* Closes the connections holding the most partial-frame bytes until the
+ * total is back under the budget. The scan is linear, but runs only when the
+ * budget is crossed, and each pass frees at least one holder. */
+static void enforce_budget(bn_transport_t *t)
+{
+    while (t->cfg.memory_budget > 0 && t->stats.partial_bytes > t->cfg.memory_budget) {
+        bn_conn_t *worst = NULL;
+        for (bn_conn_t *c = t->conns; c != NULL; c = c->next) {
+            if (c->held > 0 && !c->handle_closed && (worst == NULL || c->held > worst->held)) {
+                worst = c;
+            }
+        }
+        if (worst == NULL) {
+            return;
+        }
+        BN_LOG(WARN, "memory_budget_close", "id=%llu held=%zu total=%llu budget=%zu",
+               (unsigned long long)worst->id, worst->held,
+               (unsigned long long)t->stats.partial_bytes, t->cfg.memory_budget);
+        t->stats.partial_bytes -= worst->held;
+        worst->held = 0;
+        worst->partial_since_ms = 0;
+        if (worst->mode == BN_CONN_WS) {
+            /* Its bytes are released now: the parser is never fed again once
+             * the connection is closing. */
+            bn_ws_parser_free(&worst->ws);
+            bn_conn_close(worst, BN_WS_CLOSE_TOO_BIG, BN_CLOSE_MEMORY_BUDGET);
+        } else {
+            /* An HTTP request being received: refused, freed at close. */
+            worst->close_reason = BN_CLOSE_MEMORY_BUDGET;
+            t->stats.closed[BN_CLOSE_MEMORY_BUDGET]++;
+            bn__http_error(worst, 503);
+        }
+    }
+}
+
+/* Bytes c holds for input not yet complete: a WebSocket frame or
+ * fragmented message, or an HTTP request (its store and pipelined bytes). */
+static size_t conn_partial(const bn_conn_t *c)
+{
+    if (c->mode == BN_CONN_WS) {
+        return bn_ws_parser_held(&c->ws);
+    }
+    return (c->req != NULL ? c->req->store_cap : 0) + c->pending_len;
+}
+
+void bn__conn_account_partial(bn_conn_t *c)
+{
+    bn_transport_t *t = c->t;
+    if (c->handle_closed) {
+        return;
+    }
+    size_t held = c->closing ? 0 : conn_partial(c);
+    t->stats.partial_bytes += held;
+    t->stats.partial_bytes -= c->held;
+    c->held = held;
+    if (c->mode != BN_CONN_WS || held == 0) {
+        c->partial_since_ms = 0;
+    } else if (c->partial_since_ms == 0) {
+        c->partial_since_ms = bn__now_ms(t);
+    }
+    enforce_budget(t);
+}
+
 /* ---------------------------------------------------------------- reads */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -489,6 +712,11 @@ static void on_connection(uv_stream_t *server, int status)
     t->stats.accepted++;
     uv_tcp_nodelay(&c->tcp, 1);
     bn__http_init(c);
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0) {
+        conn_track_pending(c, &ss);
+    }
     if (t->n_conns > t->cfg.max_connections) {
         BN_LOG(WARN, "conn_refused", "reason=too_many_connections limit=%u",
                t->cfg.max_connections);
@@ -513,9 +741,29 @@ static void on_sweep(uv_timer_t *h)
             if (now >= c->close_deadline_ms) {
                 bn__conn_abort(c, (bn_close_reason_t)c->close_reason);
             }
-        } else if (c->mode == BN_CONN_HTTP && now - c->last_rx_ms > t->cfg.handshake_timeout_ms) {
-            /* Slowloris and idle keep-alive connections end here. */
+        } else if (c->mode == BN_CONN_HTTP && c->req_start_ms != 0 &&
+                   now - c->req_start_ms > t->cfg.handshake_timeout_ms) {
+            /* A request still incomplete at its deadline, however many bytes
+             * trickled in (slowloris). */
+            BN_LOG(INFO, "request_timeout", "id=%llu elapsed_ms=%llu", (unsigned long long)c->id,
+                   (unsigned long long)(now - c->req_start_ms));
+            c->close_reason = BN_CLOSE_HANDSHAKE_TIMEOUT;
+            t->stats.closed[BN_CLOSE_HANDSHAKE_TIMEOUT]++;
+            bn__http_error(c, 408);
+        } else if (c->mode == BN_CONN_HTTP && c->req_start_ms == 0 &&
+                   now - c->last_rx_ms > t->cfg.handshake_timeout_ms) {
+            /* Idle keep-alive (or silent new) connections end here. */
             bn__conn_abort(c, BN_CLOSE_HANDSHAKE_TIMEOUT);
+        } else if (c->mode == BN_CONN_WS && c->partial_since_ms != 0 && t->cfg.frame_timeout_ms &&
+                   now - c->partial_since_ms > t->cfg.frame_timeout_ms) {
+            BN_LOG(INFO, "frame_timeout", "id=%llu held=%zu elapsed_ms=%llu",
+                   (unsigned long long)c->id, c->held,
+                   (unsigned long long)(now - c->partial_since_ms));
+            bn_ws_parser_free(&c->ws);
+            t->stats.partial_bytes -= c->held;
+            c->held = 0;
+            c->partial_since_ms = 0;
+            bn_conn_close(c, BN_WS_CLOSE_POLICY, BN_CLOSE_FRAME_TIMEOUT);
         } else if (c->mode == BN_CONN_WS && now - c->last_rx_ms > t->cfg.idle_timeout_ms) {
             BN_LOG(INFO, "idle_timeout", "id=%llu idle_ms=%llu", (unsigned long long)c->id,
                    (unsigned long long)(now - c->last_rx_ms));
@@ -554,6 +802,19 @@ int bn_transport_start(bn_transport_t *t)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
         t->fd_limit = (uint64_t)rl.rlim_cur;
     }
+    /* A limit above what the descriptors allow would never be reached: the
+     * kernel's EMFILE would drop new clients silently instead of the 503. */
+    unsigned reserved = t->cfg.reserved_fds;
+    if (t->fd_limit > 0) {
+        uint64_t room = t->fd_limit > (uint64_t)reserved + 16 ? t->fd_limit - reserved : 16;
+        if (t->cfg.max_connections > room) {
+            BN_LOG(INFO, "max_connections_clamped",
+                   "configured=%u used=%llu fd_limit=%llu reserved=%u", t->cfg.max_connections,
+                   (unsigned long long)room, (unsigned long long)t->fd_limit, reserved);
+            t->cfg.max_connections = (unsigned)room;
+        }
+    }
+    t->stats.max_connections = t->cfg.max_connections;
     struct sockaddr_storage addr;
     int rc = uv_ip4_addr(t->cfg.bind, t->cfg.port, (struct sockaddr_in *)&addr);
     if (rc != 0) {
@@ -589,7 +850,8 @@ int bn_transport_start(bn_transport_t *t)
     uv_check_start(&t->flush_check, on_flush_check);
     uv_prepare_start(&t->flush_prepare, on_flush_prepare);
     uint64_t period = 1000;
-    if (t->cfg.idle_timeout_ms < 4000 || t->cfg.handshake_timeout_ms < 4000) {
+    if (t->cfg.idle_timeout_ms < 4000 || t->cfg.handshake_timeout_ms < 4000 ||
+        t->cfg.frame_timeout_ms < 4000) {
         period = 250; /* short timeouts (tests) need a finer sweep */
     }
     uv_timer_start(&t->sweep, on_sweep, period, period);

@@ -2,6 +2,8 @@
 #ifndef BN_TRANSPORT_INTERNAL_H
 #define BN_TRANSPORT_INTERNAL_H
 
+#include <uthash.h>
+
 #include "transport/transport.h"
 
 #define BN_READ_BUF_SIZE (64 * 1024)
@@ -27,7 +29,12 @@ struct bn_conn_s {
     bn_conn_t *flush_next;      /* pending-flush list */
     uint64_t id;
     uint64_t last_rx_ms;
+    uint64_t req_start_ms;      /* first byte of an incomplete request; 0 = none */
+    uint64_t partial_since_ms;  /* a WebSocket frame/message started; 0 = none */
     uint64_t close_deadline_ms;
+    size_t held;                /* bytes the frame parser holds (memory budget) */
+    struct bn_ipcount_s *ip;    /* while no request completed (pending per IP) */
+    bn_conn_t *pend_prev, *pend_next; /* pending connections, oldest first */
     uint8_t mode;
     bool in_flush_list;
     bool writing;
@@ -35,6 +42,7 @@ struct bn_conn_s {
     bool close_after_flush;     /* shut down once the queue is empty */
     bool handle_closed;         /* uv_close called */
     bool shut;                  /* shutdown issued */
+    bool read_blocked;          /* flow control: reading stopped, queue above high water */
     uint8_t close_reason;
     /* Write queue: a ring of shared buffers; `inflight` entries from the head
      * belong to the pending uv_write. */
@@ -65,6 +73,8 @@ struct bn_transport_s {
     bn_transport_ops_t ops;
     bn_conn_t *conns;
     bn_conn_t *flush_list;
+    bn_conn_t *pend_oldest, *pend_newest; /* connections with no completed request */
+    struct bn_ipcount_s *ips;
     uint64_t next_id;
     unsigned n_conns;
     unsigned open_handles;
@@ -80,7 +90,19 @@ struct bn_transport_s {
     char read_buf[BN_READ_BUF_SIZE]; /* shared by every connection of the loop */
 };
 
+/* Pending connections per source address. */
+typedef struct bn_ipcount_s {
+    UT_hash_handle hh;
+    unsigned n;
+    uint8_t key[17]; /* family byte + address */
+} bn_ipcount_t;
+
 uint64_t bn__now_ms(const bn_transport_t *t);
+/* The connection completed a request (or upgraded): it stops counting as
+ * pending for its address. Idempotent. */
+void bn__conn_not_pending(bn_conn_t *c);
+/* After the WebSocket parser ran: memory accounting and the frame deadline. */
+void bn__conn_account_partial(bn_conn_t *c);
 void bn__conn_queue_flush(bn_conn_t *c);
 int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b);
 void bn__conn_shutdown(bn_conn_t *c, bn_close_reason_t reason);

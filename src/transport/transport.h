@@ -38,7 +38,10 @@ typedef struct bn_transport_s bn_transport_t;
     X(SERVER_CLOSE, "server_close")             \
     X(SHUTDOWN, "shutdown")                     \
     X(RATE_LIMITED, "rate_limited")             \
-    X(TOO_MANY_CONNS, "too_many_connections")
+    X(TOO_MANY_CONNS, "too_many_connections")   \
+    X(FRAME_TIMEOUT, "frame_timeout")           \
+    X(MEMORY_BUDGET, "memory_budget")           \
+    X(PENDING_LIMIT, "pending_per_ip")
 
 typedef enum {
 #define BN_CLOSE_ENUM(name, str) BN_CLOSE_##name,
@@ -104,9 +107,23 @@ typedef struct bn_transport_config_s {
     int port;
     bn_ws_limits_t ws;
     unsigned idle_timeout_ms;
+    /* A request must be complete this long after its first byte (absolute:
+     * trickling bytes does not extend it); also the keep-alive idle time. */
     unsigned handshake_timeout_ms;
+    /* A started WebSocket frame or fragmented message must complete in this
+     * long (close 1008). */
+    unsigned frame_timeout_ms;
     size_t max_queued_bytes;
+    /* Clamped at start below RLIMIT_NOFILE minus reserved_fds, so 503 is
+     * answered before descriptors run out. */
     unsigned max_connections;
+    unsigned reserved_fds;
+    /* Connections that have not completed a first request, per source
+     * address; a new one over the cap closes the oldest. 0 = no cap. */
+    unsigned max_pending_per_ip;
+    /* Process-wide bytes held in incomplete WebSocket frames and
+     * fragmented messages; past it the largest holders are closed (1009). */
+    size_t memory_budget;
     size_t max_request_line;
     size_t max_header_bytes;
     unsigned max_headers;
@@ -124,6 +141,9 @@ typedef struct bn_transport_stats_s {
     uint64_t writes;
     uint64_t closed[BN_CLOSE__COUNT];
     uint64_t accept_errors;
+    uint64_t partial_bytes;  /* held in incomplete frames and messages now */
+    uint64_t read_pauses;    /* flow control: reads stopped on a full queue */
+    unsigned max_connections; /* the figure in force after clamping */
 } bn_transport_stats_t;
 
 bn_transport_t *bn_transport_new(uv_loop_t *loop, const bn_transport_config_t *cfg,

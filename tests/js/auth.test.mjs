@@ -74,7 +74,7 @@ test('token CLI: mint/verify round trips, ids, secrets, expiry and max-age overr
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bennu-auth-'));
     try {
         const f = path.join(dir, 'skb');
-        fs.writeFileSync(f, `${SECRET}\n`);
+        fs.writeFileSync(f, `${SECRET}\n`, { mode: 0o600 });
         assert.deepEqual(await verify([num, '--secret-key-base-file', f]), { code: 0, out: '42', err: '' });
         const fromFile = await mint(['--user', '9', '--secret-key-base-file', f]);
         assert.deepEqual(await verify([fromFile, ...k]), { code: 0, out: '9', err: '' });
@@ -184,7 +184,7 @@ test('server without any secret: anonymous connects work, token connects are ref
 test('server secret from the environment, a file, and --dev', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bennu-auth-'));
     const f = path.join(dir, 'skb');
-    fs.writeFileSync(f, `${SECRET}\n`);
+    fs.writeFileSync(f, `${SECRET}\n`, { mode: 0o600 });
     const token = await mint(['--user', '3', '--secret-key-base', SECRET]);
     const devToken = await mint(['--user', '3', '--dev']);
     const check = async (srv, ok, ko) => {

@@ -402,7 +402,7 @@ test('clear errors: wrong cookie, unreachable, timeout, usage', async () => {
         assert.equal(help.code, 0);
         assert.match(help.stdout, /exits 1/);
         const cookieFile = path.join(fs.mkdtempSync('/tmp/bnctl-'), 'cookie');
-        fs.writeFileSync(cookieFile, `${COOKIE}\n`);
+        fs.writeFileSync(cookieFile, `${COOKIE}\n`, { mode: 0o600 });
         const viaFile = await ctl(['--node', `127.0.0.1:${a.meshPort}`, '--cookie-file', cookieFile,
             'members']);
         assert.equal(viaFile.code, 0, viaFile.stderr);

@@ -65,10 +65,10 @@ function say(ch, body) {
 const nodeupRe = (self, peer) => MeshNode.eventRe('mesh_nodeup', self.name, peer.name);
 const nodedownRe = (self, peer) => MeshNode.eventRe('mesh_nodedown', self.name, peer.name);
 
-/** mesh_nodedown lines of `n` (from `since`) about real nodes, the probes'
- *  own hidden nodes left out. */
+/** mesh_nodedown lines of `n` (from `since`) about real nodes, the hidden
+ *  nodes of mesh_probe and bennuctl left out. */
 function realNodedowns(n, since = 0) {
-    return n.grep(/ event=mesh_nodedown /, since).filter((l) => !/ node=probe-/.test(l));
+    return n.grep(/ event=mesh_nodedown /, since).filter((l) => !/ node=(probe|bennuctl)-/.test(l));
 }
 
 function escapeRe(s) {
@@ -158,6 +158,53 @@ function forgedBroadcastFrame(topic, event, payload) {
     const bcast = Buffer.concat([pbBytes(1, topic), pbBytes(2, event), pbVarint(3, 0),
         pbBytes(4, payload)]);
     return meshFrame(Buffer.concat([pbVarint(1, 2), pbBytes(18, bcast)]));
+}
+
+/** Top-level fields of a protobuf message: [{field, value}] with varints
+ *  as numbers and length-delimited values as Buffers (other wire types are
+ *  not used by the mesh and throw). */
+function pbFields(buf) {
+    const out = [];
+    let i = 0;
+    const readVarint = () => {
+        let v = 0;
+        let mul = 1;
+        for (;;) {
+            assert.ok(i < buf.length, 'truncated varint');
+            const byte = buf[i++];
+            v += (byte & 0x7f) * mul;
+            mul *= 128;
+            if ((byte & 0x80) === 0) {
+                return v;
+            }
+        }
+    };
+    while (i < buf.length) {
+        const key = readVarint();
+        const field = Math.floor(key / 8);
+        const wire = key % 8;
+        if (wire === 0) {
+            out.push({ field, value: readVarint() });
+        } else if (wire === 2) {
+            const len = readVarint();
+            assert.ok(i + len <= buf.length, 'truncated field');
+            out.push({ field, value: buf.subarray(i, i + len) });
+            i += len;
+        } else {
+            throw new Error(`wire type ${wire} in ${buf.toString('hex')}`);
+        }
+    }
+    return out;
+}
+
+/** A plain-text mesh frame as {version, field (the message type's Envelope
+ *  field), inner (that message's fields)}. */
+function envelope(frame) {
+    assert.equal(frame.readUInt32BE(0), frame.length - 4);
+    const top = pbFields(frame.subarray(4));
+    assert.equal(top.length, 2, `not a plain Envelope: ${frame.toString('hex')}`);
+    assert.equal(top[0].field, 1);
+    return { version: top[0].value, field: top[1].field, inner: pbFields(top[1].value) };
 }
 
 // ------------------------------------------------------------ the relay
@@ -273,17 +320,23 @@ class FrameProxy {
 
 // ------------------------------------------------------------ tests
 
-// 100 formations take about 60 s under AddressSanitizer on the 2-core
-// machine this was written on (see the figure the test prints).
+// All 100 formations run: about 35-55 s under AddressSanitizer on the
+// 2-core machine this was written on (the test prints the figure). They use
+// the default --tick-ms/--down-ms: fast timing is not needed for speed. At
+// debug level the nodes log the links decided inside the handshake
+// (duplicate refusals and cancels), which the test counts, to show how many
+// formations did race.
 const FORMATIONS = 100;
+const FORMATION_OPTS = { tickMs: null, logLevel: 'debug' };
 
 test(`${FORMATIONS} three-node formations: no nodedown, exactly one nodeup per ordered pair`,
     { timeout: 400000 }, async () => {
         const t0 = Date.now();
         const slowest = { ms: 0, i: -1 };
+        let raced = 0;
         for (let i = 0; i < FORMATIONS; i++) {
             const tf = Date.now();
-            await withCluster(FAST, async (cluster) => {
+            await withCluster(FORMATION_OPTS, async (cluster) => {
                 const a = await cluster.start('a');
                 // B and C at once, so they learn of each other from A at the
                 // same moment and dial each other in both directions.
@@ -323,6 +376,9 @@ test(`${FORMATIONS} three-node formations: no nodedown, exactly one nodeup per o
                         }
                     }
                 }
+                if (all.some((n) => n.grep(/ event=mesh_(refused|link_close) .*reason=duplicate/).length > 0)) {
+                    raced++;
+                }
                 await Promise.all(all.map((n) => n.stop()));
             });
             const ms = Date.now() - tf;
@@ -331,7 +387,8 @@ test(`${FORMATIONS} three-node formations: no nodedown, exactly one nodeup per o
             }
         }
         console.log(`# ${FORMATIONS} formations in ${Date.now() - t0} ms ` +
-            `(slowest: #${slowest.i}, ${slowest.ms} ms)`);
+            `(slowest: #${slowest.i}, ${slowest.ms} ms); ${raced} had competing links ` +
+            'decided in the handshake');
     });
 
 const ROUNDS = 30;
@@ -347,7 +404,7 @@ test(`a subscriber on B loses, duplicates and reorders nothing published on A on
     let publishing = true;
     const timer = setInterval(() => {
         if (publishing) {
-            for (let k = 0; k < 2; k++) {
+            for (let k = 0; k < 4; k++) {
                 say(pub, `n:${next++}`);
             }
         }
@@ -527,6 +584,10 @@ test('a relay that flips a byte, replays a frame or forges an unsealed frame on 
             await flows();
             assert.ok(!sub.bodies.includes(forged), 'the forged broadcast was delivered');
             assert.ok(!pub.bodies.includes(forged));
+            // The first link and the three that came back all ran through a
+            // proxy (nothing else could have been tampered with).
+            assert.ok(pa.conns.length + pb.conns.length >= 4,
+                `proxied connections: pa=${pa.conns.length} pb=${pb.conns.length}`);
             console.log(`# relay attacks closed by B with: ${JSON.stringify(results)}; ` +
                 `proxied connections: pa=${pa.conns.length} pb=${pb.conns.length}`);
         });
@@ -551,7 +612,16 @@ test('a relay that flips a byte, replays a frame or forges an unsealed frame on 
 test('8000 unauthenticated connections held against a node (ulimit -n 4096): it keeps ' +
     'serving HTTP, admits a real peer, answers bennuctl, stays small, and reports evictions',
 { timeout: 120000 }, () => withCluster(FAST, async (cluster) => {
-    const a = await cluster.start('a', { nofile: 4096 });
+    // Under AddressSanitizer every freed block waits in a quarantine (256 MB
+    // by default) to catch use after free, so RSS grows with the churn of
+    // 8000 connections whatever the node keeps: about 60 MB with the
+    // default quarantine against about 16 MB with none. A 4 MB quarantine
+    // still catches a use of recently freed memory, and lets RSS show what
+    // the node holds. (No effect on a build without AddressSanitizer.)
+    const asan = process.env.ASAN_OPTIONS ? `${process.env.ASAN_OPTIONS}:` : '';
+    const a = await cluster.start('a', {
+        nofile: 4096, env: { ASAN_OPTIONS: `${asan}quarantine_size_mb=4` },
+    });
     const limits = fs.readFileSync(`/proc/${a.proc.pid}/limits`, 'utf8');
     assert.match(limits, /^Max open files\s+4096\s/m, limits);
     const pid = a.proc.pid;
@@ -711,15 +781,15 @@ test('a second process with a live node\'s name is refused on both ends, backs o
 
     // Growing intervals between successive refusals (100, 200, 400... ms
     // each +-25%, plus a handshake): each at least as long as the previous
-    // less 30 ms of scheduling noise, and clearly growing overall.
+    // less 60 ms of noise (redials fire on a 50 ms sweep), and clearly growing overall.
     const times = imp.grep(refusedRe).slice(0, REFUSALS).map(logTs);
     const gaps = times.slice(1).map((x, k) => x - times[k]);
     console.log(`# impostor refusal intervals (ms): ${JSON.stringify(gaps)}`);
     for (let k = 1; k < gaps.length; k++) {
-        assert.ok(gaps[k] >= gaps[k - 1] - 30, `intervals do not grow: ${JSON.stringify(gaps)}`);
+        assert.ok(gaps[k] >= gaps[k - 1] - 60, `intervals do not grow: ${JSON.stringify(gaps)}`);
     }
     for (let k = 2; k < gaps.length; k++) {
-        assert.ok(gaps[k] > gaps[k - 2] * 2, `intervals do not grow exponentially: ${JSON.stringify(gaps)}`);
+        assert.ok(gaps[k] > gaps[k - 2] * 1.5, `intervals do not grow exponentially: ${JSON.stringify(gaps)}`);
     }
     assert.ok(gaps.at(-1) >= 1000, `last interval only ${gaps.at(-1)} ms: ${JSON.stringify(gaps)}`);
 
@@ -748,7 +818,7 @@ test('a second process with a live node\'s name is refused on both ends, backs o
 
 test('a 15-byte cookie is rejected at start; a wrong 20-byte cookie is refused with ' +
     'bad_cookie on both ends and learns nothing',
-{ timeout: 60000 }, () => withCluster(FAST, async (cluster) => {
+{ timeout: 60000 }, async () => {
     const short = 'fifteen-bytes!!';
     assert.equal(short.length, 15);
     const r = await runBennu(['--port', '0', '--mesh-port', '0', '--name', 's@127.0.0.1',
@@ -766,38 +836,69 @@ test('a 15-byte cookie is rejected at start; a wrong 20-byte cookie is refused w
         fs.rmSync(dir, { recursive: true, force: true });
     }
 
-    const a = await cluster.start('a');
-    const b = await cluster.start('b', { join: [a] });
-    await cluster.waitFullMesh([a, b]);
-    const markA = a.mark();
+    // D reaches A through a recording proxy (it tampers with nothing), so
+    // the test can see every byte A sent it.
+    const pd = new FrameProxy('pd', 'a2d', { pending: null });
+    await pd.listen();
     const wrong = 'wrong-cookie-20bytes';
     assert.equal(wrong.length, 20);
-    const d = await cluster.start('d', { join: [a], cookie: wrong });
-    const q = escapeRe(a.meshAddr);
-    await d.waitForLog(new RegExp(` event=mesh_refused mesh=d@127\\.0\\.0\\.1 link#\\d+ addr=${q} reason=bad_cookie `));
-    await d.waitForLog(new RegExp(` event=mesh_link_close mesh=d@127\\.0\\.0\\.1 link#\\d+ node=\\? addr=${q} up=0 reason=bad_cookie$`));
-    // It keeps trying (with backoff) and keeps being refused.
-    await waitFor(() => d.grep(/ event=mesh_refused .*reason=bad_cookie /).length >= 2, 5000,
-        'a second bad_cookie refusal');
-    // A counts the failed proofs (unauthenticated connections are not
-    // logged one by one)...
-    await waitFor(async () => ((await cluster.members(a)).closes.bad_cookie ?? 0) >= 2, 5000,
-        'A to count bad_cookie closes');
-    // ...and reports them in its next summary line (one per 10 s).
-    const summary = await a.waitForLog(/ event=mesh_preauth_summary .* bad_cookie=[1-9]/, 12000, markA);
-    assert.match(summary, / level=warn /);
+    try {
+        await withCluster(FAST, async (cluster) => {
+            const a = await cluster.start('a');
+            pd.target = a.meshPort;
+            const b = await cluster.start('b', { join: [a] });
+            await cluster.waitFullMesh([a, b]);
+            const markA = a.mark();
+            const d = await cluster.start('d', { join: [pd.addr], cookie: wrong });
+            const q = escapeRe(pd.addr);
+            await d.waitForLog(new RegExp(` event=mesh_refused mesh=d@127\\.0\\.0\\.1 link#\\d+ addr=${q} reason=bad_cookie `));
+            await d.waitForLog(new RegExp(` event=mesh_link_close mesh=d@127\\.0\\.0\\.1 link#\\d+ node=\\? addr=${q} up=0 reason=bad_cookie$`));
+            // It keeps trying (with backoff) and keeps being refused.
+            await waitFor(() => d.grep(/ event=mesh_refused .*reason=bad_cookie /).length >= 2, 5000,
+                'a second bad_cookie refusal');
+            // A counts the failed proofs (unauthenticated connections are not
+            // logged one by one)...
+            await waitFor(async () => ((await cluster.members(a)).closes.bad_cookie ?? 0) >= 2, 5000,
+                'A to count bad_cookie closes');
+            // ...and reports them in its next summary line (one per 10 s).
+            const summary = await a.waitForLog(/ event=mesh_preauth_summary .* bad_cookie=[1-9]/, 12000, markA);
+            assert.match(summary, / level=warn /);
 
-    // D learnt nothing: A's name appears nowhere in D's log, D knows no
-    // node, and A never let D in.
-    assert.equal(d.stderr.indexOf(a.name), -1, `D's log names A:\n${d.stderr}`);
-    assert.equal(d.stderr.indexOf(b.name), -1, `D's log names B:\n${d.stderr}`);
-    const [md] = await cluster.probe(d, ['members'], { cookie: wrong });
-    assert.deepEqual(md.members.nodes.filter((n) => !n.hidden), []);
-    for (const n of [a, b]) {
-        assert.deepEqual(n.grep(/ event=mesh_nodeup .*node=d@/), [], `${n.name} let D in`);
-        assert.deepEqual(realNodedowns(n), []);
+            // D learnt nothing: A's name appears nowhere in D's log, D knows no
+            // node, and A never let D in.
+            assert.equal(d.stderr.indexOf(a.name), -1, `D's log names A:\n${d.stderr}`);
+            assert.equal(d.stderr.indexOf(b.name), -1, `D's log names B:\n${d.stderr}`);
+            const [md] = await cluster.probe(d, ['members'], { cookie: wrong });
+            assert.deepEqual(md.members.nodes.filter((n) => !n.hidden), []);
+            for (const n of [a, b]) {
+                assert.deepEqual(n.grep(/ event=mesh_nodeup .*node=d@/), [], `${n.name} let D in`);
+                assert.deepEqual(realNodedowns(n), []);
+            }
+            const ma = await cluster.members(a);
+            assert.equal(ma.nodes.find((n) => n.name === d.name), undefined, 'D is in A\'s node table');
+            assert.deepEqual(Object.keys(await cluster.peers(a)), [b.name]);
+
+            // On the wire, each of D's attempts got from A exactly a plain-text
+            // Challenge (a fresh 32-byte nonce and key) and a plain-text
+            // Refuse{BAD_COOKIE}: nothing that depends on the cookie.
+            const attempts = pd.conns.filter((c) => c.closed);
+            assert.ok(attempts.length >= 2, `${attempts.length} attempts through the proxy`);
+            const nonces = new Set();
+            for (const c of attempts) {
+                const fromA = c.frames.a2d.map((x) => envelope(x.frame));
+                assert.equal(fromA.length, 2, `A sent ${fromA.length} frames: ${JSON.stringify(fromA)}`);
+                const [chal, refuse] = fromA;
+                assert.equal(chal.version, 2);
+                assert.equal(chal.field, 21, 'first frame is not a Challenge');
+                assert.deepEqual(chal.inner.map((f) => [f.field, f.value.length]), [[1, 32], [2, 32]]);
+                nonces.add(chal.inner[0].value.toString('hex'));
+                assert.equal(refuse.version, 2);
+                assert.equal(refuse.field, 23, 'second frame is not a plain-text Refuse');
+                assert.deepEqual(refuse.inner.map((f) => [f.field, f.value]), [[1, 4]]);
+            }
+            assert.equal(nonces.size, attempts.length, 'a Challenge nonce was reused');
+        });
+    } finally {
+        await pd.close();
     }
-    const ma = await cluster.members(a);
-    assert.equal(ma.nodes.find((n) => n.name === d.name), undefined, 'D is in A\'s node table');
-    assert.deepEqual(Object.keys(await cluster.peers(a)), [b.name]);
-}));
+});

@@ -5,9 +5,14 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* bennuctl_core is built without bennu_lib's include path; the reader itself
+ * comes from bennu_lib, which every binary using this file links. */
+#include "../../src/channel/token_cli.h"
 
 static const struct {
     const char *name, *alias, *summary;
@@ -413,24 +418,20 @@ char *bnctl_cookie_resolve(const bnctl_args_t *a, const char *env_cookie, char *
         return strdup(a->cookie);
     }
     if (a->cookie_file != NULL) {
-        FILE *f = fopen(a->cookie_file, "r");
-        if (f == NULL) {
-            usage_err(err, err_len, "cannot read a cookie from --cookie-file %s", a->cookie_file);
+        /* bennu's own reader: the same mode and size rules as the nodes. */
+        char buf[1024], why[512];
+        if (bn_secret_file_read(a->cookie_file, buf, sizeof(buf), why, sizeof(why)) == NULL) {
+            usage_err(err, err_len, "cannot read a cookie from --cookie-file: %s", why);
             return NULL;
         }
-        char buf[1024];
-        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
-            buf[--n] = '\0';
-        }
-        if (n == 0) {
+        if (buf[0] == '\0') {
             usage_err(err, err_len, "cannot read a cookie from --cookie-file %s (empty)",
-                 a->cookie_file);
+                      a->cookie_file);
             return NULL;
         }
-        return strdup(buf);
+        char *c = strdup(buf);
+        sodium_memzero(buf, sizeof(buf));
+        return c;
     }
     if (env_cookie != NULL && env_cookie[0] != '\0') {
         return strdup(env_cookie);

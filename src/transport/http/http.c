@@ -169,6 +169,9 @@ static int on_headers_complete(http_parser *p)
     if (store_nul(r) != 0) {
         return fail(p, 503);
     }
+    if (p->http_major != 1 || p->http_minor > 1) {
+        return fail(p, 505); /* HTTP/1.0 and 1.1 only */
+    }
     if (p->content_length != ULLONG_MAX && p->content_length > c->t->cfg.max_body) {
         return fail(p, 413);
     }
@@ -277,6 +280,7 @@ static const char *status_text(int status)
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -338,6 +342,7 @@ void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
     c->mode = BN_CONN_HTTP;
     if (!keep_alive) {
         bn__conn_shutdown(c, BN_CLOSE_HTTP_DONE);
+        bn__conn_account_partial(c);
         return;
     }
     http_parser_pause(&c->hp, 0);
@@ -358,6 +363,7 @@ void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
             free(pending);
         }
     }
+    bn__conn_account_partial(c);
 }
 
 void bn_conn_set_request_data(bn_conn_t *c, void *data)
@@ -429,6 +435,10 @@ static void http_process(bn_conn_t *c, char *data, size_t len)
     c->hp.data = c;
     c->http_status = 0;
     while (len > 0 && c->mode == BN_CONN_HTTP && !c->closing) {
+        if (c->req_start_ms == 0) {
+            /* The request's deadline runs from its first byte. */
+            c->req_start_ms = bn__now_ms(c->t);
+        }
         size_t n = http_parser_execute(&c->hp, &settings, data, len);
         enum http_errno err = HTTP_PARSER_ERRNO(&c->hp);
         if (c->http_status != 0) {
@@ -450,6 +460,8 @@ static void http_process(bn_conn_t *c, char *data, size_t len)
         if (req == NULL || req->path == NULL) {
             return; /* upgrade flagged before the request completed: wait */
         }
+        c->req_start_ms = 0;
+        bn__conn_not_pending(c);
         bool ws_path = is_ws_path(req->path);
         if (req->upgrade || ws_path) {
             if (!ws_path) {
@@ -494,7 +506,15 @@ static void http_process(bn_conn_t *c, char *data, size_t len)
     }
 }
 
+static void http_feed(bn_conn_t *c, char *data, size_t len);
+
 void bn__http_feed(bn_conn_t *c, char *data, size_t len)
+{
+    http_feed(c, data, len);
+    bn__conn_account_partial(c);
+}
+
+static void http_feed(bn_conn_t *c, char *data, size_t len)
 {
     if (c->mode == BN_CONN_HTTP_WAIT) {
         /* A client pipelining behind an unanswered request: bounded. */

@@ -115,6 +115,7 @@ static int on_ws_event(void *ud, bn_ws_event_t ev, uint8_t *data, size_t len, ui
 void bn__ws_feed(bn_conn_t *c, uint8_t *data, size_t len)
 {
     int rc = bn_ws_parser_feed(&c->ws, data, len, on_ws_event, c);
+    bn__conn_account_partial(c);
     if (rc > 1) {
         BN_LOG(INFO, "ws_protocol_error", "id=%llu close_code=%d", (unsigned long long)c->id, rc);
         bn_conn_close(c, (uint16_t)rc, BN_CLOSE_WS_PROTOCOL);

@@ -72,7 +72,7 @@ process.on('exit', () => {
  *  as lines (`lines`) in arrival order; `mark()` / `since` let a wait look
  *  only at lines written after some point. */
 export class MeshNode {
-    constructor(cluster, name, args, { nofile = null } = {}) {
+    constructor(cluster, name, args, { nofile = null, env = null } = {}) {
         this.cluster = cluster;
         this.name = name;
         this.args = args;
@@ -86,11 +86,15 @@ export class MeshNode {
         this.stopped = false; // SIGSTOPped and not yet continued
         this.clients = new Set();
         // nofile: the descriptor limit (ulimit -n) to run the node under; the
-        // shell execs bennu, so the pid is bennu's.
+        // shell execs bennu, so the pid is bennu's. env: variables to add.
+        const opts = { stdio: ['ignore', 'ignore', 'pipe'] };
+        if (env !== null) {
+            opts.env = { ...process.env, ...env };
+        }
         this.proc = nofile === null
-            ? spawn(bennuBin(), args, { stdio: ['ignore', 'ignore', 'pipe'] })
+            ? spawn(bennuBin(), args, opts)
             : spawn('/bin/sh', ['-c', `ulimit -n ${Number(nofile)} && exec "$0" "$@"`,
-                bennuBin(), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+                bennuBin(), ...args], opts);
         live.add(this);
         this.exited = new Promise((resolve) => {
             this.proc.on('close', (code, signal) => {
@@ -264,9 +268,10 @@ export class Cluster {
 
     /** Start a node named `short@127.0.0.1` joining `join` (nodes or
      *  "host:port" strings). opts: cookie, meshPort, extra args, nofile (a
-     *  descriptor limit to run it under). Resolves once it is listening. */
+     *  descriptor limit to run it under), env (variables to add). Resolves
+     *  once it is listening. */
     async start(short, { join = [], cookie = this.cookie, meshPort = 0, extra = [],
-        nofile = null } = {}) {
+        nofile = null, env = null } = {}) {
         const name = short.includes('@') ? short : `${short}@127.0.0.1`;
         const args = ['--port', '0', '--mesh-port', String(meshPort), '--name', name,
             '--cookie', cookie, '--log-level', this.logLevel];
@@ -277,7 +282,7 @@ export class Cluster {
             args.push('--join', typeof j === 'string' ? j : j.meshAddr);
         }
         args.push(...extra);
-        const node = new MeshNode(this, name, args, { nofile });
+        const node = new MeshNode(this, name, args, { nofile, env });
         this.nodes.push(node);
         try {
             await node.started();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds Bennu twice (release with -Werror, and
 # AddressSanitizer + UndefinedBehaviorSanitizer), and runs every test: the
-# cmocka unit tests in both builds; the integration tests (official phoenix
+# cmocka unit tests in both builds; the examples, built against the release
+# build installed into a temporary prefix; the integration tests (official phoenix
 # client, raw frames, bad input, mesh, bennuctl, chaos), the browser test
 # and the fuzzer smoke runs against the sanitizer build.
 set -euo pipefail
@@ -16,6 +17,9 @@ scripts/build.sh build-asan -DBN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 
 echo "== unit tests (release build)"
 ctest --test-dir build -L unit --output-on-failure -j"$(nproc)"
+
+echo "== examples built against the installed package (release build)"
+examples/run-smoke.sh build
 
 echo "== every test (sanitizer build)"
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)"

@@ -12,6 +12,13 @@
 #include "bennu/channel.h"
 #include "bennu/payload.h"
 #include "bennu/pubsub.h"
+#include "bennu/err.h"
+#include "bennu/export.h"
+#include "bennu/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct bn_server_s bn_server_t;
 
@@ -68,46 +75,62 @@ typedef struct bn_config_s {
     bool reuse_port;            /* SO_REUSEPORT: several processes share the port */
 } bn_config_t;
 
-void bn_config_defaults(bn_config_t *cfg);
+BN_EXTERN void bn_config_defaults(bn_config_t *cfg);
 
 /* Allocates a server on loop. NULL on OOM. */
-bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg);
+BN_EXTERN bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg);
 /* Routes topics matching pattern ("room:*" prefix match, or an exact topic)
  * to type; ud is available to the channel as bn_channel_route_data. The
  * first matching route wins. Returns 0 or -1. */
-int bn_server_route(bn_server_t *srv, const char *pattern, const bn_channel_type_t *type,
-                    void *ud);
+BN_EXTERN int bn_server_route(bn_server_t *srv, const char *pattern, const bn_channel_type_t *type,
+                              void *ud);
 /* Sets the connect callback (default: accept everyone). */
-void bn_server_on_connect(bn_server_t *srv, bn_connect_cb cb, void *ud);
+BN_EXTERN void bn_server_on_connect(bn_server_t *srv, bn_connect_cb cb, void *ud);
 /* Installs a pubsub adapter (e.g. the mesh) that carries broadcasts to
  * other nodes. Borrowed; must outlive the server. */
-void bn_server_set_adapter(bn_server_t *srv, const bn_pubsub_adapter_t *adapter);
+BN_EXTERN void bn_server_set_adapter(bn_server_t *srv, const bn_pubsub_adapter_t *adapter);
 /* Serves data (copied) at url_path ("/index.html" also answers "/"); the
  * content type follows the extension. Returns 0 or -1 (table full, OOM). */
-int bn_server_add_static(bn_server_t *srv, const char *url_path, const void *data, size_t len);
+BN_EXTERN int bn_server_add_static(bn_server_t *srv, const char *url_path, const void *data,
+                                   size_t len);
 /* Binds and listens. Returns 0 or a negative libuv error.
  * SIGPIPE: the first call (of this or bn_mesh_start) sets SIGPIPE to SIG_IGN
  * for the whole process if its disposition is still SIG_DFL, so a peer that
  * resets a connection mid-write costs that connection (EPIPE), never the
  * process; a handler or SIG_IGN installed by the embedder is kept. */
-int bn_server_start(bn_server_t *srv);
+BN_EXTERN int bn_server_start(bn_server_t *srv);
 /* The bound HTTP port (after start). */
-int bn_server_port(const bn_server_t *srv);
+BN_EXTERN int bn_server_port(const bn_server_t *srv);
 /* Broadcasts from the backend (no sender). Returns local deliveries or -1. */
-int bn_server_broadcast(bn_server_t *srv, const char *topic, const char *event,
-                        const bn_payload_t *payload);
+BN_EXTERN int bn_server_broadcast(bn_server_t *srv, const char *topic, const char *event,
+                                  const bn_payload_t *payload);
 /* Fans out a broadcast that arrived from another node to local subscribers
  * only (never forwarded). Returns local deliveries. */
-int bn_server_deliver_remote(bn_server_t *srv, const char *topic, size_t topic_len,
-                             const char *event, const bn_payload_t *payload);
+BN_EXTERN int bn_server_deliver_remote(bn_server_t *srv, const char *topic, size_t topic_len,
+                                       const char *event, const bn_payload_t *payload);
 /* Local subscribers of topic on this node. */
-size_t bn_server_subscriber_count(const bn_server_t *srv, const char *topic, size_t topic_len);
+BN_EXTERN size_t bn_server_subscriber_count(const bn_server_t *srv, const char *topic,
+                                            size_t topic_len);
 /* Graceful stop: refuses new connections, sends close 1001 to every
- * WebSocket, flushes queues (bounded by a short deadline), closes every
- * handle, then calls cb; the server is freed after cb returns. */
-void bn_server_stop(bn_server_t *srv, void (*cb)(void *ud), void *ud);
+ * WebSocket, flushes queues (bounded by a short deadline), ends every
+ * LongPoll session, terminates every channel ("closed") and closes every
+ * handle. cb runs on a later loop turn, never inside this call (even for a
+ * server never started or whose start failed), after every handle the
+ * server owned has closed. The server is freed before cb: srv is invalid
+ * inside cb and after; ud and the loop are the embedder's. Inside cb the
+ * loop may be closed: uv_loop_close() returns 0 unless the embedder has
+ * handles of its own open. After that the loop must not be run again, and
+ * the uv_run that called cb must be UV_RUN_DEFAULT or UV_RUN_NOWAIT
+ * (UV_RUN_ONCE reads the loop after close callbacks, and libuv built with
+ * assertions poisons a closed loop). A second call while stopping is
+ * ignored. */
+BN_EXTERN void bn_server_stop(bn_server_t *srv, void (*cb)(void *ud), void *ud);
 
 /* Counters for admin/bennuctl stats: a new JSON object. */
-json_t *bn_server_stats_json(bn_server_t *srv);
+BN_EXTERN json_t *bn_server_stats_json(bn_server_t *srv);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -3,7 +3,18 @@
  * A channel type is a table of callbacks; the server runs one channel
  * instance per (connection, topic) after a successful join. All callbacks run
  * on the server's loop thread. Payload and string arguments are borrowed for
- * the duration of the call. */
+ * the duration of the call.
+ *
+ * Lifetimes: inside any callback, the channel it was given and that
+ * channel's socket stay valid until the callback returns, whatever happens
+ * meanwhile: a broadcast of an event the channel intercepts may crash or stop
+ * it through its own handle_out, its connection may close. Such a channel is
+ * only marked: terminate runs at once, bn_channel_push returns -1, and what
+ * the interrupted callback returns is ignored (its client already has the
+ * phx_error or phx_close); the memory goes when the outermost callback
+ * returns. Outside callbacks, a channel pointer is valid from join until its
+ * terminate returns (until join returns when join does not return
+ * BN_CHAN_OK); do not keep it longer. */
 #ifndef BENNU_CHANNEL_H
 #define BENNU_CHANNEL_H
 
@@ -11,7 +22,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bennu/export.h"
 #include "bennu/payload.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct bn_socket_s bn_socket_t;
 typedef struct bn_channel_s bn_channel_t;
@@ -39,7 +55,7 @@ typedef enum {
 #undef BN_STOP_ENUM
 } bn_stop_reason_t;
 
-const char *bn_stop_reason_name(bn_stop_reason_t r);
+BN_EXTERN const char *bn_stop_reason_name(bn_stop_reason_t r);
 
 /* A reply under construction. Callbacks fill it with bn_reply_set*; when
  * nothing is set the response is {} and the status "ok". */
@@ -47,9 +63,10 @@ typedef struct bn_reply_s bn_reply_t;
 
 /* Sets status (copied, <= 255 bytes) and a JSON object response, whose
  * reference is stolen (NULL means {}). */
-void bn_reply_set(bn_reply_t *r, const char *status, json_t *response);
+BN_EXTERN void bn_reply_set(bn_reply_t *r, const char *status, json_t *response);
 /* Sets status and a binary response (bytes copied). */
-void bn_reply_set_binary(bn_reply_t *r, const char *status, const void *bytes, size_t len);
+BN_EXTERN void bn_reply_set_binary(bn_reply_t *r, const char *status, const void *bytes,
+                                   size_t len);
 
 typedef struct bn_channel_type_s {
     const char *name;
@@ -65,36 +82,40 @@ typedef struct bn_channel_type_s {
     bn_chan_result_t (*handle_in)(bn_channel_t *ch, const char *event, const bn_payload_t *payload,
                                   bn_reply_t *reply);
     /* Optional: called for intercepted broadcasts; it may bn_channel_push.
-     * Returns OK or CRASH. */
+     * Returns OK, or STOP (the channel closes: phx_close, terminate
+     * "normal"); anything else (CRASH, ERROR, REPLY) crashes it. */
     bn_chan_result_t (*handle_out)(bn_channel_t *ch, const char *event, const bn_payload_t *payload);
     /* Optional: the channel is going away; no push is possible any more. */
     void (*terminate)(bn_channel_t *ch, bn_stop_reason_t reason);
 } bn_channel_type_t;
 
-const char *bn_channel_topic(const bn_channel_t *ch);
-bn_socket_t *bn_channel_socket(bn_channel_t *ch);
+BN_EXTERN const char *bn_channel_topic(const bn_channel_t *ch);
+BN_EXTERN bn_socket_t *bn_channel_socket(bn_channel_t *ch);
 /* The user data given to bn_server_route for this channel's route. */
-void *bn_channel_route_data(const bn_channel_t *ch);
+BN_EXTERN void *bn_channel_route_data(const bn_channel_t *ch);
 /* Per-channel state for the application (freed by it in terminate). */
-void bn_channel_set_data(bn_channel_t *ch, void *data);
-void *bn_channel_data(const bn_channel_t *ch);
+BN_EXTERN void bn_channel_set_data(bn_channel_t *ch, void *data);
+BN_EXTERN void *bn_channel_data(const bn_channel_t *ch);
 
 /* Pushes an event to this channel's client only. 0 or -1 (connection gone,
- * payload not encodable: binary on a V1 socket, non-object JSON). */
-int bn_channel_push(bn_channel_t *ch, const char *event, const bn_payload_t *payload);
+ * channel left/crashed/closed, payload not encodable: binary on a V1 socket,
+ * non-object JSON). */
+BN_EXTERN int bn_channel_push(bn_channel_t *ch, const char *event, const bn_payload_t *payload);
 /* Broadcasts to every subscriber of the channel's topic on every node
  * (sender included). Returns the number of local deliveries or -1. */
-int bn_channel_broadcast(bn_channel_t *ch, const char *event, const bn_payload_t *payload);
+BN_EXTERN int bn_channel_broadcast(bn_channel_t *ch, const char *event,
+                                   const bn_payload_t *payload);
 /* Same, excluding this channel's own connection. */
-int bn_channel_broadcast_from(bn_channel_t *ch, const char *event, const bn_payload_t *payload);
+BN_EXTERN int bn_channel_broadcast_from(bn_channel_t *ch, const char *event,
+                                        const bn_payload_t *payload);
 
 /* Socket assigns: a JSON object per connection. set steals the value. */
-void bn_socket_assign(bn_socket_t *s, const char *key, json_t *value);
-json_t *bn_socket_assigns_get(const bn_socket_t *s, const char *key);
+BN_EXTERN void bn_socket_assign(bn_socket_t *s, const char *key, json_t *value);
+BN_EXTERN json_t *bn_socket_assigns_get(const bn_socket_t *s, const char *key);
 /* Connect params (query string) as a JSON object of strings; borrowed. */
-json_t *bn_socket_params(const bn_socket_t *s);
+BN_EXTERN json_t *bn_socket_params(const bn_socket_t *s);
 /* "websocket" or "longpoll". */
-const char *bn_socket_transport(const bn_socket_t *s);
+BN_EXTERN const char *bn_socket_transport(const bn_socket_t *s);
 
 /* Information about the connecting client, given to the connect callback. */
 typedef struct bn_connect_info_s {
@@ -111,5 +132,9 @@ typedef struct bn_connect_info_s {
  * the WebSocket upgrade then gets HTTP 403 and LongPoll {"status":403}. */
 typedef bool (*bn_connect_cb)(bn_socket_t *s, json_t *params, const bn_connect_info_t *info,
                               void *ud);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,7 +12,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bennu/export.h"
 #include "bennu/payload.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct bn_mesh_s bn_mesh_t;
 
@@ -58,29 +63,30 @@ typedef struct bn_mesh_callbacks_s {
  * with a memory-hard KDF (about 0.1 s and 32 MiB, once per process and
  * cookie). Returns 0 or a negative errno-style code with a logged reason
  * (bad config; UV_EINVAL for a cookie under 16 bytes). */
-int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_callbacks_t *cb,
-                void *ud, bn_mesh_t **out);
+BN_EXTERN int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg,
+                          const bn_mesh_callbacks_t *cb, void *ud, bn_mesh_t **out);
 /* Binds the listener and dials the seeds. Returns 0 or a negative libuv error.
  * Like bn_server_start, sets SIGPIPE to SIG_IGN once per process if it is
  * still SIG_DFL (an embedder's handler is kept), so a peer reset never kills
  * the process. */
-int bn_mesh_start(bn_mesh_t *m);
+BN_EXTERN int bn_mesh_start(bn_mesh_t *m);
 /* The listening port actually bound (useful with port 0), or -1. */
-int bn_mesh_port(const bn_mesh_t *m);
+BN_EXTERN int bn_mesh_port(const bn_mesh_t *m);
 
 /* Called by pubsub when the first local subscriber of a topic appears / the
  * last one goes. Idempotent per topic. */
-void bn_mesh_group_join(bn_mesh_t *m, const char *topic, size_t topic_len);
-void bn_mesh_group_leave(bn_mesh_t *m, const char *topic, size_t topic_len);
+BN_EXTERN void bn_mesh_group_join(bn_mesh_t *m, const char *topic, size_t topic_len);
+BN_EXTERN void bn_mesh_group_leave(bn_mesh_t *m, const char *topic, size_t topic_len);
 
 /* Sends one Broadcast frame to every up peer that has a member of topic.
  * Returns the number of peers it was queued to. */
-size_t bn_mesh_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len, const char *event,
-                         size_t event_len, const bn_payload_t *payload);
+BN_EXTERN size_t bn_mesh_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len,
+                                   const char *event, size_t event_len,
+                                   const bn_payload_t *payload);
 
 /* Snapshots for admin and tests: new JSON objects owned by the caller. */
-json_t *bn_mesh_members_json(bn_mesh_t *m);
-json_t *bn_mesh_groups_json(bn_mesh_t *m);
+BN_EXTERN json_t *bn_mesh_members_json(bn_mesh_t *m);
+BN_EXTERN json_t *bn_mesh_groups_json(bn_mesh_t *m);
 
 /* Admin client (bennuctl, tests). An admin tool runs a hidden mesh whose
  * seeds are the node(s) to query, then sends JSON requests:
@@ -103,17 +109,24 @@ json_t *bn_mesh_groups_json(bn_mesh_t *m);
  * before any link is up waits for one. request is borrowed. Returns 0, or a
  * negative code (and cb never runs). */
 typedef void (*bn_mesh_admin_cb)(void *ud, int status, json_t *response);
-int bn_mesh_admin_request(bn_mesh_t *m, const char *node, json_t *request, unsigned timeout_ms,
-                          bn_mesh_admin_cb cb, void *ud);
+BN_EXTERN int bn_mesh_admin_request(bn_mesh_t *m, const char *node, json_t *request,
+                                    unsigned timeout_ms, bn_mesh_admin_cb cb, void *ud);
 
 /* Number of peer nodes currently up (hidden ones included). */
-size_t bn_mesh_up_count(const bn_mesh_t *m);
+BN_EXTERN size_t bn_mesh_up_count(const bn_mesh_t *m);
 /* This node's name and incarnation. */
-const char *bn_mesh_name(const bn_mesh_t *m);
-uint64_t bn_mesh_incarnation(const bn_mesh_t *m);
+BN_EXTERN const char *bn_mesh_name(const bn_mesh_t *m);
+BN_EXTERN uint64_t bn_mesh_incarnation(const bn_mesh_t *m);
 
-/* Closes links and the listener; cb runs once every handle is closed, after
- * which the mesh is freed. */
-void bn_mesh_close(bn_mesh_t *m, void (*cb)(void *ud), void *ud);
+/* Closes links and the listener. cb runs on a later loop turn, never inside
+ * this call, once every handle the mesh owned has closed. The mesh is freed
+ * before cb: m is invalid inside cb and after. Inside cb the loop may be
+ * closed (uv_loop_close() returns 0 unless the embedder has handles of its
+ * own open; see bn_server_stop). */
+BN_EXTERN void bn_mesh_close(bn_mesh_t *m, void (*cb)(void *ud), void *ud);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     BN_PAYLOAD_JSON,     /* json: any JSON value (clients may send any) */
     BN_PAYLOAD_RAW_JSON, /* raw/len: already-serialized JSON text (remote broadcasts) */
@@ -36,5 +40,9 @@ static inline bn_payload_t bn_payload_raw_json(const char *text, size_t len)
     bn_payload_t p = {BN_PAYLOAD_RAW_JSON, NULL, text, len};
     return p;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 
 #include "bennu/payload.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct bn_pubsub_adapter_s {
     void *ud;
     /* First local subscriber of topic appeared / last one left. */
@@ -17,5 +21,9 @@ typedef struct bn_pubsub_adapter_s {
     void (*broadcast)(void *ud, const char *topic, size_t topic_len, const char *event,
                       size_t event_len, const bn_payload_t *payload);
 } bn_pubsub_adapter_t;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

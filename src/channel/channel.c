@@ -66,12 +66,30 @@ bn_channel_t *bn__chan_new(bn_socket_t *s, const bn_route_t *route, const char *
     memcpy(ch->topic, topic, topic_len);
     ch->topic_len = topic_len;
     ch->sock = s;
+    bn__sock_ref(s);
+    ch->refs = 1;
     ch->route = route;
     ch->join_ref = json_incref(join_ref);
     ch->sub.ops = &bn__chan_sub_ops;
     ch->sub.vsn = s->vsn;
     ch->sub.intercepts = route->type->intercept != NULL && route->type->intercept[0] != NULL;
     return ch;
+}
+
+void bn__chan_ref(bn_channel_t *ch)
+{
+    ch->refs++;
+}
+
+void bn__chan_unref(bn_channel_t *ch)
+{
+    if (--ch->refs > 0) {
+        return;
+    }
+    bn_socket_t *s = ch->sock;
+    json_decref(ch->join_ref);
+    free(ch);
+    bn__sock_unref(s);
 }
 
 /* phx_close / phx_error carry the join_ref in both ref slots (PROTOCOL.md 3.6). */
@@ -95,14 +113,22 @@ void bn__chan_send_lifecycle(bn_channel_t *ch, const char *event)
     json_decref(payload_obj);
 }
 
-/* Unlinks and frees a channel after telling the application. */
+/* Marks, unsubscribes, unlinks and terminates; the free waits for the last
+ * reference (a callback of this channel may be running further up the
+ * stack: its own handle_out failing inside a broadcast from its handle_in,
+ * its socket closing inside one of its callbacks). */
 void bn__chan_remove(bn_channel_t *ch, bn_stop_reason_t reason)
 {
+    if (ch->closing) {
+        return;
+    }
+    ch->closing = true;
     bn_socket_t *s = ch->sock;
     bn_ps_unsubscribe(s->srv->ps, &ch->sub);
     for (bn_channel_t **pp = &s->channels; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == ch) {
             *pp = ch->next;
+            ch->next = NULL;
             s->n_channels--;
             s->srv->stats.channels--;
             break;
@@ -111,18 +137,34 @@ void bn__chan_remove(bn_channel_t *ch, bn_stop_reason_t reason)
     if (ch->joined && ch->route->type->terminate != NULL) {
         ch->route->type->terminate(ch, reason);
     }
-    json_decref(ch->join_ref);
-    free(ch);
+    bn__chan_unref(ch); /* the owner's */
+}
+
+void bn__chan_stop(bn_channel_t *ch, bn_stop_reason_t reason)
+{
+    if (ch->closing) {
+        return;
+    }
+    if (ch->joined) {
+        bn__chan_send_lifecycle(ch, "phx_close");
+    }
+    bn__chan_remove(ch, reason);
 }
 
 /* A callback failed: the client sees phx_error and the channel is gone,
  * like a crashed channel process; other channels are unaffected. */
 void bn__chan_crash(bn_channel_t *ch)
 {
+    if (ch->closing) {
+        return;
+    }
     BN_LOG(WARN, "channel_crash", "topic=%s channel=%s", BN_LOG_VAL(ch->topic),
            ch->route->type->name);
-    ch->sock->srv->stats.crashes++;
-    bn__chan_send_lifecycle(ch, "phx_error");
+    if (ch->joined) {
+        /* (inside its own join the crash is answered as "join crashed") */
+        ch->sock->srv->stats.crashes++;
+        bn__chan_send_lifecycle(ch, "phx_error");
+    }
     bn__chan_remove(ch, BN_STOP_CRASH);
 }
 
@@ -155,6 +197,9 @@ void *bn_channel_data(const bn_channel_t *ch)
 
 int bn_channel_push(bn_channel_t *ch, const char *event, const bn_payload_t *payload)
 {
+    if (ch->closing) {
+        return -1; /* left, crashed or closed: the client no longer has this join */
+    }
     bn_out_t out = {
         .kind = BN_OUT_PUSH,
         .join_ref = ch->join_ref,
@@ -201,16 +246,27 @@ static bool sub_intercepts(bn_ps_sub_t *sub, const char *event)
     return false;
 }
 
+/* handle_out returns OK ({:noreply, socket}) or STOP ({:stop, :normal,
+ * socket}: phx_close, terminate "normal"); anything else is a crash, as an
+ * invalid return is in Phoenix. The channel may be removed inside the
+ * callback (by a nested broadcast, its socket closing); the reference held
+ * here keeps it allocated until this returns. */
 static void sub_handle_out(bn_ps_sub_t *sub, const char *event, const bn_payload_t *payload)
 {
     bn_channel_t *ch = (bn_channel_t *)sub;
     const bn_channel_type_t *type = ch->route->type;
-    if (ch->sock->closed) {
+    if (ch->closing || ch->sock->closed) {
         return;
     }
-    if (type->handle_out == NULL || type->handle_out(ch, event, payload) == BN_CHAN_CRASH) {
+    bn__chan_ref(ch);
+    bn_chan_result_t res = type->handle_out != NULL ? type->handle_out(ch, event, payload)
+                                                    : BN_CHAN_CRASH;
+    if (res == BN_CHAN_STOP) {
+        bn__chan_stop(ch, BN_STOP_NORMAL);
+    } else if (res != BN_CHAN_OK) {
         bn__chan_crash(ch);
     }
+    bn__chan_unref(ch);
 }
 
 const bn_ps_sub_ops_t bn__chan_sub_ops = {

@@ -65,33 +65,50 @@ struct bn_server_s {
     void (*stop_cb)(void *ud);
     void *stop_ud;
     uint64_t started_ms;
+    bool stopping;             /* bn_server_stop was called */
 };
 
+/* Lifetimes (DESIGN "Lifetimes", docs/NOTES.md): sockets and channels are
+ * what user callbacks can reach, so both are reference-counted with a
+ * closing flag. Removing one inside a callback only marks it (and runs its
+ * terminate callbacks); the memory is freed when the last reference goes,
+ * which is when the outermost dispatch on the stack returns. References:
+ *   socket:  the transport's (dropped by bn__sock_free), one per channel
+ *            alive (so ch->sock is always valid), one per dispatch running
+ *            on it (client message, connect callback);
+ *   channel: its owner's (do_join during the join, then the socket's list;
+ *            dropped by bn__chan_remove), one per callback running on it. */
 struct bn_socket_s {
     bn_server_t *srv;
     const bn_sock_io_t *io;
-    void *io_ud;
+    void *io_ud;               /* NULL once released (the transport is gone) */
     bn_socket_t *prev, *next;
     bn_channel_t *channels;    /* singly linked; at most cfg.max_channels */
     unsigned n_channels;
     json_t *assigns;
     json_t *params;
     const char *transport;
+    unsigned refs;
     uint8_t vsn;
-    bool closed;
+    bool closed;               /* the closing flag: no channel, nothing sent, unlisted */
+    bool released;             /* bn__sock_free ran (the transport's reference is gone) */
     double rate_tokens;        /* token bucket of the per-connection rate limit */
     uint64_t rate_last_ms;
 };
 
-/* One joined channel. Owner: its socket's list; freed by bn__chan_remove. */
+/* One channel. Owner: do_join, then its socket's list; removed (marked,
+ * unsubscribed, unlisted, terminated) by bn__chan_remove and freed when its
+ * last reference goes. */
 struct bn_channel_s {
     bn_ps_sub_t sub;           /* first: a subscriber is its channel */
     bn_channel_t *next;
-    bn_socket_t *sock;
+    bn_socket_t *sock;         /* holds a socket reference */
     const bn_route_t *route;
     json_t *join_ref;          /* as the client sent it; NULL = null */
     void *data;
+    unsigned refs;
     bool joined;
+    bool closing;              /* removed: nothing more is sent or called for it but terminate */
     size_t topic_len;
     char topic[];
 };
@@ -119,16 +136,35 @@ bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
 #define BN_SOCK_RATE_LIMITED (-2)
 int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len);
 int bn__sock_handle_binary(bn_socket_t *s, const uint8_t *data, size_t len);
-/* The transport is gone: channels terminate with reason "closed". */
+/* Closes the socket (idempotent, safe inside any callback): marks it
+ * closed, removes every channel with reason "closed" (their terminate
+ * callbacks run now) and takes it off the server's list; nothing is sent to
+ * the transport from now on. The memory stays until the last reference. */
+void bn__sock_close(bn_socket_t *s);
+/* The transport is gone: bn__sock_close, then the transport's reference is
+ * dropped. Called exactly once per socket, by its transport. */
 void bn__sock_free(bn_socket_t *s);
+void bn__sock_ref(bn_socket_t *s);
+void bn__sock_unref(bn_socket_t *s);
 int bn__sock_send_out(bn_socket_t *s, const bn_out_t *o);
 
 /* channel.c */
+/* A new channel with one reference, its owner's (the caller). */
 bn_channel_t *bn__chan_new(bn_socket_t *s, const bn_route_t *route, const char *topic,
                            size_t topic_len, json_t *join_ref);
+void bn__chan_ref(bn_channel_t *ch);
+void bn__chan_unref(bn_channel_t *ch);
+/* Removes a channel without telling the client: sets the closing flag,
+ * unsubscribes, unlinks it from its socket, runs terminate (if it had
+ * joined) and drops the owner's reference. A no-op on a closing channel. */
 void bn__chan_remove(bn_channel_t *ch, bn_stop_reason_t reason);
-void bn__chan_send_lifecycle(bn_channel_t *ch, const char *event);
+/* phx_close to the client (when it had joined), then bn__chan_remove.
+ * A no-op on a closing channel. */
+void bn__chan_stop(bn_channel_t *ch, bn_stop_reason_t reason);
+/* phx_error to the client (when it had joined), then bn__chan_remove(CRASH).
+ * A no-op on a closing channel. */
 void bn__chan_crash(bn_channel_t *ch);
+void bn__chan_send_lifecycle(bn_channel_t *ch, const char *event);
 extern const bn_ps_sub_ops_t bn__chan_sub_ops;
 void bn__reply_init(bn_reply_t *r);
 void bn__reply_clear(bn_reply_t *r);
@@ -141,7 +177,11 @@ json_t *bn__query_parse(const char *query);
 
 /* longpoll.c */
 struct bn_lp_s *bn__lp_new(bn_server_t *srv);
-void bn__lp_free(struct bn_lp_s *lp);
+/* Ends every session (their sockets close) and closes the LongPoll handles;
+ * cb runs once they have closed, after lp is freed. When no handle was ever
+ * opened lp is freed and cb runs before this returns (the server calls it
+ * from a close callback, so that is already a later loop turn). */
+void bn__lp_close(struct bn_lp_s *lp, void (*cb)(void *ud), void *ud);
 void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req);
 void bn__lp_request_aborted(struct bn_lp_s *lp, bn_conn_t *c);
 

@@ -31,6 +31,8 @@ struct lp_session_s {
     size_t n_msgs, cap_msgs;
     char *token;
     lp_session_t *ready_next;  /* on the ready list: has a waiter and messages */
+    unsigned busy;             /* POST dispatches on the stack: the session is not freed */
+    bool free_pending;         /* ended while busy: freed when the POST returns */
     bool ready;
     bool dead;                 /* closed by the server; freed on the next sweep */
     char id[LP_ID_LEN + 1];
@@ -46,6 +48,8 @@ struct bn_lp_s {
     uv_check_t flush;
     bool started;
     unsigned open_handles;
+    void (*close_cb)(void *ud);
+    void *close_ud;
 };
 
 static void lp_answer(bn_conn_t *c, const char *json, size_t len)
@@ -98,9 +102,20 @@ static void lp_answer_messages(lp_session_t *s, bn_conn_t *c, int status)
 
 /* ---------------------------------------------------------------- sessions */
 
+/* Ends a session. Inside a POST of this session (a callback on the stack)
+ * it only marks it: the socket closes now, the free waits for the POST to
+ * return. */
 static void session_free(lp_session_t *s)
 {
     struct bn_lp_s *lp = s->lp;
+    if (s->busy > 0) {
+        s->dead = true;
+        s->free_pending = true;
+        if (s->sock != NULL) {
+            bn__sock_close(s->sock);
+        }
+        return;
+    }
     if (s->waiting != NULL) {
         /* Unhook first: a closing connection keeps its data until its close
          * callback, which must not find this session. */
@@ -257,24 +272,32 @@ struct bn_lp_s *bn__lp_new(bn_server_t *srv)
 static void on_lp_handle_closed(uv_handle_t *h)
 {
     struct bn_lp_s *lp = h->data;
-    if (--lp->open_handles == 0) {
-        free(lp);
+    if (--lp->open_handles > 0) {
+        return;
+    }
+    void (*cb)(void *) = lp->close_cb;
+    void *ud = lp->close_ud;
+    free(lp);
+    if (cb != NULL) {
+        cb(ud);
     }
 }
 
-void bn__lp_free(struct bn_lp_s *lp)
+void bn__lp_close(struct bn_lp_s *lp, void (*cb)(void *ud), void *ud)
 {
-    if (lp == NULL) {
-        return;
-    }
     lp_session_t *s, *tmp;
     HASH_ITER(hh, lp->sessions, s, tmp) {
         session_free(s);
     }
     if (!lp->started) {
         free(lp);
+        if (cb != NULL) {
+            cb(ud);
+        }
         return;
     }
+    lp->close_cb = cb;
+    lp->close_ud = ud;
     lp->open_handles = 2;
     uv_close((uv_handle_t *)&lp->sweep, on_lp_handle_closed);
     uv_close((uv_handle_t *)&lp->flush, on_lp_handle_closed);
@@ -410,6 +433,7 @@ static void handle_post(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, js
     const char *ctype = bn_http_header(req, "content-type");
     bool ndjson = ctype != NULL && strncmp(ctype, "application/x-ndjson", 20) == 0;
     int rc = 0;
+    s->busy++;
     if (!ndjson) {
         rc = bn__sock_handle_text(s->sock, req->body, req->body_len);
     } else {
@@ -420,6 +444,13 @@ static void handle_post(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, js
             rc = post_line(s, p, len);
             p += len + (nl ? 1 : 0);
         }
+    }
+    s->busy--;
+    if (s->free_pending && s->busy == 0) {
+        /* Ended inside the POST: the free that was put off happens now. */
+        session_free(s);
+        lp_status(c, 410);
+        return;
     }
     if (rc == BN_SOCK_RATE_LIMITED) {
         /* The rest of the batch is refused; phoenix.js treats a non-200 POST

@@ -118,16 +118,18 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
         char token_buf[4096];
         bn_connect_info_t info = {bn_conn_peer(c), transport, headers,
                                   auth_token(req, token_buf, sizeof(token_buf))};
+        bn__sock_ref(s); /* the callback may close it */
         bool ok = srv->connect_cb(s, params, &info, srv->connect_ud);
         json_decref(headers);
-        if (!ok) {
+        if (!ok || s->closed) {
             BN_LOG(INFO, "connect_refused", "reason=connect_callback transport=%s", transport);
             srv->stats.refused_connects++;
-            s->closed = true;
             bn__sock_free(s);
+            bn__sock_unref(s);
             json_decref(params);
             return NULL;
         }
+        bn__sock_unref(s);
     }
     json_decref(params);
     return s;
@@ -154,15 +156,18 @@ static void on_ws_message(void *ud, void *session, bool binary, uint8_t *data, s
 {
     (void)ud;
     bn_socket_t *s = session;
+    bn_conn_t *c = s->io_ud; /* alive: this is its read callback */
+    bn__sock_ref(s);          /* the outermost dispatch */
     int rc = binary ? bn__sock_handle_binary(s, data, len)
                     : bn__sock_handle_text(s, (const char *)data, len);
     if (rc == BN_SOCK_RATE_LIMITED) {
-        bn_conn_close(s->io_ud, BN_WS_CLOSE_POLICY, BN_CLOSE_RATE_LIMITED);
+        bn_conn_close(c, BN_WS_CLOSE_POLICY, BN_CLOSE_RATE_LIMITED);
     } else if (rc != 0) {
         /* Phoenix's transport crashes on undecodable input; the client sees
          * the WebSocket close with 1011 and reconnects. */
-        bn_conn_close(s->io_ud, BN_WS_CLOSE_INTERNAL, BN_CLOSE_BAD_MESSAGE);
+        bn_conn_close(c, BN_WS_CLOSE_INTERNAL, BN_CLOSE_BAD_MESSAGE);
     }
+    bn__sock_unref(s);
 }
 
 static void on_ws_closed(void *ud, void *session)
@@ -309,8 +314,10 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
     srv->transport = bn_transport_new(loop, &tc, &ops);
     if (srv->ps == NULL || srv->transport == NULL || srv->lp == NULL || srv->bind_copy == NULL) {
         bn_ps_free(srv->ps);
-        free(srv->transport);
-        bn__lp_free(srv->lp);
+        free(srv->transport); /* never started: no handle */
+        if (srv->lp != NULL) {
+            bn__lp_close(srv->lp, NULL, NULL); /* no session, no handle: freed now */
+        }
         free(srv->bind_copy);
         free(srv);
         return NULL;
@@ -344,7 +351,7 @@ int bn_server_start(bn_server_t *srv)
 
 int bn_server_port(const bn_server_t *srv)
 {
-    return bn_transport_port(srv->transport);
+    return srv->transport != NULL ? bn_transport_port(srv->transport) : -1;
 }
 
 int bn_server_broadcast(bn_server_t *srv, const char *topic, const char *event,
@@ -364,12 +371,14 @@ size_t bn_server_subscriber_count(const bn_server_t *srv, const char *topic, siz
     return bn_ps_count(srv->ps, topic, topic_len);
 }
 
-static void on_transport_stopped(void *ud)
+/* Stop, step 3: the LongPoll handles are closed, so every handle the server
+ * owned is. The server is freed, then the embedder told; from inside cb the
+ * loop may be closed. */
+static void on_lp_closed(void *ud)
 {
     bn_server_t *srv = ud;
     void (*cb)(void *) = srv->stop_cb;
     void *cb_ud = srv->stop_ud;
-    bn__lp_free(srv->lp);
     bn_ps_free(srv->ps);
     bn_router_free(&srv->router);
     for (size_t i = 0; i < srv->n_files; i++) {
@@ -383,8 +392,24 @@ static void on_transport_stopped(void *ud)
     }
 }
 
+/* Stop, step 2 (a close callback, so a later loop turn): every connection
+ * is closed and every WebSocket socket gone; LongPoll sessions end now (their
+ * channels terminate with "closed") and the LongPoll handles close. */
+static void on_transport_stopped(void *ud)
+{
+    bn_server_t *srv = ud;
+    srv->transport = NULL; /* freed */
+    struct bn_lp_s *lp = srv->lp;
+    srv->lp = NULL;
+    bn__lp_close(lp, on_lp_closed, srv);
+}
+
 void bn_server_stop(bn_server_t *srv, void (*cb)(void *ud), void *ud)
 {
+    if (srv->stopping) {
+        return;
+    }
+    srv->stopping = true;
     srv->stop_cb = cb;
     srv->stop_ud = ud;
     bn_transport_stop(srv->transport, 2000, on_transport_stopped, srv);
@@ -392,7 +417,9 @@ void bn_server_stop(bn_server_t *srv, void (*cb)(void *ud), void *ud)
 
 json_t *bn_server_stats_json(bn_server_t *srv)
 {
-    const bn_transport_stats_t *ts = bn_transport_stats(srv->transport);
+    static const bn_transport_stats_t stopped; /* between transport and server free */
+    const bn_transport_stats_t *ts =
+        srv->transport != NULL ? bn_transport_stats(srv->transport) : &stopped;
     const bn_ps_stats_t *ps = bn_ps_stats(srv->ps);
     json_t *closed = json_object();
     for (int i = 0; i < BN_CLOSE__COUNT; i++) {

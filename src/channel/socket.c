@@ -17,6 +17,7 @@ bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
     s->srv = srv;
     s->io = io;
     s->io_ud = io_ud;
+    s->refs = 1; /* the transport's */
     s->vsn = (uint8_t)vsn;
     s->params = json_incref(params);
     s->assigns = json_object();
@@ -35,10 +36,32 @@ bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
     return s;
 }
 
-void bn__sock_free(bn_socket_t *s)
+void bn__sock_ref(bn_socket_t *s)
 {
-    bn_server_t *srv = s->srv;
+    s->refs++;
+}
+
+void bn__sock_unref(bn_socket_t *s)
+{
+    if (--s->refs > 0) {
+        return;
+    }
+    /* Closed by now: the transport's reference is dropped only after
+     * bn__sock_close, and every other one is taken and dropped around a
+     * dispatch or a channel's life. */
+    json_decref(s->params);
+    json_decref(s->assigns);
+    free(s);
+}
+
+void bn__sock_close(bn_socket_t *s)
+{
+    if (s->closed) {
+        return;
+    }
     s->closed = true;
+    bn_server_t *srv = s->srv;
+    bn__sock_ref(s); /* through the terminate callbacks */
     while (s->channels != NULL) {
         bn__chan_remove(s->channels, BN_STOP_CLOSED);
     }
@@ -50,15 +73,26 @@ void bn__sock_free(bn_socket_t *s)
     if (s->next != NULL) {
         s->next->prev = s->prev;
     }
+    s->prev = s->next = NULL;
     srv->stats.sockets--;
     if (strcmp(s->transport, "websocket") == 0) {
         srv->stats.sockets_ws--;
     } else {
         srv->stats.sockets_lp--;
     }
-    json_decref(s->params);
-    json_decref(s->assigns);
-    free(s);
+    bn__sock_unref(s);
+}
+
+void bn__sock_free(bn_socket_t *s)
+{
+    if (s->released) {
+        BN_LOG(ERROR, "socket_double_free", "transport=%s", s->transport);
+        return;
+    }
+    s->released = true;
+    s->io_ud = NULL;
+    bn__sock_close(s);
+    bn__sock_unref(s);
 }
 
 int bn__sock_send_out(bn_socket_t *s, const bn_out_t *o)
@@ -192,11 +226,21 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
         reply_reason(s, m->join_ref, m, "join crashed");
         return;
     }
+    /* ch's one reference is its owner's, this frame's until it is listed;
+     * one more keeps it allocated to the end of this function whatever the
+     * callback does. */
+    bn__chan_ref(ch);
     bn_reply_t r;
     bn__reply_init(&r);
     bn_chan_result_t res = route->type->join(ch, &m->payload, &r);
     srv->stats.joins++;
-    if (res == BN_CHAN_OK && bn_ps_subscribe(srv->ps, &ch->sub, ch->topic, ch->topic_len) == 0) {
+    if (res == BN_CHAN_OK && s->closed && !ch->closing) {
+        /* The socket closed inside join: the join took effect and ends at
+         * once, so terminate sees "closed"; nothing can be sent. */
+        ch->joined = true;
+        bn__chan_remove(ch, BN_STOP_CLOSED);
+    } else if (res == BN_CHAN_OK && !ch->closing &&
+               bn_ps_subscribe(srv->ps, &ch->sub, ch->topic, ch->topic_len) == 0) {
         ch->joined = true;
         ch->next = s->channels;
         s->channels = ch;
@@ -204,7 +248,7 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
         srv->stats.channels++;
         strcpy(r.status, "ok");
         send_reply(s, m->join_ref, m, &r);
-    } else if (res == BN_CHAN_ERROR) {
+    } else if (res == BN_CHAN_ERROR && !ch->closing) {
         srv->stats.join_errors++;
         if (!r.set || strcmp(r.status, "ok") == 0) {
             strcpy(r.status, "error");
@@ -212,6 +256,8 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
         send_reply(s, m->join_ref, m, &r);
         bn__chan_remove(ch, BN_STOP_NORMAL);
     } else {
+        /* A crash, a failed subscribe, or the channel removed inside its own
+         * join: the client is told the join failed. */
         srv->stats.join_errors++;
         srv->stats.crashes++;
         BN_LOG(WARN, "join_crashed", "topic=%s channel=%s", BN_LOG_VAL(ch->topic),
@@ -220,8 +266,13 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
         bn__chan_remove(ch, BN_STOP_CRASH);
     }
     bn__reply_clear(&r);
+    bn__chan_unref(ch);
 }
 
+/* The channel may be removed inside handle_in (a broadcast of an event it
+ * intercepts whose handle_out fails, its socket closing); the reference
+ * held here keeps it allocated, and a removed channel sends nothing more:
+ * its client already has the phx_error or phx_close. */
 static void do_handle_in(bn_channel_t *ch, const bn_msg_t *m)
 {
     bn_socket_t *s = ch->sock;
@@ -232,7 +283,11 @@ static void do_handle_in(bn_channel_t *ch, const bn_msg_t *m)
     }
     bn_reply_t r;
     bn__reply_init(&r);
+    bn__chan_ref(ch);
     bn_chan_result_t res = type->handle_in(ch, m->event, &m->payload, &r);
+    if (ch->closing) {
+        res = BN_CHAN_OK;
+    }
     switch (res) {
     case BN_CHAN_OK:
         break;
@@ -243,18 +298,21 @@ static void do_handle_in(bn_channel_t *ch, const bn_msg_t *m)
         if (r.set) {
             send_reply(s, ch->join_ref, m, &r);
         }
-        bn__chan_send_lifecycle(ch, "phx_close");
-        bn__chan_remove(ch, BN_STOP_NORMAL);
+        bn__chan_stop(ch, BN_STOP_NORMAL);
         break;
     default:
         bn__chan_crash(ch);
         break;
     }
     bn__reply_clear(&r);
+    bn__chan_unref(ch);
 }
 
 static void dispatch(bn_socket_t *s, const bn_msg_t *m)
 {
+    if (s->closed) {
+        return; /* input that arrived while the transport is closing */
+    }
     bool is_join = strcmp(m->event, "phx_join") == 0;
     bool is_leave = strcmp(m->event, "phx_leave") == 0;
     if (strcmp(m->topic, "phoenix") == 0 && strcmp(m->event, "heartbeat") == 0) {
@@ -266,8 +324,10 @@ static void dispatch(bn_socket_t *s, const bn_msg_t *m)
         if (ch != NULL) {
             /* Duplicate join: the old channel closes first (PROTOCOL.md 3.4). */
             BN_LOG(DEBUG, "duplicate_join", "topic=%s", BN_LOG_VAL(ch->topic));
-            bn__chan_send_lifecycle(ch, "phx_close");
-            bn__chan_remove(ch, BN_STOP_DUPLICATE_JOIN);
+            bn__chan_stop(ch, BN_STOP_DUPLICATE_JOIN);
+        }
+        if (s->closed) {
+            return; /* its terminate closed the socket */
         }
         do_join(s, m);
         return;
@@ -285,8 +345,7 @@ static void dispatch(bn_socket_t *s, const bn_msg_t *m)
     }
     if (is_leave) {
         reply_empty(s, ch->join_ref, m, "ok");
-        bn__chan_send_lifecycle(ch, "phx_close");
-        bn__chan_remove(ch, BN_STOP_LEFT);
+        bn__chan_stop(ch, BN_STOP_LEFT);
         return;
     }
     do_handle_in(ch, m);
@@ -335,7 +394,9 @@ int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len)
                BN_LOG_VAL(err ? err : "?"));
         return -1;
     }
+    bn__sock_ref(s);
     dispatch(s, &m);
+    bn__sock_unref(s);
     bn_msg_clear(&m);
     return 0;
 }
@@ -354,7 +415,9 @@ int bn__sock_handle_binary(bn_socket_t *s, const uint8_t *data, size_t len)
                BN_LOG_VAL(err ? err : "binary frame on a V1 socket"));
         return -1;
     }
+    bn__sock_ref(s);
     dispatch(s, &m);
+    bn__sock_unref(s);
     bn_msg_clear(&m);
     return 0;
 }

@@ -33,7 +33,9 @@ static void reader_reserve(bn__frame_reader_t *r, size_t need)
     if (r->cap - r->len >= need) {
         return;
     }
-    size_t cap = r->cap < FRAME_MIN_CAP ? FRAME_MIN_CAP : r->cap;
+    /* Before authentication the frame limit is tiny: so is the buffer. */
+    size_t floor = r->max_frame + 4 < FRAME_MIN_CAP ? r->max_frame + 4 : FRAME_MIN_CAP;
+    size_t cap = r->cap < floor ? floor : r->cap;
     while (cap - r->len < need) {
         cap *= 2;
     }

@@ -275,7 +275,7 @@ void bn__node_link_refused(bn_mesh_t *m, bn__link_t *l, uint32_t why)
     case BN__REFUSE_BAD_COOKIE:
         BN_LOG(ERROR, "mesh_refused",
                "mesh=%s link#%llu addr=%s reason=bad_cookie detail=\"the peer does not share "
-               "our cluster cookie\"",
+               "our cluster cookie, or the handshake was altered in transit\"",
                m->name, (unsigned long long)l->id, l->addr);
         break;
     default:

@@ -918,11 +918,14 @@ void bn_transport_stop(bn_transport_t *t, unsigned drain_ms, void (*cb)(void *ud
     t->stop_cb = cb;
     t->stop_ud = ud;
     if (!t->started) {
-        /* Never started (or start failed before any handle existed). */
-        free(t);
-        if (cb != NULL) {
-            cb(ud);
-        }
+        /* Never started (or start failed before any handle existed): one
+         * handle is opened only to be closed, so cb runs from its close
+         * callback on a later loop turn, as after every close. */
+        uv_timer_init(t->loop, &t->sweep);
+        t->sweep.data = t;
+        t->handles_closing = true;
+        t->open_handles = 1;
+        uv_close((uv_handle_t *)&t->sweep, on_handle_closed);
         return;
     }
     t->stop_deadline_ms = bn__now_ms(t) + drain_ms;

@@ -152,8 +152,10 @@ int bn_transport_start(bn_transport_t *t);
 int bn_transport_port(const bn_transport_t *t);
 const bn_transport_stats_t *bn_transport_stats(const bn_transport_t *t);
 /* Stops accepting, sends close code 1001 to every WebSocket, lets queues
- * drain for at most drain_ms, then closes everything and calls cb; the
- * transport is freed after cb. */
+ * drain for at most drain_ms, then closes everything. cb runs on a later
+ * loop turn (never inside this call, even for a transport never started),
+ * after every handle the transport owned has closed and every session got
+ * ws_closed; the transport is freed before cb, so t is invalid inside it. */
 void bn_transport_stop(bn_transport_t *t, unsigned drain_ms, void (*cb)(void *ud), void *ud);
 
 /* Queues a message on an upgraded connection: frames it (in the buffer's

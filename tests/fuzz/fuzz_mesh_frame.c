@@ -10,7 +10,10 @@
  *  - every frame body is decoded; when bn__codec_decode says OK, the message
  *    re-encodes (e1 = encode(decode(body))), e1 carries a correct length
  *    prefix, decodes to the same type, and re-encoding that decode gives
- *    e1 again byte for byte (the codec is a fixpoint after one round). */
+ *    e1 again byte for byte (the codec is a fixpoint after one round);
+ *  - only protocol version 2 decodes (OK or UNKNOWN): any other version,
+ *    absent included, is BN__DEC_VERSION with the version it carried, and
+ *    every encoded Envelope starts with the version field, 2. */
 #include <string.h>
 
 #include "fuzz_common.h"
@@ -26,6 +29,12 @@ static uint64_t check_body(const uint8_t *body, size_t len)
                    rc == BN__DEC_UNKNOWN,
                "undocumented decode result");
     uint64_t h = fuzz_fnv(0, &rc, sizeof rc);
+    if (rc == BN__DEC_VERSION) {
+        FUZZ_CHECK(m.version != BN__MESH_PROTO_VERSION, "version 2 refused as a mismatch");
+    }
+    if (rc == BN__DEC_OK || rc == BN__DEC_UNKNOWN) {
+        FUZZ_CHECK(m.version == BN__MESH_PROTO_VERSION, "a version other than 2 decoded");
+    }
     if (rc == BN__DEC_UNKNOWN) {
         bn__msg_free(&m);
         return h;
@@ -43,6 +52,8 @@ static uint64_t check_body(const uint8_t *body, size_t len)
     FUZZ_CHECK(e1->len >= 4, "encoded frame without a prefix");
     size_t flen = ((size_t)w[0] << 24) | ((size_t)w[1] << 16) | ((size_t)w[2] << 8) | w[3];
     FUZZ_CHECK(flen == e1->len - 4, "length prefix differs from the body length");
+    FUZZ_CHECK(flen >= 2 && w[4] == 0x08 && w[5] == BN__MESH_PROTO_VERSION,
+               "an encoded Envelope does not start with version 2");
 
     bn__msg_t m2;
     FUZZ_CHECK(bn__codec_decode(w + 4, flen, &m2) == BN__DEC_OK, "re-encoded frame does not decode");

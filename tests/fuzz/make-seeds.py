@@ -164,11 +164,19 @@ def field(num, wt, payload):
     return tag + varint(len(payload)) + payload
 def frame(env):
     return struct.pack(">I", len(env)) + env
-put("mesh_frame", "version_only", b"\x00" + frame(field(1, 0, 1)))
-V = field(1, 0, 1)
-hello = (field(1, 2, b"a@host") + field(2, 0, 7) + field(4, 2, bytes(32)) + field(5, 2, bytes(range(32)))
-         + field(6, 2, b"127.0.0.1") + field(7, 0, 4370) + field(8, 0, 1))
-put("mesh_frame", "hello_auth", b"\x20" + frame(V + field(10, 2, hello)) + frame(V + field(11, 2, field(1, 2, bytes(32)))))
+put("mesh_frame", "version_only", b"\x00" + frame(field(1, 0, 2)))
+V = field(1, 0, 2)  # protocol version 2
+# The handshake: Hello and Challenge in plain text, then Identify, Refuse and
+# Ready (sealed on a real link; plain here, the codec does not care).
+keys = field(1, 2, bytes(range(32))) + field(2, 2, bytes(range(32, 64)))
+ident = (field(1, 2, b"a@127.0.0.1") + field(2, 0, 1883680184175253837) + field(3, 0, 0)
+         + field(4, 2, b"127.0.0.1") + field(5, 0, 4370))
+put("mesh_frame", "handshake", b"\x20" + frame(V + field(10, 2, keys)) + frame(V + field(21, 2, keys))
+    + frame(V + field(22, 2, ident)) + frame(V + field(24, 2, b"")))
+put("mesh_frame", "refuse", b"\x08" + frame(V + field(23, 2, field(1, 0, 2)))
+    + frame(V + field(23, 2, field(1, 0, 4))) + frame(V + field(23, 2, field(1, 0, 99))))
+put("mesh_frame", "identify_hidden", b"\x00" + frame(V + field(22, 2, field(1, 2, b"bennuctl-1@h")
+    + field(3, 0, 1) + field(5, 0, (1 << 64) - 1))))
 tick = field(1, 0, 123456) + field(2, 0, 1) + field(3, 0, 5) + field(4, 0, 1) + field(5, 0, 2**63) + field(6, 0, 3)
 put("mesh_frame", "tick", b"\x80" + frame(V + field(12, 2, tick)))
 peer = field(1, 2, b"b@h") + field(2, 2, b"10.0.0.2") + field(3, 0, 4370) + field(4, 0, 9)
@@ -182,5 +190,38 @@ put("mesh_frame", "broadcast", b"\x30" + frame(V + field(18, 2, field(1, 2, b"ro
     + frame(V + field(18, 2, field(1, 2, b"r") + field(2, 2, b"bin") + field(3, 0, 1) + field(4, 2, b"\x00\xff"))))
 put("mesh_frame", "admin", b"\x10" + frame(V + field(19, 2, field(1, 0, 1) + field(2, 2, b'{"op":"members"}')))
     + frame(V + field(20, 2, field(1, 0, 1) + field(2, 2, b'{"ok":true}'))))
-put("mesh_frame", "bad_version", b"\x00" + frame(field(1, 0, 2) + field(12, 2, b"")))
+# Other versions: a version 1 peer's Hello and Auth (field 11, now reserved),
+# a version 3 tick, no version at all.
+hello_v1 = (field(1, 2, b"a@host") + field(2, 0, 7) + field(4, 2, bytes(32)) + field(5, 2, bytes(range(32)))
+            + field(6, 2, b"127.0.0.1") + field(7, 0, 4370) + field(8, 0, 1))
+put("mesh_frame", "bad_version", b"\x00" + frame(field(1, 0, 1) + field(10, 2, hello_v1))
+    + frame(field(1, 0, 1) + field(11, 2, field(1, 2, bytes(32)))))
+put("mesh_frame", "bad_version_3", b"\x00" + frame(field(1, 0, 3) + field(12, 2, b"")) + frame(field(12, 2, b"")))
+put("mesh_frame", "unknown_type", b"\x00" + frame(V + field(99, 2, b"future")))
 put("mesh_frame", "too_large", b"\x00" + struct.pack(">I", 1 << 20) + b"xxxx")
+
+# ---- mesh_handshake: byte 0 = case (fuzz_mesh_handshake.c header)
+# 0: a forged proof.
+put("mesh_handshake", "proof", b"\x00" + bytes(range(80)))
+# 1: transcript rewrites. Flags 0 (nothing rewritten) is the honest run.
+put("mesh_handshake", "honest", b"\x01\x00\x80")
+put("mesh_handshake", "hello_edit", b"\x01\x01\xff" + bytes([5, 0x01, 40, 0x80]))
+put("mesh_handshake", "challenge_edit", b"\x01\x02\x00" + bytes([37, 0x40]))
+put("mesh_handshake", "hello_grow", b"\x01\x01\xff" + bytes([0x83]))
+put("mesh_handshake", "both_truncate", b"\x01\x03\x80" + bytes([0x21, 0x02]))
+# Replaced by hand-made Hellos: an all-zero (low-order) key, a 31-byte key.
+hs_v = field(1, 0, 2)
+zero = hs_v + field(10, 2, field(1, 2, bytes(32)) + field(2, 2, bytes(32)))
+short = hs_v + field(10, 2, field(1, 2, bytes(32)) + field(2, 2, bytes(range(31))))
+put("mesh_handshake", "low_order_key", b"\x01\x05\xff" + zero)
+put("mesh_handshake", "short_key", b"\x01\x05\xff" + short)
+chal = hs_v + field(21, 2, field(1, 2, bytes(32)) + field(2, 2, bytes([9]) + bytes(31)))
+put("mesh_handshake", "challenge_replaced", b"\x01\x06\x00" + chal)
+# 2: stream actions (op = b % 8, arg = b / 8): forward, replay, flip,
+# inject 4 bytes, drop, reorder, reflect.
+put("mesh_handshake", "stream", b"\x02" + bytes([0, 1, 0, 2, 3 + 8 * 5, 0, 4 + 8 * 4]) + b"\xde\xad\xbe\xef"
+    + bytes([5, 0, 6, 7, 2 + 8 * 3, 0]))
+put("mesh_handshake", "stream_forward", b"\x02" + bytes(24))
+# 3: round trip.
+put("mesh_handshake", "roundtrip", b"\x03plaintext frame body")
+put("mesh_handshake", "roundtrip_empty", b"\x03")

@@ -1,6 +1,7 @@
 // bennu-chaos end to end: a short run of every named scenario on a
 // 3-node cluster, asserting exit status 0, the three report files, and
-// that report.json agrees (every invariant passes, messages flowed).
+// that report.json agrees (every invariant passes, messages flowed), plus
+// what each attack scenario must show (duplicate-name, mitm, flood).
 // Plus the usage errors (exit 2), and netns mode: as root, three scenarios
 // with kernel faults between network namespaces (and nothing left behind);
 // otherwise the announced fallback to proxy mode. Runs one scenario at a
@@ -47,7 +48,63 @@ function runChaos(args, timeoutMs, env) {
 }
 
 const SCENARIOS = ['partition-halves', 'isolate-one', 'flapping-link', 'blackhole', 'slow-link',
-    'kill-restart', 'pause-resume', 'random'];
+    'kill-restart', 'pause-resume', 'random', 'duplicate-name', 'mitm', 'flood'];
+// Seconds per run: flood needs 12 (its restart must fit inside the flood).
+const DURATION = { flood: 12 };
+
+// What the attack scenarios must show beyond the common invariants.
+const ATTACK_CHECKS = {
+    'duplicate-name': (rep, out, where) => {
+        for (const inv of ['name_held', 'impostor_refused']) {
+            assert.ok(rep.invariants[inv], `${inv} not judged: ${where}`);
+        }
+        const imp = rep.impostor;
+        assert.equal(imp.starts, 1, where);
+        assert.equal(imp.links, 0, where);
+        assert.ok(imp.refusals.length >= 3 && imp.refusals.every((r) => r.reason === 'name_clash'),
+            where);
+        assert.ok(imp.name_clash_lines.every((n) => n > 0), where);
+        assert.ok(imp.probe_rounds > 0 && imp.probe_rounds_wrong === 0, where);
+        // The node it impersonated was never declared down while it ran.
+        const fault = rep.faults[0];
+        assert.ok(!rep.mesh_events.some((e) => e.event === 'nodedown' && e.peer === imp.as_node
+            && e.t_ms >= fault.started_ms && e.t_ms <= fault.ended_ms + 1000), where);
+        assert.ok(rep.exits.some((e) => e.node === -1 && e.status === 0 && e.expected), where);
+        const log = fs.readFileSync(path.join(out, 'impostor.log'), 'utf8');
+        assert.match(log, /event=mesh_refused .*reason=name_clash/);
+        assert.doesNotMatch(log, /event=mesh_nodeup /);
+    },
+    mitm: (rep, out, where) => {
+        for (const inv of ['tamper_detected', 'delivery_resumed']) {
+            assert.ok(rep.invariants[inv], `${inv} not judged: ${where}`);
+        }
+        assert.ok(rep.tampers.length >= 4, where);
+        for (const t of rep.tampers) {
+            assert.equal(t.noticed, true, `${JSON.stringify(t)}\n${where}`);
+            assert.equal(t.reason, t.expect, `${JSON.stringify(t)}\n${where}`);
+        }
+        const kinds = new Set(rep.tampers.map((t) => t.kind));
+        assert.ok(kinds.size >= 4, `${[...kinds]}: ${where}`);
+        assert.equal(rep.messages.unknown, 0);
+        assert.ok(rep.resumed.expected.every((n) => n > 0), where);
+        assert.deepEqual(rep.resumed.delivered, rep.resumed.expected);
+    },
+    flood: (rep, out, where) => {
+        for (const inv of ['flood_contained', 'flood_rejoin', 'flood_http', 'flood_rss']) {
+            assert.ok(rep.invariants[inv], `${inv} not judged: ${where}`);
+        }
+        const f = rep.flood;
+        assert.ok(f.established >= f.target && f.target === 2000, where);
+        assert.ok(f.hellos > 0 && f.closed_by_node > 0, where);
+        assert.ok(f.max_open_after_burst <= 128 + 64, where);
+        assert.ok(f.http_probes > 0 && f.http_ok === f.http_probes, where);
+        assert.ok(f.rss_peak_kb > 0 && f.rss_peak_kb <= 65536, where);
+        // The restarted node was linked with every node again within 4 s.
+        assert.ok(f.restarted >= 0 && f.rejoin_ms >= 0 && f.rejoin_ms <= 4000, where);
+        assert.ok(f.listening_ms >= 0 && f.listening_ms <= f.rejoin_ms, where);
+        assert.ok(f.converged_ms >= f.rejoin_ms, where);
+    },
+};
 
 test('list names every scenario', async () => {
     const r = await runChaos(['list'], 5000);
@@ -67,6 +124,7 @@ test('usage errors exit 2', async () => {
         ['run', 'blackhole', '--bogus', '1'],
         ['run', 'blackhole', '--mode', 'bogus'],
         ['run', 'blackhole', '--bennu', '/nonexistent/bennu'],
+        ['run', 'flood', '--duration', '11'],
     ];
     for (const args of rows) {
         const r = await runChaos(args, 5000);
@@ -78,8 +136,9 @@ for (const [i, scenario] of SCENARIOS.entries()) {
     test(`${scenario}: every invariant holds on 3 nodes`, async () => {
         const out = fs.mkdtempSync(path.join(os.tmpdir(), `chaos-${scenario}-`));
         const seed = String(1000 + i);
-        const r = await runChaos(['run', scenario, '--nodes', '3', '--duration', '9', '--seed',
-            seed, '--out', out, '--bennu', bennuBin()], 60000);
+        const r = await runChaos(['run', scenario, '--nodes', '3', '--duration',
+            String(DURATION[scenario] ?? 9), '--seed', seed, '--out', out, '--bennu', bennuBin()],
+        60000);
         const where = `scenario ${scenario} seed ${seed} (report in ${out})\n${r.stdout}`;
         for (const f of ['report.txt', 'report.json', 'timeline.svg', 'n0.log', 'n1.log', 'n2.log']) {
             assert.ok(fs.existsSync(path.join(out, f)), `${f} missing: ${where}`);
@@ -103,6 +162,12 @@ for (const [i, scenario] of SCENARIOS.entries()) {
         const svg = fs.readFileSync(path.join(out, 'timeline.svg'), 'utf8');
         assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
         assert.match(svg, /<\/svg>\s*$/);
+        if (ATTACK_CHECKS[scenario]) {
+            ATTACK_CHECKS[scenario](rep, out, where);
+        } else {
+            // The attack invariants are judged only where there is an attack.
+            assert.equal(Object.keys(rep.invariants).length, 10, where);
+        }
         fs.rmSync(out, { recursive: true, force: true });
     });
 }
@@ -158,6 +223,15 @@ if (IS_ROOT) {
                 fs.rmSync(out, { recursive: true, force: true });
             });
     }
+
+    test('the attack scenarios refuse netns mode (exit 2)', async () => {
+        for (const scenario of ['duplicate-name', 'mitm', 'flood']) {
+            const r = await runChaos(['run', scenario, '--mode', 'netns', '--bennu', bennuBin()],
+                5000);
+            assert.equal(r.code, 2, r.stderr);
+            assert.match(r.stderr, /runs in proxy mode only/);
+        }
+    });
 
     test('netns mode without a working `ip` is a setup error (exit 2)', async () => {
         const out = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-netns-noip-'));

@@ -2,9 +2,10 @@
  * src/channel/channel.c (PROTOCOL.md 3.2-3.8, 6), without the network: a
  * fake transport records every frame a socket sends.
  *
- * The server is assembled by hand (router + pubsub, no transport) because
- * a server from bn_server_new can only be freed by bn_server_stop, which
- * aborts when the server was never started (see test_issue_2_stop_unstarted). */
+ * The server is assembled by hand (router + pubsub, no transport) so that
+ * everything runs synchronously, without a loop: a server from
+ * bn_server_new is freed only by bn_server_stop, whose callback runs on a
+ * later loop turn (see test_issue_2_stop_unstarted and test_lifetime.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -713,7 +714,8 @@ static void on_stopped(void *ud)
 }
 
 /* bn_server_stop on a server that was never started (or whose start failed
- * early) must still free it. */
+ * early) must still free it, and call back on a later loop turn, never
+ * from inside bn_server_stop. */
 static int child_stop_unstarted(void)
 {
     uv_loop_t loop;
@@ -725,6 +727,7 @@ static int child_stop_unstarted(void)
     CHILD_CHECK(srv != NULL);
     int stopped = 0;
     bn_server_stop(srv, on_stopped, &stopped);
+    CHILD_CHECK(stopped == 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHILD_CHECK(stopped == 1);
     CHILD_CHECK(uv_loop_close(&loop) == 0);

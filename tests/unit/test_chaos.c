@@ -1,7 +1,8 @@
 /* Pure parts of bennu-chaos: schedule generation (reproducible from the
  * seed, well-formed for every scenario), the proxy fault state machine
- * (flow state from active faults, admission, pacing) and the checker
- * (loss classification, duplicates, reordering, tallies). */
+ * (flow state from active faults, admission, pacing), the checker (loss
+ * classification, duplicates, reordering, tallies) and the wire side of the
+ * attacks (frame tracking, tampering, the flood's Hello). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../tools/bennu-chaos/attack.c"
 #include "../../tools/bennu-chaos/check.c"
 #include "../../tools/bennu-chaos/converge.c"
 #include "../../tools/bennu-chaos/fault.c"
 #include "../../tools/bennu-chaos/netns_plan.c"
 #include "../../tools/bennu-chaos/schedule.c"
+#include "mesh/internal.h"
 
 static const bnc_timing_t timing = {200, 1000};
 
@@ -54,6 +57,9 @@ static void test_schedule_well_formed(void **state)
         for (int nodes = 2; nodes <= 6; nodes++) {
             for (uint64_t seed = 0; seed < 50; seed++) {
                 uint64_t dur = 8000 + seed * 300;
+                if (dur < bnc_scenario_min_duration_ms((bnc_scenario_t)sc)) {
+                    dur = bnc_scenario_min_duration_ms((bnc_scenario_t)sc) + seed * 100;
+                }
                 bnc_schedule_t s;
                 assert_int_equal(bnc_schedule_build(&s, (bnc_scenario_t)sc, nodes, dur, seed, &timing), 0);
                 assert_true(s.n >= 1);
@@ -108,6 +114,7 @@ static void test_schedule_bad_args(void **state)
         {"one node", BNC_SC_BLACKHOLE, 1, 12000},
         {"too many nodes", BNC_SC_BLACKHOLE, BNC_MAX_NODES + 1, 12000},
         {"too short", BNC_SC_BLACKHOLE, 3, BNC_MIN_DURATION_MS - 1},
+        {"flood too short", BNC_SC_FLOOD, 3, 11999},
         {"bad scenario", BNC_SC_COUNT, 3, 12000},
         {"negative scenario", -1, 3, 12000},
     };
@@ -124,6 +131,73 @@ static void test_schedule_bad_args(void **state)
     }
     assert_int_equal(bnc_scenario_parse("partition", &out), -1);
     assert_int_equal(bnc_scenario_parse("", &out), -1);
+    assert_int_equal(bnc_scenario_min_duration_ms(BNC_SC_BLACKHOLE), BNC_MIN_DURATION_MS);
+    assert_int_equal(bnc_scenario_min_duration_ms(BNC_SC_FLOOD), 12000);
+    assert_int_equal(bnc_schedule_build(&s, BNC_SC_FLOOD, 3, 12000, 1, &timing), 0);
+}
+
+/* The attack scenarios: one impostor, one attacked link, one flood with a
+ * restart inside it; `random` keeps to the failures. */
+static void test_schedule_attacks(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 0; seed < 40; seed++) {
+        for (int nodes = 2; nodes <= 12; nodes++) {
+            bnc_schedule_t s;
+            uint64_t end = 15000 - BNC_TAIL_MS;
+            assert_int_equal(bnc_schedule_build(&s, BNC_SC_DUPLICATE_NAME, nodes, 15000, seed, &timing), 0);
+            assert_int_equal(s.n, 1);
+            assert_int_equal(s.faults[0].kind, BNC_FAULT_IMPOSTOR);
+            assert_int_equal(__builtin_popcount(s.faults[0].a_mask), 1);
+            assert_int_equal(s.faults[0].start_ms, BNC_LEAD_MS);
+            assert_int_equal(s.faults[0].end_ms, end);
+
+            assert_int_equal(bnc_schedule_build(&s, BNC_SC_MITM, nodes, 15000, seed, &timing), 0);
+            assert_int_equal(s.n, 1);
+            assert_int_equal(s.faults[0].kind, BNC_FAULT_TAMPER);
+            assert_int_equal(__builtin_popcount(s.faults[0].a_mask), 1);
+            assert_int_equal(__builtin_popcount(s.faults[0].b_mask), 1);
+            assert_int_equal(s.faults[0].a_mask & s.faults[0].b_mask, 0);
+            assert_false(s.faults[0].oneway);
+
+            assert_int_equal(bnc_schedule_build(&s, BNC_SC_FLOOD, nodes, 12000, seed, &timing), 0);
+            assert_int_equal(s.n, 2);
+            const bnc_fault_t *fl = &s.faults[0];
+            const bnc_fault_t *k = &s.faults[1];
+            assert_int_equal(fl->kind, BNC_FAULT_FLOOD);
+            assert_int_equal(fl->conns, BNC_FLOOD_CONNS);
+            assert_int_equal(k->kind, BNC_FAULT_KILL);
+            assert_true(fl->a_mask != k->a_mask);
+            /* The restart lies inside the flood, with room to rejoin. */
+            assert_true(k->start_ms > fl->start_ms);
+            assert_true(k->end_ms + BNC_FLOOD_REJOIN_MS <= fl->end_ms);
+            /* The flooded node's name sorts higher. */
+            char x[16];
+            char y[16];
+            snprintf(x, sizeof(x), "n%d", __builtin_ctz(fl->a_mask));
+            snprintf(y, sizeof(y), "n%d", __builtin_ctz(k->a_mask));
+            assert_true(strcmp(x, y) > 0);
+
+            assert_int_equal(bnc_schedule_build(&s, BNC_SC_RANDOM, nodes, 20000, seed, &timing), 0);
+            for (size_t i = 0; i < s.n; i++) {
+                assert_true(s.faults[i].kind < BNC_FAULT_RANDOM_KINDS);
+            }
+        }
+    }
+    /* Attacks on one node are node faults; only tampering separates. */
+    assert_true(bnc_fault_kind_is_node(BNC_FAULT_IMPOSTOR));
+    assert_true(bnc_fault_kind_is_node(BNC_FAULT_FLOOD));
+    assert_false(bnc_fault_kind_is_node(BNC_FAULT_TAMPER));
+    assert_true(bnc_fault_kind_separating(BNC_FAULT_TAMPER));
+    assert_false(bnc_fault_kind_separating(BNC_FAULT_IMPOSTOR));
+    assert_false(bnc_fault_kind_separating(BNC_FAULT_FLOOD));
+    bnc_fault_t imp = {.kind = BNC_FAULT_IMPOSTOR, .a_mask = 2};
+    assert_false(bnc_fault_separates(&imp, 1, 0));
+    assert_false(bnc_fault_separates(&imp, 1, 1));
+    bnc_fault_t tam = {.kind = BNC_FAULT_TAMPER, .a_mask = 1, .b_mask = 4};
+    assert_true(bnc_fault_separates(&tam, 0, 2));
+    assert_true(bnc_fault_separates(&tam, 2, 0));
+    assert_false(bnc_fault_separates(&tam, 0, 1));
 }
 
 static void test_schedule_scenarios_shape(void **state)
@@ -178,6 +252,17 @@ static void test_rng_and_describe(void **state)
     f.a_mask = 4;
     bnc_fault_describe(&f, buf, sizeof(buf));
     assert_string_equal(buf, "kill {n2} 1500-4000ms");
+    f.kind = BNC_FAULT_IMPOSTOR;
+    bnc_fault_describe(&f, buf, sizeof(buf));
+    assert_string_equal(buf, "impostor named as {n2} 1500-4000ms");
+    f.kind = BNC_FAULT_FLOOD;
+    f.conns = 2000;
+    bnc_fault_describe(&f, buf, sizeof(buf));
+    assert_string_equal(buf, "flood {n2} 2000 connections 1500-4000ms");
+    f.kind = BNC_FAULT_TAMPER;
+    f.b_mask = 1;
+    bnc_fault_describe(&f, buf, sizeof(buf));
+    assert_string_equal(buf, "tamper {n2}<->{n0} 1500-4000ms");
     /* A tiny buffer is never overrun. */
     char small[8];
     bnc_fault_describe(&f, small, sizeof(small));
@@ -199,6 +284,8 @@ static void test_flow_state(void **state)
     bnc_fault_t bw1 = {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 1, .b_mask = 2, .bw_bytes_per_s = 9000};
     bnc_fault_t bw2 = {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 1, .bw_bytes_per_s = 4000};
     bnc_fault_t kill = {.kind = BNC_FAULT_KILL, .a_mask = 1};
+    bnc_fault_t tam = {.kind = BNC_FAULT_TAMPER, .a_mask = 1, .b_mask = 2};
+    bnc_fault_t flood = {.kind = BNC_FAULT_FLOOD, .a_mask = 1, .conns = 10};
     struct {
         const char *name;
         const bnc_fault_t *act[4];
@@ -219,6 +306,10 @@ static void test_flow_state(void **state)
          BNC_ADMIT_CONNECT},
         {"bandwidth min", {&bw1, &bw2}, 2, 0, 1, {.bw_bytes_per_s = 4000}, BNC_ADMIT_CONNECT},
         {"kill leaves flows", {&kill}, 1, 0, 1, {0}, BNC_ADMIT_CONNECT},
+        {"tamper", {&tam}, 1, 0, 1, {.tamper = true}, BNC_ADMIT_CONNECT},
+        {"tamper reverse", {&tam}, 1, 1, 0, {.tamper = true}, BNC_ADMIT_CONNECT},
+        {"tamper other link", {&tam}, 1, 0, 2, {0}, BNC_ADMIT_CONNECT},
+        {"flood leaves flows", {&flood}, 1, 0, 1, {0}, BNC_ADMIT_CONNECT},
         {"mixed", {&part, &lat1, &hole}, 3, 1, 0,
          {.reject = true, .held = true, .latency_ms = 50, .jitter_ms = 30}, BNC_ADMIT_RESET},
     };
@@ -227,7 +318,8 @@ static void test_flow_state(void **state)
         bnc_flow_t back = bnc_flow_state(rows[i].act, rows[i].n, rows[i].to, rows[i].from);
         if (got.reject != rows[i].want.reject || got.held != rows[i].want.held ||
             got.latency_ms != rows[i].want.latency_ms || got.jitter_ms != rows[i].want.jitter_ms ||
-            got.bw_bytes_per_s != rows[i].want.bw_bytes_per_s) {
+            got.bw_bytes_per_s != rows[i].want.bw_bytes_per_s ||
+            got.tamper != rows[i].want.tamper) {
             fail_msg("%s: flow state differs", rows[i].name);
         }
         if (bnc_flow_admit(&got, &back) != rows[i].admit) {
@@ -403,6 +495,304 @@ static void test_ledger_tally(void **state)
     assert_int_equal(lost_at[1], 100);
     assert_int_equal(lost_at[4], 10);
     bnc_ledger_free(&l);
+}
+
+static void test_ledger_flow(void **state)
+{
+    (void)state;
+    /* Clients 0 and 1 on node 0, client 2 on node 1. */
+    int node_of[3] = {0, 0, 1};
+    bnc_ledger_t l;
+    bnc_ledger_init(&l, 3, node_of);
+    for (size_t c = 0; c < 3; c++) {
+        bnc_ledger_joined(&l, c, 0);
+    }
+    for (uint64_t seq = 1; seq <= 100; seq++) {
+        bnc_ledger_sent(&l, 0, seq, seq * 10);
+        bnc_ledger_sent(&l, 2, seq, seq * 10);
+        bnc_ledger_delivered(&l, 1, 0, seq);
+        if (seq != 90) {
+            bnc_ledger_delivered(&l, 2, 0, seq); /* node 0 -> node 1 loses seq 90 */
+        }
+        bnc_ledger_delivered(&l, 0, 2, seq);
+    }
+    bnc_ledger_left(&l, 1, 955); /* client 1 is gone from 955 ms */
+    uint64_t e;
+    uint64_t d;
+    bnc_ledger_flow(&l, 0, 1, 500, &e, &d);
+    assert_int_equal(e, 51); /* seq 50..100 to client 2 */
+    assert_int_equal(d, 50);
+    bnc_ledger_flow(&l, 1, 0, 500, &e, &d);
+    assert_int_equal(e, 51 + 46); /* to client 0, and to client 1 until it left */
+    assert_int_equal(d, 51);
+    bnc_ledger_flow(&l, 0, 0, 0, &e, &d);
+    assert_int_equal(e, 100 + 95); /* clients 0 (nothing delivered) and 1 (until 955) */
+    assert_int_equal(d, 95);
+    bnc_ledger_flow(&l, 1, 1, 0, &e, &d);
+    assert_int_equal(e, 100);
+    assert_int_equal(d, 0);
+    /* A body that is not the workload's counts as a phantom. */
+    bnc_ledger_malformed(&l);
+    bnc_tally_t t;
+    bnc_grace_t g = {0};
+    bnc_ledger_tally(&l, NULL, 0, &g, &t, NULL, 0, 0);
+    assert_int_equal(t.unknown, 1);
+    bnc_ledger_free(&l);
+}
+
+/* ---- attacks on the wire ---- */
+
+typedef struct sink_s {
+    uint8_t buf[65536];
+    size_t len;
+    unsigned calls;
+} sink_t;
+
+static void sink_emit(void *ud, const uint8_t *p, size_t n)
+{
+    sink_t *k = ud;
+    assert_true(k->len + n <= sizeof(k->buf));
+    memcpy(k->buf + k->len, p, n);
+    k->len += n;
+    k->calls++;
+}
+
+/* A stream of n frames with bodies of 1..(max) bytes; the offsets of each
+ * frame's start in off[0..n] (off[n] = total). */
+static size_t make_stream(uint8_t *out, size_t n, size_t *off, uint64_t *rng, size_t max)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        off[i] = len;
+        size_t body = 1 + bnc_rng_below(rng, (uint32_t)max);
+        out[len++] = (uint8_t)(body >> 24);
+        out[len++] = (uint8_t)(body >> 16);
+        out[len++] = (uint8_t)(body >> 8);
+        out[len++] = (uint8_t)body;
+        for (size_t k = 0; k < body; k++) {
+            out[len++] = (uint8_t)bnc_rng_next(rng);
+        }
+    }
+    off[n] = len;
+    return len;
+}
+
+/* Feeds in[0..len) in random chunks, arming t (if any) before the first
+ * chunk that starts at or after arm_at. Returns where it armed. */
+static size_t feed(bnc_ftrack_t *tr, const uint8_t *in, size_t len, bnc_tamper_t *t,
+                   bnc_tamper_kind_t kind, size_t arm_at, sink_t *out, uint64_t *rng)
+{
+    size_t armed_at = len;
+    uint8_t chunk[4096];
+    size_t pos = 0;
+    bool armed = false;
+    while (pos < len) {
+        if (t != NULL && !armed && pos >= arm_at) {
+            assert_int_equal(bnc_tamper_arm(t, kind, tr, NULL, 0, rng), 0);
+            armed = true;
+            armed_at = pos;
+        }
+        size_t k = 1 + bnc_rng_below(rng, 700);
+        if (k > len - pos) {
+            k = len - pos;
+        }
+        memcpy(chunk, in + pos, k);
+        bnc_ftrack_walk(tr, chunk, k, armed ? t : NULL, sink_emit, out);
+        pos += k;
+    }
+    return armed_at;
+}
+
+static void test_ftrack_passthrough(void **state)
+{
+    (void)state;
+    static uint8_t in[60000];
+    static sink_t out;
+    size_t off[101];
+    uint64_t rng = bnc_rng_seed(3);
+    size_t len = make_stream(in, 100, off, &rng, 300);
+    bnc_ftrack_t tr;
+    bnc_ftrack_init(&tr);
+    out.len = 0;
+    feed(&tr, in, len, NULL, BNC_TAMPER_FLIP, 0, &out, &rng);
+    assert_int_equal(out.len, len);
+    assert_memory_equal(out.buf, in, len);
+    assert_int_equal(tr.frames, 100);
+    /* The last frame is remembered, prefix included. */
+    assert_int_equal(tr.last_len, off[100] - off[99]);
+    assert_memory_equal(tr.last, in + off[99], tr.last_len);
+    /* A frame over the recording limit is passed on but not remembered;
+     * an empty one is a frame (and the last one). */
+    static uint8_t big[4 + BNC_FRAME_REC_MAX + 1 + 4];
+    uint32_t blen = BNC_FRAME_REC_MAX + 1;
+    big[0] = (uint8_t)(blen >> 24);
+    big[1] = (uint8_t)(blen >> 16);
+    big[2] = (uint8_t)(blen >> 8);
+    big[3] = (uint8_t)blen;
+    out.len = 0;
+    bnc_ftrack_walk(&tr, big, sizeof(big), NULL, sink_emit, &out);
+    assert_int_equal(out.len, sizeof(big));
+    assert_int_equal(tr.frames, 102);
+    assert_int_equal(tr.last_len, 4);
+    out.len = 0;
+    bnc_ftrack_walk(&tr, big, sizeof(big) - 4, NULL, sink_emit, &out);
+    assert_int_equal(tr.frames, 103);
+    assert_int_equal(tr.last_len, 4);
+}
+
+static void test_tamper_inject(void **state)
+{
+    (void)state;
+    static uint8_t in[60000];
+    static sink_t out;
+    size_t off[61];
+    for (int kind = BNC_TAMPER_REPLAY; kind < BNC_TAMPER_COUNT; kind++) {
+        if (kind == BNC_TAMPER_REPLAY_OLD) {
+            continue;
+        }
+        for (uint64_t seed = 0; seed < 30; seed++) {
+            uint64_t rng = bnc_rng_seed(seed * 7 + (uint64_t)kind);
+            size_t len = make_stream(in, 60, off, &rng, 500);
+            size_t arm_at = off[5] + bnc_rng_below(&rng, (uint32_t)(off[50] - off[5]));
+            bnc_ftrack_t tr;
+            bnc_ftrack_init(&tr);
+            bnc_tamper_t t;
+            memset(&t, 0, sizeof(t));
+            out.len = 0;
+            size_t armed = feed(&tr, in, len, &t, (bnc_tamper_kind_t)kind, arm_at, &out, &rng);
+            assert_true(armed < off[59]);
+            assert_true(t.done);
+            assert_false(t.armed);
+            /* The made-up frame sits at the first frame boundary at or
+             * after the point of arming; the rest is the stream unchanged. */
+            size_t at = off[t.frame];
+            assert_true(at >= armed);
+            assert_true(off[t.frame - 1] < armed);
+            assert_int_equal(out.len, len + t.inject_len);
+            assert_memory_equal(out.buf, in, at);
+            assert_memory_equal(out.buf + at + t.inject_len, in + at, len - at);
+            const uint8_t *f = out.buf + at;
+            uint32_t flen = ((uint32_t)f[0] << 24) | ((uint32_t)f[1] << 16) |
+                            ((uint32_t)f[2] << 8) | f[3];
+            switch (kind) {
+            case BNC_TAMPER_REPLAY: {
+                /* The last frame complete when it was armed, again. */
+                size_t last = 0;
+                while (off[last + 2] <= armed) {
+                    last++;
+                }
+                assert_int_equal(t.inject_len, off[last + 1] - off[last]);
+                assert_memory_equal(f, in + off[last], t.inject_len);
+                break;
+            }
+            case BNC_TAMPER_GARBAGE:
+                assert_true(flen >= 17 && flen <= 300);
+                assert_int_equal(t.inject_len, 4 + flen);
+                break;
+            case BNC_TAMPER_SHORT:
+                assert_true(flen >= 1 && flen < BN__HS_ABYTES);
+                assert_int_equal(t.inject_len, 4 + flen);
+                break;
+            case BNC_TAMPER_EMPTY:
+                assert_int_equal(flen, 0);
+                assert_int_equal(t.inject_len, 4);
+                break;
+            case BNC_TAMPER_HUGE:
+                assert_int_equal(flen, 0x7fffffffu);
+                assert_int_equal(t.inject_len, 4);
+                break;
+            }
+            assert_int_equal(t.detail, t.inject_len);
+        }
+    }
+    /* Nothing to replay yet; an old connection's frame instead. */
+    bnc_ftrack_t tr;
+    bnc_ftrack_init(&tr);
+    bnc_tamper_t t;
+    uint64_t rng = bnc_rng_seed(1);
+    assert_int_equal(bnc_tamper_arm(&t, BNC_TAMPER_REPLAY, &tr, NULL, 0, &rng), -1);
+    assert_int_equal(bnc_tamper_arm(&t, BNC_TAMPER_REPLAY_OLD, &tr, NULL, 0, &rng), -1);
+    const uint8_t old[] = {0, 0, 0, 2, 'h', 'i'};
+    assert_int_equal(bnc_tamper_arm(&t, BNC_TAMPER_REPLAY_OLD, &tr, old, sizeof(old), &rng), 0);
+    uint8_t two[] = {0, 0, 0, 1, 'x', 0, 0, 0, 1, 'y'};
+    out.len = 0;
+    /* Armed between frames: the old frame goes in first. */
+    bnc_ftrack_walk(&tr, two, sizeof(two), &t, sink_emit, &out);
+    assert_int_equal(out.len, sizeof(old) + sizeof(two));
+    assert_memory_equal(out.buf, old, sizeof(old));
+    assert_memory_equal(out.buf + sizeof(old), two, sizeof(two));
+    assert_int_equal(t.frame, 0);
+}
+
+static void test_tamper_flip(void **state)
+{
+    (void)state;
+    static uint8_t in[60000];
+    static sink_t out;
+    size_t off[61];
+    for (uint64_t seed = 0; seed < 200; seed++) {
+        uint64_t rng = bnc_rng_seed(seed);
+        size_t len = make_stream(in, 60, off, &rng, 600);
+        size_t arm_at = bnc_rng_below(&rng, (uint32_t)off[40]);
+        bnc_ftrack_t tr;
+        bnc_ftrack_init(&tr);
+        bnc_tamper_t t;
+        memset(&t, 0, sizeof(t));
+        out.len = 0;
+        size_t armed = feed(&tr, in, len, &t, BNC_TAMPER_FLIP, arm_at, &out, &rng);
+        assert_true(armed < off[59]); /* a frame was left to flip */
+        assert_true(t.done);
+        assert_int_equal(out.len, len);
+        /* Exactly one bit differs, in the body of the first frame whose
+         * length arrived after arming. */
+        size_t diff = 0;
+        size_t where = 0;
+        int bits = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (out.buf[i] != in[i]) {
+                diff++;
+                where = i;
+                bits = __builtin_popcount(out.buf[i] ^ in[i]);
+            }
+        }
+        assert_int_equal(diff, 1);
+        assert_int_equal(bits, 1);
+        size_t fr = t.frame;
+        assert_true(where >= off[fr] + 4 && where < off[fr + 1]);
+        assert_int_equal(where, off[fr] + 4 + t.detail);
+        assert_true(off[fr] + 4 > armed);
+        assert_true(fr == 0 || off[fr - 1] + 4 <= armed);
+    }
+}
+
+static void test_hello_frame(void **state)
+{
+    (void)state;
+    uint64_t rng = bnc_rng_seed(5);
+    uint8_t a[BNC_HELLO_FRAME_LEN];
+    uint8_t b[BNC_HELLO_FRAME_LEN];
+    bnc_hello_frame(a, &rng);
+    bnc_hello_frame(b, &rng);
+    assert_true(memcmp(a, b, sizeof(a)) != 0);
+    /* The node's own decoder takes it for a protocol-2 Hello with a 32-byte
+     * nonce and key. */
+    uint32_t flen = ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | a[3];
+    assert_int_equal(flen, BNC_HELLO_FRAME_LEN - 4);
+    bn__msg_t m;
+    assert_int_equal(bn__codec_decode(a + 4, flen, &m), BN__DEC_OK);
+    assert_int_equal(m.type, BN__MSG_HELLO);
+    assert_int_equal(m.version, BN__MESH_PROTO_VERSION);
+    assert_int_equal(m.u.hello.nonce.len, BN__HS_NONCE_BYTES);
+    assert_int_equal(m.u.hello.kx_pk.len, crypto_kx_PUBLICKEYBYTES);
+    assert_memory_equal(m.u.hello.nonce.data, a + 10, 32);
+    assert_memory_equal(m.u.hello.kx_pk.data, a + 44, 32);
+    bn__msg_free(&m);
+    for (int k = 0; k < BNC_TAMPER_COUNT; k++) {
+        assert_string_not_equal(bnc_tamper_name((bnc_tamper_kind_t)k), "?");
+    }
+    assert_string_equal(bnc_tamper_expect(BNC_TAMPER_FLIP), "decrypt_failed");
+    assert_string_equal(bnc_tamper_expect(BNC_TAMPER_EMPTY), "bad_frame");
+    assert_string_equal(bnc_tamper_expect(BNC_TAMPER_HUGE), "frame_too_large");
 }
 
 /* ---- convergence oracle ---- */
@@ -708,12 +1098,18 @@ int main(void)
         cmocka_unit_test(test_schedule_well_formed),
         cmocka_unit_test(test_schedule_bad_args),
         cmocka_unit_test(test_schedule_scenarios_shape),
+        cmocka_unit_test(test_schedule_attacks),
         cmocka_unit_test(test_rng_and_describe),
         cmocka_unit_test(test_flow_state),
         cmocka_unit_test(test_fault_separates),
         cmocka_unit_test(test_pace),
         cmocka_unit_test(test_loss_classify),
         cmocka_unit_test(test_ledger_tally),
+        cmocka_unit_test(test_ledger_flow),
+        cmocka_unit_test(test_ftrack_passthrough),
+        cmocka_unit_test(test_tamper_inject),
+        cmocka_unit_test(test_tamper_flip),
+        cmocka_unit_test(test_hello_frame),
         cmocka_unit_test(test_converged),
         cmocka_unit_test(test_netns_names),
         cmocka_unit_test(test_netns_owner),

@@ -149,6 +149,11 @@ void bnc_ledger_delivered(bnc_ledger_t *l, size_t sub, uint32_t pub, uint64_t se
     }
 }
 
+void bnc_ledger_malformed(bnc_ledger_t *l)
+{
+    l->unknown++;
+}
+
 void bnc_ledger_joined(bnc_ledger_t *l, size_t sub, uint64_t now_ms)
 {
     if (sub >= l->n_clients) {
@@ -185,6 +190,33 @@ static const bnc_span_t *span_at(const bnc_ledger_t *l, size_t sub, uint64_t t)
         }
     }
     return NULL;
+}
+
+void bnc_ledger_flow(const bnc_ledger_t *l, int pub_node, int sub_node, uint64_t from_ms,
+                     uint64_t *expected, uint64_t *delivered)
+{
+    *expected = 0;
+    *delivered = 0;
+    size_t n = l->n_clients;
+    for (size_t pub = 0; pub < n; pub++) {
+        if (l->node_of[pub] != pub_node) {
+            continue;
+        }
+        for (size_t sub = 0; sub < n; sub++) {
+            if (l->node_of[sub] != sub_node) {
+                continue;
+            }
+            const bnc_pair_t *p = &l->pairs[sub * n + pub];
+            for (uint64_t seq = 1; seq <= l->last_seq[pub]; seq++) {
+                uint64_t t = l->sent_ms[pub][seq];
+                if (t < from_ms || span_at(l, sub, t) == NULL) {
+                    continue;
+                }
+                (*expected)++;
+                *delivered += seq < p->cap && p->seen[seq] != 0;
+            }
+        }
+    }
 }
 
 void bnc_ledger_tally(const bnc_ledger_t *l, const bnc_window_t *w, size_t n_windows,

@@ -87,6 +87,9 @@ void bnc_ledger_free(bnc_ledger_t *l);
 void bnc_ledger_sent(bnc_ledger_t *l, size_t pub, uint64_t seq, uint64_t now_ms);
 /* Records subscriber sub receiving (pub, seq). */
 void bnc_ledger_delivered(bnc_ledger_t *l, size_t sub, uint32_t pub, uint64_t seq);
+/* A copy whose body is not one the workload sends ("p<client> s<seq>
+ * t<ns>"): counted with the unknown ones, since no publisher sent it. */
+void bnc_ledger_malformed(bnc_ledger_t *l);
 /* Subscriber join / leave (connection closed). */
 void bnc_ledger_joined(bnc_ledger_t *l, size_t sub, uint64_t now_ms);
 void bnc_ledger_left(bnc_ledger_t *l, size_t sub, uint64_t now_ms);
@@ -111,6 +114,12 @@ typedef struct bnc_tally_s {
     } examples[8];
     size_t n_examples;
 } bnc_tally_t;
+
+/* Copies from publishers on node pub_node to subscribers on node sub_node
+ * of messages sent at or after from_ms: how many were expected (the
+ * subscriber was joined) and how many of those arrived. */
+void bnc_ledger_flow(const bnc_ledger_t *l, int pub_node, int sub_node, uint64_t from_ms,
+                     uint64_t *expected, uint64_t *delivered);
 
 /* Counts every message as delivered, lost (and why) or not expected.
  * lost_at, if not NULL, receives per-bucket counts of unexplained+allowed

@@ -37,20 +37,47 @@ static int free_port(void)
     return port;
 }
 
+static int port_taken(const bnc_cluster_t *cl, int n, int port)
+{
+    for (int i = 0; i < n; i++) {
+        if (cl->nodes[i].http_port == port || cl->nodes[i].mesh_port == port) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A free port that none of nodes[0..n) has and that differs from `other`:
+ * the kernel may hand out the port it just released again, and two nodes on
+ * one port fail at start. */
+static int fresh_port(const bnc_cluster_t *cl, int n, int other)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        int port = free_port();
+        if (port > 0 && port != other && !port_taken(cl, n, port)) {
+            return port;
+        }
+    }
+    return -1;
+}
+
 int bnc_cluster_init(bnc_cluster_t *cl, uv_loop_t *loop, int n, const bnc_fabric_t *fab)
 {
     cl->loop = loop;
     cl->n = n;
     cl->fab = fab;
+    cl->imp_as = -1;
+    cl->imp.idx = -1;
+    cl->imp.cl = cl;
     for (int i = 0; i < n; i++) {
         bnc_node_t *nd = &cl->nodes[i];
         memset(nd, 0, sizeof(*nd));
         nd->cl = cl;
         nd->idx = i;
         snprintf(nd->name, sizeof(nd->name), "n%d@127.0.0.1", i);
-        nd->http_port = free_port();
-        nd->mesh_port = free_port();
-        if (nd->http_port <= 0 || nd->mesh_port <= 0 || nd->http_port == nd->mesh_port) {
+        nd->http_port = fresh_port(cl, i, -1);
+        nd->mesh_port = fresh_port(cl, i, nd->http_port);
+        if (nd->http_port <= 0 || nd->mesh_port <= 0) {
             return UV_EADDRINUSE;
         }
     }
@@ -124,13 +151,65 @@ static void add_event(bnc_cluster_t *cl, bnc_node_t *nd, const char *line, int u
     }
 }
 
+static uint64_t field_u64(const char *line, const char *key)
+{
+    size_t len;
+    const char *v = field(line, key, &len);
+    return v != NULL ? strtoull(v, NULL, 10) : 0;
+}
+
+static void impostor_line(bnc_cluster_t *cl, const char *line, uint64_t t)
+{
+    if (strstr(line, "event=mesh_nodeup ") != NULL) {
+        cl->imp_nodeups++;
+    } else if (strstr(line, "event=mesh_refused ") != NULL &&
+               cl->n_refusals < sizeof(cl->refusals) / sizeof(cl->refusals[0])) {
+        bnc_refusal_t *r = &cl->refusals[cl->n_refusals++];
+        memset(r, 0, sizeof(*r));
+        r->t_ms = t;
+        size_t len;
+        const char *v = field(line, "addr", &len);
+        if (v != NULL) {
+            snprintf(r->addr, sizeof(r->addr), "%.*s", (int)len, v);
+        }
+        v = field(line, "reason", &len);
+        if (v != NULL) {
+            snprintf(r->reason, sizeof(r->reason), "%.*s", (int)len, v);
+        }
+    }
+}
+
 static void on_line(bnc_node_t *nd, const char *line)
 {
     bnc_cluster_t *cl = nd->cl;
     uint64_t t = now_ms(cl);
+    nd->lines++;
     if (nd->log != NULL) {
         fprintf(nd->log, "+%llu.%03llu %s\n", (unsigned long long)(t / 1000),
                 (unsigned long long)(t % 1000), line);
+    }
+    if (strstr(line, "AddressSanitizer") != NULL || strstr(line, "LeakSanitizer") != NULL ||
+        strstr(line, "UndefinedBehaviorSanitizer") != NULL ||
+        strstr(line, "runtime error:") != NULL) {
+        nd->sanitizer_lines++;
+    }
+    if (nd->idx < 0) {
+        impostor_line(cl, line, t);
+        return;
+    }
+    if (strstr(line, "event=mesh_name_clash ") != NULL) {
+        if (nd->name_clashes++ == 0) {
+            nd->first_name_clash_ms = t;
+        }
+    } else if (strstr(line, "event=mesh_preauth_summary ") != NULL) {
+        nd->preauth_summaries++;
+        nd->pa_accepted += field_u64(line, "accepted");
+        nd->pa_evicted += field_u64(line, "evicted");
+        nd->pa_closed += field_u64(line, "closed");
+        unsigned open = (unsigned)field_u64(line, "open");
+        if (open > nd->pa_open_max) {
+            nd->pa_open_max = open;
+        }
     }
     if (strstr(line, "event=mesh_nodeup ") != NULL) {
         add_event(cl, nd, line, 1);
@@ -138,11 +217,7 @@ static void on_line(bnc_node_t *nd, const char *line)
         add_event(cl, nd, line, 0);
     } else if (strstr(line, "event=listening ") != NULL) {
         nd->listening = 1;
-    }
-    if (strstr(line, "AddressSanitizer") != NULL || strstr(line, "LeakSanitizer") != NULL ||
-        strstr(line, "UndefinedBehaviorSanitizer") != NULL ||
-        strstr(line, "runtime error:") != NULL) {
-        nd->sanitizer_lines++;
+        nd->listen_ms = t;
     }
 }
 
@@ -167,6 +242,9 @@ static void handle_closed(uv_handle_t *h)
                 if (cl->nodes[i].handles > 0) {
                     return;
                 }
+            }
+            if (cl->imp.handles > 0) {
+                return;
             }
             void (*cb)(void *) = cl->idle_cb;
             cl->idle_cb = NULL;
@@ -241,7 +319,7 @@ static int spawn(bnc_node_t *nd)
     char overrides[BNC_MAX_NODES][96];
     char *args[64 + 4 * BNC_MAX_NODES];
     int a = 0;
-    const char *ns = cl->netns[nd->idx];
+    const char *ns = nd->idx >= 0 ? cl->netns[nd->idx] : NULL;
     if (ns != NULL) {
         /* ip execs bennu in place after entering the namespace, so the
          * pid we signal is the node's own. */
@@ -275,6 +353,15 @@ static int spawn(bnc_node_t *nd)
     args[a++] = "info";
     for (int j = 0; j < cl->n; j++) {
         if (j == nd->idx) {
+            continue;
+        }
+        if (nd->idx < 0) {
+            /* The impostor seeds from every node's own mesh port: it is
+             * not part of the fabric, and the node whose name it took
+             * must refuse it too. */
+            snprintf(joins[j], sizeof(joins[j]), "127.0.0.1:%d", cl->nodes[j].mesh_port);
+            args[a++] = "--join";
+            args[a++] = joins[j];
             continue;
         }
         if (ns != NULL) {
@@ -360,6 +447,41 @@ int bnc_node_start(bnc_cluster_t *cl, int i)
     return spawn(nd);
 }
 
+int bnc_impostor_start(bnc_cluster_t *cl, int as_node)
+{
+    bnc_node_t *nd = &cl->imp;
+    if (cl->imp_as >= 0 || as_node < 0 || as_node >= cl->n) {
+        return UV_EALREADY;
+    }
+    cl->imp_as = as_node;
+    nd->idx = -1;
+    nd->cl = cl;
+    snprintf(nd->name, sizeof(nd->name), "%s", cl->nodes[as_node].name);
+    nd->http_port = fresh_port(cl, cl->n, -1);
+    nd->mesh_port = fresh_port(cl, cl->n, nd->http_port);
+    if (nd->http_port <= 0 || nd->mesh_port <= 0) {
+        return UV_EADDRINUSE;
+    }
+    if (cl->out_dir != NULL) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/impostor.log", cl->out_dir);
+        nd->log = fopen(path, "w");
+        if (nd->log != NULL) {
+            setvbuf(nd->log, NULL, _IOLBF, 0);
+        }
+    }
+    return spawn(nd);
+}
+
+void bnc_impostor_stop(bnc_cluster_t *cl)
+{
+    bnc_node_t *nd = &cl->imp;
+    if (nd->pid != 0) {
+        nd->expect_exit = EXPECT_TERM;
+        uv_process_kill(&nd->proc, SIGTERM);
+    }
+}
+
 void bnc_node_kill(bnc_cluster_t *cl, int i)
 {
     bnc_node_t *nd = &cl->nodes[i];
@@ -425,6 +547,8 @@ void bnc_cluster_stop(bnc_cluster_t *cl, void (*cb)(void *ud), void *ud)
         }
         busy |= nd->handles > 0;
     }
+    bnc_impostor_stop(cl);
+    busy |= cl->imp.handles > 0;
     if (!busy) {
         cl->idle_cb = NULL;
         cb(ud);
@@ -439,6 +563,9 @@ void bnc_cluster_kill_all(bnc_cluster_t *cl)
             uv_process_kill(&nd->proc, SIGCONT);
             uv_process_kill(&nd->proc, SIGKILL);
         }
+    }
+    if (cl->imp.pid != 0) {
+        uv_process_kill(&cl->imp.proc, SIGKILL);
     }
 }
 
@@ -458,6 +585,10 @@ void bnc_cluster_free(bnc_cluster_t *cl)
             fclose(cl->nodes[i].log);
             cl->nodes[i].log = NULL;
         }
+    }
+    if (cl->imp.log != NULL) {
+        fclose(cl->imp.log);
+        cl->imp.log = NULL;
     }
     free(cl->events);
     cl->events = NULL;

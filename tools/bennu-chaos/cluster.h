@@ -26,25 +26,41 @@ typedef struct bnc_mesh_event_s {
 
 typedef struct bnc_exit_s {
     uint64_t t_ms;
-    int node;
+    int node; /* -1: the impostor */
     int64_t status;
     int signal;
     int expected; /* the harness killed or stopped it */
 } bnc_exit_t;
 
+/* A Refuse the impostor got: its log's mesh_refused line. */
+typedef struct bnc_refusal_s {
+    uint64_t t_ms;
+    char addr[48]; /* the node it dialled */
+    char reason[24];
+} bnc_refusal_t;
+
 typedef struct bnc_node_s {
     /* read-only */
-    int idx;
+    int idx; /* -1: the impostor */
     char name[64];
     int http_port;
     int mesh_port;
     int pid;        /* 0 when not running */
     int paused;
     int listening;  /* the current process logged event=listening */
+    uint64_t listen_ms; /* when it did */
     int starts;
     uint64_t rss_start_kb;
     uint64_t rss_end_kb;
     int sanitizer_lines;
+    uint64_t lines;          /* log lines so far */
+    unsigned name_clashes;   /* mesh_name_clash lines */
+    uint64_t first_name_clash_ms;
+    unsigned preauth_summaries; /* mesh_preauth_summary lines, and their sums */
+    uint64_t pa_accepted;
+    uint64_t pa_evicted;
+    uint64_t pa_closed;
+    unsigned pa_open_max;
     /* private */
     bnc_cluster_t *cl;
     uv_process_t proc;
@@ -80,6 +96,12 @@ struct bnc_cluster_s {
     size_t cap_events;
     bnc_exit_t exits[256];
     size_t n_exits;
+    /* the impostor (bnc_impostor_start): a process with a node's name */
+    bnc_node_t imp;
+    int imp_as; /* whose name it took; -1 = never started */
+    bnc_refusal_t refusals[256];
+    size_t n_refusals;
+    unsigned imp_nodeups; /* mesh_nodeup lines in its log: links it got */
     /* private */
     uv_loop_t *loop;
     const bnc_fabric_t *fab;
@@ -116,7 +138,15 @@ void bnc_cluster_stop(bnc_cluster_t *cl, void (*cb)(void *ud), void *ud);
 /* SIGKILL to whatever is still running (a stop that takes too long). */
 void bnc_cluster_kill_all(bnc_cluster_t *cl);
 
-/* Unexpected exits so far. */
+/* Starts a process with node as_node's name, the cluster's cookie, ports
+ * of its own and every node's real mesh port (not the proxies) as seeds;
+ * its stderr goes to <out>/impostor.log. One impostor per run. Returns 0
+ * or a negative libuv code. */
+int bnc_impostor_start(bnc_cluster_t *cl, int as_node);
+/* SIGTERM: it must exit 0, as a node does. */
+void bnc_impostor_stop(bnc_cluster_t *cl);
+
+/* Unexpected exits so far (the impostor's included). */
 int bnc_cluster_crashes(const bnc_cluster_t *cl);
 
 void bnc_cluster_free(bnc_cluster_t *cl);

@@ -25,7 +25,8 @@ bool bnc_fault_kind_separating(bnc_fault_kind_t k)
 
 bool bnc_fault_kind_is_node(bnc_fault_kind_t k)
 {
-    return k == BNC_FAULT_KILL || k == BNC_FAULT_PAUSE;
+    return k == BNC_FAULT_KILL || k == BNC_FAULT_PAUSE || k == BNC_FAULT_IMPOSTOR ||
+           k == BNC_FAULT_FLOOD;
 }
 
 static bool in_mask(uint32_t mask, int i)
@@ -83,6 +84,9 @@ bnc_flow_t bnc_flow_state(const bnc_fault_t *const *active, size_t n, int from, 
             if (f->jitter_ms > s.jitter_ms) {
                 s.jitter_ms = f->jitter_ms;
             }
+            break;
+        case BNC_FAULT_TAMPER:
+            s.tamper = true;
             break;
         case BNC_FAULT_BANDWIDTH:
             if (f->bw_bytes_per_s > 0 &&

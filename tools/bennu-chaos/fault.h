@@ -15,8 +15,18 @@
 #define BNC_MAX_NODES 16
 
 /* X(enum, name, separating): a separating fault may legitimately cost
- * messages between the nodes it touches; the others (latency, bandwidth)
- * must lose nothing. */
+ * messages between the nodes it touches; the others (latency, bandwidth,
+ * an impostor, a connection flood) must lose nothing.
+ *
+ * The last three are attacks rather than failures:
+ *   tamper    an active man in the middle on the links between a_mask and
+ *             b_mask (in the proxies): flipped bytes, replayed frames,
+ *             garbage frames; each attacked connection must be closed by
+ *             the node that received the bad frame;
+ *   impostor  a second bennu process with the name (and cookie) of the node
+ *             in a_mask, joined to every node; it must be refused;
+ *   flood     `conns` unauthenticated connections held on the mesh port of
+ *             the node in a_mask, some silent, some after a Hello. */
 #define BNC_FAULT_KIND_MAP(X)              \
     X(BNC_FAULT_PARTITION, "partition", 1) \
     X(BNC_FAULT_BLACKHOLE, "blackhole", 1) \
@@ -24,7 +34,10 @@
     X(BNC_FAULT_LATENCY, "latency", 0)     \
     X(BNC_FAULT_BANDWIDTH, "bandwidth", 0) \
     X(BNC_FAULT_KILL, "kill", 1)           \
-    X(BNC_FAULT_PAUSE, "pause", 1)
+    X(BNC_FAULT_PAUSE, "pause", 1)         \
+    X(BNC_FAULT_TAMPER, "tamper", 1)       \
+    X(BNC_FAULT_IMPOSTOR, "impostor", 0)   \
+    X(BNC_FAULT_FLOOD, "flood", 0)
 
 typedef enum {
 #define BNC_FAULT_ENUM(name, text, sep) name,
@@ -33,9 +46,14 @@ typedef enum {
         BNC_FAULT_KIND_COUNT
 } bnc_fault_kind_t;
 
+/* The `random` scenario draws from the failures only (partition to pause),
+ * so its schedules do not depend on the attacks added later. */
+#define BNC_FAULT_RANDOM_KINDS (BNC_FAULT_PAUSE + 1)
+
 const char *bnc_fault_kind_name(bnc_fault_kind_t k);
 bool bnc_fault_kind_separating(bnc_fault_kind_t k);
-/* True for faults acting on a process rather than on links. */
+/* True for faults acting on a process rather than on links (kill, pause,
+ * and the attacks aimed at one node: impostor, flood). */
 bool bnc_fault_kind_is_node(bnc_fault_kind_t k);
 
 /* One scheduled fault. Link faults touch the flows between the node sets
@@ -52,6 +70,7 @@ typedef struct bnc_fault_s {
     uint32_t latency_ms; /* latency: added one-way delay */
     uint32_t jitter_ms;  /* latency: extra uniform 0..jitter delay per chunk */
     uint32_t bw_bytes_per_s; /* bandwidth: limit per flow */
+    uint32_t conns;          /* flood: connections held */
     uint64_t start_ms;
     uint64_t end_ms;
 } bnc_fault_t;
@@ -71,12 +90,13 @@ typedef struct bnc_flow_s {
     uint32_t latency_ms;
     uint32_t jitter_ms;
     uint32_t bw_bytes_per_s; /* 0 = unlimited */
+    bool tamper;             /* a man in the middle attacks the connections */
 } bnc_flow_t;
 
-/* Combines every fault in active[0..n) covering flow (from, to): held and
- * reject if any says so, the largest latency and jitter, the smallest
- * non-zero bandwidth. Node faults and resets do not change flows (the
- * harness acts on processes and connections for those). */
+/* Combines every fault in active[0..n) covering flow (from, to): held,
+ * reject and tamper if any says so, the largest latency and jitter, the
+ * smallest non-zero bandwidth. Node faults and resets do not change flows
+ * (the harness acts on processes and connections for those). */
 bnc_flow_t bnc_flow_state(const bnc_fault_t *const *active, size_t n, int from, int to);
 
 /* What a proxy does with a connection that node `dialer` opens towards

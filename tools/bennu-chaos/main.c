@@ -16,7 +16,7 @@ static void usage(FILE *out)
             "       bennu-chaos list\n"
             "options:\n"
             "  --nodes N            cluster size, 2..%d (default 3)\n"
-            "  --duration SECONDS   schedule length, >= %u (default 15)\n"
+            "  --duration SECONDS   schedule length, >= %u (flood: 12; default 15)\n"
             "  --seed S             schedule and jitter seed (default: from the clock; printed)\n"
             "  --out DIR            report directory (default chaos-out)\n"
             "  --bennu PATH         the bennu binary (default $BENNU_BIN, else ./bennu)\n"
@@ -135,9 +135,19 @@ static int parse(int argc, char **argv, bnc_opts_t *o)
                 (unsigned)geteuid());
         o->mode = BNC_MODE_PROXY;
     }
-    if (o->duration_ms < BNC_MIN_DURATION_MS) {
-        fprintf(stderr, "bennu-chaos: --duration must be at least %u s\n",
-                BNC_MIN_DURATION_MS / 1000);
+    if (o->duration_ms < bnc_scenario_min_duration_ms(o->scenario)) {
+        fprintf(stderr, "bennu-chaos: --duration must be at least %llu s for %s\n",
+                (unsigned long long)(bnc_scenario_min_duration_ms(o->scenario) / 1000),
+                bnc_scenario_name(o->scenario));
+        return -1;
+    }
+    if (o->mode == BNC_MODE_NETNS &&
+        (o->scenario == BNC_SC_DUPLICATE_NAME || o->scenario == BNC_SC_MITM ||
+         o->scenario == BNC_SC_FLOOD)) {
+        /* The attacker sits in the proxies, the impostor and the flood
+         * reach the nodes on loopback. */
+        fprintf(stderr, "bennu-chaos: %s runs in proxy mode only\n",
+                bnc_scenario_name(o->scenario));
         return -1;
     }
     return 0;

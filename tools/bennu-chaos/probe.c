@@ -16,6 +16,9 @@ typedef struct ask_s {
 static void round_done(bnc_probe_t *p)
 {
     p->rounds++;
+    if (p->answers != NULL && !p->closing) {
+        p->answers(p->ud, p->members, p->groups);
+    }
     int ok = bnc_converged((size_t)p->n, p->names, p->members, p->groups, BNC_TOPIC, p->last_why,
                            sizeof(p->last_why));
     for (int i = 0; i < p->n; i++) {

@@ -18,12 +18,17 @@ typedef struct bnc_probe_s bnc_probe_t;
 
 /* Called at the end of each round with its verdict. */
 typedef void (*bnc_probe_round_cb)(void *ud, int converged, const char *why);
+/* Called at the end of each round, before the verdict, with every node's
+ * "members" and "groups" answer (NULL: no answer); valid during the call. */
+typedef void (*bnc_probe_answers_cb)(void *ud, json_t *const *members, json_t *const *groups);
 
 struct bnc_probe_s {
     /* read-only */
     uint64_t rounds;
     uint64_t timeouts;
     char last_why[160];
+    /* public: optional, set after bnc_probe_start */
+    bnc_probe_answers_cb answers;
     /* private */
     int n;
     const char *names[BNC_MAX_NODES];

@@ -37,6 +37,13 @@ typedef struct pconn_s {
     int up_connected;
     int closing;
     queue_t q[2];
+    /* tampering */
+    uint64_t created_ms;
+    bnc_ftrack_t trk[2];
+    int tamper_want; /* the direction to attack (chosen at accept) */
+    int tamper_dir;  /* -1 = not attacked (yet) */
+    int tamper_logged;
+    bnc_tamper_t tamper;
 } pconn_t;
 
 struct bnc_proxy_s {
@@ -75,6 +82,8 @@ static void free_proxies(bnc_fabric_t *f)
         for (int j = 0; j < BNC_MAX_NODES; j++) {
             free(f->px[i][j]);
             f->px[i][j] = NULL;
+            free(f->old_frame[i][j]);
+            f->old_frame[i][j] = NULL;
         }
     }
 }
@@ -93,6 +102,27 @@ static void fabric_handle_closed(bnc_fabric_t *f)
     }
 }
 
+/* The last frame each way outlives the connection, for replays into the
+ * next one (under other keys). */
+static void keep_old_frames(pconn_t *pc)
+{
+    bnc_proxy_t *px = pc->px;
+    bnc_fabric_t *fab = px->fab;
+    for (int d = 0; d < 2; d++) {
+        const bnc_ftrack_t *tr = &pc->trk[d];
+        if (tr->last_len == 0) {
+            continue;
+        }
+        int from = d == 0 ? px->dialer : px->target;
+        int to = d == 0 ? px->target : px->dialer;
+        uint8_t *copy = xmalloc(tr->last_len);
+        memcpy(copy, tr->last, tr->last_len);
+        free(fab->old_frame[from][to]);
+        fab->old_frame[from][to] = copy;
+        fab->old_len[from][to] = tr->last_len;
+    }
+}
+
 static void pconn_handle_closed(uv_handle_t *h)
 {
     pconn_t *pc = h->data;
@@ -100,6 +130,7 @@ static void pconn_handle_closed(uv_handle_t *h)
         return;
     }
     bnc_fabric_t *fab = pc->px->fab;
+    keep_old_frames(pc);
     for (int d = 0; d < 2; d++) {
         while (pc->q[d].head != NULL) {
             chunk_t *c = pc->q[d].head;
@@ -190,6 +221,72 @@ static void enqueue(pconn_t *pc, int dir, const char *data, size_t len, int eof)
     }
 }
 
+/* ---- tampering ---- */
+
+static uint64_t fab_now(const bnc_fabric_t *f)
+{
+    return f->now_ms != NULL ? f->now_ms(f->now_ud) : uv_now(f->loop);
+}
+
+/* Arms an attack on the bytes arriving in direction dir if that is the
+ * direction this connection is to be attacked in, and its link is under a
+ * tamper fault, up, and due. */
+static void maybe_arm(pconn_t *pc, int dir)
+{
+    bnc_proxy_t *px = pc->px;
+    bnc_fabric_t *fab = px->fab;
+    if (pc->tamper_dir >= 0 || dir != pc->tamper_want || !flow_of(px, dir).tamper ||
+        pc->trk[0].frames < 4 || pc->trk[1].frames < 3) {
+        return;
+    }
+    uint64_t now = uv_now(fab->loop);
+    int lo = px->dialer < px->target ? px->dialer : px->target;
+    int hi = px->dialer < px->target ? px->target : px->dialer;
+    if (now - pc->created_ms < BNC_TAMPER_MIN_AGE_MS || now < fab->tamper_next_ms[lo][hi]) {
+        return;
+    }
+    int from = dir == 0 ? px->dialer : px->target;
+    int to = dir == 0 ? px->target : px->dialer;
+    for (unsigned k = 0; k < BNC_TAMPER_COUNT; k++) {
+        bnc_tamper_kind_t kind = (bnc_tamper_kind_t)((fab->tamper_turn + k) % BNC_TAMPER_COUNT);
+        if (bnc_tamper_arm(&pc->tamper, kind, &pc->trk[dir], fab->old_frame[from][to],
+                           fab->old_len[from][to], &fab->tamper_rng) == 0) {
+            fab->tamper_turn = (unsigned)kind + 1;
+            pc->tamper_dir = dir;
+            fab->tamper_next_ms[lo][hi] = now + BNC_TAMPER_GAP_MS;
+            return;
+        }
+    }
+}
+
+typedef struct emit_ctx_s {
+    pconn_t *pc;
+    int dir;
+} emit_ctx_t;
+
+static void emit_cb(void *ud, const uint8_t *p, size_t n)
+{
+    emit_ctx_t *e = ud;
+    enqueue(e->pc, e->dir, (const char *)p, n, 0);
+}
+
+static void log_tamper(pconn_t *pc)
+{
+    bnc_proxy_t *px = pc->px;
+    bnc_fabric_t *fab = px->fab;
+    pc->tamper_logged = 1;
+    if (fab->n_tampers >= BNC_TAMPER_LOG_MAX) {
+        return;
+    }
+    bnc_tamper_event_t *e = &fab->tampers[fab->n_tampers++];
+    e->t_ms = fab_now(fab);
+    e->from = pc->tamper_dir == 0 ? px->dialer : px->target;
+    e->to = pc->tamper_dir == 0 ? px->target : px->dialer;
+    e->kind = pc->tamper.kind;
+    e->frame = pc->tamper.frame;
+    e->detail = pc->tamper.detail;
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
@@ -199,7 +296,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     int dir = s == (uv_stream_t *)&pc->side[0] ? 0 : 1;
     if (nread > 0) {
-        enqueue(pc, dir, buf->base, (size_t)nread, 0);
+        maybe_arm(pc, dir);
+        emit_ctx_t ctx = {pc, dir};
+        bnc_ftrack_walk(&pc->trk[dir], (uint8_t *)buf->base, (size_t)nread,
+                        pc->tamper_dir == dir ? &pc->tamper : NULL, emit_cb, &ctx);
+        if (pc->tamper.done && !pc->tamper_logged) {
+            log_tamper(pc);
+        }
     } else if (nread < 0) {
         uv_read_stop(s);
         enqueue(pc, dir, NULL, 0, nread == UV_EOF ? 1 : 2);
@@ -327,6 +430,9 @@ static void on_accept(uv_stream_t *server, int status)
     pconn_t *pc = xmalloc(sizeof(*pc));
     memset(pc, 0, sizeof(*pc));
     pc->px = px;
+    pc->created_ms = uv_now(fab->loop);
+    pc->tamper_dir = -1;
+    pc->tamper_want = (int)bnc_rng_below(&fab->tamper_rng, 2);
     uv_tcp_init(fab->loop, &pc->side[0]);
     uv_timer_init(fab->loop, &pc->timer);
     pc->side[0].data = pc;
@@ -369,6 +475,8 @@ int bnc_fabric_init(bnc_fabric_t *f, uv_loop_t *loop, int n, uint64_t seed)
     f->loop = loop;
     f->n = n;
     f->rng = bnc_rng_seed(seed ^ 0x70726f7879ull);
+    f->tamper_rng = bnc_rng_seed(seed ^ 0x74616d706572ull);
+    f->tamper_turn = bnc_rng_below(&f->tamper_rng, BNC_TAMPER_COUNT);
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < n; j++) {
             if (i == j) {

@@ -19,10 +19,30 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "attack.h"
 #include "fault.h"
 #include "schedule.h"
 
 #define BNC_PROXY_HOLD_MAX (8u << 20)
+/* Tampering (the mitm scenario's tamper faults): a connection is attacked
+ * once, when the link it carries is up on both ends (at least 4 frames from
+ * the dialer, 3 from the target: the handshake and the first frames after
+ * it) and it is BNC_TAMPER_MIN_AGE_MS old, in one direction drawn from the
+ * seed; the next attack on the same pair of nodes waits BNC_TAMPER_GAP_MS.
+ * The kinds take turns. */
+#define BNC_TAMPER_MIN_AGE_MS 150u
+#define BNC_TAMPER_GAP_MS 250u
+#define BNC_TAMPER_LOG_MAX 256
+
+/* One attack as it happened. */
+typedef struct bnc_tamper_event_s {
+    uint64_t t_ms; /* on the fabric's clock (now_ms) */
+    int from;      /* the bad frame's sender and receiver */
+    int to;
+    bnc_tamper_kind_t kind;
+    uint64_t frame;  /* see bnc_tamper_t */
+    uint32_t detail;
+} bnc_tamper_event_t;
 
 typedef struct bnc_proxy_s bnc_proxy_t;
 
@@ -39,14 +59,24 @@ typedef struct bnc_fabric_s {
     /* read-only */
     int n;
     int listen_port[BNC_MAX_NODES][BNC_MAX_NODES]; /* [dialer][target]; 0 on the diagonal */
+    bnc_tamper_event_t tampers[BNC_TAMPER_LOG_MAX];
+    size_t n_tampers;
     /* public: where node j really listens; set before any connection arrives */
     int mesh_port[BNC_MAX_NODES];
+    /* public: the clock of the tamper log (the run clock); may be NULL */
+    uint64_t (*now_ms)(void *ud);
+    void *now_ud;
     /* private */
     uv_loop_t *loop;
     bnc_proxy_t *px[BNC_MAX_NODES][BNC_MAX_NODES];
     const bnc_fault_t *active[BNC_MAX_FAULTS];
     size_t n_active;
     uint64_t rng;
+    uint64_t tamper_rng;
+    unsigned tamper_turn;
+    uint64_t tamper_next_ms[BNC_MAX_NODES][BNC_MAX_NODES]; /* [lower][higher], loop clock */
+    uint8_t *old_frame[BNC_MAX_NODES][BNC_MAX_NODES]; /* [from][to]: last frame of an old conn. */
+    size_t old_len[BNC_MAX_NODES][BNC_MAX_NODES];
     int open_handles;
     int closing;
     void (*close_cb)(void *ud);

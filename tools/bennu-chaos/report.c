@@ -8,6 +8,9 @@
 
 #include "run.h"
 
+#define BNC_STR_(x) #x
+#define BNC_STR(x) BNC_STR_(x)
+
 static double sec(uint64_t ms)
 {
     return (double)ms / 1000.0;
@@ -20,6 +23,77 @@ static double rel(const bnc_run_t *r, uint64_t t)
 }
 
 /* ---- text ---- */
+
+static void print_attacks(const bnc_run_t *r, FILE *out)
+{
+    const bnc_cluster_t *cl = &r->cl;
+    if (r->inv_applies[BNC_INV_NAME_HELD]) {
+        fprintf(out, "\nimpostor (named %s, mesh port %d): %d start(s), %zu refusals, %u links\n",
+                cl->imp.name, cl->imp.mesh_port, cl->imp.starts, cl->n_refusals, cl->imp_nodeups);
+        for (size_t i = 0; i < cl->n_refusals; i++) {
+            fprintf(out, "  +%.2f s refused by %s: %s\n", rel(r, cl->refusals[i].t_ms),
+                    cl->refusals[i].addr, cl->refusals[i].reason);
+        }
+        fprintf(out, "  mesh_name_clash lines:");
+        for (int i = 0; i < r->opt.nodes; i++) {
+            fprintf(out, " n%d %u", i, cl->nodes[i].name_clashes);
+        }
+        fprintf(out, "\n");
+    }
+    if (r->inv_applies[BNC_INV_TAMPER_DETECTED]) {
+        fprintf(out, "\nattacks (frame = frames that direction carried before; the receiver must "
+                     "drop the link):\n");
+        for (size_t i = 0; i < r->fab.n_tampers; i++) {
+            const bnc_tamper_event_t *e = &r->fab.tampers[i];
+            const bnc_tamper_seen_t *sn = &r->tamper_seen[i];
+            fprintf(out, "  +%.2f s n%d->n%d %-10s frame %llu (%s %u): ", rel(r, e->t_ms), e->from,
+                    e->to, bnc_tamper_name(e->kind), (unsigned long long)e->frame,
+                    e->kind == BNC_TAMPER_FLIP ? "byte" : "bytes", e->detail);
+            if (sn->found) {
+                fprintf(out, "n%d dropped n%d after %lld ms, %s%s\n", e->to, e->from,
+                        (long long)sn->delay_ms, sn->reason,
+                        strcmp(sn->reason, bnc_tamper_expect(e->kind)) == 0 ? "" : " (UNEXPECTED)");
+            } else {
+                fprintf(out, "NOT NOTICED\n");
+            }
+        }
+    }
+    if (r->inv_applies[BNC_INV_FLOOD_CONTAINED]) {
+        const bnc_flood_t *f = &r->flood;
+        fprintf(out,
+                "\nflood on n%d: %u connections held, from %s; %llu attempts, %llu made, %llu "
+                "failed, %llu Hellos, %llu closed by the node, at most %u open (%u after the "
+                "burst)\n",
+                r->flood_node, f->target,
+                f->bind_failed ? "127.0.0.1" : "127.0.2.1-" BNC_STR(BNC_FLOOD_SOURCES),
+                (unsigned long long)f->attempts, (unsigned long long)f->established,
+                (unsigned long long)f->connect_failed, (unsigned long long)f->hellos,
+                (unsigned long long)f->closed_by_node, f->max_open, f->max_open_settled);
+        if (r->flood_node >= 0) {
+            const bnc_node_t *nd = &cl->nodes[r->flood_node];
+            fprintf(out,
+                    "  node: RSS %llu KiB before, %llu KiB peak, %llu KiB at the end; %llu log "
+                    "lines during the flood, %u pre-auth summaries (accepted %llu, evicted %llu, "
+                    "at most %u open)\n",
+                    (unsigned long long)r->flood_rss_before_kb,
+                    (unsigned long long)r->flood_rss_peak_kb,
+                    (unsigned long long)r->flood_rss_after_kb,
+                    (unsigned long long)r->flood_lines_during, nd->preauth_summaries,
+                    (unsigned long long)nd->pa_accepted, (unsigned long long)nd->pa_evicted,
+                    nd->pa_open_max);
+        }
+        fprintf(out, "  GET /health: %llu of %llu answered 200, slowest %llu ms\n",
+                (unsigned long long)f->http_ok, (unsigned long long)f->http_probes,
+                (unsigned long long)f->http_max_ms);
+        if (r->flood_restarted >= 0) {
+            fprintf(out,
+                    "  n%d restarted during the flood: listening after %lld ms, linked with "
+                    "every node after %lld ms, probe converged after %lld ms\n",
+                    r->flood_restarted, (long long)r->flood_listen_ms,
+                    (long long)r->flood_rejoin_ms, (long long)r->flood_converged_ms);
+        }
+    }
+}
 
 void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
 {
@@ -104,6 +178,7 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
             fprintf(out, "\nconvergence after the last heal: never (%s)\n", r->probe.last_why);
         }
     }
+    print_attacks(r, out);
     fprintf(out, "\nnodes:\n");
     for (int i = 0; i < o->nodes; i++) {
         const bnc_node_t *n = &r->cl.nodes[i];
@@ -114,12 +189,20 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
     }
     for (size_t i = 0; i < r->cl.n_exits; i++) {
         const bnc_exit_t *e = &r->cl.exits[i];
-        fprintf(out, "  exit: n%d at %.2f s status %lld signal %d (%s)\n", e->node,
-                rel(r, e->t_ms), (long long)e->status, e->signal,
-                e->expected ? "expected" : "UNEXPECTED");
+        char who[16];
+        if (e->node < 0) {
+            snprintf(who, sizeof(who), "impostor");
+        } else {
+            snprintf(who, sizeof(who), "n%d", e->node);
+        }
+        fprintf(out, "  exit: %s at %.2f s status %lld signal %d (%s)\n", who, rel(r, e->t_ms),
+                (long long)e->status, e->signal, e->expected ? "expected" : "UNEXPECTED");
     }
     fprintf(out, "\ninvariants:\n");
     for (int i = 0; i < BNC_INV_COUNT; i++) {
+        if (!r->inv_applies[i]) {
+            continue;
+        }
         fprintf(out, "  %s %-22s %s\n", r->inv_pass[i] ? "PASS" : "FAIL",
                 bnc_invariant_name((bnc_invariant_t)i), r->inv_detail[i]);
     }
@@ -173,6 +256,85 @@ static json_t *netns_json(const bnc_run_t *r)
                      ns->last_error, "flows", flows);
 }
 
+/* The attack scenarios' figures: "impostor", "tampers", "flood". */
+static void attacks_json(const bnc_run_t *r, json_t *root)
+{
+    const bnc_cluster_t *cl = &r->cl;
+    if (r->inv_applies[BNC_INV_NAME_HELD]) {
+        json_t *refs = json_array();
+        for (size_t i = 0; i < cl->n_refusals; i++) {
+            json_array_append_new(refs, json_pack("{s:I, s:s, s:s}", "t_ms",
+                                                  (json_int_t)cl->refusals[i].t_ms, "by",
+                                                  cl->refusals[i].addr, "reason",
+                                                  cl->refusals[i].reason));
+        }
+        json_t *clashes = json_array();
+        for (int i = 0; i < r->opt.nodes; i++) {
+            json_array_append_new(clashes, json_integer(cl->nodes[i].name_clashes));
+        }
+        json_object_set_new(
+            root, "impostor",
+            json_pack("{s:s, s:i, s:i, s:i, s:o, s:I, s:o, s:I, s:I, s:i}", "name", cl->imp.name,
+                      "as_node", cl->imp_as, "mesh_port", cl->imp.mesh_port, "starts",
+                      cl->imp.starts, "refusals", refs, "links", (json_int_t)cl->imp_nodeups,
+                      "name_clash_lines", clashes, "probe_rounds", (json_int_t)r->imp_rounds,
+                      "probe_rounds_wrong", (json_int_t)r->imp_bad, "sanitizer_lines",
+                      cl->imp.sanitizer_lines));
+    }
+    if (r->inv_applies[BNC_INV_TAMPER_DETECTED]) {
+        json_t *t = json_array();
+        for (size_t i = 0; i < r->fab.n_tampers; i++) {
+            const bnc_tamper_event_t *e = &r->fab.tampers[i];
+            const bnc_tamper_seen_t *sn = &r->tamper_seen[i];
+            json_array_append_new(
+                t, json_pack("{s:I, s:i, s:i, s:s, s:I, s:I, s:s, s:b, s:I, s:s}", "t_ms",
+                             (json_int_t)e->t_ms, "from", e->from, "to", e->to, "kind",
+                             bnc_tamper_name(e->kind), "frame", (json_int_t)e->frame, "detail",
+                             (json_int_t)e->detail, "expect", bnc_tamper_expect(e->kind),
+                             "noticed", sn->found, "delay_ms", (json_int_t)sn->delay_ms,
+                             "reason", sn->reason));
+        }
+        json_object_set_new(root, "tampers", t);
+        json_object_set_new(
+            root, "resumed",
+            json_pack("{s:I, s:[I, I], s:[I, I]}", "from_ms", (json_int_t)r->resumed_from_ms,
+                      "expected", (json_int_t)r->resumed_expected[0],
+                      (json_int_t)r->resumed_expected[1], "delivered",
+                      (json_int_t)r->resumed_delivered[0], (json_int_t)r->resumed_delivered[1]));
+    }
+    if (r->inv_applies[BNC_INV_FLOOD_CONTAINED]) {
+        const bnc_flood_t *f = &r->flood;
+        const bnc_node_t *nd = r->flood_node >= 0 ? &cl->nodes[r->flood_node] : NULL;
+        json_t *j = json_pack(
+            "{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:b, s:I, s:I, s:I, s:s}", "node",
+            r->flood_node, "target", (json_int_t)f->target, "attempts", (json_int_t)f->attempts,
+            "established", (json_int_t)f->established, "connect_failed",
+            (json_int_t)f->connect_failed, "hellos", (json_int_t)f->hellos, "closed_by_node",
+            (json_int_t)f->closed_by_node, "bytes_from_node", (json_int_t)f->bytes_in, "max_open",
+            (int)f->max_open, "max_open_after_burst", (int)f->max_open_settled,
+            "from_127_0_0_1_only", f->bind_failed, "http_probes", (json_int_t)f->http_probes,
+            "http_ok", (json_int_t)f->http_ok, "http_max_ms", (json_int_t)f->http_max_ms,
+            "http_last_error", f->http_last_error);
+        json_object_set_new(j, "rss_before_kb", json_integer((json_int_t)r->flood_rss_before_kb));
+        json_object_set_new(j, "rss_peak_kb", json_integer((json_int_t)r->flood_rss_peak_kb));
+        json_object_set_new(j, "rss_after_kb", json_integer((json_int_t)r->flood_rss_after_kb));
+        json_object_set_new(j, "log_lines", json_integer((json_int_t)r->flood_lines_during));
+        json_object_set_new(j, "restarted", json_integer(r->flood_restarted));
+        json_object_set_new(j, "listening_ms", json_integer((json_int_t)r->flood_listen_ms));
+        json_object_set_new(j, "rejoin_ms", json_integer((json_int_t)r->flood_rejoin_ms));
+        json_object_set_new(j, "converged_ms", json_integer((json_int_t)r->flood_converged_ms));
+        if (nd != NULL) {
+            json_object_set_new(
+                j, "preauth_summaries",
+                json_pack("{s:i, s:I, s:I, s:I, s:i}", "lines", (int)nd->preauth_summaries,
+                          "accepted", (json_int_t)nd->pa_accepted, "evicted",
+                          (json_int_t)nd->pa_evicted, "closed", (json_int_t)nd->pa_closed,
+                          "open_max", (int)nd->pa_open_max));
+        }
+        json_object_set_new(root, "flood", j);
+    }
+}
+
 static json_t *report_json(const bnc_run_t *r)
 {
     const bnc_opts_t *o = &r->opt;
@@ -191,6 +353,9 @@ static json_t *report_json(const bnc_run_t *r)
 
     json_t *inv = json_object();
     for (int i = 0; i < BNC_INV_COUNT; i++) {
+        if (!r->inv_applies[i]) {
+            continue;
+        }
         json_object_set_new(inv, bnc_invariant_name((bnc_invariant_t)i),
                             json_pack("{s:b, s:s, s:s}", "pass", r->inv_pass[i], "detail",
                                       r->inv_detail[i], "meaning",
@@ -321,6 +486,7 @@ static json_t *report_json(const bnc_run_t *r)
         }
     }
     json_object_set_new(root, "proxies", px);
+    attacks_json(r, root);
     if (o->mode == BNC_MODE_NETNS) {
         json_object_set_new(root, "netns", netns_json(r));
     }
@@ -404,6 +570,12 @@ static const char *kind_color(bnc_fault_kind_t k)
         return "#e377c2";
     case BNC_FAULT_PAUSE:
         return "#17becf";
+    case BNC_FAULT_TAMPER:
+        return "#bcbd22";
+    case BNC_FAULT_IMPOSTOR:
+        return "#7f7f7f";
+    case BNC_FAULT_FLOOD:
+        return "#1f77b4";
     default:
         return "#999999";
     }

@@ -2,6 +2,7 @@
 #include "run.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +47,35 @@ const char *bnc_invariant_name(bnc_invariant_t i)
 const char *bnc_invariant_desc(bnc_invariant_t i)
 {
     return (unsigned)i < BNC_INV_COUNT ? inv_descs[i] : "?";
+}
+
+static bool has_kind(const bnc_schedule_t *s, bnc_fault_kind_t k)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->faults[i].kind == k) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool bnc_invariant_applies(bnc_invariant_t i, const bnc_schedule_t *s)
+{
+    switch (i) {
+    case BNC_INV_NAME_HELD:
+    case BNC_INV_IMPOSTOR_REFUSED:
+        return has_kind(s, BNC_FAULT_IMPOSTOR);
+    case BNC_INV_TAMPER_DETECTED:
+    case BNC_INV_DELIVERY_RESUMED:
+        return has_kind(s, BNC_FAULT_TAMPER);
+    case BNC_INV_FLOOD_CONTAINED:
+    case BNC_INV_FLOOD_REJOIN:
+    case BNC_INV_FLOOD_HTTP:
+    case BNC_INV_FLOOD_RSS:
+        return has_kind(s, BNC_FAULT_FLOOD);
+    default:
+        return (unsigned)i < BNC_INV_COUNT;
+    }
 }
 
 uint64_t bnc_run_now(void *ud)
@@ -115,6 +145,61 @@ static void on_round(void *ud, int converged, const char *why)
     }
 }
 
+/* ---- the impostor, as the probe sees it ---- */
+
+static int node_of_mask(uint32_t m);
+
+/* While an impostor runs (and BNC_IMPOSTOR_MARGIN_MS after), every node
+ * must see the node whose name it took up, with that node's own
+ * incarnation. */
+static void on_answers(void *ud, json_t *const *members, json_t *const *groups)
+{
+    (void)groups;
+    bnc_run_t *r = ud;
+    uint64_t now = bnc_run_now(r);
+    int a = -1;
+    for (size_t i = 0; i < r->sched.n && a < 0; i++) {
+        const bnc_fault_run_t *fr = &r->fr[i];
+        if (r->sched.faults[i].kind == BNC_FAULT_IMPOSTOR && fr->started &&
+            (!fr->ended || now <= fr->ended_ms + BNC_IMPOSTOR_MARGIN_MS)) {
+            a = node_of_mask(r->sched.faults[i].a_mask);
+        }
+    }
+    if (a < 0 || members[a] == NULL) {
+        return;
+    }
+    json_int_t inc = json_integer_value(json_object_get(members[a], "incarnation"));
+    r->imp_rounds++;
+    for (int i = 0; i < r->opt.nodes; i++) {
+        if (i == a || members[i] == NULL) {
+            continue;
+        }
+        json_t *nodes = json_object_get(members[i], "nodes");
+        json_t *o;
+        size_t k;
+        const char *state = "absent";
+        json_int_t seen = 0;
+        json_array_foreach(nodes, k, o)
+        {
+            const char *nm = json_string_value(json_object_get(o, "name"));
+            if (nm != NULL && strcmp(nm, r->names[a]) == 0) {
+                const char *st = json_string_value(json_object_get(o, "state"));
+                state = st != NULL ? st : "?";
+                seen = json_integer_value(json_object_get(o, "incarnation"));
+            }
+        }
+        if (strcmp(state, "up") != 0 || seen != inc) {
+            if (r->imp_bad++ == 0) {
+                snprintf(r->imp_bad_why, sizeof(r->imp_bad_why),
+                         "at +%.2f s n%d saw n%d %s with incarnation %lld (its own: %lld)",
+                         ((double)now - (double)r->sched0_ms) / 1000.0, i, a, state,
+                         (long long)seen, (long long)inc);
+            }
+            break;
+        }
+    }
+}
+
 /* ---- fault schedule ---- */
 
 static void apply_active(bnc_run_t *r)
@@ -165,6 +250,27 @@ static void fault_start(bnc_run_t *r, size_t i, uint64_t now)
     case BNC_FAULT_PAUSE:
         bnc_node_pause(&r->cl, node_of_mask(f->a_mask));
         break;
+    case BNC_FAULT_IMPOSTOR: {
+        int rc = bnc_impostor_start(&r->cl, node_of_mask(f->a_mask));
+        if (rc != 0) {
+            say(r, "cannot start the impostor: %s", uv_strerror(rc));
+        }
+        break;
+    }
+    case BNC_FAULT_FLOOD: {
+        int k = node_of_mask(f->a_mask);
+        bnc_node_t *nd = &r->cl.nodes[k];
+        r->flood_node = k;
+        r->flood_rss_before_kb = bnc_node_rss_kb(nd);
+        r->flood_rss_peak_kb = r->flood_rss_before_kb;
+        r->flood_lines_before = nd->lines;
+        int rc = bnc_flood_start(&r->flood, &r->loop, nd->mesh_port, nd->http_port, f->conns,
+                                 r->opt.seed, bnc_run_now, r);
+        if (rc != 0) {
+            say(r, "cannot start the flood: %s", uv_strerror(rc));
+        }
+        break;
+    }
     default:
         apply_active(r);
         break;
@@ -189,6 +295,24 @@ static void fault_end(bnc_run_t *r, size_t i, uint64_t now)
     case BNC_FAULT_PAUSE:
         bnc_node_resume(&r->cl, node_of_mask(f->a_mask));
         break;
+    case BNC_FAULT_IMPOSTOR:
+        bnc_impostor_stop(&r->cl);
+        break;
+    case BNC_FAULT_FLOOD: {
+        const bnc_node_t *nd = &r->cl.nodes[node_of_mask(f->a_mask)];
+        r->flood_rss_after_kb = bnc_node_rss_kb(nd);
+        if (r->flood_rss_after_kb > r->flood_rss_peak_kb) {
+            r->flood_rss_peak_kb = r->flood_rss_after_kb;
+        }
+        r->flood_lines_during = nd->lines - r->flood_lines_before;
+        bnc_flood_stop(&r->flood, NULL, NULL);
+        say(r, "flood: %llu connections made, %llu closed by n%d, at most %u open after the "
+               "burst; /health %llu/%llu; RSS peak %llu KiB",
+            (unsigned long long)r->flood.established, (unsigned long long)r->flood.closed_by_node,
+            r->flood_node, r->flood.max_open_settled, (unsigned long long)r->flood.http_ok,
+            (unsigned long long)r->flood.http_probes, (unsigned long long)r->flood_rss_peak_kb);
+        break;
+    }
     default:
         apply_active(r);
         break;
@@ -233,7 +357,8 @@ static void begin_stop(bnc_run_t *r)
         }
     }
     r->stop_deadline_ms = bnc_run_now(r) + 8000;
-    r->closing_parts = 4;
+    r->closing_parts = 5;
+    bnc_flood_stop(&r->flood, part_closed, r);
     if (r->wl.clients != NULL) {
         bnc_workload_close(&r->wl, part_closed, r);
     } else {
@@ -304,6 +429,13 @@ static void tick_cb(uv_timer_t *t)
         break;
     case PH_RUNNING:
         play_schedule(r, now);
+        if (r->flood.running && now >= r->flood_rss_next_ms) {
+            uint64_t kb = bnc_node_rss_kb(&r->cl.nodes[r->flood_node]);
+            if (kb > r->flood_rss_peak_kb) {
+                r->flood_rss_peak_kb = kb;
+            }
+            r->flood_rss_next_ms = now + 100;
+        }
         if (now - r->sched0_ms >= r->sched.duration_ms) {
             /* Any fault still open (none in the built-in scenarios) ends
              * now, so the drain checks a healed cluster. */
@@ -364,6 +496,11 @@ static void set_inv(bnc_run_t *r, bnc_invariant_t i, int pass, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(r->inv_detail[i], sizeof(r->inv_detail[i]), fmt, ap);
     va_end(ap);
+}
+
+static double rel_s(const bnc_run_t *r, uint64_t t)
+{
+    return ((double)t - (double)r->sched0_ms) / 1000.0;
 }
 
 static uint64_t fault_window_end(const bnc_run_t *r, size_t i)
@@ -434,6 +571,279 @@ static void judge_detection(bnc_run_t *r)
             checked, missed, (unsigned long long)limit, (long long)worst);
 }
 
+/* The link a tamper fault attacked, and the invariants about it. */
+static void judge_tamper(bnc_run_t *r)
+{
+    const bnc_fabric_t *fab = &r->fab;
+    unsigned by_kind[BNC_TAMPER_COUNT] = {0};
+    unsigned missed = 0;
+    unsigned wrong = 0;
+    int64_t slowest = 0;
+    char bad[160] = "";
+    for (size_t i = 0; i < fab->n_tampers; i++) {
+        const bnc_tamper_event_t *e = &fab->tampers[i];
+        bnc_tamper_seen_t *seen = &r->tamper_seen[i];
+        memset(seen, 0, sizeof(*seen));
+        seen->delay_ms = -1;
+        by_kind[e->kind]++;
+        for (size_t k = 0; k < r->cl.n_events; k++) {
+            const bnc_mesh_event_t *ev = &r->cl.events[k];
+            if (!ev->up && ev->observer == e->to && ev->peer == e->from &&
+                ev->t_ms + 20 >= e->t_ms && ev->t_ms <= e->t_ms + BNC_TAMPER_DETECT_MS) {
+                seen->found = 1;
+                seen->delay_ms = ev->t_ms >= e->t_ms ? (int64_t)(ev->t_ms - e->t_ms) : 0;
+                snprintf(seen->reason, sizeof(seen->reason), "%s", ev->reason);
+                break;
+            }
+        }
+        const char *want = bnc_tamper_expect(e->kind);
+        if (!seen->found) {
+            if (missed++ == 0 && bad[0] == '\0') {
+                snprintf(bad, sizeof(bad), "n%d did not drop n%d within %u ms of a %s frame",
+                         e->to, e->from, BNC_TAMPER_DETECT_MS, bnc_tamper_name(e->kind));
+            }
+        } else if (strcmp(seen->reason, want) != 0) {
+            if (wrong++ == 0 && bad[0] == '\0') {
+                snprintf(bad, sizeof(bad), "n%d dropped n%d with %s after a %s frame (want %s)",
+                         e->to, e->from, seen->reason, bnc_tamper_name(e->kind), want);
+            }
+        } else if (seen->delay_ms > slowest) {
+            slowest = seen->delay_ms;
+        }
+    }
+    char kinds[160] = "";
+    size_t w = 0;
+    for (int k = 0; k < BNC_TAMPER_COUNT && w < sizeof(kinds); k++) {
+        if (by_kind[k] > 0) {
+            int n = snprintf(kinds + w, sizeof(kinds) - w, "%s%s %u", w ? ", " : "",
+                             bnc_tamper_name((bnc_tamper_kind_t)k), by_kind[k]);
+            w += n > 0 ? (size_t)n : 0;
+        }
+    }
+    if (fab->n_tampers == 0) {
+        set_inv(r, BNC_INV_TAMPER_DETECTED, 0, "no frame was attacked");
+    } else if (missed || wrong) {
+        set_inv(r, BNC_INV_TAMPER_DETECTED, 0, "%zu attacks (%s): %u not noticed, %u wrong reason; %s",
+                fab->n_tampers, kinds, missed, wrong, bad);
+    } else {
+        set_inv(r, BNC_INV_TAMPER_DETECTED, 1,
+                "%zu attacks (%s): each receiver dropped the link with the expected reason, "
+                "slowest %lld ms",
+                fab->n_tampers, kinds, (long long)slowest);
+    }
+    /* After the attack: everything between the two nodes arrives again. */
+    for (size_t i = 0; i < r->sched.n; i++) {
+        const bnc_fault_t *f = &r->sched.faults[i];
+        if (f->kind != BNC_FAULT_TAMPER) {
+            continue;
+        }
+        int a = node_of_mask(f->a_mask);
+        int b = node_of_mask(f->b_mask);
+        r->resumed_from_ms = fault_window_end(r, i) + r->grace.after_ms;
+        bnc_ledger_flow(&r->ledger, a, b, r->resumed_from_ms, &r->resumed_expected[0],
+                        &r->resumed_delivered[0]);
+        bnc_ledger_flow(&r->ledger, b, a, r->resumed_from_ms, &r->resumed_expected[1],
+                        &r->resumed_delivered[1]);
+        int pass = r->fr[i].ended && r->resumed_expected[0] > 0 && r->resumed_expected[1] > 0 &&
+                   r->resumed_delivered[0] == r->resumed_expected[0] &&
+                   r->resumed_delivered[1] == r->resumed_expected[1];
+        set_inv(r, BNC_INV_DELIVERY_RESUMED, pass,
+                "from +%.2f s (the attack ended at +%.2f s): n%d->n%d %llu of %llu copies, "
+                "n%d->n%d %llu of %llu",
+                rel_s(r, r->resumed_from_ms), rel_s(r, r->fr[i].ended_ms), a, b,
+                (unsigned long long)r->resumed_delivered[0],
+                (unsigned long long)r->resumed_expected[0], b, a,
+                (unsigned long long)r->resumed_delivered[1],
+                (unsigned long long)r->resumed_expected[1]);
+        break;
+    }
+}
+
+static void judge_impostor(bnc_run_t *r)
+{
+    size_t fi = 0;
+    while (fi < r->sched.n && r->sched.faults[fi].kind != BNC_FAULT_IMPOSTOR) {
+        fi++;
+    }
+    const bnc_fault_t *f = &r->sched.faults[fi];
+    const bnc_fault_run_t *fr = &r->fr[fi];
+    const bnc_cluster_t *cl = &r->cl;
+    int a = node_of_mask(f->a_mask);
+    uint64_t until = (fr->ended ? fr->ended_ms : r->end_ms) + BNC_IMPOSTOR_MARGIN_MS;
+    int downs = 0;
+    char first[96] = "";
+    for (size_t k = 0; k < cl->n_events; k++) {
+        const bnc_mesh_event_t *ev = &cl->events[k];
+        if (!ev->up && ev->peer == a && ev->observer != a && ev->t_ms >= fr->started_ms &&
+            ev->t_ms <= until) {
+            if (downs++ == 0) {
+                snprintf(first, sizeof(first), "n%d at +%.2f s, %s", ev->observer,
+                         rel_s(r, ev->t_ms), ev->reason);
+            }
+        }
+    }
+    if (!fr->started) {
+        set_inv(r, BNC_INV_NAME_HELD, 0, "the impostor never ran");
+    } else if (downs > 0) {
+        set_inv(r, BNC_INV_NAME_HELD, 0, "n%d was declared down %d times while the impostor ran (%s)",
+                a, downs, first);
+    } else if (r->imp_bad > 0) {
+        set_inv(r, BNC_INV_NAME_HELD, 0, "%u of %u probe rounds saw it wrong: %s", r->imp_bad,
+                r->imp_rounds, r->imp_bad_why);
+    } else if (r->imp_rounds == 0) {
+        set_inv(r, BNC_INV_NAME_HELD, 0, "no probe round while the impostor ran");
+    } else {
+        set_inv(r, BNC_INV_NAME_HELD, 1,
+                "no node declared n%d down; in %u probe rounds every node saw it up with its "
+                "own incarnation",
+                a, r->imp_rounds);
+    }
+
+    /* Refusals by the node the impostor dialled (one seed per node). */
+    char addrs[BNC_MAX_NODES][48];
+    unsigned counts[BNC_MAX_NODES] = {0};
+    size_t n_addrs = 0;
+    unsigned clash = 0;
+    unsigned other = 0;
+    for (size_t i = 0; i < cl->n_refusals; i++) {
+        const bnc_refusal_t *x = &cl->refusals[i];
+        if (strcmp(x->reason, "name_clash") != 0) {
+            other++;
+            continue;
+        }
+        clash++;
+        size_t k = 0;
+        while (k < n_addrs && strcmp(addrs[k], x->addr) != 0) {
+            k++;
+        }
+        if (k == n_addrs && n_addrs < BNC_MAX_NODES) {
+            snprintf(addrs[n_addrs++], sizeof(addrs[0]), "%s", x->addr);
+        }
+        if (k < n_addrs) {
+            counts[k]++;
+        }
+    }
+    unsigned most = 0;
+    for (size_t k = 0; k < n_addrs; k++) {
+        most = counts[k] > most ? counts[k] : most;
+    }
+    /* Exponential backoff from 100 ms (-25 % jitter) fits at most
+     * log2(T / 75 ms + 1) retries in T after the first attempt. */
+    double span = (double)((fr->ended ? fr->ended_ms : r->end_ms) - fr->started_ms);
+    unsigned allowed = (unsigned)floor(log2(span / 75.0 + 1.0)) + 2;
+    int logged = 0;
+    for (int i = 0; i < r->opt.nodes; i++) {
+        logged += cl->nodes[i].name_clashes > 0 && cl->nodes[i].first_name_clash_ms >= fr->started_ms;
+    }
+    int pass = fr->started && cl->imp.starts > 0 && clash > 0 && n_addrs == (size_t)r->opt.nodes &&
+               cl->imp_nodeups == 0 && logged == r->opt.nodes && most <= allowed;
+    set_inv(r, BNC_INV_IMPOSTOR_REFUSED, pass,
+            "%u name_clash refusals from %zu of %d nodes (%u other), at most %u from one node in "
+            "%.1f s (backoff limit %u); %d of %d nodes logged mesh_name_clash; links it got: %u",
+            clash, n_addrs, r->opt.nodes, other, most, span / 1000.0, allowed, logged,
+            r->opt.nodes, cl->imp_nodeups);
+}
+
+static void judge_flood(bnc_run_t *r)
+{
+    size_t fi = 0;
+    while (fi < r->sched.n && r->sched.faults[fi].kind != BNC_FAULT_FLOOD) {
+        fi++;
+    }
+    const bnc_fault_t *f = &r->sched.faults[fi];
+    const bnc_fault_run_t *fr = &r->fr[fi];
+    const bnc_flood_t *fl = &r->flood;
+    int x = node_of_mask(f->a_mask);
+    int applied = fr->started && fl->burst_done_ms != 0 && fl->established >= f->conns;
+    unsigned cap = BNC_PREAUTH_CAP + BNC_FLOOD_OPEN_SLACK;
+    int pass = applied && fl->max_open_settled <= cap &&
+               r->flood_lines_during <= BNC_FLOOD_LOG_LINES_MAX;
+    set_inv(r, BNC_INV_FLOOD_CONTAINED, pass,
+            "%llu connections made for %u held (%llu with a Hello%s), n%d closed %llu; after the "
+            "burst at most %u open at once (limit %u); n%d logged %llu lines during the flood "
+            "(limit %u)",
+            (unsigned long long)fl->established, f->conns, (unsigned long long)fl->hellos,
+            fl->bind_failed ? ", all from 127.0.0.1" : "", x,
+            (unsigned long long)fl->closed_by_node, fl->max_open_settled, cap, x,
+            (unsigned long long)r->flood_lines_during, BNC_FLOOD_LOG_LINES_MAX);
+
+    r->flood_restarted = -1;
+    for (size_t i = 0; i < r->sched.n; i++) {
+        const bnc_fault_t *k = &r->sched.faults[i];
+        const bnc_fault_run_t *kr = &r->fr[i];
+        if (k->kind != BNC_FAULT_KILL || !kr->ended || kr->ended_ms < fr->started_ms ||
+            kr->ended_ms > fr->ended_ms) {
+            continue;
+        }
+        int y = node_of_mask(k->a_mask);
+        uint64_t restart = kr->ended_ms;
+        r->flood_restarted = y;
+        const bnc_node_t *nd = &r->cl.nodes[y];
+        r->flood_listen_ms = nd->listen_ms >= restart ? (int64_t)(nd->listen_ms - restart) : -1;
+        /* Linked again: y logs nodeup for every node, and every node for y. */
+        uint64_t last = restart;
+        int missing = 0;
+        for (int j = 0; j < r->opt.nodes; j++) {
+            if (j == y) {
+                continue;
+            }
+            for (int way = 0; way < 2; way++) {
+                int obs = way ? j : y;
+                int peer = way ? y : j;
+                uint64_t at = 0;
+                for (size_t e = 0; e < r->cl.n_events && at == 0; e++) {
+                    const bnc_mesh_event_t *ev = &r->cl.events[e];
+                    if (ev->up && ev->observer == obs && ev->peer == peer && ev->t_ms >= restart) {
+                        at = ev->t_ms;
+                    }
+                }
+                if (at == 0) {
+                    missing++;
+                } else if (at > last) {
+                    last = at;
+                }
+            }
+        }
+        r->flood_rejoin_ms = missing ? -1 : (int64_t)(last - restart);
+        for (size_t j = 0; j < r->n_rounds; j++) {
+            if (r->rounds[j].t_ms >= restart && r->rounds[j].converged) {
+                r->flood_converged_ms = (int64_t)(r->rounds[j].t_ms - restart);
+                break;
+            }
+        }
+        if (missing) {
+            set_inv(r, BNC_INV_FLOOD_REJOIN, 0,
+                    "n%d restarted at +%.2f s; %d of %d nodeups between it and the others never "
+                    "came",
+                    y, rel_s(r, restart), missing, 2 * (r->opt.nodes - 1));
+        } else {
+            int on = last <= fr->ended_ms;
+            set_inv(r, BNC_INV_FLOOD_REJOIN, on && r->flood_rejoin_ms <= BNC_FLOOD_REJOIN_MS,
+                    "n%d restarted at +%.2f s: listening after %lld ms, linked with every node "
+                    "after %lld ms (limit %u ms, %s), the probe saw a full mesh after %lld ms",
+                    y, rel_s(r, restart), (long long)r->flood_listen_ms,
+                    (long long)r->flood_rejoin_ms, BNC_FLOOD_REJOIN_MS,
+                    on ? "the flood still on" : "after the flood ended",
+                    (long long)r->flood_converged_ms);
+        }
+        break;
+    }
+    if (r->flood_restarted < 0) {
+        set_inv(r, BNC_INV_FLOOD_REJOIN, 1, "no node restarted during the flood");
+    }
+    set_inv(r, BNC_INV_FLOOD_HTTP, fl->http_probes > 0 && fl->http_ok == fl->http_probes,
+            "%llu of %llu GET /health to n%d answered 200 during the flood, slowest %llu ms%s%s",
+            (unsigned long long)fl->http_ok, (unsigned long long)fl->http_probes, x,
+            (unsigned long long)fl->http_max_ms, fl->http_last_error[0] ? "; last error: " : "",
+            fl->http_last_error);
+    set_inv(r, BNC_INV_FLOOD_RSS,
+            r->flood_rss_peak_kb > 0 && r->flood_rss_peak_kb <= BNC_FLOOD_RSS_LIMIT_KB,
+            "n%d: %llu KiB before the flood, %llu KiB at the peak, %llu KiB at its end (limit "
+            "%u KiB)",
+            x, (unsigned long long)r->flood_rss_before_kb, (unsigned long long)r->flood_rss_peak_kb,
+            (unsigned long long)r->flood_rss_after_kb, BNC_FLOOD_RSS_LIMIT_KB);
+}
+
 static void judge(bnc_run_t *r)
 {
     if (r->setup_error) {
@@ -494,14 +904,28 @@ static void judge(bnc_run_t *r)
     }
     int crashes = bnc_cluster_crashes(&r->cl);
     set_inv(r, BNC_INV_NO_CRASHES, crashes == 0, "%d unexpected exits", crashes);
-    int san = 0;
+    int san = r->cl.imp.sanitizer_lines;
     for (int i = 0; i < r->opt.nodes; i++) {
         san += r->cl.nodes[i].sanitizer_lines;
     }
     set_inv(r, BNC_INV_NO_SANITIZER, san == 0, "%d sanitizer lines", san);
+    for (int i = 0; i < BNC_INV_COUNT; i++) {
+        r->inv_applies[i] = bnc_invariant_applies((bnc_invariant_t)i, &r->sched);
+    }
+    if (r->inv_applies[BNC_INV_TAMPER_DETECTED]) {
+        judge_tamper(r);
+    }
+    if (r->inv_applies[BNC_INV_NAME_HELD]) {
+        judge_impostor(r);
+    }
+    if (r->inv_applies[BNC_INV_FLOOD_CONTAINED]) {
+        judge_flood(r);
+    }
     r->all_pass = 1;
     for (int i = 0; i < BNC_INV_COUNT; i++) {
-        r->all_pass &= r->inv_pass[i];
+        if (r->inv_applies[i]) {
+            r->all_pass &= r->inv_pass[i];
+        }
     }
 }
 
@@ -531,6 +955,8 @@ static void setup(bnc_run_t *r)
     random_hex(r->secret, 32, &rng);
     int netns = o->mode == BNC_MODE_NETNS;
     int rc = netns ? 0 : bnc_fabric_init(&r->fab, &r->loop, o->nodes, o->seed);
+    r->fab.now_ms = bnc_run_now;
+    r->fab.now_ud = r;
     if (rc != 0) {
         fail_setup(r, "cannot create the proxies");
         return;
@@ -590,6 +1016,7 @@ static void setup(bnc_run_t *r)
         fail_setup(r, "cannot start the probe mesh");
         return;
     }
+    r->probe.answers = on_answers;
     say(r, "%d nodes started (%s, %s mode), %zu clients connecting", o->nodes, o->bennu,
         bnc_mode_name(o->mode), nc);
 }
@@ -610,6 +1037,11 @@ int bnc_run(bnc_run_t *r, const bnc_opts_t *opt)
 {
     memset(r, 0, sizeof(*r));
     r->opt = *opt;
+    r->flood_node = -1;
+    r->flood_restarted = -1;
+    r->flood_listen_ms = -1;
+    r->flood_rejoin_ms = -1;
+    r->flood_converged_ms = -1;
     r->t0_ns = uv_hrtime();
     /* The probe's mesh logs to our stderr; only its errors matter (link closes are the point of the exercise). */
     bn_log_level = BN_LOG_ERROR;

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "cluster.h"
+#include "flood.h"
 #include "netns.h"
 #include "probe.h"
 #include "proxy.h"
@@ -50,6 +51,14 @@ typedef struct bnc_opts_s {
 #define BNC_CONVERGE_LIMIT_MS 10000u
 #define BNC_BUCKET_MS 250u
 
+/* Limits of the attack scenarios' invariants. */
+#define BNC_TAMPER_DETECT_MS 1000u    /* a bad frame's receiver closes the link within */
+#define BNC_IMPOSTOR_MARGIN_MS 1000u  /* the named node stays up until this after the impostor */
+#define BNC_PREAUTH_CAP 128u          /* the nodes' default --mesh-max-preauth */
+#define BNC_FLOOD_OPEN_SLACK 64u      /* connections in the accept queue, on top of the cap */
+#define BNC_FLOOD_LOG_LINES_MAX 200u  /* lines the flooded node may log during the flood */
+#define BNC_FLOOD_RSS_LIMIT_KB 65536u /* the flooded node's RSS */
+
 /* What happened to one scheduled fault. Times on the run clock. */
 typedef struct bnc_fault_run_s {
     uint64_t started_ms;
@@ -87,7 +96,23 @@ typedef struct bnc_detect_s {
       "every separated peer was declared down within the limit")                               \
     X(BNC_INV_RECONVERGED, "reconverged", "members and groups agreed again after the last heal") \
     X(BNC_INV_NO_CRASHES, "no_crashes", "no node exited unless the harness made it")          \
-    X(BNC_INV_NO_SANITIZER, "no_sanitizer_reports", "no sanitizer report in any node's stderr")
+    X(BNC_INV_NO_SANITIZER, "no_sanitizer_reports", "no sanitizer report in any node's stderr") \
+    X(BNC_INV_NAME_HELD, "name_held",                                                          \
+      "the node whose name an impostor took stayed up everywhere, with its own incarnation")   \
+    X(BNC_INV_IMPOSTOR_REFUSED, "impostor_refused",                                            \
+      "every node refused the impostor (name_clash), it backed off and never got a link")      \
+    X(BNC_INV_TAMPER_DETECTED, "tamper_detected",                                              \
+      "every altered, replayed or injected frame made its receiver close the link with the "   \
+      "matching reason")                                                                       \
+    X(BNC_INV_DELIVERY_RESUMED, "delivery_resumed",                                            \
+      "after the attack, every message between the attacked nodes was delivered again")        \
+    X(BNC_INV_FLOOD_CONTAINED, "flood_contained",                                              \
+      "the flood happened, the node kept at most its pre-auth cap open and logged no line per "\
+      "connection")                                                                            \
+    X(BNC_INV_FLOOD_REJOIN, "flood_rejoin",                                                    \
+      "a node restarted during the flood was linked with every node again within the limit")   \
+    X(BNC_INV_FLOOD_HTTP, "flood_http", "the flooded node's HTTP port answered every probe")   \
+    X(BNC_INV_FLOOD_RSS, "flood_rss", "the flooded node's RSS stayed under the limit")
 
 typedef enum {
 #define BNC_INV_ENUM(name, text, desc) name,
@@ -98,6 +123,16 @@ typedef enum {
 
 const char *bnc_invariant_name(bnc_invariant_t i);
 const char *bnc_invariant_desc(bnc_invariant_t i);
+/* Whether invariant i is judged for a schedule: the first ten always, the
+ * others when the schedule has the attack they are about. */
+bool bnc_invariant_applies(bnc_invariant_t i, const bnc_schedule_t *s);
+
+/* What the checker made of one tamper (the fabric's log, same index). */
+typedef struct bnc_tamper_seen_s {
+    int found;        /* the receiver declared the sender down in time */
+    int64_t delay_ms;
+    char reason[32];
+} bnc_tamper_seen_t;
 
 typedef struct bnc_run_s {
     bnc_opts_t opt;
@@ -145,8 +180,29 @@ typedef struct bnc_run_s {
     bnc_detect_t detects[BNC_MAX_FAULTS * BNC_MAX_NODES * 2];
     size_t n_detects;
     int inv_pass[BNC_INV_COUNT];
-    char inv_detail[BNC_INV_COUNT][256];
+    int inv_applies[BNC_INV_COUNT];
+    char inv_detail[BNC_INV_COUNT][320];
     int all_pass;
+    /* attacks */
+    bnc_tamper_seen_t tamper_seen[BNC_TAMPER_LOG_MAX];
+    uint64_t resumed_from_ms;
+    uint64_t resumed_expected[2]; /* a->b, b->a copies sent after the attack */
+    uint64_t resumed_delivered[2];
+    unsigned imp_rounds; /* probe rounds judged while an impostor ran */
+    unsigned imp_bad;
+    char imp_bad_why[160];
+    bnc_flood_t flood;
+    int flood_node;
+    uint64_t flood_rss_before_kb;
+    uint64_t flood_rss_peak_kb;
+    uint64_t flood_rss_after_kb;
+    uint64_t flood_rss_next_ms;
+    uint64_t flood_lines_before;
+    uint64_t flood_lines_during;
+    int flood_restarted;       /* the node restarted during the flood, -1 = none */
+    int64_t flood_listen_ms;   /* from its restart: listening again, */
+    int64_t flood_rejoin_ms;   /* linked with every node both ways (node logs), */
+    int64_t flood_converged_ms; /* the probe's next converged round; -1 = never */
 } bnc_run_t;
 
 /* Runs to completion (blocking: owns its loop). Returns 0 when every

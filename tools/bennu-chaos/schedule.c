@@ -37,6 +37,16 @@ int bnc_scenario_parse(const char *name, bnc_scenario_t *out)
     return -1;
 }
 
+uint64_t bnc_scenario_min_duration_ms(bnc_scenario_t s)
+{
+    if (s == BNC_SC_FLOOD) {
+        uint64_t need = BNC_LEAD_MS + BNC_FLOOD_KILL_AT_MS + BNC_FLOOD_KILL_MS + BNC_FLOOD_REJOIN_MS +
+                        BNC_TAIL_MS;
+        return (need + 999) / 1000 * 1000;
+    }
+    return BNC_MIN_DURATION_MS;
+}
+
 uint64_t bnc_rng_seed(uint64_t seed)
 {
     /* splitmix64 spreads small seeds (1, 2, 3...) over the whole state. */
@@ -154,7 +164,7 @@ static void build_random(bnc_schedule_t *s, uint64_t *rng, int nodes, uint64_t l
     uint32_t count = 3 + bnc_rng_below(rng, 4);
     uint32_t all = all_mask(nodes);
     for (uint32_t i = 0; i < count; i++) {
-        bnc_fault_kind_t kind = (bnc_fault_kind_t)bnc_rng_below(rng, BNC_FAULT_KIND_COUNT);
+        bnc_fault_kind_t kind = (bnc_fault_kind_t)bnc_rng_below(rng, BNC_FAULT_RANDOM_KINDS);
         uint64_t start = lead + bnc_rng_below(rng, (uint32_t)(end - lead - 800));
         uint64_t len = 500 + bnc_rng_below(rng, 3000);
         uint64_t stop = min_u64(start + len, end);
@@ -220,8 +230,8 @@ int bnc_schedule_build(bnc_schedule_t *s, bnc_scenario_t sc, int nodes, uint64_t
                        uint64_t seed, const bnc_timing_t *t)
 {
     memset(s, 0, sizeof(*s));
-    if (nodes < 2 || nodes > BNC_MAX_NODES || duration_ms < BNC_MIN_DURATION_MS ||
-        (unsigned)sc >= BNC_SC_COUNT || t == NULL || t->down_ms == 0) {
+    if (nodes < 2 || nodes > BNC_MAX_NODES || (unsigned)sc >= BNC_SC_COUNT ||
+        duration_ms < bnc_scenario_min_duration_ms(sc) || t == NULL || t->down_ms == 0) {
         return -1;
     }
     s->duration_ms = duration_ms;
@@ -280,6 +290,28 @@ int bnc_schedule_build(bnc_schedule_t *s, bnc_scenario_t sc, int nodes, uint64_t
     case BNC_SC_RANDOM:
         build_random(s, &rng, nodes, lead, end, t);
         break;
+    case BNC_SC_DUPLICATE_NAME:
+        add(s, BNC_FAULT_IMPOSTOR, 1u << a, 0, lead, end);
+        break;
+    case BNC_SC_MITM:
+        add(s, BNC_FAULT_TAMPER, 1u << a, 1u << b, lead, end);
+        break;
+    case BNC_SC_FLOOD: {
+        /* The restarted node's name sorts lower, so its own dial to the
+         * flooded node is the one the handshake keeps: it has to get
+         * through the flooded node's admission. */
+        char na[16];
+        char nb[16];
+        snprintf(na, sizeof(na), "n%d", a);
+        snprintf(nb, sizeof(nb), "n%d", b);
+        int flooded = strcmp(na, nb) > 0 ? a : b;
+        int restarted = flooded == a ? b : a;
+        bnc_fault_t *f = add(s, BNC_FAULT_FLOOD, 1u << flooded, 0, lead, end);
+        f->conns = BNC_FLOOD_CONNS;
+        uint64_t kill = lead + BNC_FLOOD_KILL_AT_MS;
+        add(s, BNC_FAULT_KILL, 1u << restarted, 0, kill, kill + BNC_FLOOD_KILL_MS);
+        break;
+    }
     default:
         return -1;
     }
@@ -334,6 +366,18 @@ size_t bnc_fault_describe(const bnc_fault_t *f, char *out, size_t cap)
         break;
     case BNC_FAULT_RESET:
         w = snprintf(out, cap, "reset %s-%s at %llums", a, b, (unsigned long long)f->start_ms);
+        break;
+    case BNC_FAULT_TAMPER:
+        w = snprintf(out, cap, "tamper %s<->%s %llu-%llums", a, b, (unsigned long long)f->start_ms,
+                     (unsigned long long)f->end_ms);
+        break;
+    case BNC_FAULT_IMPOSTOR:
+        w = snprintf(out, cap, "impostor named as %s %llu-%llums", a,
+                     (unsigned long long)f->start_ms, (unsigned long long)f->end_ms);
+        break;
+    case BNC_FAULT_FLOOD:
+        w = snprintf(out, cap, "flood %s %u connections %llu-%llums", a, f->conns,
+                     (unsigned long long)f->start_ms, (unsigned long long)f->end_ms);
         break;
     case BNC_FAULT_LATENCY:
         w = snprintf(out, cap, "latency %s<->%s +%ums jitter %ums %llu-%llums", a, b,

@@ -22,7 +22,13 @@
       "latency+jitter on one node's links and a bandwidth cap on one link; nothing may be lost") \
     X(BNC_SC_KILL_RESTART, "kill-restart", "SIGKILL one node, restart it with the same name and ports") \
     X(BNC_SC_PAUSE_RESUME, "pause-resume", "SIGSTOP one node longer than --down-ms, then SIGCONT") \
-    X(BNC_SC_RANDOM, "random", "a random, overlapping mix of every fault, reproducible from --seed")
+    X(BNC_SC_RANDOM, "random", "a random, overlapping mix of every fault, reproducible from --seed") \
+    X(BNC_SC_DUPLICATE_NAME, "duplicate-name",                                                 \
+      "an impostor with a live node's name and the cookie joins; it is refused, the node stays up") \
+    X(BNC_SC_MITM, "mitm",                                                                     \
+      "an attacker on one link flips bytes, replays and injects frames; nothing reaches clients") \
+    X(BNC_SC_FLOOD, "flood",                                                                   \
+      "2000 unauthenticated connections on one node's mesh port while another node restarts")
 
 typedef enum {
 #define BNC_SC_ENUM(name, text, desc) name,
@@ -44,6 +50,18 @@ int bnc_scenario_parse(const char *name, bnc_scenario_t *out);
 #define BNC_MIN_DURATION_MS 8000u
 #define BNC_MAX_FAULTS 64
 
+/* The flood scenario: connections held on the flooded node's mesh port, and
+ * how soon after its restart the other node must be back in a full mesh
+ * (the flood lasts at least that long after the restart). */
+#define BNC_FLOOD_CONNS 2000u
+#define BNC_FLOOD_REJOIN_MS 4000u
+#define BNC_FLOOD_KILL_AT_MS 1000u /* after the flood starts */
+#define BNC_FLOOD_KILL_MS 500u
+
+/* Shortest --duration a scenario accepts (BNC_MIN_DURATION_MS, or more for
+ * flood, whose restart must fit inside the flood). */
+uint64_t bnc_scenario_min_duration_ms(bnc_scenario_t s);
+
 typedef struct bnc_schedule_s {
     bnc_fault_t faults[BNC_MAX_FAULTS];
     size_t n;
@@ -56,9 +74,9 @@ typedef struct bnc_timing_s {
     uint32_t down_ms;
 } bnc_timing_t;
 
-/* Fills s. nodes in [2, BNC_MAX_NODES], duration_ms >= BNC_MIN_DURATION_MS.
- * Faults come out sorted by start time with ids 1..n. Returns 0 or -1 on a
- * bad argument. */
+/* Fills s. nodes in [2, BNC_MAX_NODES], duration_ms >=
+ * bnc_scenario_min_duration_ms(sc). Faults come out sorted by start time
+ * with ids 1..n. Returns 0 or -1 on a bad argument. */
 int bnc_schedule_build(bnc_schedule_t *s, bnc_scenario_t sc, int nodes, uint64_t duration_ms,
                        uint64_t seed, const bnc_timing_t *t);
 

@@ -76,6 +76,10 @@ static void on_text(bnb_conn_t *conn, const char *data, size_t len, uint64_t now
         if (in.body != NULL && bnb_phx_body_parse(in.body, in.body_len, &pub, &seq, &t_ns) == 0) {
             bnc_ledger_delivered(wl->ledger, c->idx, pub, seq);
             bucket_add(wl->recv_per_bucket, wl, now_ms(wl));
+        } else {
+            /* No client of ours sends that: something altered or made it
+             * up on the way (the mitm scenario's point). */
+            bnc_ledger_malformed(wl->ledger);
         }
         break;
     }

@@ -10,23 +10,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import { collect, joinOk, phxSocket, socketOpened } from './support/compat_client.mjs';
-import { bennuBin, startServer, waitFor, withTimeout } from './support/server.mjs';
+import { bennuctlBin, startServer, waitFor, withTimeout } from './support/server.mjs';
 
 const COOKIE = 'bennuctl-test-cookie-16+';
 const SECRET = 'bennuctl-test-secret-key-base-0123456789';
 const FAST = ['--tick-ms', '100', '--down-ms', '600'];
-
-/** bennuctl is built next to bennu, in tools/bennuctl/ of the build dir. */
-function bennuctlBin() {
-    const dirs = [process.env.BENNU_BUILD_DIR, path.dirname(bennuBin())].filter(Boolean);
-    for (const d of dirs) {
-        const p = path.join(d, 'tools/bennuctl/bennuctl');
-        if (fs.existsSync(p)) {
-            return p;
-        }
-    }
-    throw new Error(`bennuctl not found under ${dirs.join(', ')}`);
-}
 
 /** Runs bennuctl to completion; resolves with {code, stdout, stderr}. */
 function ctl(args, { env = {}, timeoutMs = 20000 } = {}) {

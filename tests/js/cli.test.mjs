@@ -13,7 +13,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import {
-    TcpClient, bennuBin, runBennu, startServer, waitFor, withServer, withTimeout,
+    TcpClient, bennuBin, bennuctlBin, runBennu, startServer, waitFor, withServer, withTimeout,
 } from './support/server.mjs';
 
 const COOKIE = 'cli-test-COOKIE-4f1d2a9e77';
@@ -144,17 +144,6 @@ test('a client-controlled Origin is logged as one quoted value and cannot forge 
 });
 
 // ------------------------------------------------------------ secrets
-
-function bennuctlBin() {
-    const dirs = [process.env.BENNU_BUILD_DIR, path.dirname(bennuBin())].filter(Boolean);
-    for (const d of dirs) {
-        const p = path.join(d, 'tools/bennuctl/bennuctl');
-        if (fs.existsSync(p)) {
-            return p;
-        }
-    }
-    throw new Error('bennuctl not found');
-}
 
 function runCtl(args) {
     return withTimeout(new Promise((resolve, reject) => {

@@ -9,48 +9,14 @@
 // stderr may hold a sanitizer report.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Socket } from 'phoenix';
 
-import { WebSocket } from './support/server.mjs';
-import { MeshNode, logFields, logTs, waitFor, withCluster } from './support/cluster.mjs';
+import { MeshNode, lobby, logFields, logTs, phx, say, waitFor, withCluster } from './support/cluster.mjs';
 
 const FAST = { tickMs: 100, downMs: 600 };
 // The brief's bound for failure detection with --tick-ms 100 --down-ms 600.
 const FAST_DETECT_MS = 1500;
 
 // ------------------------------------------------------------ phoenix.js
-
-/** A connected phoenix.js socket on `node`, torn down with it. */
-async function phx(node) {
-    const socket = new Socket(node.socketEndpoint, { transport: WebSocket });
-    node.track(socket);
-    socket.connect();
-    await waitFor(() => socket.isConnected(), 5000, `phoenix socket to ${node.name}`);
-    return socket;
-}
-
-/** A phoenix.js channel joined to room:lobby on `node`; every new_msg body
- *  it receives is appended to `ch.bodies`. */
-async function lobby(node) {
-    const socket = await phx(node);
-    const ch = socket.channel('room:lobby', {});
-    ch.bodies = [];
-    ch.on('new_msg', (p) => ch.bodies.push(p.body));
-    await new Promise((resolve, reject) => {
-        ch.join(3000)
-            .receive('ok', resolve)
-            .receive('error', (r) => reject(new Error(`join refused: ${JSON.stringify(r)}`)))
-            .receive('timeout', () => reject(new Error(`join on ${node.name} timed out`)));
-    });
-    return ch;
-}
-
-/** Push new_msg; the chat channel does not reply to it, so the push's
- *  timeout timer is cancelled at once (it would only keep the process up). */
-function say(ch, body) {
-    const push = ch.push('new_msg', { body }, 10000);
-    push.cancelTimeout();
-}
 
 /** Wait until every channel in `chans` has received `body`. */
 async function waitBody(chans, body, timeoutMs = 5000) {

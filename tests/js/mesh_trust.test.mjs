@@ -18,47 +18,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Socket } from 'phoenix';
 
-import { WebSocket, bennuBin, rawHttp, runBennu, withTimeout } from './support/server.mjs';
-import { MeshNode, logFields, logTs, waitFor, withCluster } from './support/cluster.mjs';
+import { bennuctlBin, rawHttp, runBennu, withTimeout } from './support/server.mjs';
+import { MeshNode, lobby, logFields, logTs, phx, say, waitFor, withCluster } from './support/cluster.mjs';
 
 const FAST = { tickMs: 100, downMs: 600 };
 const COOKIE = 'test-cluster-cookie-0123'; // the Cluster default
 
 // ------------------------------------------------------------ phoenix.js
-
-/** A connected phoenix.js socket on `node`, torn down with it. */
-async function phx(node) {
-    const socket = new Socket(node.socketEndpoint, { transport: WebSocket });
-    node.track(socket);
-    socket.connect();
-    await waitFor(() => socket.isConnected(), 5000, `phoenix socket to ${node.name}`);
-    return socket;
-}
-
-/** A phoenix.js channel joined to room:lobby on `node`; every new_msg body
- *  it receives is appended to `ch.bodies`. */
-async function lobby(node) {
-    const socket = await phx(node);
-    const ch = socket.channel('room:lobby', {});
-    ch.bodies = [];
-    ch.on('new_msg', (p) => ch.bodies.push(p.body));
-    await new Promise((resolve, reject) => {
-        ch.join(3000)
-            .receive('ok', resolve)
-            .receive('error', (r) => reject(new Error(`join refused: ${JSON.stringify(r)}`)))
-            .receive('timeout', () => reject(new Error(`join on ${node.name} timed out`)));
-    });
-    return ch;
-}
-
-/** Push new_msg; the chat channel does not reply to it, so the push's
- *  timeout timer is cancelled at once (it would only keep the process up). */
-function say(ch, body) {
-    const push = ch.push('new_msg', { body }, 10000);
-    push.cancelTimeout();
-}
 
 // ------------------------------------------------------------ helpers
 
@@ -73,18 +40,6 @@ function realNodedowns(n, since = 0) {
 
 function escapeRe(s) {
     return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** bennuctl is built next to bennu, in tools/bennuctl/ of the build dir. */
-function bennuctlBin() {
-    const dirs = [process.env.BENNU_BUILD_DIR, path.dirname(bennuBin())].filter(Boolean);
-    for (const d of dirs) {
-        const p = path.join(d, 'tools/bennuctl/bennuctl');
-        if (fs.existsSync(p)) {
-            return p;
-        }
-    }
-    throw new Error(`bennuctl not found under ${dirs.join(', ')}`);
 }
 
 /** Runs bennuctl to completion; resolves with {code, stdout, stderr, ms}. */

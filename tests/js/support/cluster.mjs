@@ -10,7 +10,9 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { bennuBin, waitFor } from './server.mjs';
+import { Socket } from 'phoenix';
+
+import { bennuBin, waitFor, WebSocket } from './server.mjs';
 
 export { waitFor };
 
@@ -460,4 +462,38 @@ export async function withCluster(opts, fn) {
         }
         throw failure;
     }
+}
+
+// ------------------------------------------------------------ phoenix.js on a node
+
+/** A connected phoenix.js socket on `node`, torn down with it. */
+export async function phx(node) {
+    const socket = new Socket(node.socketEndpoint, { transport: WebSocket });
+    node.track(socket);
+    socket.connect();
+    await waitFor(() => socket.isConnected(), 5000, `phoenix socket to ${node.name}`);
+    return socket;
+}
+
+/** A phoenix.js channel joined to room:lobby on `node`; every new_msg body
+ *  it receives is appended to `ch.bodies`. */
+export async function lobby(node) {
+    const socket = await phx(node);
+    const ch = socket.channel('room:lobby', {});
+    ch.bodies = [];
+    ch.on('new_msg', (p) => ch.bodies.push(p.body));
+    await new Promise((resolve, reject) => {
+        ch.join(3000)
+            .receive('ok', resolve)
+            .receive('error', (r) => reject(new Error(`join refused: ${JSON.stringify(r)}`)))
+            .receive('timeout', () => reject(new Error(`join on ${node.name} timed out`)));
+    });
+    return ch;
+}
+
+/** Push new_msg; the chat channel does not reply to it, so the push's
+ *  timeout timer is cancelled at once (it would only keep the process up). */
+export function say(ch, body) {
+    const push = ch.push('new_msg', { body }, 10000);
+    push.cancelTimeout();
 }

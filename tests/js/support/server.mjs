@@ -33,6 +33,18 @@ export function bennuBin() {
     throw new Error('BENNU_BIN is not set and no build/bennu was found');
 }
 
+/** bennuctl is built next to bennu, in tools/bennuctl/ of the build dir. */
+export function bennuctlBin() {
+    const dirs = [process.env.BENNU_BUILD_DIR, path.dirname(bennuBin())].filter(Boolean);
+    for (const d of dirs) {
+        const p = path.join(d, 'tools/bennuctl/bennuctl');
+        if (fs.existsSync(p)) {
+            return p;
+        }
+    }
+    throw new Error(`bennuctl not found under ${dirs.join(', ')}`);
+}
+
 /** Default deadline of every wait, generous enough for sanitizer builds. */
 export const DEFAULT_TIMEOUT = 5000;
 

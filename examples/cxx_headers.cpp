@@ -6,9 +6,12 @@
 #include <bennu/channel.h>
 #include <bennu/err.h>
 #include <bennu/export.h>
+#include <bennu/log.h>
 #include <bennu/mesh.h>
 #include <bennu/payload.h>
 #include <bennu/pubsub.h>
+#include <bennu/secret.h>
+#include <bennu/token.h>
 #include <bennu/version.h>
 
 #include <cstdio>
@@ -41,6 +44,11 @@ const any_fn public_api[] = {
     fn(bn_mesh_group_leave), fn(bn_mesh_broadcast), fn(bn_mesh_members_json),
     fn(bn_mesh_groups_json), fn(bn_mesh_admin_request), fn(bn_mesh_up_count), fn(bn_mesh_name),
     fn(bn_mesh_incarnation), fn(bn_mesh_close),
+    // token.h, secret.h, log.h
+    fn(bn_token_result_name), fn(bn_token_key_derive), fn(bn_token_sign), fn(bn_token_verify),
+    fn(bn_token_now_ms), fn(bn_secret_file_read), fn(bn_log_set_level), fn(bn_log_set_sink),
+    fn(bn_log_level_parse), fn(bn_log_level_name), fn(bn_log_write), fn(bn_log_value_n),
+    fn(bn_log_value),
     // err.h, version.h
     fn(bn_strerror), fn(bn_err_name), fn(bn_version), fn(bn_version_string),
 };

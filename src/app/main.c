@@ -12,11 +12,12 @@
 #include "app/cookie_cli.h"
 #include "app/static_assets.h"
 #include "app/workers.h"
+#include "app/token_cli.h"
 #include "bennu/bennu.h"
+#include "bennu/log.h"
 #include "bennu/mesh.h"
-#include "channel/token.h"
-#include "channel/token_cli.h"
-#include "core/log.h"
+#include "bennu/secret.h"
+#include "bennu/token.h"
 #include "pubsub/mesh_adapter.h"
 
 #ifndef BN_DEFAULT_STATIC_DIR
@@ -83,7 +84,7 @@ static bool app_connect(bn_socket_t *s, json_t *params, const bn_connect_info_t 
     }
     json_t *user = NULL;
     bn_token_result_t r =
-        bn_token_verify(&app->user_key, token, BN_USER_TOKEN_MAX_AGE, bn_token_cli_now_ms(), &user);
+        bn_token_verify(&app->user_key, token, BN_USER_TOKEN_MAX_AGE, bn_token_now_ms(), &user);
     if (r != BN_TOKEN_OK) {
         BN_LOG(INFO, "connect_refused", "reason=token_%s peer=%s transport=%s",
                bn_token_result_name(r), info->peer, info->transport);

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel/token_cli.h"
-#include "core/log.h"
+#include "app/token_cli.h"
+#include "bennu/log.h"
 
 /* Read once at start-up: the event loop never touches the disk. */
 static char *slurp(const char *path, size_t *len)
@@ -74,7 +74,7 @@ void bn_app_static_load(bn_server_t *srv, const char *dir, const bn_token_key_t 
             char *token = NULL;
             if (demo_key != NULL) {
                 json_t *user = json_string("demo");
-                token = bn_token_sign(demo_key, user, bn_token_cli_now_ms(), BN_USER_TOKEN_MAX_AGE);
+                token = bn_token_sign(demo_key, user, bn_token_now_ms(), BN_USER_TOKEN_MAX_AGE);
                 json_decref(user);
             }
             add_index(srv, data, len, token ? token : "");

@@ -2,7 +2,7 @@
 #define BN_APP_STATIC_ASSETS_H
 
 #include "bennu/bennu.h"
-#include "channel/token.h"
+#include "bennu/token.h"
 
 /* Loads the demo page from dir (index.html, app.js, phoenix.js) into the
  * server. With demo_key, index.html's __USER_TOKEN__ placeholder becomes a

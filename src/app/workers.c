@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 
 #define MAX_WORKERS 64
 /* The descriptor on which a worker reports that it listens. */

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "channel/internal.h"
-#include "core/log.h"
+#include "bennu/log.h"
 
 static const char *const stop_reason_names[] = {
 #define BN_STOP_NAME(name, str) str,

@@ -13,8 +13,8 @@
 #include <uthash.h>
 
 #include "channel/internal.h"
-#include "channel/token.h"
-#include "core/log.h"
+#include "bennu/token.h"
+#include "bennu/log.h"
 
 #define LP_ID_LEN 22
 

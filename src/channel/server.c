@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "channel/internal.h"
-#include "core/log.h"
+#include "bennu/log.h"
 #include "core/sigpipe.h"
 
 void bn_config_defaults(bn_config_t *cfg)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "channel/internal.h"
-#include "core/log.h"
+#include "bennu/log.h"
 
 bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
                           json_t *params, const char *transport)

@@ -1,4 +1,4 @@
-#include "core/log.h"
+#include "bennu/log.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -7,6 +7,20 @@
 #include <time.h>
 
 bn_log_level_t bn_log_level = BN_LOG_INFO;
+
+static bn_log_sink_fn log_sink;
+static void *log_sink_ud;
+
+void bn_log_set_level(bn_log_level_t level)
+{
+    bn_log_level = level;
+}
+
+void bn_log_set_sink(bn_log_sink_fn sink, void *ud)
+{
+    log_sink = sink;
+    log_sink_ud = ud;
+}
 
 static const char *const level_names[] = {
 #define BN_LOG_NAME(name, str) str,
@@ -146,6 +160,10 @@ void bn_log_write(bn_log_level_t level, const char *event, const char *fmt, ...)
         }
     }
     line[total++] = '\n';
+    if (log_sink != NULL) {
+        log_sink(log_sink_ud, level, line, total);
+        return;
+    }
     /* One write per line keeps lines whole when several processes share stderr. */
     fwrite(line, 1, total, stderr);
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 #include "mesh/internal.h"
 
 #define ADMIN_DEFAULT_TIMEOUT_MS 5000u

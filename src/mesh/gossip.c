@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 #include "mesh/internal.h"
 
 int bn__parse_hostport(const char *s, char *host, size_t host_cap, int *port)

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 #include "mesh/internal.h"
 
 /* Read sizes: small until the peer proved the cookie. */

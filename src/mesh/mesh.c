@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 #include "core/sigpipe.h"
 #include "core/json_check.h"
 #include "core/utf8.h"

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 #include "mesh/internal.h"
 
 const char *bn__node_state_name(bn__node_state_t s)

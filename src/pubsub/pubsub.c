@@ -4,7 +4,7 @@
 #include <string.h>
 #include <uthash.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 
 /* A running fanout's position. Fanouts of one topic can nest (a handle_out
  * that broadcasts), so each registers its iterator with the topic; an

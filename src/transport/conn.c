@@ -27,7 +27,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 #include "transport/internal.h"
 
 static const char *const close_reason_names[] = {

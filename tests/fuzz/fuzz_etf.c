@@ -15,7 +15,7 @@
  * with arrays, and so on. */
 #include <string.h>
 
-#include "channel/token.h"
+#include "auth/etf.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -23,7 +23,7 @@
 
 #include "bennu/bennu.h"
 #include "channel/internal.h"
-#include "core/log.h"
+#include "bennu/log.h"
 #include "fuzz_common.h"
 #include "transport/internal.h"
 

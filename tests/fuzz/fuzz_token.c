@@ -18,7 +18,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "channel/token.h"
+#include "bennu/token.h"
 #include "fuzz_common.h"
 
 static bn_token_key_t key;

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "channel/internal.h"
-#include "core/log.h"
+#include "bennu/log.h"
 
 /* ---------------------------------------------------------------- fake transport */
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel/token.h"
+#include "auth/etf.h"
 
 #define B(...) ((const uint8_t[]){__VA_ARGS__}), sizeof((const uint8_t[]){__VA_ARGS__})
 

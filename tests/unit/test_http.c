@@ -14,7 +14,7 @@
 #include <strings.h>
 
 #include "bennu/bennu.h"
-#include "core/log.h"
+#include "bennu/log.h"
 #include "unit_loop.h"
 
 /* ---------------------------------------------------------------- fixture */

@@ -30,7 +30,7 @@
 
 #include "bennu/mesh.h"
 #include "channel/internal.h"
-#include "core/log.h"
+#include "bennu/log.h"
 #include "unit_loop.h"
 
 /* ================================================================ part 1: the table */

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 
 static void test_value_table(void **state)
 {
@@ -197,12 +197,52 @@ static void test_write_one_line(void **state)
     free(out);
 }
 
+/* An embedder's sink gets each whole line with its level, and nothing below
+ * the configured level; clearing it goes back to stderr. */
+typedef struct {
+    int calls;
+    bn_log_level_t level;
+    char line[512];
+    size_t len;
+} sink_capture_t;
+
+static void capture_sink(void *ud, bn_log_level_t level, const char *line, size_t len)
+{
+    sink_capture_t *c = ud;
+    c->calls++;
+    c->level = level;
+    c->len = len < sizeof(c->line) - 1 ? len : sizeof(c->line) - 1;
+    memcpy(c->line, line, c->len);
+    c->line[c->len] = '\0';
+}
+
+static void test_sink(void **state)
+{
+    (void)state;
+    sink_capture_t cap = {0};
+    bn_log_level_t saved = bn_log_level;
+    bn_log_set_sink(capture_sink, &cap);
+    bn_log_set_level(BN_LOG_WARN);
+    BN_LOG(INFO, "hidden", "x=%d", 1);
+    assert_int_equal(cap.calls, 0);
+    BN_LOG(WARN, "shown", "peer=%s", BN_LOG_VAL("a b"));
+    assert_int_equal(cap.calls, 1);
+    assert_int_equal(cap.level, BN_LOG_WARN);
+    assert_true(cap.len > 0 && cap.line[cap.len - 1] == '\n');
+    assert_non_null(strstr(cap.line, " level=warn event=shown peer=\"a b\"\n"));
+    bn_log_set_sink(NULL, NULL);
+    bn_log_set_level(saved);
+    BN_LOG(ERROR, "to_stderr", "x=%d", 2);
+    assert_int_equal(cap.calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_value_table),
         cmocka_unit_test(test_value_truncation),
         cmocka_unit_test(test_write_one_line),
+        cmocka_unit_test(test_sink),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

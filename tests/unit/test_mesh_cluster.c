@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 #include "mesh/internal.h"
 #include "mesh_test.h"
 

@@ -2,6 +2,7 @@
  * be. Mode: nothing for group or others. Size: the secret must fit, never
  * cut; trailing newlines and blanks do not count. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -13,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "channel/token_cli.h"
+#include "bennu/secret.h"
 
 static char *make_file(const void *data, size_t len, mode_t mode)
 {

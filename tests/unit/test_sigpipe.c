@@ -21,7 +21,7 @@
 
 #include "bennu/bennu.h"
 #include "bennu/mesh.h"
-#include "core/log.h"
+#include "bennu/log.h"
 #include "core/sigpipe.h"
 
 /* Child exit codes: 0 = as expected, others name the step that failed. */

@@ -14,7 +14,7 @@
 #include <openssl/hmac.h>
 #include <sodium.h>
 
-#include "channel/token.h"
+#include "bennu/token.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define SALT "user socket"

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "bennu/bennu.h"
-#include "core/log.h"
+#include "bennu/log.h"
 #include "unit_loop.h"
 
 static bn_chan_result_t join_ok(bn_channel_t *ch, const bn_payload_t *params, bn_reply_t *r)

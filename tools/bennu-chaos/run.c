@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 
 enum { PH_FORMING, PH_RUNNING, PH_DRAINING, PH_STOPPING, PH_DONE };
 

@@ -12,7 +12,7 @@
 
 /* bennuctl_core is built without bennu_lib's include path; the reader itself
  * comes from bennu_lib, which every binary using this file links. */
-#include "../../src/channel/token_cli.h"
+#include "bennu/secret.h"
 
 static const struct {
     const char *name, *alias, *summary;

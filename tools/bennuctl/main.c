@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "channel/token_cli.h"
-#include "core/log.h"
+#include "token_cli.h"
+#include "bennu/log.h"
 #include "client.h"
 #include "view.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 #include "transport/internal.h"
 
 static const http_parser_settings settings;

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "bennu/log.h"
 #include "transport/internal.h"
 
 void bn__ws_frame_buf(bn_buf_t *b, uint8_t opcode)

@@ -1,6 +1,8 @@
 /* Phoenix.Token sign/verify (PROTOCOL.md section 7). The message layout and
  * checks follow Plug.Crypto so tokens cross between Bennu and Phoenix. */
-#include "channel/token.h"
+#include "bennu/token.h"
+
+#include <time.h>
 
 #include <limits.h>
 #include <stdbool.h>
@@ -11,6 +13,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <sodium.h>
+
+#include "auth/etf.h"
 
 /* Phoenix rejects a secret_key_base shorter than this (7.2). */
 #define TOKEN_MIN_SECRET_LEN 20
@@ -432,4 +436,11 @@ bn_token_result_t bn_token_verify(const bn_token_key_t *k, const char *token, in
         json_decref(c.data);
     }
     return r;
+}
+
+int64_t bn_token_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

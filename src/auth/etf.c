@@ -3,7 +3,7 @@
  * still written as if the input were hostile: every declared count is checked
  * against the bytes that remain before anything is read or allocated, nesting
  * is bounded, and nothing outside the subset is accepted. */
-#include "channel/token.h"
+#include "auth/etf.h"
 
 #include <limits.h>
 #include <stdbool.h>

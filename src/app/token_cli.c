@@ -1,7 +1,7 @@
 /* `token mint|verify` for both binaries (see token_cli.h), and where the
- * secret_key_base comes from. Moved here from src/app so bennuctl runs the
- * very same code as `bennu token`. */
-#include "channel/token_cli.h"
+ * secret_key_base comes from. Built on the public API only; bennuctl links
+ * the same object so both tools run the very same code. */
+#include "token_cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,97 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "channel/token.h"
-
-static bool trailing_blank(char c)
-{
-    return c == '\n' || c == '\r' || c == ' ';
-}
-
-char *bn_secret_file_read(const char *path, char *buf, size_t cap, char *err, size_t err_len)
-{
-    if (cap < 2) {
-        snprintf(err, err_len, "no room for a secret");
-        return NULL;
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    /* The mode of what was opened, not of whatever the path names now. */
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        snprintf(err, err_len, "%s is a directory", path);
-        close(fd);
-        return NULL;
-    }
-    if ((st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
-        snprintf(err, err_len,
-                 "%s has mode %04o: group or others may read or write it; "
-                 "run chmod 600 %s",
-                 path, (unsigned)(st.st_mode & 07777), path);
-        close(fd);
-        return NULL;
-    }
-    /* The whole file must fit: bytes past cap - 1 are allowed only when they
-     * are the trailing newline and blanks that are trimmed anyway. */
-    size_t n = 0;
-    bool too_big = false, has_nul = false;
-    for (;;) {
-        char chunk[512];
-        ssize_t r = read(fd, chunk, sizeof(chunk));
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
-            close(fd);
-            sodium_memzero(chunk, sizeof(chunk));
-            sodium_memzero(buf, cap);
-            return NULL;
-        }
-        if (r == 0) {
-            break;
-        }
-        for (ssize_t i = 0; i < r; i++) {
-            if (chunk[i] == '\0') {
-                has_nul = true;
-            }
-            if (n < cap - 1) {
-                buf[n++] = chunk[i];
-            } else if (!trailing_blank(chunk[i])) {
-                too_big = true;
-            }
-        }
-        sodium_memzero(chunk, sizeof(chunk));
-        if (too_big || has_nul) {
-            break;
-        }
-    }
-    close(fd);
-    if (too_big || has_nul) {
-        sodium_memzero(buf, cap);
-        buf[0] = '\0';
-        if (has_nul) {
-            snprintf(err, err_len, "%s contains a NUL byte", path);
-        } else {
-            snprintf(err, err_len, "%s is too large: a secret file holds at most %zu bytes", path,
-                     cap - 1);
-        }
-        return NULL;
-    }
-    buf[n] = '\0';
-    while (n > 0 && trailing_blank(buf[n - 1])) {
-        buf[--n] = '\0';
-    }
-    return buf;
-}
+#include "bennu/secret.h"
+#include "bennu/token.h"
 
 int bn_token_secret_resolve(const char *err_prefix, const char *flag_value, const char *file,
                             bool dev, const char **out)
@@ -113,7 +24,7 @@ int bn_token_secret_resolve(const char *err_prefix, const char *flag_value, cons
     if (secret == NULL && file != NULL) {
         /* The secret lives as long as the process: static storage, nothing
          * to free and nothing for LeakSanitizer to report. */
-        static char file_secret[BN_SECRET_KEY_BASE_FILE_MAX + 1];
+        static char file_secret[BN_SECRET_FILE_MAX + 1];
         char why[512];
         secret = bn_secret_file_read(file, file_secret, sizeof(file_secret), why, sizeof(why));
         if (secret == NULL) {
@@ -153,13 +64,6 @@ static void token_usage(const char *prog, FILE *out)
             "  --secret-key-base-file F    the SECRET_KEY_BASE environment variable)\n"
             "  --dev                       use the built-in development secret\n",
             prog, prog);
-}
-
-int64_t bn_token_cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 json_t *bn_token_cli_user_id(const char *id)
@@ -256,7 +160,7 @@ int bn_token_cli_main(const char *prog, int argc, char **argv)
             return 2;
         }
         json_t *data = bn_token_cli_user_id(user);
-        char *token = bn_token_sign(&key, data, bn_token_cli_now_ms(),
+        char *token = bn_token_sign(&key, data, bn_token_now_ms(),
                                     max_age >= 0 ? max_age : BN_USER_TOKEN_MAX_AGE);
         json_decref(data);
         if (token == NULL) {
@@ -272,7 +176,7 @@ int bn_token_cli_main(const char *prog, int argc, char **argv)
         return 2;
     }
     json_t *data = NULL;
-    bn_token_result_t r = bn_token_verify(&key, argv[optind], max_age, bn_token_cli_now_ms(), &data);
+    bn_token_result_t r = bn_token_verify(&key, argv[optind], max_age, bn_token_now_ms(), &data);
     if (r != BN_TOKEN_OK) {
         printf("%s\n", bn_token_result_name(r));
         return 1;

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "channel/internal.h"
+#include "auth/origin.h"
 
 typedef struct {
     char scheme[16]; /* "" = any */

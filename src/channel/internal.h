@@ -169,9 +169,6 @@ extern const bn_ps_sub_ops_t bn__chan_sub_ops;
 void bn__reply_init(bn_reply_t *r);
 void bn__reply_clear(bn_reply_t *r);
 
-/* origin.c: check_origin before connect. */
-bool bn__origin_allowed(const bn_config_t *cfg, const bn_http_req_t *req);
-
 /* query.c */
 json_t *bn__query_parse(const char *query);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "auth/origin.h"
 #include "channel/internal.h"
 #include "bennu/token.h"
 #include "bennu/log.h"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/origin.h"
 #include "channel/internal.h"
 #include "bennu/log.h"
 #include "core/sigpipe.h"

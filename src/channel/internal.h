@@ -48,6 +48,19 @@ typedef struct bn_static_file_s {
 
 struct bn_lp_s;
 
+/* Plain HTTP routes (not the WebSocket upgrade): the server's endpoints,
+ * matched in registration order by exact path, or by prefix for a path
+ * that ends in '/'; static files answer what none matches. */
+typedef void (*bn__http_handler_fn)(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req);
+typedef struct bn__http_route_s {
+    const char *path; /* static storage */
+    bn__http_handler_fn handler;
+} bn__http_route_t;
+#define BN_HTTP_ROUTES_MAX 16
+/* Phoenix's default socket mount (`socket "/socket", UserSocket`). */
+#define BN_SOCKET_WS_PATH "/socket/websocket"
+#define BN_SOCKET_LP_PATH "/socket/longpoll"
+
 struct bn_server_s {
     uv_loop_t *loop;
     bn_config_t cfg;
@@ -61,6 +74,8 @@ struct bn_server_s {
     bn_server_stats_t stats;
     bn_static_file_t files[BN_STATIC_MAX];
     size_t n_files;
+    bn__http_route_t http_routes[BN_HTTP_ROUTES_MAX];
+    size_t n_http_routes;
     struct bn_lp_s *lp;
     void (*stop_cb)(void *ud);
     void *stop_ud;
@@ -168,6 +183,10 @@ void bn__chan_send_lifecycle(bn_channel_t *ch, const char *event);
 extern const bn_ps_sub_ops_t bn__chan_sub_ops;
 void bn__reply_init(bn_reply_t *r);
 void bn__reply_clear(bn_reply_t *r);
+
+/* server.c: adds a plain HTTP route (path has static storage). 0 or -1
+ * (table full). */
+int bn__server_http_route(bn_server_t *srv, const char *path, bn__http_handler_fn handler);
 
 /* query.c */
 json_t *bn__query_parse(const char *query);

@@ -192,33 +192,69 @@ static const bn_static_file_t *find_file(const bn_server_t *srv, const char *pat
     return NULL;
 }
 
-static void on_request(void *ud, bn_conn_t *c, bn_http_req_t *req)
+static bool is_get(const bn_http_req_t *req)
 {
-    bn_server_t *srv = ud;
-    if (strcmp(req->path, "/socket/longpoll") == 0) {
-        bn__lp_request(srv->lp, c, req);
+    return req->method == HTTP_GET || req->method == HTTP_HEAD;
+}
+
+static void serve_health(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
+{
+    (void)srv;
+    if (!is_get(req)) {
+        bn_http_respond(c, 405, NULL, "allow: GET, HEAD\r\n", NULL, 0);
         return;
     }
-    bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
-    if (strcmp(req->path, "/health") == 0) {
-        if (!get) {
-            bn_http_respond(c, 405, NULL, "allow: GET, HEAD\r\n", NULL, 0);
-            return;
-        }
-        bn_http_respond(c, 200, "text/plain", NULL, "ok\n", req->method == HTTP_HEAD ? 0 : 3);
-        return;
-    }
+    bn_http_respond(c, 200, "text/plain", NULL, "ok\n", req->method == HTTP_HEAD ? 0 : 3);
+}
+
+static void serve_longpoll(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
+{
+    bn__lp_request(srv->lp, c, req);
+}
+
+static void serve_static(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
+{
     const bn_static_file_t *f = find_file(srv, req->path);
     if (f == NULL) {
         bn_http_respond(c, 404, "text/plain", NULL, "not found\n", 10);
         return;
     }
-    if (!get) {
+    if (!is_get(req)) {
         bn_http_respond(c, 405, NULL, "allow: GET, HEAD\r\n", NULL, 0);
         return;
     }
     bn_http_respond(c, 200, f->content_type, "cache-control: no-cache\r\n", f->data,
                     req->method == HTTP_HEAD ? 0 : f->len);
+}
+
+int bn__server_http_route(bn_server_t *srv, const char *path, bn__http_handler_fn handler)
+{
+    if (srv->n_http_routes == BN_HTTP_ROUTES_MAX) {
+        return -1;
+    }
+    srv->http_routes[srv->n_http_routes++] = (bn__http_route_t){path, handler};
+    return 0;
+}
+
+static bool route_matches(const bn__http_route_t *r, const char *path)
+{
+    size_t n = strlen(r->path);
+    if (n > 0 && r->path[n - 1] == '/') {
+        return strncmp(path, r->path, n) == 0;
+    }
+    return strcmp(path, r->path) == 0;
+}
+
+static void on_request(void *ud, bn_conn_t *c, bn_http_req_t *req)
+{
+    bn_server_t *srv = ud;
+    for (size_t i = 0; i < srv->n_http_routes; i++) {
+        if (route_matches(&srv->http_routes[i], req->path)) {
+            srv->http_routes[i].handler(srv, c, req);
+            return;
+        }
+    }
+    serve_static(srv, c, req);
 }
 
 static void on_request_aborted(void *ud, bn_conn_t *c)
@@ -286,9 +322,13 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
         bn_ps_set_max_topics(srv->ps, cfg->max_topics);
     }
     srv->lp = bn__lp_new(srv);
+    bn__server_http_route(srv, BN_SOCKET_LP_PATH, serve_longpoll);
+    bn__server_http_route(srv, "/health", serve_health);
     bn_transport_config_t tc = {
         .bind = srv->cfg.bind,
         .port = srv->cfg.port,
+        .ws_path = BN_SOCKET_WS_PATH,
+        .ws_subprotocol = "phoenix",
         .ws = {.max_frame = cfg->max_frame_size, .max_message = cfg->max_message_size},
         .idle_timeout_ms = cfg->idle_timeout_ms,
         .handshake_timeout_ms = cfg->handshake_timeout_ms,

@@ -83,6 +83,10 @@ typedef struct bn_http_req_s {
 
 /* Returns the value of header name (lower-case), or NULL. */
 const char *bn_http_header(const bn_http_req_t *req, const char *name);
+/* True when the comma-separated list value (a header; NULL = empty) holds
+ * token exactly, blanks around items ignored: Connection and Upgrade compare
+ * ignoring case, Sec-WebSocket-Protocol names exactly (RFC 6455 4.1). */
+bool bn_http_token_listed(const char *value, const char *token, bool ignore_case);
 
 typedef struct bn_transport_ops_s {
     void *ud;
@@ -105,6 +109,13 @@ typedef struct bn_transport_ops_s {
 typedef struct bn_transport_config_s {
     const char *bind;
     int port;
+    /* The one path that accepts WebSocket upgrades (the server's, e.g.
+     * "/socket/websocket"); NULL = none. Any other upgrade is a plain
+     * request. Borrowed for the transport's lifetime. */
+    const char *ws_path;
+    /* A subprotocol echoed in the 101 when the client offers it (Phoenix
+     * 1.8 answers "phoenix", which carries the auth token); NULL = none. */
+    const char *ws_subprotocol;
     bn_ws_limits_t ws;
     unsigned idle_timeout_ms;
     /* A request must be complete this long after its first byte (absolute:

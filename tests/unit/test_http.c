@@ -15,6 +15,7 @@
 
 #include "bennu/bennu.h"
 #include "bennu/log.h"
+#include "transport/transport.h"
 #include "unit_loop.h"
 
 /* ---------------------------------------------------------------- fixture */
@@ -340,6 +341,37 @@ static void test_upgrade(void **state)
     bn_test_client_close(&c);
 }
 
+/* Header token lists: Connection/Upgrade ignore case, subprotocol names
+ * compare exactly; blanks around items do not count, substrings never match. */
+static void test_token_listed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        const char *token;
+        bool ignore_case;
+        bool listed;
+    } rows[] = {
+        {"keep-alive, Upgrade", "upgrade", true, true},
+        {"Upgrade", "upgrade", false, false},
+        {"phoenix", "phoenix", false, true},
+        {" base64url.bearer.phx.dG9r , phoenix ", "phoenix", false, true},
+        {"Phoenix", "phoenix", false, false},
+        {"xphoenix, phoenixy", "phoenix", false, false},
+        {"phoenix.v2", "phoenix", false, false},
+        {",,\t,", "phoenix", false, false},
+        {"", "phoenix", false, false},
+        {NULL, "phoenix", false, false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (bn_http_token_listed(rows[i].value, rows[i].token, rows[i].ignore_case) !=
+            rows[i].listed) {
+            fail_msg("row %zu: '%s' has '%s' should be %d", i,
+                     rows[i].value ? rows[i].value : "(null)", rows[i].token, rows[i].listed);
+        }
+    }
+}
+
 /* The upgrade request and the first frame arrive in one write. */
 static void test_upgrade_with_frame_in_same_write(void **state)
 {
@@ -377,6 +409,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipelined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
+        cmocka_unit_test(test_token_listed),
         cmocka_unit_test_setup_teardown(test_upgrade_with_frame_in_same_write, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -376,11 +376,10 @@ void *bn_conn_request_data(const bn_conn_t *c)
     return c->request_data;
 }
 
-static bool header_has_token(const char *value, const char *token)
+bool bn_http_token_listed(const char *value, const char *token, bool ignore_case)
 {
-    /* Comma-separated, case-insensitive token lists (Connection: keep-alive, Upgrade). */
     size_t tl = strlen(token);
-    const char *p = value;
+    const char *p = value; /* NULL: nothing listed */
     while (p != NULL && *p != '\0') {
         while (*p == ' ' || *p == '\t' || *p == ',') {
             p++;
@@ -393,7 +392,8 @@ static bool header_has_token(const char *value, const char *token)
         while (e > p && (e[-1] == ' ' || e[-1] == '\t')) {
             e--;
         }
-        if ((size_t)(e - p) == tl && strncasecmp(p, token, tl) == 0) {
+        if ((size_t)(e - p) == tl &&
+            (ignore_case ? strncasecmp(p, token, tl) : strncmp(p, token, tl)) == 0) {
             return true;
         }
         p = *end ? end + 1 : end;
@@ -411,8 +411,8 @@ static int upgrade_check(const bn_http_req_t *r)
     const char *connection = bn_http_header(r, "connection");
     const char *version = bn_http_header(r, "sec-websocket-version");
     const char *key = bn_http_header(r, "sec-websocket-key");
-    if (upgrade == NULL || !header_has_token(upgrade, "websocket") || connection == NULL ||
-        !header_has_token(connection, "upgrade") || key == NULL) {
+    if (upgrade == NULL || !bn_http_token_listed(upgrade, "websocket", true) || connection == NULL ||
+        !bn_http_token_listed(connection, "upgrade", true) || key == NULL) {
         return 400;
     }
     if (version == NULL || strcmp(version, "13") != 0) {
@@ -425,9 +425,9 @@ static int upgrade_check(const bn_http_req_t *r)
     return 0;
 }
 
-static bool is_ws_path(const char *path)
+static bool is_ws_path(const bn_transport_t *t, const char *path)
 {
-    return strcmp(path, "/socket/websocket") == 0;
+    return t->cfg.ws_path != NULL && strcmp(path, t->cfg.ws_path) == 0;
 }
 
 static void http_process(bn_conn_t *c, char *data, size_t len)
@@ -462,7 +462,7 @@ static void http_process(bn_conn_t *c, char *data, size_t len)
         }
         c->req_start_ms = 0;
         bn__conn_not_pending(c);
-        bool ws_path = is_ws_path(req->path);
+        bool ws_path = is_ws_path(c->t, req->path);
         if (req->upgrade || ws_path) {
             if (!ws_path) {
                 bn__http_error(c, 404);

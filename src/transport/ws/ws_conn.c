@@ -46,13 +46,15 @@ void bn__ws_upgrade(bn_conn_t *c, bn_http_req_t *req, char *rest, size_t rest_le
     char accept[29];
     bn_ws_accept_key(key, strlen(key), accept);
     char head[256];
-    /* Phoenix 1.8 answers a "phoenix" subprotocol offer (used to carry the
-     * auth token) with that protocol; browsers fail the handshake otherwise. */
-    const char *proto = bn_http_header(req, "sec-websocket-protocol");
-    bool phoenix_proto = false;
-    if (proto != NULL) {
-        const char *p = strstr(proto, "phoenix");
-        phoenix_proto = p != NULL && (p[7] == '\0' || p[7] == ',' || p[7] == ' ');
+    /* The configured subprotocol is echoed only when offered: a browser
+     * fails the handshake on a 101 naming one it did not offer, and on a 101
+     * without one when it offered only that. */
+    const char *proto = t->cfg.ws_subprotocol;
+    bool echo_proto = proto != NULL &&
+                      bn_http_token_listed(bn_http_header(req, "sec-websocket-protocol"), proto, false);
+    char proto_line[96] = "";
+    if (echo_proto) {
+        snprintf(proto_line, sizeof(proto_line), "sec-websocket-protocol: %s\r\n", proto);
     }
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 101 Switching Protocols\r\n"
@@ -61,7 +63,7 @@ void bn__ws_upgrade(bn_conn_t *c, bn_http_req_t *req, char *rest, size_t rest_le
                      "sec-websocket-accept: %s\r\n"
                      "%s"
                      "\r\n",
-                     accept, phoenix_proto ? "sec-websocket-protocol: phoenix\r\n" : "");
+                     accept, proto_line);
     bn_buf_t *b = bn_buf_new((size_t)n);
     if (b == NULL) {
         t->ops.ws_closed(t->ops.ud, session);

@@ -76,7 +76,7 @@ struct bn_server_s {
     size_t n_files;
     bn__http_route_t http_routes[BN_HTTP_ROUTES_MAX];
     size_t n_http_routes;
-    struct bn_lp_s *lp;
+    struct bn_lp_s *lp;        /* the LongPoll transport (transport/longpoll/longpoll.h) */
     void (*stop_cb)(void *ud);
     void *stop_ud;
     uint64_t started_ms;
@@ -187,18 +187,5 @@ void bn__reply_clear(bn_reply_t *r);
 /* server.c: adds a plain HTTP route (path has static storage). 0 or -1
  * (table full). */
 int bn__server_http_route(bn_server_t *srv, const char *path, bn__http_handler_fn handler);
-
-/* query.c */
-json_t *bn__query_parse(const char *query);
-
-/* longpoll.c */
-struct bn_lp_s *bn__lp_new(bn_server_t *srv);
-/* Ends every session (their sockets close) and closes the LongPoll handles;
- * cb runs once they have closed, after lp is freed. When no handle was ever
- * opened lp is freed and cb runs before this returns (the server calls it
- * from a close callback, so that is already a later loop turn). */
-void bn__lp_close(struct bn_lp_s *lp, void (*cb)(void *ud), void *ud);
-void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req);
-void bn__lp_request_aborted(struct bn_lp_s *lp, bn_conn_t *c);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth/origin.h"
+#include "transport/longpoll/longpoll.h"
 #include "channel/internal.h"
 #include "bennu/log.h"
 #include "core/sigpipe.h"
@@ -97,7 +98,7 @@ static const char *auth_token(const bn_http_req_t *req, char *buf, size_t cap)
 bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,
                                    const bn_sock_io_t *io, void *io_ud, const char *transport)
 {
-    json_t *params = bn__query_parse(req->query);
+    json_t *params = bn_http_query_parse(req->query);
     if (params == NULL) {
         return NULL;
     }
@@ -177,6 +178,69 @@ static void on_ws_closed(void *ud, void *session)
     bn__sock_free(session);
 }
 
+/* ---------------------------------------------------------------- LongPoll session glue */
+
+static int lp_io_send(void *io_ud, bn_buf_t *msg)
+{
+    return bn_lp_session_send(io_ud, msg);
+}
+
+static void lp_io_close(void *io_ud, uint16_t code)
+{
+    (void)code; /* LongPoll has no close code: the next poll gets 410 */
+    bn_lp_session_close(io_ud);
+}
+
+static const bn_sock_io_t lp_io = {lp_io_send, lp_io_close};
+
+static int on_lp_admit(void *ud, bn_http_req_t *req, bool preflight)
+{
+    bn_server_t *srv = ud;
+    if (bn__origin_allowed(&srv->cfg, req)) {
+        return 0;
+    }
+    if (!preflight) {
+        BN_LOG(INFO, "connect_refused", "reason=origin transport=longpoll origin=%s",
+               BN_LOG_VAL(bn_http_header(req, "origin")));
+        srv->stats.refused_connects++;
+    }
+    return 403;
+}
+
+static int on_lp_open(void *ud, bn_lp_session_t *lps, bn_conn_t *c, bn_http_req_t *req,
+                      void **session)
+{
+    bn_socket_t *s = bn__socket_connect(ud, c, req, &lp_io, lps, "longpoll");
+    if (s == NULL) {
+        return 403;
+    }
+    *session = s;
+    return 0;
+}
+
+static int on_lp_message(void *ud, void *session, bool binary, uint8_t *data, size_t len)
+{
+    (void)ud;
+    bn_socket_t *s = session;
+    bn__sock_ref(s); /* the outermost dispatch */
+    int rc = binary ? bn__sock_handle_binary(s, data, len)
+                    : bn__sock_handle_text(s, (const char *)data, len);
+    bn__sock_unref(s);
+    return rc == BN_SOCK_RATE_LIMITED ? BN_LP_RATE_LIMITED : rc;
+}
+
+static void on_lp_session_closed(void *ud, void *session)
+{
+    (void)ud;
+    bn__sock_free(session);
+}
+
+static void on_lp_refused(void *ud)
+{
+    bn_server_t *srv = ud;
+    srv->stats.refused_connects++;
+}
+
 /* ---------------------------------------------------------------- plain HTTP */
 
 static const bn_static_file_t *find_file(const bn_server_t *srv, const char *path)
@@ -209,7 +273,7 @@ static void serve_health(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
 
 static void serve_longpoll(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
 {
-    bn__lp_request(srv->lp, c, req);
+    bn_lp_request(srv->lp, c, req);
 }
 
 static void serve_static(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
@@ -260,7 +324,7 @@ static void on_request(void *ud, bn_conn_t *c, bn_http_req_t *req)
 static void on_request_aborted(void *ud, bn_conn_t *c)
 {
     bn_server_t *srv = ud;
-    bn__lp_request_aborted(srv->lp, c);
+    bn_lp_request_aborted(srv->lp, c);
 }
 
 /* ---------------------------------------------------------------- static files */
@@ -321,7 +385,22 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
     if (srv->ps != NULL) {
         bn_ps_set_max_topics(srv->ps, cfg->max_topics);
     }
-    srv->lp = bn__lp_new(srv);
+    bn_lp_config_t lpc = {
+        .secret_key_base = cfg->secret_key_base,
+        .window_ms = cfg->longpoll_window_ms,
+        .session_timeout_ms = cfg->longpoll_session_timeout_ms,
+        .max_sessions = cfg->max_longpoll_sessions,
+        .max_buffered = cfg->max_longpoll_buffered,
+    };
+    bn_lp_ops_t lpo = {
+        .ud = srv,
+        .admit = on_lp_admit,
+        .open = on_lp_open,
+        .message = on_lp_message,
+        .closed = on_lp_session_closed,
+        .refused = on_lp_refused,
+    };
+    srv->lp = bn_lp_new(loop, &lpc, &lpo);
     bn__server_http_route(srv, BN_SOCKET_LP_PATH, serve_longpoll);
     bn__server_http_route(srv, "/health", serve_health);
     bn_transport_config_t tc = {
@@ -357,7 +436,7 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
         bn_ps_free(srv->ps);
         free(srv->transport); /* never started: no handle */
         if (srv->lp != NULL) {
-            bn__lp_close(srv->lp, NULL, NULL); /* no session, no handle: freed now */
+            bn_lp_close(srv->lp, NULL, NULL); /* no session, no handle: freed now */
         }
         free(srv->bind_copy);
         free(srv);
@@ -440,9 +519,9 @@ static void on_transport_stopped(void *ud)
 {
     bn_server_t *srv = ud;
     srv->transport = NULL; /* freed */
-    struct bn_lp_s *lp = srv->lp;
+    bn_lp_t *lp = srv->lp;
     srv->lp = NULL;
-    bn__lp_close(lp, on_lp_closed, srv);
+    bn_lp_close(lp, on_lp_closed, srv);
 }
 
 void bn_server_stop(bn_server_t *srv, void (*cb)(void *ud), void *ud)

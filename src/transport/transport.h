@@ -10,6 +10,7 @@
 #define BN_TRANSPORT_H
 
 #include <http_parser.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,6 +88,11 @@ const char *bn_http_header(const bn_http_req_t *req, const char *name);
  * token exactly, blanks around items ignored: Connection and Upgrade compare
  * ignoring case, Sec-WebSocket-Protocol names exactly (RFC 6455 4.1). */
 bool bn_http_token_listed(const char *value, const char *token, bool ignore_case);
+/* Query strings to a JSON object of strings:
+ * application/x-www-form-urlencoded with %XX and '+' decoding; keys stay
+ * flat ("user[id]" is one key); the last occurrence wins, as in Plug. NULL
+ * on OOM. */
+json_t *bn_http_query_parse(const char *query);
 
 typedef struct bn_transport_ops_s {
     void *ud;

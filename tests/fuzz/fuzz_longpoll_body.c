@@ -1,4 +1,4 @@
-/* Fuzzes LongPoll POST bodies (src/channel/longpoll.c): ndjson batches of
+/* Fuzzes LongPoll POST bodies (src/transport/longpoll/longpoll.c): ndjson batches of
  * text frames and base64 binary frames, dispatched to a live session.
  *
  * A session per serializer is created with a GET (its token taken from the

@@ -1,5 +1,5 @@
-/* Fuzzes the connect-params query parser bn__query_parse
- * (src/channel/query.c).
+/* Fuzzes the connect-params query parser bn_http_query_parse
+ * (src/transport/http/query.c).
  *
  * Input: the query string (without '?'), cut at its first NUL as a C string.
  * Oracle: a small independent model of the documented behaviour —
@@ -9,7 +9,7 @@
  * — must produce an equal JSON object. */
 #include <string.h>
 
-#include "channel/internal.h"
+#include "transport/transport.h"
 #include "fuzz_common.h"
 
 static int hexv(char c)
@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(q, data, size);
     q[size] = '\0';
 
-    json_t *got = bn__query_parse(q);
+    json_t *got = bn_http_query_parse(q);
     FUZZ_CHECK(got != NULL && json_is_object(got), "query parse did not return an object");
     const char *key;
     size_t key_len;
@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(g);
         free(w);
     }
-    FUZZ_CHECK(fuzz_json_equal(got, want), "bn__query_parse differs from the model");
+    FUZZ_CHECK(fuzz_json_equal(got, want), "bn_http_query_parse differs from the model");
     json_decref(want);
     json_decref(got);
     free(q);

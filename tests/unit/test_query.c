@@ -1,4 +1,4 @@
-/* Unit tests for src/channel/query.c: query strings to connect params
+/* Unit tests for src/transport/http/query.c: query strings to connect params
  * (application/x-www-form-urlencoded, last duplicate wins, bad pairs
  * skipped). */
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel/internal.h"
+#include "transport/transport.h"
 
 typedef struct {
     const char *name;
@@ -60,7 +60,7 @@ static void test_query_table(void **state)
         if (want == NULL) {
             fail_msg("case '%s': bad expectation: %s", c->name, jerr.text);
         }
-        json_t *got = bn__query_parse(c->query);
+        json_t *got = bn_http_query_parse(c->query);
         if (got == NULL || !json_equal(got, want)) {
             char *g = got ? json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
             fail_msg("case '%s': query '%s' gave %s, want %s", c->name, c->query,
@@ -75,7 +75,7 @@ static void test_query_table(void **state)
 static void test_query_nul_escape(void **state)
 {
     (void)state;
-    json_t *got = bn__query_parse("a=x%00y");
+    json_t *got = bn_http_query_parse("a=x%00y");
     assert_non_null(got);
     json_t *v = json_object_get(got, "a");
     assert_non_null(v);
@@ -95,7 +95,7 @@ static void test_query_long(void **state)
     for (size_t i = 0; i < n; i++) {
         o += (size_t)sprintf(q + o, "%sk%zu=%%41%zu", i ? "&" : "", i, i);
     }
-    json_t *got = bn__query_parse(q);
+    json_t *got = bn_http_query_parse(q);
     assert_non_null(got);
     assert_int_equal(json_object_size(got), n);
     assert_string_equal(json_string_value(json_object_get(got, "k1999")), "A1999");

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel/internal.h"
+#include "transport/transport.h"
 
 static int hexval(int c)
 {
@@ -45,7 +45,7 @@ static long url_decode(const char *s, size_t n, char *out)
     return (long)o;
 }
 
-json_t *bn__query_parse(const char *query)
+json_t *bn_http_query_parse(const char *query)
 {
     json_t *obj = json_object();
     if (obj == NULL) {

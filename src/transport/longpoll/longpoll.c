@@ -1,9 +1,10 @@
-/* The LongPoll transport at /socket/longpoll, as the official client uses it
- * (PROTOCOL.md section 5).
+/* The LongPoll transport, as the official client uses it (PROTOCOL.md
+ * section 5; the interface and session lifetime are in longpoll.h).
  *
- * A session holds a Phoenix socket and a bounded buffer of encoded messages.
+ * A session holds its user's session (the server's Phoenix socket) and a
+ * bounded buffer of encoded messages.
  * GET polls drain the buffer or wait up to longpoll_window_ms for something
- * to arrive (204 otherwise); POST delivers ndjson batches to the socket.
+ * to arrive (204 otherwise); POST delivers ndjson batches to the user.
  * Every answer is HTTP 200 with the logical status in the JSON body. The
  * session token is a Phoenix.Token over the session id; a session not polled
  * for longpoll_session_timeout_ms is freed with its channels. */
@@ -12,19 +13,23 @@
 #include <string.h>
 #include <uthash.h>
 
-#include "auth/origin.h"
-#include "channel/internal.h"
-#include "bennu/token.h"
+#include "transport/longpoll/longpoll.h"
+
 #include "bennu/log.h"
+#include "bennu/token.h"
+#include "protocol/message.h"
 
 #define LP_ID_LEN 22
+/* Session tokens are checked against the live session table; this only
+ * bounds how long a leaked one is even looked up. */
+#define LP_TOKEN_MAX_AGE_S 1209600
 
-typedef struct lp_session_s lp_session_t;
+typedef struct bn_lp_session_s lp_session_t;
 
-struct lp_session_s {
+struct bn_lp_session_s {
     UT_hash_handle hh;
     struct bn_lp_s *lp;
-    bn_socket_t *sock;
+    void *user;                /* the user's session; NULL once closed was called */
     bn_conn_t *waiting;        /* the pending GET, if any */
     uint64_t wait_deadline_ms;
     uint64_t last_poll_ms;
@@ -35,12 +40,14 @@ struct lp_session_s {
     unsigned busy;             /* POST dispatches on the stack: the session is not freed */
     bool free_pending;         /* ended while busy: freed when the POST returns */
     bool ready;
-    bool dead;                 /* closed by the server; freed on the next sweep */
+    bool dead;                 /* ended; freed on the next sweep */
     char id[LP_ID_LEN + 1];
 };
 
 struct bn_lp_s {
-    bn_server_t *srv;
+    uv_loop_t *loop;
+    bn_lp_config_t cfg;
+    bn_lp_ops_t ops;
     bn_token_key_t key;
     lp_session_t *sessions;
     lp_session_t *ready;
@@ -103,18 +110,25 @@ static void lp_answer_messages(lp_session_t *s, bn_conn_t *c, int status)
 
 /* ---------------------------------------------------------------- sessions */
 
-/* Ends a session. Inside a POST of this session (a callback on the stack)
- * it only marks it: the socket closes now, the free waits for the POST to
- * return. */
+/* Hands the session back to its user, once. */
+static void session_release_user(lp_session_t *s)
+{
+    void *user = s->user;
+    if (user != NULL) {
+        s->user = NULL;
+        s->lp->ops.closed(s->lp->ops.ud, user);
+    }
+}
+
+/* Ends a session. Inside a POST of this session (a user callback on the
+ * stack) the user is told now, but the free waits for the POST to return. */
 static void session_free(lp_session_t *s)
 {
     struct bn_lp_s *lp = s->lp;
+    s->dead = true;
+    session_release_user(s);
     if (s->busy > 0) {
-        s->dead = true;
         s->free_pending = true;
-        if (s->sock != NULL) {
-            bn__sock_close(s->sock);
-        }
         return;
     }
     if (s->waiting != NULL) {
@@ -123,10 +137,6 @@ static void session_free(lp_session_t *s)
         bn_conn_set_request_data(s->waiting, NULL);
         lp_status(s->waiting, 410);
         s->waiting = NULL;
-    }
-    if (s->sock != NULL) {
-        bn__sock_free(s->sock);
-        s->sock = NULL;
     }
     for (size_t i = 0; i < s->n_msgs; i++) {
         bn_buf_unref(s->msgs[i]);
@@ -155,9 +165,8 @@ static void mark_ready(lp_session_t *s)
     }
 }
 
-static int lp_io_send(void *io_ud, bn_buf_t *msg)
+int bn_lp_session_send(bn_lp_session_t *s, bn_buf_t *msg)
 {
-    lp_session_t *s = io_ud;
     if (s->dead) {
         return -1;
     }
@@ -167,7 +176,7 @@ static int lp_io_send(void *io_ud, bn_buf_t *msg)
         return -1;
     }
     struct bn_lp_s *lp = s->lp;
-    if (s->n_msgs >= lp->srv->cfg.max_longpoll_buffered) {
+    if (s->n_msgs >= lp->cfg.max_buffered) {
         BN_LOG(WARN, "slow_consumer", "transport=longpoll session=%s buffered=%zu", s->id,
                s->n_msgs);
         s->dead = true; /* freed by the sweep, outside any fanout */
@@ -187,14 +196,12 @@ static int lp_io_send(void *io_ud, bn_buf_t *msg)
     return 0;
 }
 
-static void lp_io_close(void *io_ud, uint16_t code)
+void bn_lp_session_close(bn_lp_session_t *s)
 {
-    (void)code;
-    lp_session_t *s = io_ud;
+    /* Only marked: the sweep ends it (and calls closed) outside whatever
+     * called this, which may be a fanout or the user's own dispatch. */
     s->dead = true;
 }
-
-static const bn_sock_io_t lp_io = {lp_io_send, lp_io_close};
 
 /* Answers waiting polls that have messages, once per loop turn so messages
  * produced together leave together. */
@@ -216,7 +223,7 @@ static void on_flush(uv_check_t *h)
 static void on_sweep(uv_timer_t *h)
 {
     struct bn_lp_s *lp = h->data;
-    uint64_t now = uv_now(lp->srv->loop);
+    uint64_t now = uv_now(lp->loop);
     lp_session_t *s, *tmp;
     HASH_ITER(hh, lp->sessions, s, tmp) {
         if (s->dead) {
@@ -228,7 +235,7 @@ static void on_sweep(uv_timer_t *h)
                 lp_answer_messages(s, c, 204);
                 s->last_poll_ms = now;
             }
-        } else if (now - s->last_poll_ms > lp->srv->cfg.longpoll_session_timeout_ms) {
+        } else if (now - s->last_poll_ms > lp->cfg.session_timeout_ms) {
             BN_LOG(DEBUG, "longpoll_session_expired", "session=%s", s->id);
             session_free(s);
         }
@@ -240,25 +247,28 @@ static int lp_start(struct bn_lp_s *lp)
     if (lp->started) {
         return 0;
     }
-    uv_timer_init(lp->srv->loop, &lp->sweep);
+    uv_timer_init(lp->loop, &lp->sweep);
     lp->sweep.data = lp;
-    uv_check_init(lp->srv->loop, &lp->flush);
+    uv_check_init(lp->loop, &lp->flush);
     lp->flush.data = lp;
     uv_check_start(&lp->flush, on_flush);
-    unsigned period = lp->srv->cfg.longpoll_window_ms < 2000 ? 100 : 500;
+    unsigned period = lp->cfg.window_ms < 2000 ? 100 : 500;
     uv_timer_start(&lp->sweep, on_sweep, period, period);
     lp->started = true;
     return 0;
 }
 
-struct bn_lp_s *bn__lp_new(bn_server_t *srv)
+bn_lp_t *bn_lp_new(uv_loop_t *loop, const bn_lp_config_t *cfg, const bn_lp_ops_t *ops)
 {
     struct bn_lp_s *lp = calloc(1, sizeof(*lp));
     if (lp == NULL) {
         return NULL;
     }
-    lp->srv = srv;
-    const char *secret = srv->cfg.secret_key_base;
+    lp->loop = loop;
+    lp->cfg = *cfg;
+    lp->ops = *ops;
+    const char *secret = cfg->secret_key_base;
+    lp->cfg.secret_key_base = NULL; /* read now, not kept */
     if (sodium_init() < 0) {
         free(lp);
         return NULL;
@@ -284,7 +294,7 @@ static void on_lp_handle_closed(uv_handle_t *h)
     }
 }
 
-void bn__lp_close(struct bn_lp_s *lp, void (*cb)(void *ud), void *ud)
+void bn_lp_close(bn_lp_t *lp, void (*cb)(void *ud), void *ud)
 {
     lp_session_t *s, *tmp;
     HASH_ITER(hh, lp->sessions, s, tmp) {
@@ -316,12 +326,8 @@ static lp_session_t *session_find(struct bn_lp_s *lp, const bn_http_req_t *req, 
         return NULL;
     }
     json_t *data = NULL;
-    int64_t now_ms = (int64_t)uv_now(lp->srv->loop);
-    (void)now_ms;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    if (bn_token_verify(&lp->key, token, 1209600, wall_ms, &data) != BN_TOKEN_OK) {
+    if (bn_token_verify(&lp->key, token, LP_TOKEN_MAX_AGE_S, bn_token_now_ms(), &data) !=
+        BN_TOKEN_OK) {
         return NULL;
     }
     lp_session_t *s = NULL;
@@ -335,11 +341,12 @@ static lp_session_t *session_find(struct bn_lp_s *lp, const bn_http_req_t *req, 
 
 static void session_open(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
 {
-    bn_server_t *srv = lp->srv;
-    if (lp->n_sessions >= srv->cfg.max_longpoll_sessions) {
+    if (lp->n_sessions >= lp->cfg.max_sessions) {
         BN_LOG(WARN, "connect_refused", "reason=too_many_longpoll_sessions limit=%u",
-               srv->cfg.max_longpoll_sessions);
-        srv->stats.refused_connects++;
+               lp->cfg.max_sessions);
+        if (lp->ops.refused != NULL) {
+            lp->ops.refused(lp->ops.ud);
+        }
         lp_status(c, 403);
         return;
     }
@@ -352,25 +359,22 @@ static void session_open(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
     randombytes_buf(raw, sizeof(raw));
     sodium_bin2base64(s->id, sizeof(s->id), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     s->lp = lp;
-    s->sock = bn__socket_connect(srv, c, req, &lp_io, s, "longpoll");
-    if (s->sock == NULL) {
-        free(s);
-        lp_status(c, 403);
-        return;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     json_t *id = json_string(s->id);
-    s->token = bn_token_sign(&lp->key, id, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-                             1209600);
+    s->token = bn_token_sign(&lp->key, id, bn_token_now_ms(), LP_TOKEN_MAX_AGE_S);
     json_decref(id);
     if (s->token == NULL) {
-        bn__sock_free(s->sock);
         free(s);
         lp_status(c, 500);
         return;
     }
-    s->last_poll_ms = uv_now(srv->loop);
+    int status = lp->ops.open(lp->ops.ud, s, c, req, &s->user);
+    if (status != 0) {
+        free(s->token);
+        free(s);
+        lp_status(c, status);
+        return;
+    }
+    s->last_poll_ms = uv_now(lp->loop);
     HASH_ADD_STR(lp->sessions, id, s);
     lp->n_sessions++;
     lp_start(lp);
@@ -384,7 +388,7 @@ static void handle_get(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, jso
         session_open(lp, c, req);
         return;
     }
-    s->last_poll_ms = uv_now(lp->srv->loop);
+    s->last_poll_ms = uv_now(lp->loop);
     if (s->n_msgs > 0) {
         lp_answer_messages(s, c, 200);
         return;
@@ -397,11 +401,19 @@ static void handle_get(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, jso
     }
     s->waiting = c;
     bn_conn_set_request_data(c, s);
-    s->wait_deadline_ms = s->last_poll_ms + lp->srv->cfg.longpoll_window_ms;
+    s->wait_deadline_ms = s->last_poll_ms + lp->cfg.window_ms;
+}
+
+static int deliver(lp_session_t *s, bool binary, uint8_t *data, size_t len)
+{
+    if (s->user == NULL) {
+        return -1;
+    }
+    return s->lp->ops.message(s->lp->ops.ud, s->user, binary, data, len);
 }
 
 /* Dispatches one ndjson line; returns -1 when it is malformed. */
-static int post_line(lp_session_t *s, const char *line, size_t len)
+static int post_line(lp_session_t *s, char *line, size_t len)
 {
     if (len > 0 && line[len - 1] == '\r') {
         len--;
@@ -410,7 +422,7 @@ static int post_line(lp_session_t *s, const char *line, size_t len)
         return 0;
     }
     if (line[0] == '[' || line[0] == '{') {
-        return bn__sock_handle_text(s->sock, line, len);
+        return deliver(s, false, (uint8_t *)line, len);
     }
     size_t cap = len / 4 * 3 + 3;
     uint8_t *bin = malloc(cap);
@@ -418,7 +430,7 @@ static int post_line(lp_session_t *s, const char *line, size_t len)
     int rc = -1;
     if (bin != NULL && sodium_base642bin(bin, cap, line, len, NULL, &bin_len, NULL,
                                          sodium_base64_VARIANT_ORIGINAL) == 0) {
-        rc = bn__sock_handle_binary(s->sock, bin, bin_len);
+        rc = deliver(s, true, bin, bin_len);
     }
     free(bin);
     return rc;
@@ -436,11 +448,11 @@ static void handle_post(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, js
     int rc = 0;
     s->busy++;
     if (!ndjson) {
-        rc = bn__sock_handle_text(s->sock, req->body, req->body_len);
+        rc = deliver(s, false, (uint8_t *)req->body, req->body_len);
     } else {
-        const char *p = req->body, *end = req->body + req->body_len;
+        char *p = (char *)req->body, *end = p + req->body_len;
         for (int lines = 0; p < end && lines < 100 && rc == 0 && !s->dead; lines++) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            char *nl = memchr(p, '\n', (size_t)(end - p));
             size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
             rc = post_line(s, p, len);
             p += len + (nl ? 1 : 0);
@@ -453,7 +465,7 @@ static void handle_post(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, js
         lp_status(c, 410);
         return;
     }
-    if (rc == BN_SOCK_RATE_LIMITED) {
+    if (rc == BN_LP_RATE_LIMITED) {
         /* The rest of the batch is refused; phoenix.js treats a non-200 POST
          * as an error, closes and reconnects after its backoff. */
         lp_status(c, 429);
@@ -469,9 +481,8 @@ static void handle_post(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req, js
     lp_status(c, 200);
 }
 
-void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
+void bn_lp_request(bn_lp_t *lp, bn_conn_t *c, bn_http_req_t *req)
 {
-    bn_server_t *srv = lp->srv;
     if (req->method == HTTP_OPTIONS) {
         const char *want = bn_http_header(req, "access-control-request-headers");
         char extra[1024];
@@ -481,8 +492,9 @@ void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
                  "access-control-allow-methods: get, post, options\r\n"
                  "access-control-max-age: 3600\r\n",
                  want != NULL && strpbrk(want, "\r\n") == NULL ? want : "");
-        if (!bn__origin_allowed(&srv->cfg, req)) {
-            lp_status(c, 403);
+        int status = lp->ops.admit(lp->ops.ud, req, true);
+        if (status != 0) {
+            lp_status(c, status);
             return;
         }
         bn_http_respond(c, 200, NULL, extra, NULL, 0);
@@ -492,14 +504,12 @@ void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
         bn_http_respond(c, 400, NULL, NULL, NULL, 0);
         return;
     }
-    if (!bn__origin_allowed(&srv->cfg, req)) {
-        BN_LOG(INFO, "connect_refused", "reason=origin transport=longpoll origin=%s",
-               BN_LOG_VAL(bn_http_header(req, "origin")));
-        srv->stats.refused_connects++;
-        lp_status(c, 403);
+    int status = lp->ops.admit(lp->ops.ud, req, false);
+    if (status != 0) {
+        lp_status(c, status);
         return;
     }
-    json_t *params = bn__query_parse(req->query);
+    json_t *params = bn_http_query_parse(req->query);
     if (params == NULL) {
         lp_status(c, 500);
         return;
@@ -512,13 +522,13 @@ void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
     json_decref(params);
 }
 
-void bn__lp_request_aborted(struct bn_lp_s *lp, bn_conn_t *c)
+void bn_lp_request_aborted(bn_lp_t *lp, bn_conn_t *c)
 {
     /* The poll's connection went away before its answer: the session stays,
      * waiting for the client's next poll. */
     lp_session_t *s = bn_conn_request_data(c);
     if (s != NULL && s->waiting == c) {
         s->waiting = NULL;
-        s->last_poll_ms = uv_now(lp->srv->loop);
+        s->last_poll_ms = uv_now(lp->loop);
     }
 }

@@ -46,7 +46,7 @@ static int on_message_complete(http_parser *p)
     r->keep_alive = http_should_keep_alive(p) != 0;
     /* 1xx interim responses are not part of this protocol: a backend that
      * sends one answers garbage. */
-    return http_body_is_final(p) ? 0 : -1;
+    return p->status_code >= 200 ? 0 : -1;
 }
 
 static const http_parser_settings settings = {

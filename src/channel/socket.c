@@ -508,7 +508,10 @@ void bn__sock_join_finish(bn_channel_t *ch, bn_chan_result_t res, bn_reply_t *r)
 {
     bn_socket_t *s = ch->sock;
     ch->busy = false;
+    json_t *ref = ch->pending_ref;
+    ch->pending_ref = NULL;
     if (ch->closing || s->closed) {
+        json_decref(ref);
         return; /* the socket closed meanwhile; the owner's reference is gone */
     }
     s->joining = NULL;
@@ -516,7 +519,8 @@ void bn__sock_join_finish(bn_channel_t *ch, bn_chan_result_t res, bn_reply_t *r)
         res = BN_CHAN_CRASH;
     }
     bn__sock_ref(s);
-    join_result(ch, ch->pending_ref, res, r);
+    join_result(ch, ref, res, r);
+    json_decref(ref);
     drain(s);
     bn__sock_unref(s);
 }
@@ -525,14 +529,18 @@ void bn__sock_event_finish(bn_channel_t *ch, bn_chan_result_t res, bn_reply_t *r
 {
     bn_socket_t *s = ch->sock;
     ch->busy = false;
+    json_t *ref = ch->pending_ref;
+    ch->pending_ref = NULL;
     if (s->closed) {
+        json_decref(ref);
         return;
     }
     bn__sock_ref(s);
     if (res == BN_CHAN_ASYNC) {
         res = BN_CHAN_CRASH;
     }
-    handle_in_result(ch, ch->pending_ref, res, r);
+    handle_in_result(ch, ref, res, r);
+    json_decref(ref);
     drain(s);
     bn__sock_unref(s);
 }

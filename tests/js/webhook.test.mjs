@@ -186,7 +186,7 @@ test('done-when: example backend process, two nodes, reply + broadcast across no
         assert.deepEqual(await joinResult(sanon.channel('public:y')), { status: 'ok', response: {} });
         const stats2 = await cluster.stats(a);
         assert.ok(stats2.webhook.failures.connect >= 1, JSON.stringify(stats2.webhook));
-        await a.waitForLog?.(/event=webhook_failures/);
+        await a.waitForLog(/event=webhook_failures/);
     } finally {
         proc.kill('SIGKILL');
         await cluster.stopAll();

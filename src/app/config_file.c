@@ -436,6 +436,8 @@ int bn_app_file_argv(int *argc, char ***argv, const struct option *opts, bn_app_
         f->argv[f->argc++] = (*argv)[i];
         f->argv[f->argc] = NULL;
     }
+    f->orig_argc = *argc;
+    f->orig_argv = *argv;
     *argc = f->argc;
     *argv = f->argv;
     *out = f;

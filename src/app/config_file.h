@@ -58,6 +58,9 @@ typedef struct bn_app_route_s {
 typedef struct bn_app_file_s {
     char **argv;              /* argv[0], the file's flags, then the real flags */
     int argc;
+    char **orig_argv;         /* the command line as given (for --workers' children, which
+                               * read the file themselves) */
+    int orig_argc;
     bn_app_route_t routes[BN_APP_ROUTES_MAX];
     size_t n_routes;
     bool have_channels;

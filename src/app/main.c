@@ -789,7 +789,8 @@ int main(int argc, char **argv)
             .bind = cfg.bind,
             .port = cfg.port,
         };
-        return bn_app_workers_run(argc, argv, &wc);
+        return file != NULL ? bn_app_workers_run(file->orig_argc, file->orig_argv, &wc)
+                            : bn_app_workers_run(argc, argv, &wc);
     }
     char worker_name[160];
     char worker_seed[96];

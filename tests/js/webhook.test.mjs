@@ -16,7 +16,7 @@ import { isDeepStrictEqual } from 'node:util';
 
 import { createBackend, policy, signatureValid } from '../../examples/webhook/backend.mjs';
 import { Cluster } from './support/cluster.mjs';
-import { joinResult, mint, phxSocket, pushResult, socketOpened } from './support/compat_client.mjs';
+import { joinResult, LongPoll, mint, phxSocket, pushResult, socketOpened } from './support/compat_client.mjs';
 import { runBennu, waitFor, withServer } from './support/server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -87,9 +87,9 @@ async function backend(decide = policy) {
     };
 }
 
-async function socketFor(srv, user) {
+async function socketFor(srv, user, opts = {}) {
     const params = user === undefined ? {} : { token: await mint(['--user', String(user), '--secret-key-base', SECRET]) };
-    const socket = phxSocket(srv, { params });
+    const socket = phxSocket(srv, { params, ...opts });
     socket.connect();
     await socketOpened(socket);
     return socket;
@@ -331,6 +331,34 @@ test('ordering: pushes sent while the join waits on the webhook run after it, in
             // and leave notifications arrive (fire and forget)
             c.close();
             await waitFor(() => hook.seen.some((r) => r.type === 'leave' && r.topic === 'doc:9'));
+        });
+    } finally {
+        await hook.close();
+    }
+});
+
+test('LongPoll: webhook join and event with reply and broadcast', async () => {
+    const hook = await backend();
+    try {
+        await withServer(['--no-mesh', '--config', writeConfig(config(hook.port))], async (srv) => {
+            const lp = await socketFor(srv, 7, { transport: LongPoll });
+            const ws = await socketFor(srv, 7);
+            const a = lp.channel('doc:5');
+            const b = ws.channel('doc:5');
+            const edited = [];
+            b.on('edited', (p) => edited.push(p));
+            assert.deepEqual(await joinResult(a), { status: 'ok', response: { welcome: 'doc:5' } });
+            assert.deepEqual(await joinResult(b), { status: 'ok', response: { welcome: 'doc:5' } });
+            assert.deepEqual(await pushResult(a.push('edit', { v: 2 })),
+                { status: 'ok', response: { saved: true } });
+            await waitFor(() => edited.length === 1);
+            assert.deepEqual(edited[0], { by: 7, v: 2 });
+            const join = hook.seen.find((r) => r.type === 'join');
+            assert.equal(join.user_id, 7);
+            assert.equal(join.topic, 'doc:5');
+            assert.equal(typeof join.socket_id, 'string');
+            const ev = hook.seen.find((r) => r.type === 'event');
+            assert.deepEqual(ev.assigns, { role: 'editor' }, 'the join answer\'s assigns come back');
         });
     } finally {
         await hook.close();

@@ -39,6 +39,7 @@ typedef enum {
     BN_CHAN_ERROR = 2,    /* join: {:error, reply} */
     BN_CHAN_STOP = 3,     /* handle_in: {:stop, :normal, socket}, with a reply first if one was set */
     BN_CHAN_CRASH = -1,   /* the callback failed: like a raised exception (phx_error / "join crashed") */
+    BN_CHAN_ASYNC = 4,    /* join/handle_in: the answer comes later, through bn_channel_finish */
 } bn_chan_result_t;
 
 /* Why a channel ends; given to terminate (Phoenix's terminate reasons). */
@@ -108,6 +109,33 @@ BN_EXTERN int bn_channel_broadcast(bn_channel_t *ch, const char *event,
 /* Same, excluding this channel's own connection. */
 BN_EXTERN int bn_channel_broadcast_from(bn_channel_t *ch, const char *event,
                                         const bn_payload_t *payload);
+
+/* Asynchronous join and handle_in (for callbacks that must ask something
+ * over the network, such as a webhook). A join or handle_in that returns
+ * BN_CHAN_ASYNC leaves its reply (if any) untouched and later calls
+ * bn_channel_finish exactly once, from another loop callback (never from
+ * inside the callback that returned BN_CHAN_ASYNC). Meanwhile the channel
+ * keeps its Phoenix order: during an asynchronous join every later message
+ * of that socket waits (the Phoenix transport is blocked in join), during an
+ * asynchronous handle_in the later messages of that topic wait; they are
+ * processed in arrival order once it finishes. At most
+ * BN_CHAN_ASYNC_QUEUE_MAX messages (and max_queued_bytes bytes) wait per
+ * socket; beyond, the connection is treated as over its rate limit
+ * (WebSocket close 1008, LongPoll POST status 429).
+ *
+ * The channel pointer stays allocated until bn_channel_finish, whatever
+ * happens meanwhile: when the channel or its socket went away (socket
+ * closed, channel crashed by a broadcast), bn_channel_finish only releases
+ * it. res is what the callback would have returned (join: OK, ERROR or
+ * CRASH; handle_in: OK, REPLY, STOP or CRASH); status (NULL = "ok" for OK
+ * and REPLY, "error" for a join ERROR) and response (reference stolen, NULL
+ * = {}) are the reply. */
+#define BN_CHAN_ASYNC_QUEUE_MAX 256
+BN_EXTERN void bn_channel_finish(bn_channel_t *ch, bn_chan_result_t res, const char *status,
+                                 json_t *response);
+/* False once the channel was removed (left, crashed, closed, its socket
+ * gone) or, during an asynchronous join, once its socket closed. */
+BN_EXTERN bool bn_channel_alive(const bn_channel_t *ch);
 
 /* Socket assigns: a JSON object per connection. set steals the value. */
 BN_EXTERN void bn_socket_assign(bn_socket_t *s, const char *key, json_t *value);

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "app/chat_channel.h"
+#include "app/config_file.h"
 #include "app/cookie_cli.h"
 #include "app/static_assets.h"
 #include "app/workers.h"
@@ -33,6 +34,7 @@ typedef struct app_s {
     bn_token_key_t user_key;
     bn_mesh_t *mesh;
     bn_pubsub_adapter_t adapter;
+    bn_app_file_t *file;       /* --config FILE, or NULL */
 } app_t;
 
 #define APP_MAX_SEEDS 64
@@ -54,7 +56,9 @@ static void mesh_deliver(void *ud, const char *topic, size_t topic_len, const ch
 static json_t *mesh_stats(void *ud)
 {
     app_t *app = ud;
-    return app->srv != NULL ? bn_server_stats_json(app->srv) : NULL;
+    json_t *stats = app->srv != NULL ? bn_server_stats_json(app->srv) : NULL;
+    bn_app_file_stats(app->file, stats);
+    return stats;
 }
 
 static size_t mesh_local_count(void *ud, const char *topic, size_t topic_len)
@@ -102,6 +106,8 @@ static void usage(FILE *out)
             "Runs one Bennu node: the Phoenix socket at /socket (WebSocket), the demo chat\n"
             "page at / and /health.\n"
             "\n"
+            "  --config FILE         a JSON file of flags, channel routes and the webhook\n"
+            "                        (docs/config.md); flags given here override it\n"
             "  --port N              HTTP port (default 4000; 0 = any free port)\n"
             "  --bind ADDR           listen address or host name (default 127.0.0.1)\n"
             "  --static-dir DIR      the demo page's directory (index.html, app.js, phoenix.js)\n"
@@ -253,6 +259,7 @@ static void on_stopped(void *ud)
 {
     app_t *app = ud;
     app->srv = NULL;
+    bn_app_file_close(app->file);
     if (app->mesh != NULL) {
         bn_mesh_close(app->mesh, on_mesh_closed, app);
     }
@@ -302,6 +309,7 @@ int main(int argc, char **argv)
         OPT_PREAUTH, OPT_PREAUTH_IP,
         OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS, OPT_TOPICS, OPT_LP_WINDOW,
         OPT_LP_TIMEOUT, OPT_LP_SESSIONS, OPT_FRAME_TIMEOUT, OPT_MEM_BUDGET, OPT_PENDING_IP,
+        OPT_CONFIG,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -343,10 +351,16 @@ int main(int argc, char **argv)
         {"memory-budget", required_argument, NULL, OPT_MEM_BUDGET},
         {"max-pending-per-ip", required_argument, NULL, OPT_PENDING_IP},
         {"rate-burst", required_argument, NULL, OPT_BURST},
+        {"config", required_argument, NULL, OPT_CONFIG},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
+    bn_app_file_t *file = NULL;
+    int file_rc = bn_app_file_argv(&argc, &argv, opts, &file);
+    if (file_rc != 0) {
+        return file_rc;
+    }
     int opt;
     int longindex = -1;
     long v;
@@ -619,6 +633,8 @@ int main(int argc, char **argv)
             }
             overrides[n_overrides++] = optarg;
             break;
+        case OPT_CONFIG:
+            break; /* read by bn_app_file_argv */
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -774,7 +790,8 @@ int main(int argc, char **argv)
             .bind = cfg.bind,
             .port = cfg.port,
         };
-        return bn_app_workers_run(argc, argv, &wc);
+        return file != NULL ? bn_app_workers_run(file->orig_argc, file->orig_argv, &wc)
+                            : bn_app_workers_run(argc, argv, &wc);
     }
     char worker_name[160];
     char worker_seed[96];
@@ -818,7 +835,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bennu: out of memory\n");
         return 1;
     }
-    bn_server_route(app.srv, "room:*", &bn_chat_channel, NULL);
+    app.file = file;
+    if (!bn_app_file_install(file, app.srv, app.loop)) {
+        bn_server_route(app.srv, "room:*", &bn_chat_channel, NULL);
+    }
     bn_server_on_connect(app.srv, app_connect, &app);
     if (static_dir != NULL) {
         bn_app_static_load(app.srv, static_dir, dev && app.have_user_key ? &app.user_key : NULL);
@@ -876,6 +896,7 @@ int main(int argc, char **argv)
         BN_LOG(WARN, "mesh_disabled", "%s",
                "detail=\"no cluster cookie: set --cookie, --cookie-file or BENNU_COOKIE\"");
     }
+    bn_app_file_set_node(file, app.mesh ? bn_mesh_name(app.mesh) : NULL);
     BN_LOG(INFO, "listening", "bind=%s port=%d mesh_port=%d node=%s version=%s", cfg.bind,
            http_port, app.mesh ? bn_mesh_port(app.mesh) : -1,
            app.mesh ? bn_mesh_name(app.mesh) : "-", BN_VERSION);

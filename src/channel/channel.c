@@ -88,6 +88,7 @@ void bn__chan_unref(bn_channel_t *ch)
     }
     bn_socket_t *s = ch->sock;
     json_decref(ch->join_ref);
+    json_decref(ch->pending_ref);
     free(ch);
     bn__sock_unref(s);
 }
@@ -124,6 +125,9 @@ void bn__chan_remove(bn_channel_t *ch, bn_stop_reason_t reason)
     }
     ch->closing = true;
     bn_socket_t *s = ch->sock;
+    if (s->joining == ch) {
+        s->joining = NULL; /* an asynchronous join that will not complete */
+    }
     bn_ps_unsubscribe(s->srv->ps, &ch->sub);
     for (bn_channel_t **pp = &s->channels; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == ch) {
@@ -222,6 +226,35 @@ int bn_channel_broadcast(bn_channel_t *ch, const char *event, const bn_payload_t
 int bn_channel_broadcast_from(bn_channel_t *ch, const char *event, const bn_payload_t *payload)
 {
     return bn_ps_broadcast(ch->sock->srv->ps, ch->topic, ch->topic_len, event, payload, &ch->sub);
+}
+
+bool bn_channel_alive(const bn_channel_t *ch)
+{
+    return !ch->closing && !ch->sock->closed;
+}
+
+/* The reference taken when the callback returned BN_CHAN_ASYNC is dropped
+ * here, after the completion (which may remove the channel) has run. */
+void bn_channel_finish(bn_channel_t *ch, bn_chan_result_t res, const char *status,
+                       json_t *response)
+{
+    if (!ch->busy) {
+        BN_LOG(ERROR, "channel_finish_unexpected", "topic=%s", BN_LOG_VAL(ch->topic));
+        json_decref(response);
+        return;
+    }
+    bn_reply_t r;
+    bn__reply_init(&r);
+    if (status != NULL || response != NULL) {
+        bn_reply_set(&r, status, response);
+    }
+    if (ch->joined) {
+        bn__sock_event_finish(ch, res, &r);
+    } else {
+        bn__sock_join_finish(ch, res, &r);
+    }
+    bn__reply_clear(&r);
+    bn__chan_unref(ch);
 }
 
 /* ---------------------------------------------------------------- subscriber ops */

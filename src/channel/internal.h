@@ -107,6 +107,10 @@ struct bn_socket_s {
     uint8_t vsn;
     bool closed;               /* the closing flag: no channel, nothing sent, unlisted */
     bool released;             /* bn__sock_free ran (the transport's reference is gone) */
+    bn_channel_t *joining;     /* a channel whose join is asynchronous (owner ref) */
+    struct bn_sock_queued_s *queue_head, *queue_tail; /* messages waiting behind async work */
+    size_t queue_n, queue_bytes;
+    bool draining;
     double rate_tokens;        /* token bucket of the per-connection rate limit */
     uint64_t rate_last_ms;
 };
@@ -123,6 +127,8 @@ struct bn_channel_s {
     void *data;
     unsigned refs;
     bool joined;
+    bool busy;                 /* an asynchronous join or handle_in is pending */
+    json_t *pending_ref;       /* the ref of that join or push */
     bool closing;              /* removed: nothing more is sent or called for it but terminate */
     size_t topic_len;
     char topic[];
@@ -162,6 +168,10 @@ void bn__sock_free(bn_socket_t *s);
 void bn__sock_ref(bn_socket_t *s);
 void bn__sock_unref(bn_socket_t *s);
 int bn__sock_send_out(bn_socket_t *s, const bn_out_t *o);
+
+/* socket.c: the asynchronous completions (bn_channel_finish). */
+void bn__sock_join_finish(bn_channel_t *ch, bn_chan_result_t res, bn_reply_t *r);
+void bn__sock_event_finish(bn_channel_t *ch, bn_chan_result_t res, bn_reply_t *r);
 
 /* channel.c */
 /* A new channel with one reference, its owner's (the caller). */

@@ -7,6 +7,15 @@
 #include "channel/internal.h"
 #include "bennu/log.h"
 
+/* A client message waiting behind asynchronous work (bn_channel_finish):
+ * the decoded message points into its own copy of the bytes. */
+typedef struct bn_sock_queued_s {
+    struct bn_sock_queued_s *next;
+    bn_msg_t m;
+    size_t len;
+    uint8_t data[];
+} bn_sock_queued_t;
+
 bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
                           json_t *params, const char *transport)
 {
@@ -62,9 +71,20 @@ void bn__sock_close(bn_socket_t *s)
     s->closed = true;
     bn_server_t *srv = s->srv;
     bn__sock_ref(s); /* through the terminate callbacks */
+    if (s->joining != NULL) {
+        bn__chan_remove(s->joining, BN_STOP_CLOSED);
+    }
     while (s->channels != NULL) {
         bn__chan_remove(s->channels, BN_STOP_CLOSED);
     }
+    while (s->queue_head != NULL) {
+        bn_sock_queued_t *q = s->queue_head;
+        s->queue_head = q->next;
+        bn_msg_clear(&q->m);
+        free(q);
+    }
+    s->queue_tail = NULL;
+    s->queue_n = s->queue_bytes = 0;
     if (s->prev != NULL) {
         s->prev->next = s->next;
     } else {
@@ -136,20 +156,26 @@ const char *bn_socket_transport(const bn_socket_t *s)
 
 /* ---------------------------------------------------------------- dispatch */
 
-static void reply(bn_socket_t *s, json_t *join_ref, json_t *ref, const bn_msg_t *m,
-                  const char *status, const bn_payload_t *response)
+static void reply_topic(bn_socket_t *s, json_t *join_ref, json_t *ref, const char *topic,
+                        size_t topic_len, const char *status, const bn_payload_t *response)
 {
     bn_out_t out = {
         .kind = BN_OUT_REPLY,
         .join_ref = join_ref,
         .ref = ref,
-        .topic = m->topic,
-        .topic_len = m->topic_len,
+        .topic = topic,
+        .topic_len = topic_len,
         .status = status,
         .payload = response,
     };
     s->srv->stats.replies++;
     bn__sock_send_out(s, &out);
+}
+
+static void reply(bn_socket_t *s, json_t *join_ref, json_t *ref, const bn_msg_t *m,
+                  const char *status, const bn_payload_t *response)
+{
+    reply_topic(s, join_ref, ref, m->topic, m->topic_len, status, response);
 }
 
 static void reply_empty(bn_socket_t *s, json_t *join_ref, const bn_msg_t *m, const char *status)
@@ -168,8 +194,8 @@ static void reply_reason(bn_socket_t *s, json_t *join_ref, const bn_msg_t *m, co
     json_decref(resp);
 }
 
-/* Sends what a callback put into r as the reply to message m. */
-static void send_reply(bn_socket_t *s, json_t *join_ref, const bn_msg_t *m, bn_reply_t *r)
+/* Sends what a callback put into r as the reply to ref on the channel's topic. */
+static void send_reply_ch(bn_channel_t *ch, json_t *join_ref, json_t *ref, bn_reply_t *r)
 {
     bn_payload_t p;
     json_t *empty = NULL;
@@ -181,8 +207,16 @@ static void send_reply(bn_socket_t *s, json_t *join_ref, const bn_msg_t *m, bn_r
         empty = json_object();
         p = bn_payload_json(empty);
     }
-    reply(s, join_ref, m->ref, m, r->status, &p);
+    reply_topic(ch->sock, join_ref, ref, ch->topic, ch->topic_len, r->status, &p);
     json_decref(empty);
+}
+
+static void reply_reason_ch(bn_channel_t *ch, json_t *ref, const char *reason)
+{
+    json_t *resp = json_pack("{s:s}", "reason", reason);
+    bn_payload_t p = bn_payload_json(resp);
+    reply_topic(ch->sock, ch->join_ref, ref, ch->topic, ch->topic_len, "error", &p);
+    json_decref(resp);
 }
 
 static bn_channel_t *find_channel(const bn_socket_t *s, const char *topic, size_t len)
@@ -202,6 +236,47 @@ static bool join_ref_matches(const bn_channel_t *ch, const json_t *jr)
         return true;
     }
     return ch->join_ref != NULL && json_equal(ch->join_ref, (json_t *)jr);
+}
+
+/* Applies a join's result: the channel is listed and subscribed (ok
+ * reply), or answered with an error and removed. Consumes the owner's
+ * reference on failure. */
+static void join_result(bn_channel_t *ch, json_t *ref, bn_chan_result_t res, bn_reply_t *r)
+{
+    bn_socket_t *s = ch->sock;
+    bn_server_t *srv = s->srv;
+    const bn_route_t *route = ch->route;
+    if (res == BN_CHAN_OK && s->closed && !ch->closing) {
+        /* The socket closed inside join: the join took effect and ends at
+         * once, so terminate sees "closed"; nothing can be sent. */
+        ch->joined = true;
+        bn__chan_remove(ch, BN_STOP_CLOSED);
+    } else if (res == BN_CHAN_OK && !ch->closing &&
+               bn_ps_subscribe(srv->ps, &ch->sub, ch->topic, ch->topic_len) == 0) {
+        ch->joined = true;
+        ch->next = s->channels;
+        s->channels = ch;
+        s->n_channels++;
+        srv->stats.channels++;
+        strcpy(r->status, "ok");
+        send_reply_ch(ch, ch->join_ref, ref, r);
+    } else if (res == BN_CHAN_ERROR && !ch->closing) {
+        srv->stats.join_errors++;
+        if (!r->set || strcmp(r->status, "ok") == 0) {
+            strcpy(r->status, "error");
+        }
+        send_reply_ch(ch, ch->join_ref, ref, r);
+        bn__chan_remove(ch, BN_STOP_NORMAL);
+    } else {
+        /* A crash, a failed subscribe, or the channel removed inside its own
+         * join: the client is told the join failed. */
+        srv->stats.join_errors++;
+        srv->stats.crashes++;
+        BN_LOG(WARN, "join_crashed", "topic=%s channel=%s", BN_LOG_VAL(ch->topic),
+               route->type->name);
+        reply_reason_ch(ch, ref, "join crashed");
+        bn__chan_remove(ch, BN_STOP_CRASH);
+    }
 }
 
 static void do_join(bn_socket_t *s, const bn_msg_t *m)
@@ -234,36 +309,18 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
     bn__reply_init(&r);
     bn_chan_result_t res = route->type->join(ch, &m->payload, &r);
     srv->stats.joins++;
-    if (res == BN_CHAN_OK && s->closed && !ch->closing) {
-        /* The socket closed inside join: the join took effect and ends at
-         * once, so terminate sees "closed"; nothing can be sent. */
-        ch->joined = true;
-        bn__chan_remove(ch, BN_STOP_CLOSED);
-    } else if (res == BN_CHAN_OK && !ch->closing &&
-               bn_ps_subscribe(srv->ps, &ch->sub, ch->topic, ch->topic_len) == 0) {
-        ch->joined = true;
-        ch->next = s->channels;
-        s->channels = ch;
-        s->n_channels++;
-        srv->stats.channels++;
-        strcpy(r.status, "ok");
-        send_reply(s, m->join_ref, m, &r);
-    } else if (res == BN_CHAN_ERROR && !ch->closing) {
-        srv->stats.join_errors++;
-        if (!r.set || strcmp(r.status, "ok") == 0) {
-            strcpy(r.status, "error");
-        }
-        send_reply(s, m->join_ref, m, &r);
-        bn__chan_remove(ch, BN_STOP_NORMAL);
+    if (res == BN_CHAN_ASYNC && !ch->closing && !s->closed) {
+        /* The owner's reference moves to s->joining; one more is held for
+         * bn_channel_finish. Later messages of this socket wait. */
+        ch->busy = true;
+        ch->pending_ref = json_incref(m->ref);
+        s->joining = ch;
+        bn__chan_ref(ch);
     } else {
-        /* A crash, a failed subscribe, or the channel removed inside its own
-         * join: the client is told the join failed. */
-        srv->stats.join_errors++;
-        srv->stats.crashes++;
-        BN_LOG(WARN, "join_crashed", "topic=%s channel=%s", BN_LOG_VAL(ch->topic),
-               route->type->name);
-        reply_reason(s, m->join_ref, m, "join crashed");
-        bn__chan_remove(ch, BN_STOP_CRASH);
+        if (res == BN_CHAN_ASYNC) {
+            res = BN_CHAN_CRASH; /* removed inside its own join */
+        }
+        join_result(ch, m->ref, res, &r);
     }
     bn__reply_clear(&r);
     bn__chan_unref(ch);
@@ -273,9 +330,32 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
  * intercepts whose handle_out fails, its socket closing); the reference
  * held here keeps it allocated, and a removed channel sends nothing more:
  * its client already has the phx_error or phx_close. */
+/* Applies a handle_in result to the push whose ref is ref. */
+static void handle_in_result(bn_channel_t *ch, json_t *ref, bn_chan_result_t res, bn_reply_t *r)
+{
+    if (ch->closing) {
+        res = BN_CHAN_OK;
+    }
+    switch (res) {
+    case BN_CHAN_OK:
+        break;
+    case BN_CHAN_REPLY:
+        send_reply_ch(ch, ch->join_ref, ref, r);
+        break;
+    case BN_CHAN_STOP:
+        if (r->set) {
+            send_reply_ch(ch, ch->join_ref, ref, r);
+        }
+        bn__chan_stop(ch, BN_STOP_NORMAL);
+        break;
+    default:
+        bn__chan_crash(ch);
+        break;
+    }
+}
+
 static void do_handle_in(bn_channel_t *ch, const bn_msg_t *m)
 {
-    bn_socket_t *s = ch->sock;
     const bn_channel_type_t *type = ch->route->type;
     if (type->handle_in == NULL) {
         bn__chan_crash(ch);
@@ -285,24 +365,12 @@ static void do_handle_in(bn_channel_t *ch, const bn_msg_t *m)
     bn__reply_init(&r);
     bn__chan_ref(ch);
     bn_chan_result_t res = type->handle_in(ch, m->event, &m->payload, &r);
-    if (ch->closing) {
-        res = BN_CHAN_OK;
-    }
-    switch (res) {
-    case BN_CHAN_OK:
-        break;
-    case BN_CHAN_REPLY:
-        send_reply(s, ch->join_ref, m, &r);
-        break;
-    case BN_CHAN_STOP:
-        if (r.set) {
-            send_reply(s, ch->join_ref, m, &r);
-        }
-        bn__chan_stop(ch, BN_STOP_NORMAL);
-        break;
-    default:
-        bn__chan_crash(ch);
-        break;
+    if (res == BN_CHAN_ASYNC && !ch->closing) {
+        ch->busy = true;
+        ch->pending_ref = json_incref(m->ref);
+        bn__chan_ref(ch); /* bn_channel_finish's */
+    } else {
+        handle_in_result(ch, m->ref, res == BN_CHAN_ASYNC ? BN_CHAN_OK : res, &r);
     }
     bn__reply_clear(&r);
     bn__chan_unref(ch);
@@ -380,7 +448,108 @@ static bool rate_allow(bn_socket_t *s)
     return true;
 }
 
-int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len)
+/* ---------------------------------------------------------------- async queue */
+
+/* Must m wait behind asynchronous work? During an asynchronous join every
+ * message waits (Phoenix's transport is blocked in join); otherwise a
+ * message waits when its topic's channel is busy or an earlier message of
+ * its topic is already waiting, so each topic keeps its order. */
+static bool must_wait(const bn_socket_t *s, const char *topic, size_t topic_len,
+                      const bn_sock_queued_t *before)
+{
+    if (s->joining != NULL) {
+        return true;
+    }
+    for (const bn_sock_queued_t *q = s->queue_head; q != NULL && q != before; q = q->next) {
+        if (q->m.topic_len == topic_len && memcmp(q->m.topic, topic, topic_len) == 0) {
+            return true;
+        }
+    }
+    const bn_channel_t *ch = find_channel(s, topic, topic_len);
+    return ch != NULL && ch->busy;
+}
+
+/* Dispatches the waiting messages that no longer have to wait, in order,
+ * until none can go. Not re-entered: a dispatch that completes
+ * synchronously is picked up by the loop here. */
+static void drain(bn_socket_t *s)
+{
+    if (s->draining) {
+        return;
+    }
+    s->draining = true;
+    bn__sock_ref(s);
+    while (!s->closed && s->joining == NULL) {
+        bn_sock_queued_t **pp = &s->queue_head;
+        bn_sock_queued_t *prev = NULL;
+        while (*pp != NULL && must_wait(s, (*pp)->m.topic, (*pp)->m.topic_len, *pp)) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        bn_sock_queued_t *q = *pp;
+        if (q == NULL) {
+            break;
+        }
+        *pp = q->next;
+        if (s->queue_tail == q) {
+            s->queue_tail = prev;
+        }
+        s->queue_n--;
+        s->queue_bytes -= q->len;
+        dispatch(s, &q->m);
+        bn_msg_clear(&q->m);
+        free(q);
+    }
+    s->draining = false;
+    bn__sock_unref(s);
+}
+
+void bn__sock_join_finish(bn_channel_t *ch, bn_chan_result_t res, bn_reply_t *r)
+{
+    bn_socket_t *s = ch->sock;
+    ch->busy = false;
+    json_t *ref = ch->pending_ref;
+    ch->pending_ref = NULL;
+    if (ch->closing || s->closed) {
+        json_decref(ref);
+        return; /* the socket closed meanwhile; the owner's reference is gone */
+    }
+    s->joining = NULL;
+    if (res != BN_CHAN_OK && res != BN_CHAN_ERROR) {
+        res = BN_CHAN_CRASH;
+    }
+    bn__sock_ref(s);
+    join_result(ch, ref, res, r);
+    json_decref(ref);
+    drain(s);
+    bn__sock_unref(s);
+}
+
+void bn__sock_event_finish(bn_channel_t *ch, bn_chan_result_t res, bn_reply_t *r)
+{
+    bn_socket_t *s = ch->sock;
+    ch->busy = false;
+    json_t *ref = ch->pending_ref;
+    ch->pending_ref = NULL;
+    if (s->closed) {
+        json_decref(ref);
+        return;
+    }
+    bn__sock_ref(s);
+    if (res == BN_CHAN_ASYNC) {
+        res = BN_CHAN_CRASH;
+    }
+    handle_in_result(ch, ref, res, r);
+    json_decref(ref);
+    drain(s);
+    bn__sock_unref(s);
+}
+
+/* Decodes and dispatches one client message, or queues it behind
+ * asynchronous work (then the bytes are copied: a binary payload points
+ * into them). Returns 0, -1 (malformed) or BN_SOCK_RATE_LIMITED (the queue
+ * is full). */
+static int handle_message(bn_socket_t *s, const uint8_t *data, size_t len, bool binary)
 {
     bn_msg_t m;
     const char *err = NULL;
@@ -388,11 +557,56 @@ int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len)
         return BN_SOCK_RATE_LIMITED;
     }
     s->srv->stats.messages_in++;
-    if (bn_ser_decode_text((bn_vsn_t)s->vsn, data, len, &m, &err) != 0) {
+    int rc;
+    if (binary) {
+        rc = s->vsn != BN_VSN_2 ? -1 : bn_ser_decode_binary(data, len, &m, &err);
+        if (s->vsn != BN_VSN_2) {
+            err = "binary frame on a V1 socket";
+        }
+    } else {
+        rc = bn_ser_decode_text((bn_vsn_t)s->vsn, (const char *)data, len, &m, &err);
+    }
+    if (rc != 0) {
         s->srv->stats.bad_messages++;
         BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport,
                BN_LOG_VAL(err ? err : "?"));
         return -1;
+    }
+    if (!s->closed && must_wait(s, m.topic, m.topic_len, NULL)) {
+        if (s->queue_n >= BN_CHAN_ASYNC_QUEUE_MAX ||
+            s->queue_bytes + len > s->srv->cfg.max_queued_bytes) {
+            bn_msg_clear(&m);
+            s->srv->stats.rate_limited++;
+            BN_LOG(WARN, "async_queue_full", "transport=%s queued=%zu", s->transport, s->queue_n);
+            return BN_SOCK_RATE_LIMITED;
+        }
+        bn_msg_clear(&m);
+        bn_sock_queued_t *q = malloc(sizeof(*q) + (len ? len : 1));
+        if (q == NULL) {
+            return -1;
+        }
+        memcpy(q->data, data, len);
+        q->len = len;
+        q->next = NULL;
+        /* Decoding the same bytes again cannot fail. */
+        if (binary) {
+            rc = bn_ser_decode_binary(q->data, len, &q->m, &err);
+        } else {
+            rc = bn_ser_decode_text((bn_vsn_t)s->vsn, (const char *)q->data, len, &q->m, &err);
+        }
+        if (rc != 0) {
+            free(q);
+            return -1;
+        }
+        if (s->queue_tail != NULL) {
+            s->queue_tail->next = q;
+        } else {
+            s->queue_head = q;
+        }
+        s->queue_tail = q;
+        s->queue_n++;
+        s->queue_bytes += len;
+        return 0;
     }
     bn__sock_ref(s);
     dispatch(s, &m);
@@ -401,23 +615,12 @@ int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len)
     return 0;
 }
 
+int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len)
+{
+    return handle_message(s, (const uint8_t *)data, len, false);
+}
+
 int bn__sock_handle_binary(bn_socket_t *s, const uint8_t *data, size_t len)
 {
-    bn_msg_t m;
-    const char *err = NULL;
-    if (!rate_allow(s)) {
-        return BN_SOCK_RATE_LIMITED;
-    }
-    s->srv->stats.messages_in++;
-    if (s->vsn != BN_VSN_2 || bn_ser_decode_binary(data, len, &m, &err) != 0) {
-        s->srv->stats.bad_messages++;
-        BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport,
-               BN_LOG_VAL(err ? err : "binary frame on a V1 socket"));
-        return -1;
-    }
-    bn__sock_ref(s);
-    dispatch(s, &m);
-    bn__sock_unref(s);
-    bn_msg_clear(&m);
-    return 0;
+    return handle_message(s, data, len, true);
 }

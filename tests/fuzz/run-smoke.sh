@@ -48,7 +48,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 dict_for() {
     case "$1" in
     v1_json|v2_json) echo "$here/dict/json.dict" ;;
-    http|longpoll_body) echo "$here/dict/http.dict" ;;
+    http|longpoll_body|webhook_response) echo "$here/dict/http.dict" ;;
     *) echo "" ;;
     esac
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel/token_cli.h"
+#include "bennu/secret.h"
 
 /* The largest config file read. */
 #define BN_APP_FILE_MAX (1024 * 1024)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "app/config_file.h"
-#include "core/log.h"
+#include "bennu/log.h"
 
 /* ---------------------------------------------------------------- patterns */
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "app/webhook_http.h"
-#include "core/log.h"
+#include "bennu/log.h"
 
 static const char *const result_names[] = {
     "ok",

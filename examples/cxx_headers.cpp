@@ -38,7 +38,7 @@ const any_fn public_api[] = {
     fn(bn_channel_socket), fn(bn_channel_route_data), fn(bn_channel_set_data),
     fn(bn_channel_data), fn(bn_channel_push), fn(bn_channel_broadcast),
     fn(bn_channel_broadcast_from), fn(bn_socket_assign), fn(bn_socket_assigns_get),
-    fn(bn_socket_params), fn(bn_socket_transport),
+    fn(bn_socket_params), fn(bn_socket_transport), fn(bn_channel_finish), fn(bn_channel_alive),
     // mesh.h
     fn(bn_mesh_new), fn(bn_mesh_start), fn(bn_mesh_port), fn(bn_mesh_group_join),
     fn(bn_mesh_group_leave), fn(bn_mesh_broadcast), fn(bn_mesh_members_json),

@@ -43,6 +43,15 @@ for h in "$prefix"/include/bennu/*.h; do
     echo "$inc" | gcc -x c -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Werror $cflags -fsyntax-only -
     echo "$inc" | g++ -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror $cflags -fsyntax-only -
 done
+# cxx_headers.cpp must name every function the installed headers export.
+missing=$(for f in $(grep -h -A2 'BN_EXTERN' "$prefix"/include/bennu/*.h |
+                     grep -o 'bn_[a-z0-9_]*(' | tr -d '(' | sort -u); do
+              grep -q "fn($f)" examples/cxx_headers.cpp || echo "$f"
+          done)
+if [[ -n $missing ]]; then
+    echo "run-smoke: examples/cxx_headers.cpp does not list: $missing" >&2
+    exit 1
+fi
 g++ -std=c++11 -Wall -Wextra -Werror $cflags examples/cxx_headers.cpp $libs -o "$tmp/cxx_headers"
 "$tmp/cxx_headers"
 

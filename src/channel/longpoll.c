@@ -339,6 +339,7 @@ static void session_open(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
         BN_LOG(WARN, "connect_refused", "reason=too_many_longpoll_sessions limit=%u",
                srv->cfg.max_longpoll_sessions);
         srv->stats.refused_connects++;
+        srv->stats.refused_by[BN_REFUSE_LONGPOLL_SESSIONS]++;
         lp_status(c, 403);
         return;
     }
@@ -495,6 +496,7 @@ void bn__lp_request(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
         BN_LOG(INFO, "connect_refused", "reason=origin transport=longpoll origin=%s",
                BN_LOG_VAL(bn_http_header(req, "origin")));
         srv->stats.refused_connects++;
+        srv->stats.refused_by[BN_REFUSE_ORIGIN]++;
         lp_status(c, 403);
         return;
     }

@@ -106,6 +106,7 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
         BN_LOG(INFO, "connect_refused", "reason=bad_vsn transport=%s", transport);
         json_decref(params);
         srv->stats.refused_connects++;
+        srv->stats.refused_by[BN_REFUSE_BAD_VSN]++;
         return NULL;
     }
     bn_socket_t *s = bn__sock_new(srv, io, io_ud, (bn_vsn_t)vsn, params, transport);
@@ -124,6 +125,7 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
         if (!ok || s->closed) {
             BN_LOG(INFO, "connect_refused", "reason=connect_callback transport=%s", transport);
             srv->stats.refused_connects++;
+            srv->stats.refused_by[BN_REFUSE_CONNECT_CALLBACK]++;
             bn__sock_free(s);
             bn__sock_unref(s);
             json_decref(params);
@@ -132,6 +134,13 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
         bn__sock_unref(s);
     }
     json_decref(params);
+    if (bn__sock_id_attach(s) != 0) {
+        BN_LOG(WARN, "connect_refused", "reason=socket_id transport=%s", transport);
+        srv->stats.refused_connects++;
+        srv->stats.refused_by[BN_REFUSE_SOCKET_ID]++;
+        bn__sock_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -142,6 +151,7 @@ static int on_ws_open(void *ud, bn_conn_t *c, bn_http_req_t *req, void **session
         BN_LOG(INFO, "connect_refused", "reason=origin transport=websocket origin=%s",
                BN_LOG_VAL(bn_http_header(req, "origin")));
         srv->stats.refused_connects++;
+        srv->stats.refused_by[BN_REFUSE_ORIGIN]++;
         return 403;
     }
     bn_socket_t *s = bn__socket_connect(srv, c, req, &ws_io, c, "websocket");
@@ -197,6 +207,9 @@ static void on_request(void *ud, bn_conn_t *c, bn_http_req_t *req)
     if (strcmp(req->path, "/socket/longpoll") == 0) {
         bn__lp_request(srv->lp, c, req);
         return;
+    }
+    if (bn__ops_request(srv, c, req)) {
+        return; /* /health, /ready, /metrics, /api/ (http_api.c) */
     }
     bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
     if (strcmp(req->path, "/health") == 0) {
@@ -379,6 +392,7 @@ static void on_lp_closed(void *ud)
     bn_server_t *srv = ud;
     void (*cb)(void *) = srv->stop_cb;
     void *cb_ud = srv->stop_ud;
+    bn__ops_free(srv->ops);
     bn_ps_free(srv->ps);
     bn_router_free(&srv->router);
     for (size_t i = 0; i < srv->n_files; i++) {

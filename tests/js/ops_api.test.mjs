@@ -4,6 +4,7 @@
 // "disconnect" broadcast across a cluster, and --enforce-token-expiry.
 // Every wait is a bounded poll on an observable event.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { Socket } from 'phoenix';
 
 import { lobby, waitFor, withCluster } from './support/cluster.mjs';
 import { mint, phxSocket, socketOpened, wsUpgradeStatus } from './support/compat_client.mjs';
-import { rawHttp, runBennu, WebSocket, withServer } from './support/server.mjs';
+import { bennuctlBin, rawHttp, runBennu, WebSocket, withServer } from './support/server.mjs';
 
 const KEY = 'api-test-key-0123456789abcdef';
 const SECRET = 'ops-test-secret-0123456789-abcdefghij';
@@ -356,6 +357,17 @@ test('cluster: /ready 503 then 200, API broadcast on A reaches clients on A and 
         assert.deepEqual(s43.closes, []);
         await waitFor(async () => sample(parseProm((await api(b.httpPort, 'GET', '/metrics')).text),
             'bennu_disconnects_total') === 1, 5000, 'B counts one disconnect');
+
+        // The same through bennuctl broadcast (via A, the client is on B).
+        await cluster.waitPeerGroup(a, b, 'users_socket:43');
+        const ctl = await new Promise((resolve, reject) => {
+            execFile(bennuctlBin(), ['--node', a.meshAddr, '--cookie', cluster.cookie, 'broadcast',
+                'users_socket:43', 'disconnect', '{}'], { timeout: 20000 },
+            (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+        });
+        assert.match(ctl, /broadcast users_socket:43 disconnect/);
+        await waitFor(() => s43.closes.length > 0, 5000, 'the user-43 socket closed by bennuctl');
+        assert.equal(s43.closes[0].code, 1001);
     }));
 
 test('--enforce-token-expiry closes a socket at its token expiry with close code 4001', () =>

@@ -912,8 +912,9 @@ int main(int argc, char **argv)
         BN_LOG(WARN, "mesh_disabled", "%s",
                "detail=\"no cluster cookie: set --cookie, --cookie-file or BENNU_COOKIE\"");
     }
-    if (bn_app_ops_start(&app.ops, app.loop, app.srv, app.mesh, n_seeds, node_name, cfg.bind) !=
-        0) {
+    /* With a mesh the name is the mesh's (node_name may point into the block above). */
+    if (bn_app_ops_start(&app.ops, app.loop, app.srv, app.mesh, n_seeds,
+                         app.mesh != NULL ? NULL : node_name, cfg.bind) != 0) {
         fprintf(stderr, "bennu: out of memory\n");
         return 1;
     }

@@ -86,8 +86,15 @@ int bn__sock_id_attach(bn_socket_t *s)
     s->id_sub.ops = &id_sub_ops;
     s->id_sub.vsn = s->vsn;
     s->id_sub.intercepts = true;
-    if (bn_ps_subscribe(s->srv->ps, &s->id_sub, s->id, strlen(s->id)) != 0) {
-        return -1;
+    /* Id topics are bounded by the connections, not by --max-topics (a
+     * cap on what clients can make the node hold by joining): the cap is
+     * lifted for this one subscribe. */
+    bn_ps_t *ps = s->srv->ps;
+    bn_ps_set_max_topics(ps, 0);
+    int rc = bn_ps_subscribe(ps, &s->id_sub, s->id, strlen(s->id));
+    bn_ps_set_max_topics(ps, s->srv->cfg.max_topics);
+    if (rc != 0) {
+        return -1; /* OOM */
     }
     s->id_subscribed = true;
     return 0;

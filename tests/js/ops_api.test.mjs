@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { Socket } from 'phoenix';
 
 import { lobby, waitFor, withCluster } from './support/cluster.mjs';
-import { mint, phxSocket, socketOpened, wsUpgradeStatus } from './support/compat_client.mjs';
+import { lp, lpOpen, mint, phxSocket, socketOpened, wsUpgradeStatus } from './support/compat_client.mjs';
 import { bennuctlBin, rawHttp, runBennu, WebSocket, withServer } from './support/server.mjs';
 
 const KEY = 'api-test-key-0123456789abcdef';
@@ -335,6 +335,14 @@ test('cluster: /ready 503 then 200, API broadcast on A reaches clients on A and 
         assert.equal(sample(mA, 'bennu_mesh_links_up'), 1);
         assert.ok(sample(mA, 'bennu_mesh_peer_rtt_seconds', { peer: b.name }) >= 0);
         assert.ok(sample(mA, 'bennu_broadcasts_total', { direction: 'out' }) >= 1);
+        // Every series the Grafana dashboard uses exists (presence: once wired).
+        const dash = JSON.parse(fs.readFileSync(new URL('../../docs/grafana-bennu.json', import.meta.url)));
+        const used = new Set(JSON.stringify(dash).match(/bennu_[a-z_]+/g));
+        for (const name of used) {
+            if (name !== 'bennu_presence_members') {
+                assert.ok(mA.has(name), `the dashboard uses ${name}, which /metrics lacks`);
+            }
+        }
         const mB = parseProm((await api(b.httpPort, 'GET', '/metrics')).text);
         assert.ok(sample(mB, 'bennu_broadcasts_total', { direction: 'in' }) >= 1);
 
@@ -381,10 +389,10 @@ test('--enforce-token-expiry closes a socket at its token expiry with close code
         const sLong = phxSocket(srv, { params: { token: long } });
         const closes = [];
         sShort.onClose((e) => closes.push(e.code));
+        const opened = [socketOpened(sShort), socketOpened(sLong)]; // before either can open
         sShort.connect();
         sLong.connect();
-        await socketOpened(sShort);
-        await socketOpened(sLong);
+        await Promise.all(opened);
         await waitFor(() => closes.length > 0, 10000, 'the expired socket closed');
         assert.deepEqual(closes, [4001]);
         assert.ok(sLong.isConnected());
@@ -393,3 +401,21 @@ test('--enforce-token-expiry closes a socket at its token expiry with close code
         // Once expired, the same token is refused at connect.
         assert.equal((await wsUpgradeStatus(srv, { query: `vsn=2.0.0&token=${short}` })).status, 403);
     }));
+
+test('disconnect over LongPoll: the session of the socket id ends, its next poll gets 410', () =>
+    withServer(['--no-mesh', '--secret-key-base', SECRET, '--api-key-file', keyFile(),
+        '--longpoll-window', '500'], async (srv) => {
+        const t = await mint(['--user', 'alice', '--secret-key-base', SECRET]);
+        const q = `vsn=2.0.0&token=${t}`;
+        const session = await lpOpen(srv, q);
+        const other = await lpOpen(srv, 'vsn=2.0.0');
+        const d = await api(srv.port, 'POST', '/api/broadcast', {
+            body: JSON.stringify({ topic: 'users_socket:alice', event: 'disconnect', payload: {} }),
+        });
+        assert.equal(d.status, 200);
+        const poll = await lp(srv, 'GET', { query: q, session });
+        assert.equal(poll.json.status, 410);
+        // An anonymous session is untouched: its poll waits the window, then answers 204.
+        const again = await lp(srv, 'GET', { session: other, timeoutMs: 15000 });
+        assert.equal(again.json.status, 204);
+    }, { logLevel: 'info' }));

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-typedef struct bn_server_s bn_server_t;
+struct bn_server_s; /* bn_server_t of bennu.h */
 struct bn_mesh_s;
 
 /* WebSocket close code of a socket closed at its token's expiry (an
@@ -35,7 +35,7 @@ BN_EXTERN const char *bn_socket_id(const bn_socket_t *s);
 BN_EXTERN void bn_socket_set_expiry(bn_socket_t *s, int64_t unix_ms);
 /* Closes every socket whose expiry is at or before now_unix_ms; returns how
  * many. The embedder calls it periodically (bennu: every 250 ms). */
-BN_EXTERN size_t bn_server_close_expired(bn_server_t *srv, int64_t now_unix_ms);
+BN_EXTERN size_t bn_server_close_expired(struct bn_server_s *srv, int64_t now_unix_ms);
 
 typedef struct bn_ops_config_s {
     /* The bearer key of /api/ (copied). NULL or "": /api/ answers 404. */
@@ -55,7 +55,7 @@ typedef struct bn_ops_config_s {
 /* Turns the operator surface on (before or after bn_server_start): /health
  * and /ready answer JSON, /metrics and /api/ as configured. Without this
  * call /health answers "ok" and the rest 404. Returns 0 or -1 (OOM). */
-BN_EXTERN int bn_server_enable_ops(bn_server_t *srv, const bn_ops_config_t *cfg);
+BN_EXTERN int bn_server_enable_ops(struct bn_server_s *srv, const bn_ops_config_t *cfg);
 
 #ifdef __cplusplus
 }

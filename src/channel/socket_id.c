@@ -58,8 +58,8 @@ static const bn_ps_sub_ops_t id_sub_ops = {id_send, id_intercepts, id_handle_out
 
 int bn_socket_set_id(bn_socket_t *s, const char *id)
 {
-    if (s->id_subscribed || s->closed) {
-        return -1; /* only inside the connect callback */
+    if (s->id_sub.ops != NULL || s->closed) {
+        return -1; /* only inside the connect callback (attach sets ops) */
     }
     if (id != NULL && (id[0] == '\0' || strlen(id) > BN_SOCKET_ID_MAX)) {
         return -1;
@@ -80,10 +80,10 @@ const char *bn_socket_id(const bn_socket_t *s)
 
 int bn__sock_id_attach(bn_socket_t *s)
 {
+    s->id_sub.ops = &id_sub_ops; /* from now on the id is fixed */
     if (s->id == NULL) {
         return 0;
     }
-    s->id_sub.ops = &id_sub_ops;
     s->id_sub.vsn = s->vsn;
     s->id_sub.intercepts = true;
     /* Id topics are bounded by the connections, not by --max-topics (a

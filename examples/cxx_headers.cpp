@@ -46,7 +46,7 @@ const any_fn public_api[] = {
     fn(bn_mesh_incarnation), fn(bn_mesh_close),
     // token.h, secret.h, log.h
     fn(bn_token_result_name), fn(bn_token_key_derive), fn(bn_token_sign), fn(bn_token_verify),
-    fn(bn_token_now_ms), fn(bn_secret_file_read), fn(bn_log_set_level), fn(bn_log_set_sink),
+    fn(bn_token_now_ms), fn(bn_token_expires_at_ms), fn(bn_secret_file_read), fn(bn_log_set_level), fn(bn_log_set_sink),
     fn(bn_log_level_parse), fn(bn_log_level_name), fn(bn_log_write), fn(bn_log_value_n),
     fn(bn_log_value),
     // err.h, version.h

@@ -14,6 +14,7 @@
 #include "bennu/pubsub.h"
 #include "bennu/err.h"
 #include "bennu/export.h"
+#include "bennu/ops.h"
 #include "bennu/version.h"
 
 #ifdef __cplusplus

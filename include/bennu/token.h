@@ -64,6 +64,12 @@ BN_EXTERN bn_token_result_t bn_token_verify(const bn_token_key_t *k, const char 
 #define BN_USER_TOKEN_SALT "user socket"
 #define BN_USER_TOKEN_MAX_AGE 1209600
 
+/* When a token that bn_token_verify accepted stops being valid: its signing
+ * time plus the smaller of its embedded max age and max_age_s, in Unix ms
+ * (0 when the token cannot be read). Reads the payload without checking the
+ * MAC again: call it only on a verified token. */
+BN_EXTERN int64_t bn_token_expires_at_ms(const char *token, int64_t max_age_s);
+
 /* Wall-clock (Unix) milliseconds, the time base of Phoenix.Token. */
 BN_EXTERN int64_t bn_token_now_ms(void);
 

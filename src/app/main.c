@@ -11,6 +11,7 @@
 #include "app/chat_channel.h"
 #include "app/config_file.h"
 #include "app/cookie_cli.h"
+#include "app/ops_cli.h"
 #include "app/static_assets.h"
 #include "app/workers.h"
 #include "app/token_cli.h"
@@ -35,6 +36,7 @@ typedef struct app_s {
     bn_mesh_t *mesh;
     bn_pubsub_adapter_t adapter;
     bn_app_file_t *file;       /* --config FILE, or NULL */
+    bn_app_ops_t ops;
 } app_t;
 
 #define APP_MAX_SEEDS 64
@@ -87,15 +89,19 @@ static bool app_connect(bn_socket_t *s, json_t *params, const bn_connect_info_t 
         return false;
     }
     json_t *user = NULL;
+    int64_t now_ms = bn_token_now_ms();
     bn_token_result_t r =
-        bn_token_verify(&app->user_key, token, BN_USER_TOKEN_MAX_AGE, bn_token_now_ms(), &user);
+        bn_token_verify(&app->user_key, token, BN_USER_TOKEN_MAX_AGE, now_ms, &user);
     if (r != BN_TOKEN_OK) {
         BN_LOG(INFO, "connect_refused", "reason=token_%s peer=%s transport=%s",
                bn_token_result_name(r), info->peer, info->transport);
         return false;
     }
+    /* The socket id users_socket:<user id> (a "disconnect" broadcast to it
+     * closes the socket) and, with --enforce-token-expiry, the expiry. */
+    bool ok = bn_app_ops_identify(&app->ops, s, user, token, BN_USER_TOKEN_MAX_AGE, now_ms);
     bn_socket_assign(s, "user_id", user);
-    return true;
+    return ok;
 }
 
 static void usage(FILE *out)
@@ -144,6 +150,13 @@ static void usage(FILE *out)
             "                        over it: close 1008, LongPoll POST status 429)\n"
             "  --rate-burst N        bursts allowed above the rate (default = --rate-limit;\n"
             "                        needs --rate-limit)\n"
+            "\n"
+            "Operations (see docs/api.md):\n"
+            "  --api-key-file F      bearer key of the /api/ server API (mode 0600, 16 to 1023\n"
+            "                        bytes; else env BENNU_API_KEY; none: /api/ answers 404)\n"
+            "  --metrics-public      serve /metrics without the API key\n"
+            "  --ready-min-peers N   /ready needs N peer nodes up (default 1 with --join, else 0)\n"
+            "  --enforce-token-expiry  close a socket when its user token expires (close 4001)\n"
             "\n"
             "Cluster (see README \"Cluster\"):\n"
             "  --name NAME@HOST      node name (default bennu-<port>@<bind>)\n"
@@ -260,6 +273,7 @@ static void on_stopped(void *ud)
     app_t *app = ud;
     app->srv = NULL;
     bn_app_file_close(app->file);
+    bn_app_ops_close(&app->ops);
     if (app->mesh != NULL) {
         bn_mesh_close(app->mesh, on_mesh_closed, app);
     }
@@ -285,6 +299,8 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "cookie") == 0) {
         return bn_app_cookie_cli(argc - 1, argv + 1);
     }
+    static app_t app;
+    bn_app_ops_init(&app.ops);
     bn_config_t cfg;
     bn_config_defaults(&cfg);
     const char *static_dir = BN_DEFAULT_STATIC_DIR;
@@ -310,6 +326,7 @@ int main(int argc, char **argv)
         OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS, OPT_TOPICS, OPT_LP_WINDOW,
         OPT_LP_TIMEOUT, OPT_LP_SESSIONS, OPT_FRAME_TIMEOUT, OPT_MEM_BUDGET, OPT_PENDING_IP,
         OPT_CONFIG,
+        OPT_API_KEY_FILE, OPT_METRICS_PUBLIC, OPT_READY_MIN_PEERS, OPT_ENFORCE_EXPIRY,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -352,6 +369,10 @@ int main(int argc, char **argv)
         {"max-pending-per-ip", required_argument, NULL, OPT_PENDING_IP},
         {"rate-burst", required_argument, NULL, OPT_BURST},
         {"config", required_argument, NULL, OPT_CONFIG},
+        {"api-key-file", required_argument, NULL, OPT_API_KEY_FILE},
+        {"metrics-public", no_argument, NULL, OPT_METRICS_PUBLIC},
+        {"ready-min-peers", required_argument, NULL, OPT_READY_MIN_PEERS},
+        {"enforce-token-expiry", no_argument, NULL, OPT_ENFORCE_EXPIRY},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -476,6 +497,20 @@ int main(int argc, char **argv)
             break;
         case OPT_SECRET_FILE:
             secret_file = optarg;
+            break;
+        case OPT_API_KEY_FILE:
+            app.ops.api_key_file = optarg;
+            break;
+        case OPT_METRICS_PUBLIC:
+            app.ops.metrics_public = true;
+            break;
+        case OPT_READY_MIN_PEERS:
+            if (parse_num("--ready-min-peers", optarg, 0, 100000, &app.ops.ready_min_peers) != 0) {
+                return 2;
+            }
+            break;
+        case OPT_ENFORCE_EXPIRY:
+            app.ops.enforce_expiry = true;
             break;
         case OPT_DEV:
             dev = true;
@@ -715,6 +750,9 @@ int main(int argc, char **argv)
         BN_LOG(WARN, "secret_in_argv", "flag=--cookie detail=%s",
                BN_LOG_VAL("visible to every local user in ps; use --cookie-file or BENNU_COOKIE"));
     }
+    if (bn_app_ops_load(&app.ops) != 0) {
+        return 2;
+    }
     if (cfg.max_message_size < cfg.max_frame_size) {
         cfg.max_message_size = cfg.max_frame_size;
     }
@@ -820,7 +858,6 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
-    static app_t app;
     app.loop = uv_default_loop();
     if (secret != NULL) {
         bn_token_key_derive(&app.user_key, secret, strlen(secret), BN_USER_TOKEN_SALT,
@@ -897,6 +934,12 @@ int main(int argc, char **argv)
                "detail=\"no cluster cookie: set --cookie, --cookie-file or BENNU_COOKIE\"");
     }
     bn_app_file_set_node(file, app.mesh ? bn_mesh_name(app.mesh) : NULL);
+    /* With a mesh the name is the mesh's (node_name may point into the block above). */
+    if (bn_app_ops_start(&app.ops, app.loop, app.srv, app.mesh, n_seeds,
+                         app.mesh != NULL ? NULL : node_name, cfg.bind) != 0) {
+        fprintf(stderr, "bennu: out of memory\n");
+        return 1;
+    }
     BN_LOG(INFO, "listening", "bind=%s port=%d mesh_port=%d node=%s version=%s", cfg.bind,
            http_port, app.mesh ? bn_mesh_port(app.mesh) : -1,
            app.mesh ? bn_mesh_name(app.mesh) : "-", BN_VERSION);

@@ -444,3 +444,40 @@ int64_t bn_token_now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int64_t bn_token_expires_at_ms(const char *token, int64_t max_age_s)
+{
+    /* "<header>.<base64url payload>.<mac>"; the MAC was checked already. */
+    const char *a = token != NULL ? strchr(token, '.') : NULL;
+    const char *b = a != NULL ? strchr(a + 1, '.') : NULL;
+    if (b == NULL) {
+        return 0;
+    }
+    size_t n = (size_t)(b - (a + 1));
+    while (n > 0 && a[n] == '=') { /* optional padding */
+        n--;
+    }
+    uint8_t *bin = malloc(n + 1);
+    size_t len = 0;
+    json_t *term = NULL;
+    int64_t out = 0;
+    if (bin != NULL &&
+        sodium_base642bin(bin, n + 1, a + 1, n, NULL, &len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+        bn_etf_decode((const uint8_t *)bin, len, &term) == 0 && json_is_array(term) &&
+        json_array_size(term) >= 2 && json_is_integer(json_array_get(term, 1))) {
+        int64_t signed_ms = (int64_t)json_integer_value(json_array_get(term, 1));
+        int64_t max_s = max_age_s;
+        json_t *embedded = json_array_get(term, 2); /* absent in legacy tokens; or :infinity */
+        if (json_is_integer(embedded) && json_integer_value(embedded) < max_s) {
+            max_s = (int64_t)json_integer_value(embedded);
+        }
+        if (max_s < 0) {
+            max_s = 0;
+        }
+        out = signed_ms + max_s * 1000;
+    }
+    json_decref(term);
+    free(bin);
+    return out;
+}

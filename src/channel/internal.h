@@ -21,6 +21,21 @@ typedef struct bn_sock_io_s {
     void (*close)(void *io_ud, uint16_t code);
 } bn_sock_io_t;
 
+/* Why a connect was refused (server stats, /metrics). */
+#define BN_REFUSE_REASON_MAP(X)                 \
+    X(ORIGIN, "origin")                         \
+    X(BAD_VSN, "bad_vsn")                       \
+    X(CONNECT_CALLBACK, "connect_callback")     \
+    X(SOCKET_ID, "socket_id")                   \
+    X(LONGPOLL_SESSIONS, "too_many_longpoll_sessions")
+
+typedef enum {
+#define BN_REFUSE_ENUM(name, str) BN_REFUSE_##name,
+    BN_REFUSE_REASON_MAP(BN_REFUSE_ENUM)
+#undef BN_REFUSE_ENUM
+    BN_REFUSE__COUNT
+} bn_refuse_reason_t;
+
 typedef struct bn_server_stats_s {
     uint64_t sockets;          /* open Phoenix sockets */
     uint64_t sockets_ws;
@@ -35,6 +50,10 @@ typedef struct bn_server_stats_s {
     uint64_t replies;
     uint64_t pushes;
     uint64_t rate_limited;
+    /* Refused connects by reason (BN_REFUSE_*), for /metrics. */
+    uint64_t refused_by[BN_REFUSE__COUNT];
+    uint64_t disconnects;      /* sockets closed by a "disconnect" broadcast to their id */
+    uint64_t token_expired;    /* sockets closed at their token's expiry */
 } bn_server_stats_t;
 
 typedef struct bn_static_file_s {
@@ -81,6 +100,7 @@ struct bn_server_s {
     void *stop_ud;
     uint64_t started_ms;
     bool stopping;             /* bn_server_stop was called */
+    struct bn_ops_s *ops;      /* /api/, /metrics, /health, /ready (http_api.c); NULL = off */
 };
 
 /* Lifetimes (DESIGN "Lifetimes", docs/NOTES.md): sockets and channels are
@@ -113,6 +133,12 @@ struct bn_socket_s {
     bool draining;
     double rate_tokens;        /* token bucket of the per-connection rate limit */
     uint64_t rate_last_ms;
+    /* Socket id (socket_id.c): while set and the socket is open, id_sub is
+     * subscribed to the topic of that name ("disconnect" closes). */
+    char *id;
+    bn_ps_sub_t id_sub;
+    bool id_subscribed;
+    int64_t expires_ms;        /* Unix ms when the socket closes (token expiry); 0 = never */
 };
 
 /* One channel. Owner: do_join, then its socket's list; removed (marked,
@@ -194,8 +220,21 @@ extern const bn_ps_sub_ops_t bn__chan_sub_ops;
 void bn__reply_init(bn_reply_t *r);
 void bn__reply_clear(bn_reply_t *r);
 
-/* server.c: adds a plain HTTP route (path has static storage). 0 or -1
- * (table full). */
+/* server.c: adds a plain HTTP route (path has static storage), or replaces
+ * the handler of the route with that path. 0 or -1 (table full). */
 int bn__server_http_route(bn_server_t *srv, const char *path, bn__http_handler_fn handler);
+/* server.c: the static files, what answers a path no route takes (404). */
+void bn__server_serve_static(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req);
+
+/* socket_id.c: subscribes the socket to its id topic once connected (0;
+ * -1 when the topic cannot be subscribed: the connect is refused), and
+ * drops the subscription and id at close. */
+int bn__sock_id_attach(bn_socket_t *s);
+void bn__sock_id_detach(bn_socket_t *s);
+
+/* http_api.c: bn_server_enable_ops routes /health, /ready, /metrics and
+ * /api/ there. */
+void bn__ops_free(struct bn_ops_s *ops);
+
 
 #endif

@@ -108,6 +108,7 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
         BN_LOG(INFO, "connect_refused", "reason=bad_vsn transport=%s", transport);
         json_decref(params);
         srv->stats.refused_connects++;
+        srv->stats.refused_by[BN_REFUSE_BAD_VSN]++;
         return NULL;
     }
     bn_socket_t *s = bn__sock_new(srv, io, io_ud, (bn_vsn_t)vsn, params, transport);
@@ -126,6 +127,7 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
         if (!ok || s->closed) {
             BN_LOG(INFO, "connect_refused", "reason=connect_callback transport=%s", transport);
             srv->stats.refused_connects++;
+            srv->stats.refused_by[BN_REFUSE_CONNECT_CALLBACK]++;
             bn__sock_free(s);
             bn__sock_unref(s);
             json_decref(params);
@@ -134,6 +136,13 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
         bn__sock_unref(s);
     }
     json_decref(params);
+    if (bn__sock_id_attach(s) != 0) {
+        BN_LOG(WARN, "connect_refused", "reason=socket_id transport=%s", transport);
+        srv->stats.refused_connects++;
+        srv->stats.refused_by[BN_REFUSE_SOCKET_ID]++;
+        bn__sock_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -144,6 +153,7 @@ static int on_ws_open(void *ud, bn_conn_t *c, bn_http_req_t *req, void **session
         BN_LOG(INFO, "connect_refused", "reason=origin transport=websocket origin=%s",
                BN_LOG_VAL(bn_http_header(req, "origin")));
         srv->stats.refused_connects++;
+        srv->stats.refused_by[BN_REFUSE_ORIGIN]++;
         return 403;
     }
     bn_socket_t *s = bn__socket_connect(srv, c, req, &ws_io, c, "websocket");
@@ -203,6 +213,7 @@ static int on_lp_admit(void *ud, bn_http_req_t *req, bool preflight)
         BN_LOG(INFO, "connect_refused", "reason=origin transport=longpoll origin=%s",
                BN_LOG_VAL(bn_http_header(req, "origin")));
         srv->stats.refused_connects++;
+        srv->stats.refused_by[BN_REFUSE_ORIGIN]++;
     }
     return 403;
 }
@@ -239,6 +250,7 @@ static void on_lp_refused(void *ud)
 {
     bn_server_t *srv = ud;
     srv->stats.refused_connects++;
+    srv->stats.refused_by[BN_REFUSE_LONGPOLL_SESSIONS]++;
 }
 
 /* ---------------------------------------------------------------- plain HTTP */
@@ -276,7 +288,7 @@ static void serve_longpoll(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
     bn_lp_request(srv->lp, c, req);
 }
 
-static void serve_static(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
+void bn__server_serve_static(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
 {
     const bn_static_file_t *f = find_file(srv, req->path);
     if (f == NULL) {
@@ -293,6 +305,12 @@ static void serve_static(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req)
 
 int bn__server_http_route(bn_server_t *srv, const char *path, bn__http_handler_fn handler)
 {
+    for (size_t i = 0; i < srv->n_http_routes; i++) {
+        if (strcmp(srv->http_routes[i].path, path) == 0) {
+            srv->http_routes[i].handler = handler;
+            return 0;
+        }
+    }
     if (srv->n_http_routes == BN_HTTP_ROUTES_MAX) {
         return -1;
     }
@@ -318,7 +336,7 @@ static void on_request(void *ud, bn_conn_t *c, bn_http_req_t *req)
             return;
         }
     }
-    serve_static(srv, c, req);
+    bn__server_serve_static(srv, c, req);
 }
 
 static void on_request_aborted(void *ud, bn_conn_t *c)
@@ -499,6 +517,7 @@ static void on_lp_closed(void *ud)
     bn_server_t *srv = ud;
     void (*cb)(void *) = srv->stop_cb;
     void *cb_ud = srv->stop_ud;
+    bn__ops_free(srv->ops);
     bn_ps_free(srv->ps);
     bn_router_free(&srv->router);
     for (size_t i = 0; i < srv->n_files; i++) {

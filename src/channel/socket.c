@@ -94,6 +94,7 @@ void bn__sock_close(bn_socket_t *s)
         s->next->prev = s->prev;
     }
     s->prev = s->next = NULL;
+    bn__sock_id_detach(s);
     srv->stats.sockets--;
     if (strcmp(s->transport, "websocket") == 0) {
         srv->stats.sockets_ws--;

@@ -876,6 +876,15 @@ const bn_transport_stats_t *bn_transport_stats(const bn_transport_t *t)
     return &t->stats;
 }
 
+size_t bn_transport_queued_bytes(const bn_transport_t *t)
+{
+    size_t n = 0;
+    for (const bn_conn_t *c = t->conns; c != NULL; c = c->next) {
+        n += c->q_bytes;
+    }
+    return n;
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     bn_transport_t *t = h->data;

@@ -168,6 +168,8 @@ bn_transport_t *bn_transport_new(uv_loop_t *loop, const bn_transport_config_t *c
 int bn_transport_start(bn_transport_t *t);
 int bn_transport_port(const bn_transport_t *t);
 const bn_transport_stats_t *bn_transport_stats(const bn_transport_t *t);
+/* Bytes queued and not yet written, all connections (a walk: for scrapes). */
+size_t bn_transport_queued_bytes(const bn_transport_t *t);
 /* Stops accepting, sends close code 1001 to every WebSocket, lets queues
  * drain for at most drain_ms, then closes everything. cb runs on a later
  * loop turn (never inside this call, even for a transport never started),

@@ -1,4 +1,4 @@
-/* Fuzzes Phoenix.Token verification (src/channel/token.c) and, through it,
+/* Fuzzes Phoenix.Token verification (src/auth/token.c) and, through it,
  * the claims decoder and the ETF decoder.
  *
  * A random string almost never carries a valid MAC, so most of verify would

@@ -161,29 +161,33 @@ test('members, groups, topic, check, broadcast and token on a converged cluster'
         const secretGot = collect(secret, 'announce');
         await joinOk(secret);
 
-        // groups: as a sees it, with counts from every node
+        // groups: as a sees it, with counts from every node. The token's
+        // socket is also subscribed to its socket id, users_socket:42.
         const groups = await waitFor(async () => {
             const r = await ask(a, ['groups', '--json']);
             const g = JSON.parse(r.stdout);
-            return g.topics.length === 2 && g.topics[0].nodes.length === 2 ? g : false;
-        }, 10000, 'groups shows both topics');
+            return g.topics.length === 3 && g.topics[0].nodes.length === 2 ? g : false;
+        }, 10000, 'groups shows the three topics');
         assert.deepEqual(groups.topics, [
             { topic: 'room:lobby', nodes: ['a@127.0.0.1', 'b@127.0.0.1'],
                 counts: { 'a@127.0.0.1': 2, 'b@127.0.0.1': 1 }, subscribers: 3 },
             { topic: 'room:secret', nodes: ['c@127.0.0.1'], counts: { 'c@127.0.0.1': 1 },
+                subscribers: 1 },
+            { topic: 'users_socket:42', nodes: ['c@127.0.0.1'], counts: { 'c@127.0.0.1': 1 },
                 subscribers: 1 },
         ]);
         const gt = parseTable((await ask(b, ['groups'])).stdout);
         assert.deepEqual(gt.map((r) => [r.TOPIC, r.NODES, r.SUBSCRIBERS, r['PER NODE']]), [
             ['room:lobby', '2', '3', 'a@127.0.0.1=2 b@127.0.0.1=1'],
             ['room:secret', '1', '1', 'c@127.0.0.1=1'],
+            ['users_socket:42', '1', '1', 'c@127.0.0.1=1'],
         ]);
         const filtered = parseTable((await ask(c, ['groups', 'room:s*'])).stdout);
         assert.deepEqual(filtered.map((r) => r.TOPIC), ['room:secret']);
         const summary = JSON.parse((await ask(a, ['groups', '--summary', '--json'])).stdout);
-        assert.equal(summary.topics, 2);
-        assert.equal(summary.subscribers, 4);
-        assert.equal(summary.memberships, 3);
+        assert.equal(summary.topics, 3);
+        assert.equal(summary.subscribers, 5);
+        assert.equal(summary.memberships, 4);
 
         // topic: asked of every node; they agree
         const topic = await ask(c, ['topic', 'room:lobby']);
@@ -200,7 +204,7 @@ test('members, groups, topic, check, broadcast and token on a converged cluster'
         // check: converged
         const ok = await ask(b, ['check']);
         assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-        assert.match(ok.stdout, /ok: 3 nodes agree on members and on 2 topics/);
+        assert.match(ok.stdout, /ok: 3 nodes agree on members and on 3 topics/);
 
         // broadcast from the command line reaches subscribers on every node
         const bc = await ask(c, ['broadcast', 'room:lobby', 'announce', '{"body":"hello"}']);

@@ -1,4 +1,4 @@
-/* Unit tests for src/channel/token.c against PROTOCOL.md section 7. */
+/* Unit tests for src/auth/token.c against PROTOCOL.md section 7. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -210,6 +210,24 @@ static void test_max_age(void **state)
         free(tok);
         json_decref(data);
     }
+}
+
+/* Expiry: signing time plus the smaller of the embedded max age and the
+ * caller's; 0 for something that is not a token. */
+static void test_expires_at(void **state)
+{
+    (void)state;
+    json_t *data = json_integer(42);
+    char *tok = bn_token_sign(&g_key, data, 1700000000000, 60);
+    assert_non_null(tok);
+    assert_int_equal(bn_token_expires_at_ms(tok, 1209600), 1700000000000 + 60 * 1000);
+    assert_int_equal(bn_token_expires_at_ms(tok, 10), 1700000000000 + 10 * 1000);
+    assert_int_equal(bn_token_expires_at_ms(tok, -5), 1700000000000);
+    free(tok);
+    json_decref(data);
+    assert_int_equal(bn_token_expires_at_ms(NULL, 60), 0);
+    assert_int_equal(bn_token_expires_at_ms("SFMyNTY.bm90IGV0Zg.sig", 60), 0);
+    assert_int_equal(bn_token_expires_at_ms("no dots", 60), 0);
 }
 
 static void test_sign_now_roundtrip(void **state)
@@ -538,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_max_age),
         cmocka_unit_test(test_sign_now_roundtrip),
+        cmocka_unit_test(test_expires_at),
         cmocka_unit_test(test_tampered),
         cmocka_unit_test(test_wrong_key),
         cmocka_unit_test(test_missing),

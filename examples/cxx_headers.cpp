@@ -8,6 +8,7 @@
 #include <bennu/export.h>
 #include <bennu/log.h>
 #include <bennu/mesh.h>
+#include <bennu/ops.h>
 #include <bennu/payload.h>
 #include <bennu/pubsub.h>
 #include <bennu/secret.h>
@@ -44,6 +45,9 @@ const any_fn public_api[] = {
     fn(bn_mesh_group_leave), fn(bn_mesh_broadcast), fn(bn_mesh_members_json),
     fn(bn_mesh_groups_json), fn(bn_mesh_admin_request), fn(bn_mesh_up_count), fn(bn_mesh_name),
     fn(bn_mesh_incarnation), fn(bn_mesh_close),
+    // ops.h
+    fn(bn_server_enable_ops), fn(bn_server_close_expired), fn(bn_socket_id), fn(bn_socket_set_id),
+    fn(bn_socket_set_expiry),
     // token.h, secret.h, log.h
     fn(bn_token_result_name), fn(bn_token_key_derive), fn(bn_token_sign), fn(bn_token_verify),
     fn(bn_token_now_ms), fn(bn_token_expires_at_ms), fn(bn_secret_file_read), fn(bn_log_set_level), fn(bn_log_set_sink),

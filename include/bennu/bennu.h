@@ -73,6 +73,17 @@ typedef struct bn_config_s {
     unsigned rate_limit;
     unsigned rate_burst;
     bool reuse_port;            /* SO_REUSEPORT: several processes share the port */
+    /* Reverse proxies to believe: a comma list of networks ("10.0.0.0/8,::1").
+     * A request whose TCP peer is inside one takes its scheme from
+     * X-Forwarded-Proto (check_origin "conn") and its client address from
+     * X-Forwarded-For (the rightmost hop outside these networks: logs, the
+     * connect callback's peer, max_pending_per_ip). NULL = trust nobody. */
+    const char *trust_forwarded;
+    /* Graceful drain on bn_server_stop: WebSockets are sent close 1001 in
+     * batches of drain_batch spread over drain_ms (Phoenix 1.7's drainer),
+     * so clients reconnect elsewhere gradually. drain_ms 0 = all at once. */
+    unsigned drain_ms;
+    unsigned drain_batch;
 } bn_config_t;
 
 BN_EXTERN void bn_config_defaults(bn_config_t *cfg);

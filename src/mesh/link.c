@@ -387,6 +387,11 @@ static void send_identify(bn__link_t *l)
     bool wildcard = strcmp(m->bind, "0.0.0.0") == 0 || strcmp(m->bind, "::") == 0;
     msg.u.ident.host = wildcard ? bn__bytes("", 0) : bn__bytes(m->bind, strlen(m->bind));
     msg.u.ident.port = m->port;
+    if (m->adv_host[0] != '\0') {
+        /* --advertise: where the others must dial (NAT, containers). */
+        msg.u.ident.host = bn__bytes(m->adv_host, strlen(m->adv_host));
+        msg.u.ident.port = m->adv_port;
+    }
     bn__link_send_msg(l, &msg);
     l->sent_identify = true;
 }

@@ -70,6 +70,8 @@ typedef struct bn_http_req_s {
     size_t body_len;
     bool keep_alive;
     bool upgrade;
+    /* "https" when a trusted proxy said so in X-Forwarded-Proto, else "http". */
+    const char *scheme;
     /* private: storage */
     char *store;
     size_t store_len, store_cap;
@@ -129,6 +131,12 @@ typedef struct bn_transport_config_s {
     unsigned max_headers;
     size_t max_body;
     bool reuse_port;    /* SO_REUSEPORT on the listener (worker processes) */
+    /* Comma list of CIDRs whose X-Forwarded-For/-Proto are believed; NULL = none. */
+    const char *trust_forwarded;
+    /* Graceful stop: WebSockets get close 1001 in batches of drain_batch
+     * spread evenly over drain_ms (0 = all at once). */
+    unsigned drain_ms;
+    unsigned drain_batch;
 } bn_transport_config_t;
 
 typedef struct bn_transport_stats_s {
@@ -165,6 +173,8 @@ int bn_conn_send(bn_conn_t *c, bn_buf_t *msg);
 /* Starts a WebSocket close with code (a close frame, flush, then TCP close). */
 void bn_conn_close(bn_conn_t *c, uint16_t code, bn_close_reason_t reason);
 uint64_t bn_conn_id(const bn_conn_t *c);
+/* "ip:port" of the TCP peer, or the client address a trusted proxy
+ * forwarded for the current request ("ip"). */
 const char *bn_conn_peer(const bn_conn_t *c);
 
 /* Data the layer above attaches to a request answered later (a waiting

@@ -289,6 +289,10 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "token") == 0) {
         return bn_token_cli_main("bennu token", argc - 1, argv + 1);
     }
+    int token_rc = bn_token_cli_dispatch("bennu token", argc, argv); /* bennu --dev token */
+    if (token_rc >= 0) {
+        return token_rc;
+    }
     if (argc >= 2 && strcmp(argv[1], "cookie") == 0) {
         return bn_app_cookie_cli(argc - 1, argv + 1);
     }

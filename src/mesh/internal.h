@@ -375,6 +375,8 @@ struct bn__link_s {
     int peer_port;
     uint64_t peer_incarnation;
     bool peer_hidden;
+    unsigned admin_requests; /* admin requests this link carried (admin.c) */
+    char admin_ops[64];      /* their ops, comma-separated, cut when full */
 
     /* admission (preauth.c): inbound links until the peer proved the cookie */
     bool preauth;
@@ -481,6 +483,9 @@ void bn__node_link_refused(bn_mesh_t *m, bn__link_t *l, uint32_t why);
 /* Called from a link's close callback path. */
 void bn__node_link_closed(bn_mesh_t *m, bn__link_t *l);
 void bn__node_free_all(bn_mesh_t *m);
+/* Removes a down node from the table (bennuctl forget). 0 removed, 1 not
+ * known, -1 the node is up or connecting (not removed). */
+int bn__node_forget(bn_mesh_t *m, const char *name);
 const char *bn__node_state_name(bn__node_state_t s);
 /* "name@host": 3..255 printable non-space ASCII bytes with one '@'. */
 bool bn__node_name_valid(const uint8_t *name, size_t len);

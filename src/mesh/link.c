@@ -151,7 +151,7 @@ void bn__link_close(bn__link_t *l, bn__close_reason_t reason)
         bn__preauth_closed(m, l, reason);
     } else if (reason == BN__CLOSE_NOT_ALLOWED) {
         /* Counted by admission, reported in its summary. */
-    } else if (quiet_reason(reason)) {
+    } else if (quiet_reason(reason) || l->peer_hidden) {
         BN_LOG(DEBUG, "mesh_link_close", "mesh=%s link#%llu node=%s addr=%s up=%d reason=%s",
                m->name, (unsigned long long)l->id, BN_LOG_VAL(link_peer(l)), l->addr, was_up,
                bn__close_reason_name(reason));

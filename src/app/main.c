@@ -871,6 +871,14 @@ int main(int argc, char **argv)
             seeds[n_seeds++] = worker_seed;
         }
         mesh_port += worker;
+        if (advertise != NULL) {
+            /* Worker i listens on the mesh port + i: so is it reached. */
+            static char worker_adv[96];
+            const char *colon = strrchr(advertise, ':');
+            snprintf(worker_adv, sizeof(worker_adv), "%.*s:%ld", (int)(colon - advertise),
+                     advertise, strtol(colon + 1, NULL, 10) + worker);
+            advertise = worker_adv;
+        }
     }
 
     signal(SIGPIPE, SIG_IGN);

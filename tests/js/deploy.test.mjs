@@ -159,3 +159,23 @@ test('--dev works before and after the token subcommand (bennu and bennuctl)', a
     const r = await runBennu(['--dev', 'tokens']);
     assert.equal(r.code, 2);
 });
+
+test('a plain cmake configure without phoenix.js stops and names `npm ci`', async (t) => {
+    const probe = await run('cmake', ['--version']);
+    if (probe.missing) {
+        t.skip('cmake is not installed');
+        return;
+    }
+    const dir = tmpdir();
+    try {
+        // As on a clone where `npm ci` never ran: the file is not there.
+        const r = await run('cmake', ['-S', ROOT, '-B', path.join(dir, 'b'), '-DBN_TESTS=OFF',
+            `-DBN_PHOENIX_JS=${path.join(dir, 'missing/phoenix.js')}`], { timeout: 60000 });
+        assert.notEqual(r.code, 0, 'configure must fail');
+        assert.match(r.stderr, /phoenix\.js/);
+        assert.match(r.stderr, /^\s+npm ci$/m);
+        assert.ok(!fs.existsSync(path.join(dir, 'b/Makefile')), 'a build system was generated');
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+});

@@ -144,8 +144,10 @@ test('every README command block runs as written', { timeout: 240000 }, async (t
         script += `. ${JSON.stringify(file)}\n`;
         if (servers) {
             script += 'servers+=($(jobs -p))\n';
-            const ports = [...cmds.matchAll(/--port (\d+)/g)].map((m) => m[1]);
-            for (const p of ports.length > 0 ? ports : ['4000']) { // 4000: bennu's default
+            // Every port the block names (HTTP and mesh: the HTTP port
+            // opens first), else bennu's defaults.
+            const ports = [...cmds.matchAll(/--(?:mesh-)?port (\d+)/g)].map((m) => m[1]);
+            for (const p of ports.length > 0 ? ports : ['4000', '4370']) {
                 script += `wait_port ${p}\n`;
             }
         }
@@ -177,13 +179,17 @@ test('every README command block runs as written', { timeout: 240000 }, async (t
             // gone
         }
     }, 200000);
-    const code = await new Promise((resolve) => proc.on('close', (c) => resolve(c)));
+    const closed = new Promise((resolve) => proc.on('close', resolve));
+    // 'exit', not 'close': after a failed block its servers still hold the
+    // output pipes open.
+    const code = await new Promise((resolve) => proc.on('exit', (c) => resolve(c)));
     clearTimeout(timer);
     try {
         process.kill(-proc.pid, 'SIGKILL'); // anything a failed block left behind
     } catch {
         // all gone
     }
+    await closed;
     const last = [...out.matchAll(/README-TEST block (\d+)/g)].pop()?.[1];
     try {
         assert.equal(code, 0, `README.md block at line ${last} failed (exit ${code}):\n${out.slice(-6000)}`);

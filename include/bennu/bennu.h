@@ -123,7 +123,8 @@ BN_EXTERN int bn_server_deliver_remote(bn_server_t *srv, const char *topic, size
 BN_EXTERN size_t bn_server_subscriber_count(const bn_server_t *srv, const char *topic,
                                             size_t topic_len);
 /* Graceful stop: refuses new connections, sends close 1001 to every
- * WebSocket, flushes queues (bounded by a short deadline), ends every
+ * WebSocket (in batches over drain_ms when there are more than drain_batch
+ * of them), flushes queues (bounded by a short deadline), ends every
  * LongPoll session, terminates every channel ("closed") and closes every
  * handle. cb runs on a later loop turn, never inside this call (even for a
  * server never started or whose start failed), after every handle the

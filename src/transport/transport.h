@@ -159,8 +159,9 @@ bn_transport_t *bn_transport_new(uv_loop_t *loop, const bn_transport_config_t *c
 int bn_transport_start(bn_transport_t *t);
 int bn_transport_port(const bn_transport_t *t);
 const bn_transport_stats_t *bn_transport_stats(const bn_transport_t *t);
-/* Stops accepting, sends close code 1001 to every WebSocket, lets queues
- * drain for at most drain_ms, then closes everything. cb runs on a later
+/* Stops accepting, sends close code 1001 to every WebSocket (in batches of
+ * cfg.drain_batch spread over cfg.drain_ms when there are more), lets queues
+ * drain for at most drain_ms after the last batch, then closes everything. cb runs on a later
  * loop turn (never inside this call, even for a transport never started),
  * after every handle the transport owned has closed and every session got
  * ws_closed; the transport is freed before cb, so t is invalid inside it. */

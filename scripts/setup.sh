@@ -10,6 +10,7 @@ DEB_PACKAGES=(
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev libcmocka-dev
   libhttp-parser-dev libjansson-dev libssl-dev uthash-dev
   clang libclang-rt-14-dev valgrind iproute2 iptables
+  systemd  # systemd-analyze verify for deploy/bennu.service (tests/js/deploy.test.mjs)
 )
 if [[ "${BENNU_SETUP_BROWSER:-1}" == 1 ]]; then
   DEB_PACKAGES+=(chromium)

@@ -74,6 +74,17 @@ typedef struct bn_config_s {
     unsigned rate_limit;
     unsigned rate_burst;
     bool reuse_port;            /* SO_REUSEPORT: several processes share the port */
+    /* Reverse proxies to believe: a comma list of networks ("10.0.0.0/8,::1").
+     * A request whose TCP peer is inside one takes its scheme from
+     * X-Forwarded-Proto (check_origin "conn") and its client address from
+     * X-Forwarded-For (the rightmost hop outside these networks: logs, the
+     * connect callback's peer, max_pending_per_ip). NULL = trust nobody. */
+    const char *trust_forwarded;
+    /* Graceful drain on bn_server_stop: WebSockets are sent close 1001 in
+     * batches of drain_batch spread over drain_ms (Phoenix 1.7's drainer),
+     * so clients reconnect elsewhere gradually. drain_ms 0 = all at once. */
+    unsigned drain_ms;
+    unsigned drain_batch;
 } bn_config_t;
 
 BN_EXTERN void bn_config_defaults(bn_config_t *cfg);
@@ -113,7 +124,8 @@ BN_EXTERN int bn_server_deliver_remote(bn_server_t *srv, const char *topic, size
 BN_EXTERN size_t bn_server_subscriber_count(const bn_server_t *srv, const char *topic,
                                             size_t topic_len);
 /* Graceful stop: refuses new connections, sends close 1001 to every
- * WebSocket, flushes queues (bounded by a short deadline), ends every
+ * WebSocket (in batches over drain_ms when there are more than drain_batch
+ * of them), flushes queues (bounded by a short deadline), ends every
  * LongPoll session, terminates every channel ("closed") and closes every
  * handle. cb runs on a later loop turn, never inside this call (even for a
  * server never started or whose start failed), after every handle the

@@ -45,6 +45,19 @@ typedef struct bn_mesh_config_s {
     /* Networks allowed to connect ("10.0.0.0/8", "::1"); none = any. */
     const char *const *allow;
     size_t n_allow;
+    /* "HOST:PORT" other nodes dial to reach this one (NAT, containers), sent
+     * in the handshake's Identify and in peer lists; NULL = the listen
+     * address (a wildcard bind: the address the peer sees). HOST is an IP
+     * literal or "localhost". */
+    const char *advertise;
+    /* "NAME[:PORT]" resolved (A and AAAA) at start and every dns_interval_ms
+     * (default 5000); each new address becomes a seed and is dialled. No
+     * address is ever dropped and no live peer pruned; at most 64 addresses
+     * in all (more are ignored, logged once). PORT defaults to this node's
+     * own mesh port. */
+    const char *const *join_dns;
+    size_t n_join_dns;
+    unsigned dns_interval_ms;
 } bn_mesh_config_t;
 
 typedef struct bn_mesh_callbacks_s {

@@ -285,3 +285,30 @@ int bn_app_resolve_bind(const char *host, char *out, size_t out_len, char *err, 
     }
     return 0;
 }
+
+bool bn_app_cidr_list_valid(const char *s)
+{
+    if (s[0] == '\0') {
+        return false;
+    }
+    while (*s != '\0') {
+        size_t len = strcspn(s, ",");
+        char item[64];
+        if (len == 0 || len >= sizeof(item)) {
+            return false;
+        }
+        memcpy(item, s, len);
+        item[len] = '\0';
+        if (!bn_app_cidr_valid(item)) {
+            return false;
+        }
+        s += len;
+        if (*s == ',') {
+            s++;
+            if (*s == '\0') {
+                return false;
+            }
+        }
+    }
+    return true;
+}

@@ -23,6 +23,8 @@ bool bn_app_is_loopback(const char *addr);
 
 /* True for "ADDR" or "ADDR/BITS", IPv4 or IPv6 (what --mesh-allow takes). */
 bool bn_app_cidr_valid(const char *s);
+/* A comma list of bn_app_cidr_valid networks (--trust-forwarded). */
+bool bn_app_cidr_list_valid(const char *s);
 
 /* True for a --check-origin value: "off", "conn", "host", or a comma list
  * of origins, each "scheme://host[:port]" or "//host[:port]" (a trailing

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "app/chat_channel.h"
@@ -150,6 +151,12 @@ static void usage(FILE *out)
             "                        over it: close 1008, LongPoll POST status 429)\n"
             "  --rate-burst N        bursts allowed above the rate (default = --rate-limit;\n"
             "                        needs --rate-limit)\n"
+            "  --trust-forwarded CIDR[,CIDR]  reverse proxies whose X-Forwarded-For and\n"
+            "                        X-Forwarded-Proto are believed (default: none)\n"
+            "  --drain-ms MS         on SIGTERM, close WebSockets in batches spread over this\n"
+            "                        window (default 10000; 0 = all at once); a second\n"
+            "                        SIGTERM/SIGINT exits at once\n"
+            "  --drain-batch N       WebSockets closed per batch (default 1000)\n"
             "\n"
             "Operations (see docs/api.md):\n"
             "  --api-key-file F      bearer key of the /api/ server API (mode 0600, 16 to 1023\n"
@@ -178,6 +185,11 @@ static void usage(FILE *out)
             "  --no-mesh             run without a mesh listener\n"
             "  --workers N           run N worker processes (one per core) sharing --port;\n"
             "                        worker i is mesh node NAME-wI on --mesh-port + i\n"
+            "  --advertise HOST:PORT the mesh address other nodes dial to reach this one\n"
+            "                        (NAT, containers; HOST an IP address or localhost)\n"
+            "  --join-dns NAME[:PORT]  seeds from DNS: NAME's A/AAAA records, resolved every\n"
+            "                        5 s; new addresses are dialled, none is ever dropped\n"
+            "                        (PORT defaults to --mesh-port; repeatable)\n"
             "  --dial-override NAME@HOST=HOST:PORT  reach that node at this address instead\n"
             "                        of the one it advertises (fault proxies; repeatable)\n"
             "  --help                this text\n"
@@ -285,7 +297,10 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *app = h->data;
     if (app->stopping++) {
-        return;
+        /* A second SIGINT/SIGTERM during the drain: exit now, as an
+         * operator who presses Ctrl-C twice means. */
+        BN_LOG(WARN, "shutdown_forced", "signal=%d", signum);
+        _exit(1);
     }
     BN_LOG(INFO, "shutdown", "signal=%d", signum);
     bn_server_stop(app->srv, on_stopped, app);
@@ -295,6 +310,10 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "token") == 0) {
         return bn_token_cli_main("bennu token", argc - 1, argv + 1);
+    }
+    int token_rc = bn_token_cli_dispatch("bennu token", argc, argv); /* bennu --dev token */
+    if (token_rc >= 0) {
+        return token_rc;
     }
     if (argc >= 2 && strcmp(argv[1], "cookie") == 0) {
         return bn_app_cookie_cli(argc - 1, argv + 1);
@@ -316,6 +335,9 @@ int main(int argc, char **argv)
     const char *allow[APP_MAX_SEEDS];
     size_t n_allow = 0;
     bool no_mesh = false, cookie_explicit = false;
+    const char *advertise = NULL;
+    const char *join_dns[APP_MAX_SEEDS];
+    size_t n_join_dns = 0;
     long workers = 1;
     enum {
         OPT_PORT = 256, OPT_BIND, OPT_STATIC, OPT_LOG, OPT_FRAME, OPT_MESSAGE, OPT_IDLE,
@@ -327,6 +349,7 @@ int main(int argc, char **argv)
         OPT_LP_TIMEOUT, OPT_LP_SESSIONS, OPT_FRAME_TIMEOUT, OPT_MEM_BUDGET, OPT_PENDING_IP,
         OPT_CONFIG,
         OPT_API_KEY_FILE, OPT_METRICS_PUBLIC, OPT_READY_MIN_PEERS, OPT_ENFORCE_EXPIRY,
+        OPT_TRUST_FWD, OPT_DRAIN_MS, OPT_DRAIN_BATCH, OPT_ADVERTISE, OPT_JOIN_DNS,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -373,6 +396,11 @@ int main(int argc, char **argv)
         {"metrics-public", no_argument, NULL, OPT_METRICS_PUBLIC},
         {"ready-min-peers", required_argument, NULL, OPT_READY_MIN_PEERS},
         {"enforce-token-expiry", no_argument, NULL, OPT_ENFORCE_EXPIRY},
+        {"trust-forwarded", required_argument, NULL, OPT_TRUST_FWD},
+        {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
+        {"drain-batch", required_argument, NULL, OPT_DRAIN_BATCH},
+        {"advertise", required_argument, NULL, OPT_ADVERTISE},
+        {"join-dns", required_argument, NULL, OPT_JOIN_DNS},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -414,6 +442,8 @@ int main(int argc, char **argv)
         case OPT_PREAUTH:
         case OPT_PREAUTH_IP:
         case OPT_DIAL:
+        case OPT_ADVERTISE:
+        case OPT_JOIN_DNS:
             mesh_flag = mesh_flag != NULL ? mesh_flag : flag_name(opts, opt);
             break;
         case OPT_BURST:
@@ -670,6 +700,48 @@ int main(int argc, char **argv)
             break;
         case OPT_CONFIG:
             break; /* read by bn_app_file_argv */
+        case OPT_TRUST_FWD:
+            if (!bn_app_cidr_list_valid(optarg)) {
+                fprintf(stderr, "bennu: --trust-forwarded expects a comma list of networks "
+                                "ADDR[/BITS] (IPv4 or IPv6), got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            cfg.trust_forwarded = optarg;
+            break;
+        case OPT_DRAIN_MS:
+            if (parse_num("--drain-ms", optarg, 0, 3600000, &v) != 0) {
+                return 2;
+            }
+            cfg.drain_ms = (unsigned)v;
+            break;
+        case OPT_DRAIN_BATCH:
+            if (parse_num("--drain-batch", optarg, 1, 10000000, &v) != 0) {
+                return 2;
+            }
+            cfg.drain_batch = (unsigned)v;
+            break;
+        case OPT_ADVERTISE: {
+            const char *colon = strrchr(optarg, ':');
+            char *end = NULL;
+            long adv_port = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
+            if (colon == NULL || colon == optarg || end == colon + 1 || *end != '\0' ||
+                adv_port < 1 || adv_port > 65535) {
+                fprintf(stderr,
+                        "bennu: --advertise expects HOST:PORT (port 1..65535), got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            advertise = optarg;
+            break;
+        }
+        case OPT_JOIN_DNS:
+            if (n_join_dns == APP_MAX_SEEDS) {
+                fprintf(stderr, "bennu: at most %d --join-dns names\n", APP_MAX_SEEDS);
+                return 2;
+            }
+            join_dns[n_join_dns++] = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -799,7 +871,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bennu: --down-ms must be greater than --tick-ms\n");
         return 2;
     }
-    if (!no_mesh && cookie == NULL && n_seeds > 0) {
+    if (!no_mesh && cookie == NULL && (n_seeds > 0 || n_join_dns > 0)) {
         fprintf(stderr, "bennu: --join needs a cluster cookie (--cookie, --cookie-file or "
                         "BENNU_COOKIE)\n");
         return 2;
@@ -855,6 +927,14 @@ int main(int argc, char **argv)
             seeds[n_seeds++] = worker_seed;
         }
         mesh_port += worker;
+        if (advertise != NULL) {
+            /* Worker i listens on the mesh port + i: so is it reached. */
+            static char worker_adv[96];
+            const char *colon = strrchr(advertise, ':');
+            snprintf(worker_adv, sizeof(worker_adv), "%.*s:%ld", (int)(colon - advertise),
+                     advertise, strtol(colon + 1, NULL, 10) + worker);
+            advertise = worker_adv;
+        }
     }
 
     signal(SIGPIPE, SIG_IGN);
@@ -914,6 +994,9 @@ int main(int argc, char **argv)
             .n_allow = n_allow,
             .dial_overrides = overrides,
             .n_dial_overrides = n_overrides,
+            .advertise = advertise,
+            .join_dns = join_dns,
+            .n_join_dns = n_join_dns,
         };
         bn_mesh_callbacks_t mcb = {
             .deliver = mesh_deliver, .stats = mesh_stats, .local_count = mesh_local_count};

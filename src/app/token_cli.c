@@ -77,7 +77,79 @@ json_t *bn_token_cli_user_id(const char *id)
     return json_string(id);
 }
 
+static bool takes_value(const char *arg)
+{
+    static const char *const with_value[] = {"--user", "--max-age", "--secret-key-base",
+                                             "--secret-key-base-file"};
+    for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++) {
+        if (strcmp(arg, with_value[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int token_cli_run(const char *prog, int argc, char **argv);
+
 int bn_token_cli_main(const char *prog, int argc, char **argv)
+{
+    /* Options may come before the action too (`token --dev mint`): the
+     * first word that is neither an option nor an option's value is the
+     * action, moved to argv[1]. */
+    int k = 1;
+    while (k < argc && argv[k][0] == '-' && argv[k][1] != '\0') {
+        k += takes_value(argv[k]) && k + 1 < argc ? 2 : 1;
+    }
+    if (k <= 1 || k >= argc) {
+        return token_cli_run(prog, argc, argv);
+    }
+    char **args = calloc((size_t)argc + 1, sizeof(*args));
+    if (args == NULL) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return 1;
+    }
+    args[0] = argv[0];
+    args[1] = argv[k];
+    int j = 2;
+    for (int i = 1; i < argc; i++) {
+        if (i != k) {
+            args[j++] = argv[i];
+        }
+    }
+    int rc = token_cli_run(prog, argc, args);
+    free(args);
+    return rc;
+}
+
+int bn_token_cli_dispatch(const char *prog, int argc, char **argv)
+{
+    int k = 1;
+    while (k < argc && (strcmp(argv[k], "--dev") == 0 || takes_value(argv[k]) ||
+                        strncmp(argv[k], "--secret-key-base", 17) == 0)) {
+        k += takes_value(argv[k]) && k + 1 < argc ? 2 : 1;
+    }
+    if (k >= argc || strcmp(argv[k], "token") != 0) {
+        return -1;
+    }
+    /* `bennu --dev token mint`: the options before the word go after it. */
+    char **args = calloc((size_t)argc + 1, sizeof(*args));
+    if (args == NULL) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return 1;
+    }
+    int j = 0;
+    args[j++] = argv[k];
+    for (int i = 1; i < argc; i++) {
+        if (i != k) {
+            args[j++] = argv[i];
+        }
+    }
+    int rc = bn_token_cli_main(prog, j, args);
+    free(args);
+    return rc;
+}
+
+static int token_cli_run(const char *prog, int argc, char **argv)
 {
     if (argc < 2) {
         token_usage(prog, stderr);

@@ -17,6 +17,11 @@
  * ("bennu token", "bennuctl token"). Returns the exit code: 0 ok, 1 invalid
  * token or signing failure, 2 usage. */
 int bn_token_cli_main(const char *prog, int argc, char **argv);
+/* For a program's whole argv: when the first word after `--dev` and secret
+ * options is "token" (`bennu --dev token mint ...`), runs the token command
+ * with those options and returns its exit code; else -1 (not a token
+ * command). */
+int bn_token_cli_dispatch(const char *prog, int argc, char **argv);
 
 /* "42" -> 42, anything else -> "string" (a new reference). */
 json_t *bn_token_cli_user_id(const char *id);

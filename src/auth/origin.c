@@ -113,18 +113,20 @@ bool bn__origin_allowed(const bn_config_t *cfg, const bn_http_req_t *req)
         return cfg->url_host == NULL || strcasecmp(origin.host, cfg->url_host) == 0;
     }
     if (strcmp(mode, "conn") == 0) {
-        /* The request itself is plain HTTP; its host and port come from Host. */
+        /* The request's own scheme: plain HTTP, or what a trusted proxy said
+         * (X-Forwarded-Proto); its host and port come from Host. */
         const char *host_hdr = bn_http_header(req, "host");
         if (host_hdr == NULL) {
             return false;
         }
+        const char *scheme = req->scheme != NULL ? req->scheme : "http";
         char buf[300];
-        int n = snprintf(buf, sizeof(buf), "http://%s", host_hdr);
+        int n = snprintf(buf, sizeof(buf), "%s://%s", scheme, host_hdr);
         origin_t self;
         if (n < 0 || (size_t)n >= sizeof(buf) || origin_parse(buf, (size_t)n, &self) != 0) {
             return false;
         }
-        return strcasecmp(origin.scheme, "http") == 0 && strcasecmp(origin.host, self.host) == 0 &&
+        return strcasecmp(origin.scheme, scheme) == 0 && strcasecmp(origin.host, self.host) == 0 &&
                origin.port == self.port;
     }
     /* A list: each entry constrains only what it names. */

@@ -39,6 +39,8 @@ void bn_config_defaults(bn_config_t *cfg)
     cfg->longpoll_session_timeout_ms = 15000;
     cfg->max_longpoll_sessions = 10000;
     cfg->max_longpoll_buffered = 1000;
+    cfg->drain_ms = 10000;
+    cfg->drain_batch = 1000;
 }
 
 /* ---------------------------------------------------------------- WebSocket glue */
@@ -440,6 +442,9 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
         .max_headers = cfg->max_headers,
         .max_body = cfg->max_body,
         .reuse_port = cfg->reuse_port,
+        .trust_forwarded = cfg->trust_forwarded,
+        .drain_ms = cfg->drain_ms,
+        .drain_batch = cfg->drain_batch,
     };
     bn_transport_ops_t ops = {
         .ud = srv,

@@ -3,6 +3,7 @@
  * body; the answer is an AdminResponse with the same id. Client side:
  * bn_mesh_admin_request queues a request until a suitable link is up and
  * matches the answer by id. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +124,20 @@ static json_t *admin_handle(bn_mesh_t *m, json_t *req)
     if (strcmp(op, "broadcast") == 0) {
         return admin_broadcast(m, req);
     }
+    if (strcmp(op, "forget") == 0) {
+        const char *node = json_string_value(json_object_get(req, "node"));
+        if (node == NULL) {
+            return admin_error("forget needs a node");
+        }
+        if (strcmp(node, m->name) == 0) {
+            return admin_error("a node cannot forget itself");
+        }
+        int r = bn__node_forget(m, node);
+        if (r < 0) {
+            return admin_error("the node is up: only a down node can be forgotten");
+        }
+        return json_pack("{s:b, s:s, s:b}", "ok", 1, "node", m->name, "forgotten", r == 0);
+    }
     return admin_error("unknown op");
 }
 
@@ -134,8 +149,15 @@ void bn__admin_on_request(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
     if (req == NULL || !json_is_object(req)) {
         resp = admin_error("body is not a JSON object");
     } else {
+        const char *op = json_string_value(json_object_get(req, "op"));
         BN_LOG(DEBUG, "mesh_admin_request", "mesh=%s from=%s op=%s", m->name,
-               BN_LOG_VAL(l->peer_name), BN_LOG_VAL(json_string_value(json_object_get(req, "op"))));
+               BN_LOG_VAL(l->peer_name), BN_LOG_VAL(op));
+        l->admin_requests++;
+        size_t used = strlen(l->admin_ops);
+        if (op != NULL && strstr(l->admin_ops, op) == NULL &&
+            used + strlen(op) + 2 < sizeof(l->admin_ops)) {
+            snprintf(l->admin_ops + used, sizeof(l->admin_ops) - used, "%s%s", used ? "," : "", op);
+        }
         resp = admin_handle(m, req);
     }
     json_decref(req);

@@ -23,6 +23,7 @@
 
 #include "bennu/mesh.h"
 #include "core/buf.h"
+#include "core/cidr.h"
 
 #define BN__MESH_PROTO_VERSION 2u
 /* Frames before authentication are Hello, Challenge, Identify, Refuse and
@@ -374,6 +375,8 @@ struct bn__link_s {
     int peer_port;
     uint64_t peer_incarnation;
     bool peer_hidden;
+    unsigned admin_requests; /* admin requests this link carried (admin.c) */
+    char admin_ops[64];      /* their ops, comma-separated, cut when full */
 
     /* admission (preauth.c): inbound links until the peer proved the cookie */
     bool preauth;
@@ -480,6 +483,9 @@ void bn__node_link_refused(bn_mesh_t *m, bn__link_t *l, uint32_t why);
 /* Called from a link's close callback path. */
 void bn__node_link_closed(bn_mesh_t *m, bn__link_t *l);
 void bn__node_free_all(bn_mesh_t *m);
+/* Removes a down node from the table (bennuctl forget). 0 removed, 1 not
+ * known, -1 the node is up or connecting (not removed). */
+int bn__node_forget(bn_mesh_t *m, const char *name);
 const char *bn__node_state_name(bn__node_state_t s);
 /* "name@host": 3..255 printable non-space ASCII bytes with one '@'. */
 bool bn__node_name_valid(const uint8_t *name, size_t len);
@@ -496,6 +502,26 @@ struct bn__seed_s {
 };
 
 int bn__parse_hostport(const char *s, char *host, size_t host_cap, int *port);
+
+/* ---- DNS seed discovery (dns.c) ----------------------------------------- */
+
+#define BN__DNS_MAX_ADDRS 64
+typedef struct bn__dns_name_s {
+    bn_mesh_t *mesh;
+    char host[256];
+    int port;              /* 0 = our own mesh port */
+    uv_getaddrinfo_t req;
+    bool busy;
+} bn__dns_name_t;
+
+/* 0 when name is "NAME[:PORT]" (PORT required when own_port is 0). */
+int bn__dns_name_check(const char *name, int own_port);
+/* Copies the (checked) join_dns names into m. */
+void bn__dns_init(bn_mesh_t *m, const char *const *names, size_t n);
+/* Resolves every name when due (from the sweep, and at start). */
+void bn__dns_sweep(bn_mesh_t *m, uint64_t now);
+/* Cancels resolutions in flight (their callbacks still run). */
+void bn__dns_cancel(bn_mesh_t *m);
 void bn__gossip_start(bn_mesh_t *m);
 void bn__gossip_dial_node(bn_mesh_t *m, bn__node_t *n);
 /* Schedules a redial with capped exponential backoff and jitter. */
@@ -509,15 +535,7 @@ void bn__gossip_dial_seed(bn_mesh_t *m, bn__seed_t *s);
 
 /* ---- admission of unauthenticated connections (preauth.c) --------------- */
 
-typedef struct bn__cidr_s {
-    int family; /* AF_INET or AF_INET6 */
-    uint8_t addr[16];
-    unsigned bits;
-} bn__cidr_t;
-
-/* "10.0.0.0/8", "fd00::/8", or a bare address (a /32 or /128). Returns 0 or -1. */
-int bn__cidr_parse(const char *s, bn__cidr_t *out);
-bool bn__cidr_match(const bn__cidr_t *c, const struct sockaddr *sa);
+/* bn__cidr_t, bn__cidr_parse, bn__cidr_match: core/cidr.h */
 
 typedef struct bn__ipcount_s {
     UT_hash_handle hh;
@@ -594,6 +612,14 @@ struct bn_mesh_s {
     char *name;
     char *bind;
     int cfg_port;
+    char adv_host[BN__MESH_HOST_MAX + 1]; /* --advertise; "" = none */
+    int adv_port;
+    struct bn__dns_name_s *dns; /* --join-dns names (dns.c) */
+    size_t n_dns;
+    size_t seeds_cap;          /* seeds has room for DNS-found addresses */
+    unsigned dns_interval_ms;
+    uint64_t dns_next_ms;
+    bool dns_full_logged;
     int port;
     uint8_t cookie_key[BN__HS_KEY_BYTES];
     uint64_t incarnation;

@@ -151,7 +151,7 @@ void bn__link_close(bn__link_t *l, bn__close_reason_t reason)
         bn__preauth_closed(m, l, reason);
     } else if (reason == BN__CLOSE_NOT_ALLOWED) {
         /* Counted by admission, reported in its summary. */
-    } else if (quiet_reason(reason)) {
+    } else if (quiet_reason(reason) || l->peer_hidden) {
         BN_LOG(DEBUG, "mesh_link_close", "mesh=%s link#%llu node=%s addr=%s up=%d reason=%s",
                m->name, (unsigned long long)l->id, BN_LOG_VAL(link_peer(l)), l->addr, was_up,
                bn__close_reason_name(reason));
@@ -387,6 +387,11 @@ static void send_identify(bn__link_t *l)
     bool wildcard = strcmp(m->bind, "0.0.0.0") == 0 || strcmp(m->bind, "::") == 0;
     msg.u.ident.host = wildcard ? bn__bytes("", 0) : bn__bytes(m->bind, strlen(m->bind));
     msg.u.ident.port = m->port;
+    if (m->adv_host[0] != '\0') {
+        /* --advertise: where the others must dial (NAT, containers). */
+        msg.u.ident.host = bn__bytes(m->adv_host, strlen(m->adv_host));
+        msg.u.ident.port = m->adv_port;
+    }
     bn__link_send_msg(l, &msg);
     l->sent_identify = true;
 }

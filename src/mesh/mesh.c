@@ -73,7 +73,8 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
         BN_LOG(ERROR, "mesh_config", "reason=%s port=%d", BN_LOG_VAL("bad port"), cfg->port);
         return UV_EINVAL;
     }
-    bn__seed_t *seeds = calloc(cfg->n_seeds ? cfg->n_seeds : 1, sizeof(*seeds));
+    size_t seeds_cap = cfg->n_seeds + (cfg->n_join_dns > 0 ? BN__DNS_MAX_ADDRS : 0);
+    bn__seed_t *seeds = calloc(seeds_cap ? seeds_cap : 1, sizeof(*seeds));
     if (seeds == NULL) {
         abort();
     }
@@ -87,6 +88,28 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
             free(allow);
             return UV_EINVAL;
         }
+    }
+    char adv_host[BN__MESH_HOST_MAX + 1] = "";
+    int adv_port = 0;
+    bool bad = cfg->advertise != NULL &&
+               bn__parse_hostport(cfg->advertise, adv_host, sizeof(adv_host), &adv_port) != 0;
+    if (bad) {
+        BN_LOG(ERROR, "mesh_config", "reason=%s advertise=%s",
+               BN_LOG_VAL("bad advertise address, want HOST:PORT"), BN_LOG_VAL(cfg->advertise));
+    }
+    for (size_t i = 0; !bad && i < cfg->n_join_dns; i++) {
+        if (bn__dns_name_check(cfg->join_dns[i], cfg->port) != 0) {
+            BN_LOG(ERROR, "mesh_config", "reason=%s join_dns=%s",
+                   BN_LOG_VAL("bad DNS seed, want NAME[:PORT] (PORT needed with an ephemeral "
+                              "mesh port)"),
+                   BN_LOG_VAL(cfg->join_dns[i]));
+            bad = true;
+        }
+    }
+    if (bad) {
+        free(seeds);
+        free(allow);
+        return UV_EINVAL;
     }
     /* sodium_init is idempotent and thread-safe; it is the one global
      * initialisation the mesh needs. */
@@ -128,6 +151,11 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
     m->ud = ud;
     m->seeds = seeds;
     m->n_seeds = cfg->n_seeds;
+    m->seeds_cap = seeds_cap;
+    m->dns_interval_ms = cfg->dns_interval_ms ? cfg->dns_interval_ms : 5000;
+    memcpy(m->adv_host, adv_host, sizeof(adv_host));
+    m->adv_port = adv_port;
+    bn__dns_init(m, cfg->join_dns, cfg->n_join_dns); /* checked above */
     if (cfg->n_dial_overrides > 0) {
         m->dial_overrides = calloc(cfg->n_dial_overrides, sizeof(char *));
         if (m->dial_overrides == NULL) {
@@ -220,6 +248,7 @@ static void on_sweep(uv_timer_t *t)
         }
     }
     bn__gossip_sweep(m, now);
+    bn__dns_sweep(m, now);
     bn__admin_sweep(m, now);
     bn__preauth_sweep(m, now);
 }
@@ -546,6 +575,7 @@ int bn_mesh_start(bn_mesh_t *m)
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
     uv_timer_start(&m->sweep, on_sweep, m->timing.sweep_ms, m->timing.sweep_ms);
+    bn__dns_sweep(m, bn__mesh_now(m));
     BN_LOG(INFO, "mesh_start",
            "mesh=%s incarnation=%llu port=%d hidden=%d seeds=%zu max_preauth=%zu "
            "max_preauth_per_ip=%zu allow=%zu",
@@ -771,6 +801,7 @@ void bn__mesh_handle_closed(bn_mesh_t *m)
     bn__preauth_free(m);
     bn__gset_clear(&m->local);
     free(m->seeds);
+    free(m->dns);
     for (size_t i = 0; i < m->n_dial_overrides; i++) {
         free(m->dial_overrides[i]);
     }
@@ -793,6 +824,7 @@ void bn_mesh_close(bn_mesh_t *m, void (*cb)(void *ud), void *ud)
     m->close_cb = cb;
     m->close_ud = ud;
     bn__admin_cancel_all(m);
+    bn__dns_cancel(m);
     for (bn__link_t *l = m->links; l != NULL; l = l->next) {
         bn__link_close(l, BN__CLOSE_SHUTDOWN);
     }

@@ -92,6 +92,7 @@ void bn__node_free_all(bn_mesh_t *m)
 
 static void node_down(bn_mesh_t *m, bn__node_t *n, bn__close_reason_t reason)
 {
+    const bn__link_t *link = n->link;
     n->link = NULL;
     n->state = BN__NODE_DOWN;
     n->down_since_ms = bn__mesh_now(m);
@@ -99,9 +100,54 @@ static void node_down(bn_mesh_t *m, bn__node_t *n, bn__close_reason_t reason)
     n->last_reason = reason;
     size_t dropped = n->groups.count;
     bn__gset_clear(&n->groups);
+    if (n->hidden) {
+        /* A bennuctl run: its link lines are at debug; this is its one line. */
+        BN_LOG(DEBUG, "mesh_nodedown", "mesh=%s node=%s incarnation=%llu reason=%s", m->name,
+               BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
+               bn__close_reason_name(reason));
+        BN_LOG(INFO, "admin_session", "mesh=%s node=%s addr=%s requests=%u ops=%s duration_ms=%llu",
+               m->name, BN_LOG_VAL(n->name), link != NULL ? link->addr : "-",
+               link != NULL ? link->admin_requests : 0u,
+               BN_LOG_VAL(link != NULL && link->admin_ops[0] != '\0' ? link->admin_ops : "-"),
+               (unsigned long long)(n->down_since_ms - n->up_since_ms));
+        return;
+    }
     BN_LOG(INFO, "mesh_nodedown", "mesh=%s node=%s incarnation=%llu reason=%s groups_dropped=%zu",
            m->name, BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
            bn__close_reason_name(reason), dropped);
+}
+
+int bn__node_forget(bn_mesh_t *m, const char *name)
+{
+    bn__node_t *n = bn__node_find(m, name);
+    if (n == NULL) {
+        return 1;
+    }
+    if (n->state == BN__NODE_UP || n->link != NULL || n->pending_link != NULL) {
+        return -1;
+    }
+    if (n->dial_link != NULL) {
+        /* A redial in flight: it no longer stands for anyone. */
+        bn__link_t *l = n->dial_link;
+        n->dial_link = NULL;
+        l->dial_node = NULL;
+        bn__link_close(l, BN__CLOSE_SHUTDOWN);
+    }
+    for (bn__link_t *l = m->links; l != NULL; l = l->next) {
+        if (l->dial_node == n) {
+            l->dial_node = NULL;
+        }
+        if (l->node == n) {
+            l->node = NULL;
+        }
+    }
+    BN_LOG(INFO, "mesh_forget", "mesh=%s node=%s incarnation=%llu", m->name, BN_LOG_VAL(n->name),
+           (unsigned long long)n->incarnation);
+    HASH_DEL(m->nodes, n);
+    bn__gset_clear(&n->groups);
+    free(n->name);
+    free(n);
+    return 0;
 }
 
 static void attach(bn_mesh_t *m, bn__node_t *n, bn__link_t *l, bool restarted)
@@ -118,10 +164,18 @@ static void attach(bn_mesh_t *m, bn__node_t *n, bn__link_t *l, bool restarted)
     n->up_since_ms = bn__mesh_now(m);
     n->backoff_ms = 0;
     n->redial_at_ms = 0;
-    BN_LOG(INFO, "mesh_nodeup", "mesh=%s node=%s incarnation=%llu link#%llu dir=%s hidden=%d%s",
-           m->name, BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
-           (unsigned long long)l->id, l->outbound ? "out" : "in", n->hidden,
-           restarted ? " restarted=1" : "");
+    if (n->hidden) {
+        /* bennuctl connects at every run: its session is logged once, at
+         * info, when it ends (admin_session); the link lines are debug. */
+        BN_LOG(DEBUG, "mesh_nodeup", "mesh=%s node=%s incarnation=%llu link#%llu dir=%s hidden=1",
+               m->name, BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
+               (unsigned long long)l->id, l->outbound ? "out" : "in");
+    } else {
+        BN_LOG(INFO, "mesh_nodeup", "mesh=%s node=%s incarnation=%llu link#%llu dir=%s hidden=%d%s",
+               m->name, BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
+               (unsigned long long)l->id, l->outbound ? "out" : "in", n->hidden,
+               restarted ? " restarted=1" : "");
+    }
     bn__mesh_node_up(m, n, restarted);
 }
 

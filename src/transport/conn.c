@@ -54,6 +54,9 @@ uint64_t bn_conn_id(const bn_conn_t *c)
 const char *bn_conn_peer(const bn_conn_t *c)
 {
     static char peer[64];
+    if (c->client[0] != '\0') {
+        return c->client;
+    }
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     peer[0] = '\0';
@@ -506,7 +509,7 @@ void bn__conn_not_pending(bn_conn_t *c)
 /* Counts c as pending for its address; over the cap, the address's oldest
  * pending connection is closed (a slow or idle one: a real client completes
  * its request in a round trip). */
-static void conn_track_pending(bn_conn_t *c, const struct sockaddr_storage *ss)
+void bn__conn_track_pending(bn_conn_t *c, const struct sockaddr_storage *ss)
 {
     bn_transport_t *t = c->t;
     if (t->cfg.max_pending_per_ip == 0) {
@@ -715,7 +718,10 @@ static void on_connection(uv_stream_t *server, int status)
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0) {
-        conn_track_pending(c, &ss);
+        c->trusted = t->n_trusted > 0 && bn__fwd_trusted(t, (struct sockaddr *)&ss);
+        if (!c->trusted) {
+            bn__conn_track_pending(c, &ss); /* a proxy's clients: bn__fwd_headers */
+        }
     }
     if (t->n_conns > t->cfg.max_connections) {
         BN_LOG(WARN, "conn_refused", "reason=too_many_connections limit=%u",
@@ -790,6 +796,11 @@ bn_transport_t *bn_transport_new(uv_loop_t *loop, const bn_transport_config_t *c
     t->loop = loop;
     t->cfg = *cfg;
     t->ops = *ops;
+    if (bn__fwd_parse(cfg->trust_forwarded, &t->trusted, &t->n_trusted) != 0) {
+        free(t);
+        return NULL;
+    }
+    t->cfg.trust_forwarded = NULL; /* parsed; the string is the caller's */
     return t;
 }
 
@@ -836,6 +847,8 @@ int bn_transport_start(bn_transport_t *t)
     }
     uv_timer_init(t->loop, &t->sweep);
     t->sweep.data = t;
+    uv_timer_init(t->loop, &t->drain_timer);
+    t->drain_timer.data = t;
     uv_check_init(t->loop, &t->flush_check);
     t->flush_check.data = t;
     uv_prepare_init(t->loop, &t->flush_prepare);
@@ -902,8 +915,9 @@ static void maybe_finish_stop(bn_transport_t *t)
     }
     if (!t->handles_closing) {
         t->handles_closing = true;
-        t->open_handles += 3;
+        t->open_handles += 4;
         uv_close((uv_handle_t *)&t->sweep, on_handle_closed);
+        uv_close((uv_handle_t *)&t->drain_timer, on_handle_closed);
         uv_close((uv_handle_t *)&t->flush_check, on_handle_closed);
         uv_close((uv_handle_t *)&t->flush_prepare, on_handle_closed);
         return;
@@ -911,10 +925,40 @@ static void maybe_finish_stop(bn_transport_t *t)
     if (t->open_handles == 0) {
         void (*cb)(void *) = t->stop_cb;
         void *ud = t->stop_ud;
+        free(t->trusted);
         free(t);
         if (cb != NULL) {
             cb(ud);
         }
+    }
+}
+
+/* The graceful drain: the next drain_batch_now WebSockets get close 1001.
+ * Returns how many are left after this batch. */
+static unsigned drain_batch(bn_transport_t *t)
+{
+    unsigned closed = 0, left = 0;
+    for (bn_conn_t *c = t->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->mode != BN_CONN_WS || c->closing || c->draining) {
+            continue;
+        }
+        if (closed < t->drain_batch_now) {
+            c->draining = true;
+            closed++;
+            bn_conn_close(c, BN_WS_CLOSE_GOING_AWAY, BN_CLOSE_SHUTDOWN);
+        } else {
+            left++;
+        }
+    }
+    return left;
+}
+
+static void on_drain_timer(uv_timer_t *h)
+{
+    bn_transport_t *t = h->data;
+    if (drain_batch(t) == 0) {
+        uv_timer_stop(&t->drain_timer);
     }
 }
 
@@ -937,17 +981,34 @@ void bn_transport_stop(bn_transport_t *t, unsigned drain_ms, void (*cb)(void *ud
         uv_close((uv_handle_t *)&t->sweep, on_handle_closed);
         return;
     }
-    t->stop_deadline_ms = bn__now_ms(t) + drain_ms;
     /* The listener goes first so no connection arrives during the drain. */
     t->open_handles += 1;
     uv_close((uv_handle_t *)&t->listener, on_handle_closed);
+    unsigned n_ws = 0;
     for (bn_conn_t *c = t->conns, *next; c != NULL; c = next) {
         next = c->next;
-        if (c->mode == BN_CONN_WS) {
-            bn_conn_close(c, BN_WS_CLOSE_GOING_AWAY, BN_CLOSE_SHUTDOWN);
-        } else {
+        if (c->mode == BN_CONN_WS && !c->closing) {
+            n_ws++;
+        } else if (c->mode != BN_CONN_WS) {
             bn__conn_abort(c, BN_CLOSE_SHUTDOWN);
         }
+    }
+    unsigned batch = t->cfg.drain_batch > 0 ? t->cfg.drain_batch : n_ws;
+    if (t->cfg.drain_ms == 0 || n_ws <= batch) {
+        batch = n_ws; /* one batch: everyone now */
+    }
+    unsigned batches = batch > 0 ? (n_ws + batch - 1) / batch : 0;
+    uint64_t interval = batches > 1 ? t->cfg.drain_ms / batches : 0;
+    t->drain_batch_now = batch;
+    t->stop_deadline_ms = bn__now_ms(t) + interval * (batches > 0 ? batches - 1 : 0) + drain_ms;
+    if (batches > 1) {
+        BN_LOG(INFO, "drain_start", "websockets=%u batches=%u batch=%u interval_ms=%llu", n_ws,
+               batches, batch, (unsigned long long)interval);
+    }
+    drain_batch(t);
+    if (batches > 1) {
+        uv_timer_start(&t->drain_timer, on_drain_timer, interval > 0 ? interval : 1,
+                       interval > 0 ? interval : 1);
     }
     uv_timer_start(&t->sweep, on_sweep, 50, 50);
     maybe_finish_stop(t);

@@ -4,6 +4,7 @@
 
 #include <uthash.h>
 
+#include "core/cidr.h"
 #include "transport/transport.h"
 
 #define BN_READ_BUF_SIZE (64 * 1024)
@@ -43,6 +44,11 @@ struct bn_conn_s {
     bool handle_closed;         /* uv_close called */
     bool shut;                  /* shutdown issued */
     bool read_blocked;          /* flow control: reading stopped, queue above high water */
+    bool trusted;               /* the peer is a trusted proxy (--trust-forwarded) */
+    bool fwd_https;             /* ... and said X-Forwarded-Proto: https */
+    bool served;                /* a request completed (no longer pending) */
+    bool draining;              /* picked by the drain (close sent or due) */
+    char client[48];            /* the forwarded client address, "" = the peer's */
     uint8_t close_reason;
     /* Write queue: a ring of shared buffers; `inflight` entries from the head
      * belong to the pending uv_write. */
@@ -86,6 +92,10 @@ struct bn_transport_s {
     void (*stop_cb)(void *ud);
     void *stop_ud;
     uint64_t stop_deadline_ms;
+    bn__cidr_t *trusted;        /* --trust-forwarded networks */
+    size_t n_trusted;
+    uv_timer_t drain_timer;     /* graceful drain: closes WebSockets in batches */
+    unsigned drain_batch_now;   /* WebSockets closed per drain tick */
     bn_transport_stats_t stats;
     char read_buf[BN_READ_BUF_SIZE]; /* shared by every connection of the loop */
 };
@@ -108,6 +118,16 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b);
 void bn__conn_shutdown(bn_conn_t *c, bn_close_reason_t reason);
 void bn__conn_abort(bn_conn_t *c, bn_close_reason_t reason);
 int bn__conn_read_start(bn_conn_t *c);
+
+void bn__conn_track_pending(bn_conn_t *c, const struct sockaddr_storage *ss);
+
+/* forwarded.c */
+/* A comma list of CIDRs into a new array (NULL, 0 for NULL or ""). 0 or -1. */
+int bn__fwd_parse(const char *list, bn__cidr_t **out, size_t *n_out);
+bool bn__fwd_trusted(const bn_transport_t *t, const struct sockaddr *sa);
+/* On a request's complete headers: the forwarded scheme and client of a
+ * trusted peer's request (cleared for anyone else). */
+void bn__fwd_headers(bn_conn_t *c);
 
 /* http.c */
 void bn__http_init(bn_conn_t *c);

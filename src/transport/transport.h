@@ -71,6 +71,8 @@ typedef struct bn_http_req_s {
     size_t body_len;
     bool keep_alive;
     bool upgrade;
+    /* "https" when a trusted proxy said so in X-Forwarded-Proto, else "http". */
+    const char *scheme;
     /* private: storage */
     char *store;
     size_t store_len, store_cap;
@@ -146,6 +148,12 @@ typedef struct bn_transport_config_s {
     unsigned max_headers;
     size_t max_body;
     bool reuse_port;    /* SO_REUSEPORT on the listener (worker processes) */
+    /* Comma list of CIDRs whose X-Forwarded-For/-Proto are believed; NULL = none. */
+    const char *trust_forwarded;
+    /* Graceful stop: WebSockets get close 1001 in batches of drain_batch
+     * spread evenly over drain_ms (0 = all at once). */
+    unsigned drain_ms;
+    unsigned drain_batch;
 } bn_transport_config_t;
 
 typedef struct bn_transport_stats_s {
@@ -170,8 +178,9 @@ int bn_transport_port(const bn_transport_t *t);
 const bn_transport_stats_t *bn_transport_stats(const bn_transport_t *t);
 /* Bytes queued and not yet written, all connections (a walk: for scrapes). */
 size_t bn_transport_queued_bytes(const bn_transport_t *t);
-/* Stops accepting, sends close code 1001 to every WebSocket, lets queues
- * drain for at most drain_ms, then closes everything. cb runs on a later
+/* Stops accepting, sends close code 1001 to every WebSocket (in batches of
+ * cfg.drain_batch spread over cfg.drain_ms when there are more), lets queues
+ * drain for at most drain_ms after the last batch, then closes everything. cb runs on a later
  * loop turn (never inside this call, even for a transport never started),
  * after every handle the transport owned has closed and every session got
  * ws_closed; the transport is freed before cb, so t is invalid inside it. */
@@ -184,6 +193,8 @@ int bn_conn_send(bn_conn_t *c, bn_buf_t *msg);
 /* Starts a WebSocket close with code (a close frame, flush, then TCP close). */
 void bn_conn_close(bn_conn_t *c, uint16_t code, bn_close_reason_t reason);
 uint64_t bn_conn_id(const bn_conn_t *c);
+/* "ip:port" of the TCP peer, or the client address a trusted proxy
+ * forwarded for the current request ("ip"). */
 const char *bn_conn_peer(const bn_conn_t *c);
 
 /* Data the layer above attaches to a request answered later (a waiting

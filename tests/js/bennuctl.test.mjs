@@ -223,6 +223,10 @@ test('members, groups, topic, check, broadcast and token on a converged cluster'
         const st = parseTable((await ask(a, ['stats'])).stdout);
         assert.deepEqual(st.map((r) => r.NODE), ['a@127.0.0.1', 'b@127.0.0.1', 'c@127.0.0.1']);
         assert.equal(st[0].WS, '2');
+        for (const r of st) {
+            // The totals add up: SOCKETS = WS + LP.
+            assert.equal(Number(r.SOCKETS), Number(r.WS) + Number(r.LP));
+        }
         assert.equal(st[1].CHANNELS, '1');
         assert.match(st[2].RSS, /MiB$/);
         const sj = JSON.parse((await ask(a, ['stats', '--json'])).stdout);

@@ -502,11 +502,11 @@ static void test_stats_view(void **state)
     bnctl_stats_table(nodes, &t);
     char *s = render(&t);
     assert_string_equal(
-        s, "NODE  CONNS  WS  LP  CHANNELS  BCAST IN  BCAST OUT  DELIVERIES  SLOW CLOSES  "
+        s, "NODE  SOCKETS  WS  LP  TCP  CHANNELS  BCAST IN  BCAST OUT  DELIVERIES  SLOW CLOSES  "
            "REFUSED CONNS  REFUSED LINKS       RSS  UPTIME\n"
-           "a@h       3   2   1         4         5          6           7            1  "
+           "a@h         3   2   1    3         4         5          6           7            1  "
            "            2              3  10.0 MiB   2m05s\n"
-           "b@h       ?   ?   ?         ?         ?          ?           ?            ?  "
+           "b@h         ?   ?   ?    ?         ?         ?          ?           ?            ?  "
            "            ?              ?         ?       ?\n");
     free(s);
     json_decref(nodes);

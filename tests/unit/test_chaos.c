@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../tools/bennu-chaos/attack.c"
 #include "../../tools/bennu-chaos/check.c"
@@ -1091,6 +1092,30 @@ static void test_netns_tc(void **state)
     }
 }
 
+/* The no_sanitizer_reports invariant is only checked for binaries built
+ * with a sanitizer: they are recognised by a runtime entry point's name. */
+static void test_sanitizer_detect(void **state)
+{
+    (void)state;
+    char with[] = "/tmp/bnc-san-XXXXXX", without[] = "/tmp/bnc-nosan-XXXXXX";
+    int fd1 = mkstemp(with), fd2 = mkstemp(without);
+    assert_true(fd1 >= 0 && fd2 >= 0);
+    /* The mark straddles the 64 KiB read boundary. */
+    static char big[70000];
+    memset(big, 'x', sizeof(big));
+    memcpy(big + 65536 - 5, "__asan_init", 11);
+    assert_int_equal(write(fd1, big, sizeof(big)), (ssize_t)sizeof(big));
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(write(fd2, big, sizeof(big)), (ssize_t)sizeof(big));
+    close(fd1);
+    close(fd2);
+    assert_int_equal(bnc_binary_has_sanitizer(with), 1);
+    assert_int_equal(bnc_binary_has_sanitizer(without), 0);
+    assert_int_equal(bnc_binary_has_sanitizer("/nonexistent/bennu"), 0);
+    unlink(with);
+    unlink(without);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1116,6 +1141,7 @@ int main(void)
         cmocka_unit_test(test_netns_queue_nums),
         cmocka_unit_test(test_netns_rules),
         cmocka_unit_test(test_netns_tc),
+        cmocka_unit_test(test_sanitizer_detect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Delivery checker; contracts in check.h. */
 #include "check.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,4 +272,36 @@ void bnc_ledger_tally(const bnc_ledger_t *l, const bnc_window_t *w, size_t n_win
             }
         }
     }
+}
+
+int bnc_binary_has_sanitizer(const char *path)
+{
+    /* The sanitizer runtimes' entry points are named in the binary (the
+     * dynamic symbol table with GCC's shared runtime, the code itself with
+     * a static one): finding one is enough. */
+    static const char *const marks[] = {"__asan_init", "__ubsan_handle_", "__tsan_init",
+                                        "__msan_init"};
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return 0;
+    }
+    enum { CHUNK = 1 << 16, OVERLAP = 32 };
+    char *buf = malloc(CHUNK + OVERLAP);
+    if (buf == NULL) {
+        fclose(f);
+        return 0;
+    }
+    size_t keep = 0, n;
+    int found = 0;
+    while (!found && (n = fread(buf + keep, 1, CHUNK, f)) > 0) {
+        size_t len = keep + n;
+        for (size_t i = 0; !found && i < sizeof(marks) / sizeof(marks[0]); i++) {
+            found = memmem(buf, len, marks[i], strlen(marks[i])) != NULL;
+        }
+        keep = len < OVERLAP ? len : OVERLAP;
+        memmove(buf, buf + len - keep, keep);
+    }
+    free(buf);
+    fclose(f);
+    return found;
 }

@@ -128,4 +128,8 @@ void bnc_ledger_tally(const bnc_ledger_t *l, const bnc_window_t *w, size_t n_win
                       const bnc_grace_t *g, bnc_tally_t *out, uint64_t *lost_at,
                       size_t n_buckets, uint64_t bucket_ms);
 
+/* 1 when the binary at path was built with a sanitizer (ASan, UBSan, ...):
+ * without one, "no sanitizer reports" cannot be checked. */
+int bnc_binary_has_sanitizer(const char *path);
+
 #endif

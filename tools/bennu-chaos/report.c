@@ -203,7 +203,8 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
         if (!r->inv_applies[i]) {
             continue;
         }
-        fprintf(out, "  %s %-22s %s\n", r->inv_pass[i] ? "PASS" : "FAIL",
+        fprintf(out, "  %s %-22s %s\n",
+                r->inv_unchecked[i] ? "not checked:" : r->inv_pass[i] ? "PASS" : "FAIL",
                 bnc_invariant_name((bnc_invariant_t)i), r->inv_detail[i]);
     }
     fprintf(out, "\nresult: %s\n", r->all_pass ? "PASS" : "FAIL");
@@ -357,7 +358,10 @@ static json_t *report_json(const bnc_run_t *r)
             continue;
         }
         json_object_set_new(inv, bnc_invariant_name((bnc_invariant_t)i),
-                            json_pack("{s:b, s:s, s:s}", "pass", r->inv_pass[i], "detail",
+                            json_pack("{s:o, s:b, s:s, s:s}", "pass",
+                                      r->inv_unchecked[i] ? json_null()
+                                                          : json_boolean(r->inv_pass[i]),
+                                      "checked", !r->inv_unchecked[i], "detail",
                                       r->inv_detail[i], "meaning",
                                       bnc_invariant_desc((bnc_invariant_t)i)));
     }

@@ -181,6 +181,7 @@ typedef struct bnc_run_s {
     size_t n_detects;
     int inv_pass[BNC_INV_COUNT];
     int inv_applies[BNC_INV_COUNT];
+    int inv_unchecked[BNC_INV_COUNT]; /* could not be judged (reported "not checked") */
     char inv_detail[BNC_INV_COUNT][320];
     int all_pass;
     /* attacks */

@@ -97,6 +97,13 @@ static const char *const CMD_HELP[BNCTL_CMD__COUNT] = {
         "Publishes EVENT with payload JSON to TOPIC through the target node, as\n"
         "a backend's Endpoint.broadcast would: subscribers on the target and on\n"
         "every node holding the topic receive it.\n",
+    [BNCTL_CMD_FORGET] =
+        "usage: bennuctl --node HOST:PORT forget NODE [--json]\n\n"
+        "Removes NODE (name@host), which must be down, from the members of the\n"
+        "target and of every node the target sees up: for a node retired for\n"
+        "good. A node that is up anywhere is refused (exit 1, nothing removed\n"
+        "there); stop it first. A forgotten node that starts again rejoins as\n"
+        "usual. Exit 1 also when no node knew NODE.\n",
     [BNCTL_CMD_TOKEN] =
         "usage: bennuctl token mint --user ID [--max-age SECONDS] [secret options]\n"
         "       bennuctl token verify TOKEN [--max-age SECONDS] [secret options]\n\n"
@@ -280,6 +287,12 @@ static int take_positionals(bnctl_args_t *a, char **pos, int n, char *err, size_
             return usage_err(err, err_len, "topic: TOPIC must not be empty");
         }
         a->topic = pos[0];
+        return 0;
+    case BNCTL_CMD_FORGET:
+        if (n != 1 || strchr(pos[0], '@') == NULL) {
+            return usage_err(err, err_len, "forget takes exactly one NODE (name@host)");
+        }
+        a->forget = pos[0];
         return 0;
     case BNCTL_CMD_BROADCAST: {
         if (n != 3) {

@@ -25,6 +25,7 @@
     X(STATS, "stats", NULL, "per-node connections, channels, broadcasts, memory")     \
     X(CHECK, "check", NULL, "compare every node's members and groups; 1 if they differ") \
     X(BROADCAST, "broadcast", NULL, "publish an event to a topic, as a backend would") \
+    X(FORGET, "forget", NULL, "remove a down node from every node's members")       \
     X(TOKEN, "token", NULL, "mint or verify a Phoenix.Token (same code as bennu token)")
 
 typedef enum {
@@ -52,6 +53,7 @@ typedef struct bnctl_args_s {
     const char *topic;       /* topic TOPIC, broadcast TOPIC ... */
     const char *event;       /* broadcast ... EVENT ... */
     const char *payload;     /* broadcast ... JSON */
+    const char *forget;      /* forget NODE */
     /* token: everything from the word "token" on, passed to the shared code */
     int token_argc;
     char **token_argv;

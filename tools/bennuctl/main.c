@@ -484,6 +484,101 @@ static int cmd_broadcast(ctl_t *ctl)
     return 0;
 }
 
+/* forget NODE: refused when the target sees NODE up; else asked of the
+ * target and of every node it sees up, each of which refuses if it sees
+ * NODE up itself. */
+static int cmd_forget(ctl_t *ctl)
+{
+    int rc;
+    json_t *m = target_members(ctl, &rc);
+    if (m == NULL) {
+        return rc;
+    }
+    const char *node = ctl->a->forget;
+    if (strcmp(node, ctl->target_name) == 0) {
+        fprintf(stderr, "bennuctl: %s is the node you asked (--node): it is up; a node can be "
+                        "forgotten only by the others, once it is stopped\n", node);
+        json_decref(m);
+        return BNCTL_EXIT_FOUND;
+    }
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(m, "nodes"), i, n)
+    {
+        if (strcmp(str_or(json_object_get(n, "name"), ""), node) == 0 &&
+            strcmp(str_or(json_object_get(n, "state"), ""), "down") != 0) {
+            fprintf(stderr,
+                    "bennuctl: %s is %s according to %s: only a down node can be forgotten; "
+                    "stop it first\n",
+                    node, str_or(json_object_get(n, "state"), "up"), ctl->target_name);
+            json_decref(m);
+            return BNCTL_EXIT_FOUND;
+        }
+    }
+    json_t *addrs = node_addrs(ctl, m, false);
+    json_object_del(addrs, node);
+    size_t count = json_object_size(addrs), k = 0;
+    const char **as = calloc(count ? count : 1, sizeof(*as));
+    const char **names = calloc(count ? count : 1, sizeof(*names));
+    json_t **reqs = calloc(count ? count : 1, sizeof(*reqs));
+    bnctl_result_t *out = calloc(count ? count : 1, sizeof(*out));
+    if (as == NULL || names == NULL || reqs == NULL || out == NULL) {
+        abort();
+    }
+    const char *name;
+    json_t *addr;
+    json_object_foreach(addrs, name, addr)
+    {
+        as[k] = json_string_value(addr);
+        names[k] = name;
+        reqs[k] = json_pack("{s:s, s:s}", "op", "forget", "node", node);
+        k++;
+    }
+    bnctl_client_run(ctl->client, count, as, reqs, out);
+    json_t *doc = json_pack("{s:s, s:[], s:[], s:{}}", "node", node, "forgotten", "unknown",
+                            "errors");
+    for (k = 0; k < count; k++) {
+        if (out[k].err != BNCTL_E_OK) {
+            json_object_set_new(json_object_get(doc, "errors"), names[k], json_string(out[k].msg));
+        } else if (!json_is_true(json_object_get(out[k].resp, "ok"))) {
+            json_object_set_new(json_object_get(doc, "errors"), names[k],
+                                json_string(str_or(json_object_get(out[k].resp, "error"), "?")));
+        } else {
+            json_array_append_new(
+                json_object_get(doc, json_is_true(json_object_get(out[k].resp, "forgotten"))
+                                         ? "forgotten"
+                                         : "unknown"),
+                json_string(names[k]));
+        }
+        bnctl_result_clear(&out[k]);
+        json_decref(reqs[k]);
+    }
+    free(as);
+    free(names);
+    free(reqs);
+    free(out);
+    size_t n_forgot = json_array_size(json_object_get(doc, "forgotten"));
+    size_t n_err = json_object_size(json_object_get(doc, "errors"));
+    if (ctl->a->json) {
+        print_json(ctl, doc);
+    } else {
+        json_t *v;
+        json_object_foreach(json_object_get(doc, "errors"), name, v)
+        {
+            printf("%s: not forgotten: %s\n", name, json_string_value(v));
+        }
+        if (n_forgot > 0) {
+            printf("forgot %s on %zu node%s\n", node, n_forgot, n_forgot == 1 ? "" : "s");
+        } else if (n_err == 0) {
+            printf("no node knows %s\n", node);
+        }
+    }
+    json_decref(doc);
+    json_decref(addrs);
+    json_decref(m);
+    return n_err == 0 && n_forgot > 0 ? 0 : BNCTL_EXIT_FOUND;
+}
+
 static int run_once(ctl_t *ctl)
 {
     switch (ctl->a->cmd) {
@@ -499,6 +594,8 @@ static int run_once(ctl_t *ctl)
         return cmd_check(ctl);
     case BNCTL_CMD_BROADCAST:
         return cmd_broadcast(ctl);
+    case BNCTL_CMD_FORGET:
+        return cmd_forget(ctl);
     default:
         return BNCTL_EXIT_USAGE;
     }
@@ -543,7 +640,19 @@ int main(int argc, char **argv)
         return BNCTL_EXIT_OK;
     }
     if (a.cmd == BNCTL_CMD_TOKEN) {
-        return bn_token_cli_main("bennuctl token", a.token_argc, a.token_argv);
+        /* `bennuctl --dev token mint`: --dev before the word means the
+         * development secret here, as after it. */
+        char *args[a.token_argc + 2];
+        int n = 0;
+        args[n++] = a.token_argv[0];
+        if (a.dev) {
+            args[n++] = (char *)"--dev";
+        }
+        for (int i = 1; i < a.token_argc; i++) {
+            args[n++] = a.token_argv[i];
+        }
+        args[n] = NULL;
+        return bn_token_cli_main("bennuctl token", n, args);
     }
     char *cookie = bnctl_cookie_resolve(&a, getenv("BENNU_COOKIE"), err, sizeof(err));
     if (cookie == NULL) {

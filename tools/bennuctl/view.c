@@ -525,14 +525,20 @@ json_int_t bnctl_refused_links(const json_t *closes)
 
 void bnctl_stats_table(const json_t *nodes, bnctl_table_t *t)
 {
-    static const char *const heads[] = {"NODE",       "CONNS",      "WS",          "LP",
-                                        "CHANNELS",   "BCAST IN",   "BCAST OUT",   "DELIVERIES",
-                                        "SLOW CLOSES", "REFUSED CONNS", "REFUSED LINKS", "RSS",
-                                        "UPTIME"};
-    bnctl_table_init(t, 13, heads, "lrrrrrrrrrrrr");
-    static const char *const keys[] = {"connections", "sockets_websocket", "sockets_longpoll",
-                                       "channels",    "broadcasts_in",     "broadcasts_out",
-                                       "deliveries",  "slow_consumer_closes", "refused_connects"};
+    /* SOCKETS (Phoenix sockets) = WS + LP, by construction; TCP is every
+     * open connection of the HTTP port (WebSockets, LongPoll requests in
+     * flight, idle keep-alive and unfinished requests): LongPoll sessions
+     * hold no connection between polls, so it is not a sum of the others. */
+    static const char *const heads[] = {"NODE",       "SOCKETS",    "WS",          "LP",
+                                        "TCP",        "CHANNELS",   "BCAST IN",    "BCAST OUT",
+                                        "DELIVERIES", "SLOW CLOSES", "REFUSED CONNS",
+                                        "REFUSED LINKS", "RSS",      "UPTIME"};
+    enum { NCOL = 14 };
+    bnctl_table_init(t, NCOL, heads, "lrrrrrrrrrrrrr");
+    static const char *const keys[] = {NULL,          "sockets_websocket", "sockets_longpoll",
+                                       "connections", "channels",          "broadcasts_in",
+                                       "broadcasts_out", "deliveries",     "slow_consumer_closes",
+                                       "refused_connects"};
     json_t *names = sorted_keys(nodes);
     size_t i;
     json_t *k;
@@ -541,31 +547,37 @@ void bnctl_stats_table(const json_t *nodes, bnctl_table_t *t)
         const char *node = json_string_value(k);
         const json_t *v = json_object_get(nodes, node);
         const json_t *st = json_object_get(v, "stats");
-        char cells[13][64];
-        const char *row[13];
+        char cells[NCOL][64];
+        const char *row[NCOL];
         snprintf(cells[0], sizeof(cells[0]), "%s", node);
-        for (size_t c = 1; c < 13; c++) {
+        for (size_t c = 1; c < NCOL; c++) {
             snprintf(cells[c], sizeof(cells[c]), "%s", json_object_get(v, "error") ? "?" : "-");
         }
         if (json_is_object(st)) {
-            for (size_t c = 0; c < 9; c++) {
+            for (size_t c = 1; c < 10; c++) {
                 fmt_int(json_object_get(st, keys[c]), cells[c + 1], sizeof(cells[c + 1]));
+            }
+            json_t *ws = json_object_get(st, "sockets_websocket");
+            json_t *lp = json_object_get(st, "sockets_longpoll");
+            if (json_is_integer(ws) && json_is_integer(lp)) {
+                snprintf(cells[1], sizeof(cells[1]), "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(ws) + json_integer_value(lp));
             }
             json_t *rss = json_object_get(st, "rss_bytes");
             if (json_is_integer(rss)) {
-                bnctl_fmt_bytes((uint64_t)json_integer_value(rss), cells[11], sizeof(cells[11]));
+                bnctl_fmt_bytes((uint64_t)json_integer_value(rss), cells[12], sizeof(cells[12]));
             }
             json_t *up = json_object_get(st, "uptime_ms");
             if (json_is_integer(up)) {
-                bnctl_fmt_duration_ms(json_integer_value(up), cells[12], sizeof(cells[12]));
+                bnctl_fmt_duration_ms(json_integer_value(up), cells[13], sizeof(cells[13]));
             }
         }
         json_t *mesh = json_object_get(v, "mesh");
         if (json_is_object(mesh)) {
-            snprintf(cells[10], sizeof(cells[10]), "%" JSON_INTEGER_FORMAT,
+            snprintf(cells[11], sizeof(cells[11]), "%" JSON_INTEGER_FORMAT,
                      bnctl_refused_links(json_object_get(mesh, "closes")));
         }
-        for (size_t c = 0; c < 13; c++) {
+        for (size_t c = 0; c < NCOL; c++) {
             row[c] = cells[c];
         }
         bnctl_table_add(t, row);

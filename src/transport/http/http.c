@@ -176,6 +176,7 @@ static int on_headers_complete(http_parser *p)
         return fail(p, 413);
     }
     r->body_off = r->store_len;
+    bn__fwd_headers(c);
     return 0;
 }
 
@@ -464,6 +465,8 @@ static void http_process(bn_conn_t *c, char *data, size_t len)
         }
         c->req_start_ms = 0;
         bn__conn_not_pending(c);
+        c->served = true;
+        req->scheme = c->fwd_https ? "https" : "http";
         bool ws_path = is_ws_path(c->t, req->path);
         if (req->upgrade || ws_path) {
             if (!ws_path) {

@@ -71,7 +71,8 @@ export function createBackend(secret, decide = policy) {
     });
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+// Run as a program (not imported by a test); argv[1] may be a symlinked path.
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
     const arg = (name, dflt) => {
         const i = process.argv.indexOf(name);
         return i > 0 ? process.argv[i + 1] : dflt;

@@ -73,6 +73,12 @@ typedef struct bn_config_s {
     unsigned rate_limit;
     unsigned rate_burst;
     bool reuse_port;            /* SO_REUSEPORT: several processes share the port */
+    /* Presence (bennu/presence.h, docs/presence.md). */
+    unsigned presence_diff_ms;      /* presence_diff coalescing interval per topic: 50 */
+    unsigned presence_broadcast_ms; /* replication delta interval between nodes: 100 */
+    unsigned presence_max_per_topic; /* metas per topic; a track beyond fails: 100000 */
+    unsigned presence_count_above;  /* distinct keys above which a topic sends only
+                                     * presence_count: 10000 (0 = never) */
 } bn_config_t;
 
 BN_EXTERN void bn_config_defaults(bn_config_t *cfg);

@@ -14,6 +14,7 @@
 #include "app/workers.h"
 #include "bennu/bennu.h"
 #include "bennu/mesh.h"
+#include "bennu/presence.h"
 #include "channel/token.h"
 #include "channel/token_cli.h"
 #include "core/log.h"
@@ -47,6 +48,32 @@ static void mesh_deliver(void *ud, const char *topic, size_t topic_len, const ch
     app_t *app = ud;
     if (app->srv != NULL) {
         bn_server_deliver_remote(app->srv, topic, topic_len, event, payload);
+    }
+}
+
+/* Presence replication rides on the mesh (bennu/presence.h). */
+static void mesh_peer_up(void *ud, const char *name, uint64_t incarnation)
+{
+    app_t *app = ud;
+    if (app->srv != NULL) {
+        bn_presence_peer_up(app->srv, name, incarnation);
+    }
+}
+
+static void mesh_peer_down(void *ud, const char *name, uint64_t incarnation)
+{
+    app_t *app = ud;
+    if (app->srv != NULL) {
+        bn_presence_peer_down(app->srv, name, incarnation);
+    }
+}
+
+static void mesh_node_message(void *ud, const char *from, uint32_t service, const void *body,
+                              size_t len)
+{
+    app_t *app = ud;
+    if (app->srv != NULL && service == BN_MESH_SERVICE_PRESENCE) {
+        bn_presence_node_message(app->srv, from, body, len);
     }
 }
 
@@ -137,6 +164,11 @@ static void usage(FILE *out)
             "                        over it: close 1008, LongPoll POST status 429)\n"
             "  --rate-burst N        bursts allowed above the rate (default = --rate-limit;\n"
             "                        needs --rate-limit)\n"
+            "  --presence-diff-ms MS presence_diff coalescing interval (default 50)\n"
+            "  --presence-broadcast-ms MS  presence replication interval (default 100)\n"
+            "  --presence-max-per-topic N  presences per topic; a track beyond fails (100000)\n"
+            "  --presence-count-above N    keys above which a topic sends presence_count\n"
+            "                        instead of diffs (default 10000; 0 = never)\n"
             "\n"
             "Cluster (see README \"Cluster\"):\n"
             "  --name NAME@HOST      node name (default bennu-<port>@<bind>)\n"
@@ -301,6 +333,7 @@ int main(int argc, char **argv)
         OPT_PREAUTH, OPT_PREAUTH_IP,
         OPT_NO_MESH, OPT_DIAL, OPT_RATE, OPT_BURST, OPT_WORKERS, OPT_TOPICS, OPT_LP_WINDOW,
         OPT_LP_TIMEOUT, OPT_LP_SESSIONS, OPT_FRAME_TIMEOUT, OPT_MEM_BUDGET, OPT_PENDING_IP,
+        OPT_PR_DIFF, OPT_PR_BCAST, OPT_PR_MAX, OPT_PR_COUNT,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -342,6 +375,10 @@ int main(int argc, char **argv)
         {"memory-budget", required_argument, NULL, OPT_MEM_BUDGET},
         {"max-pending-per-ip", required_argument, NULL, OPT_PENDING_IP},
         {"rate-burst", required_argument, NULL, OPT_BURST},
+        {"presence-diff-ms", required_argument, NULL, OPT_PR_DIFF},
+        {"presence-broadcast-ms", required_argument, NULL, OPT_PR_BCAST},
+        {"presence-max-per-topic", required_argument, NULL, OPT_PR_MAX},
+        {"presence-count-above", required_argument, NULL, OPT_PR_COUNT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -604,6 +641,23 @@ int main(int argc, char **argv)
             }
             cfg.rate_limit = (unsigned)v;
             break;
+        case OPT_PR_DIFF:
+        case OPT_PR_BCAST:
+        case OPT_PR_MAX:
+        case OPT_PR_COUNT:
+            if (parse_num(opt == OPT_PR_DIFF    ? "--presence-diff-ms"
+                          : opt == OPT_PR_BCAST ? "--presence-broadcast-ms"
+                          : opt == OPT_PR_MAX   ? "--presence-max-per-topic"
+                                                : "--presence-count-above",
+                           optarg, opt == OPT_PR_DIFF || opt == OPT_PR_BCAST,
+                          100000000, &v) != 0) {
+                return 2;
+            }
+            *(opt == OPT_PR_DIFF    ? &cfg.presence_diff_ms
+              : opt == OPT_PR_BCAST ? &cfg.presence_broadcast_ms
+              : opt == OPT_PR_MAX   ? &cfg.presence_max_per_topic
+                                    : &cfg.presence_count_above) = (unsigned)v;
+            break;
         case OPT_BURST:
             if (parse_num("--rate-burst", optarg, 0, 10000000, &v) != 0) {
                 return 2;
@@ -817,7 +871,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bennu: out of memory\n");
         return 1;
     }
-    bn_server_route(app.srv, "room:*", &bn_chat_channel, NULL);
+    static char node_name_buf[256]; /* the chat's presence meta; set once the mesh is named */
+    bn_server_route(app.srv, "room:*", &bn_chat_channel, node_name_buf);
     bn_server_on_connect(app.srv, app_connect, &app);
     if (static_dir != NULL) {
         bn_app_static_load(app.srv, static_dir, dev && app.have_user_key ? &app.user_key : NULL);
@@ -858,7 +913,9 @@ int main(int argc, char **argv)
             .n_dial_overrides = n_overrides,
         };
         bn_mesh_callbacks_t mcb = {
-            .deliver = mesh_deliver, .stats = mesh_stats, .local_count = mesh_local_count};
+            .deliver = mesh_deliver, .stats = mesh_stats, .local_count = mesh_local_count,
+            .peer_up = mesh_peer_up, .peer_down = mesh_peer_down,
+            .node_message = mesh_node_message};
         if (bn_mesh_new(app.loop, &mc, &mcb, &app, &app.mesh) != 0) {
             fprintf(stderr, "bennu: invalid mesh configuration (see the log)\n");
             return 2;
@@ -869,6 +926,8 @@ int main(int argc, char **argv)
                     mesh_port, uv_strerror(rc));
             return 1;
         }
+        bn_presence_attach_mesh(app.srv, app.mesh);
+        snprintf(node_name_buf, sizeof(node_name_buf), "%s", bn_mesh_name(app.mesh));
         bn_ps_mesh_adapter_init(&app.adapter, app.mesh);
         bn_server_set_adapter(app.srv, &app.adapter);
     } else if (!no_mesh) {

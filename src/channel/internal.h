@@ -47,6 +47,7 @@ typedef struct bn_static_file_s {
 #define BN_STATIC_MAX 16
 
 struct bn_lp_s;
+struct bn__pr_s;
 
 struct bn_server_s {
     uv_loop_t *loop;
@@ -62,6 +63,7 @@ struct bn_server_s {
     bn_static_file_t files[BN_STATIC_MAX];
     size_t n_files;
     struct bn_lp_s *lp;
+    struct bn__pr_s *presence; /* src/presence/, created on first use */
     void (*stop_cb)(void *ud);
     void *stop_ud;
     uint64_t started_ms;

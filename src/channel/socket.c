@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "channel/internal.h"
+#include "presence/hooks.h"
 #include "core/log.h"
 
 bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
@@ -248,6 +249,7 @@ static void do_join(bn_socket_t *s, const bn_msg_t *m)
         srv->stats.channels++;
         strcpy(r.status, "ok");
         send_reply(s, m->join_ref, m, &r);
+        bn__presence_channel_joined(ch);
     } else if (res == BN_CHAN_ERROR && !ch->closing) {
         srv->stats.join_errors++;
         if (!r.set || strcmp(r.status, "ok") == 0) {

@@ -82,7 +82,7 @@ for (const [label, transport] of [['WebSocket', WebSocket], ['LongPoll', LongPol
 
 test('wire format: presence_state push with join_ref, coalesced presence_diff, V1 and V2', () => withServer(['--presence-diff-ms', '200'], async (srv) => {
     // V2: [join_ref, ref, topic, event, payload]
-    const a = await srv.ws('vsn=2.0.0');
+    const a = await srv.ws('vsn=2.0.0', { presence: true });
     a.send(['1', '1', 'room:lobby', 'phx_join', { name: 'a' }]);
     const reply = JSON.parse((await a.next()).text);
     assert.deepEqual(reply.slice(0, 4), ['1', '1', 'room:lobby', 'phx_reply']);
@@ -97,7 +97,7 @@ test('wire format: presence_state push with join_ref, coalesced presence_diff, V
         { joins: { a: { metas: [metaA] } }, leaves: {} }]);
 
     // V1: {topic, event, payload, ref} objects, no join_ref
-    const b = await srv.ws('vsn=1.0.0');
+    const b = await srv.ws('vsn=1.0.0', { presence: true });
     b.send({ topic: 'room:lobby', event: 'phx_join', payload: { name: 'b' }, ref: '7' });
     const r1 = JSON.parse((await b.next()).text);
     assert.equal(r1.event, 'phx_reply');
@@ -115,7 +115,7 @@ test('wire format: presence_state push with join_ref, coalesced presence_diff, V
     // Several joins in one interval: one diff carrying all of them.
     const many = [];
     for (let i = 0; i < 5; i++) {
-        const c = await srv.ws('vsn=2.0.0');
+        const c = await srv.ws('vsn=2.0.0', { presence: true });
         many.push(c);
     }
     for (const [i, c] of many.entries()) {

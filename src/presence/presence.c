@@ -195,7 +195,7 @@ static void fanout(bn__pr_t *pr, bn__pr_topic_t *t, const char *event, json_t *p
         pr->hooks.fanout(pr->hooks.ud, t->name, event, payload);
     } else if (pr->srv != NULL) {
         bn_payload_t p = bn_payload_json(payload);
-        bn_server_deliver_remote(pr->srv, t->name, t->len, event, &p);
+        bn_ps_local_broadcast(pr->srv->ps, t->name, t->len, event, &p);
     }
 }
 

@@ -136,7 +136,7 @@ struct bn__pr_s {
     uint64_t delta_base;
     unsigned silent_ticks;
     uv_timer_t diff_timer, repl_timer;
-    bool timers, diff_armed, closing;
+    bool timers, diff_armed, closing, freeing;
     unsigned open_handles;
     void (*close_cb)(void *ud);
     void *close_ud;

@@ -289,6 +289,9 @@ static bool pending_has(json_t *side, const char *key, const char *ref)
 static void note(bn__pr_t *pr, bn__pr_meta_t *m, bool join)
 {
     bn__pr_topic_t *t = m->key->topic;
+    if (pr->freeing) {
+        return; /* nobody is left to tell */
+    }
     if (pr->event_cb != NULL) {
         pr->event_cb(pr->event_ud, t->name, m->key->key, join, m->meta);
     }
@@ -464,6 +467,7 @@ void bn__pr_free(bn__pr_t *pr)
     if (pr == NULL) {
         return;
     }
+    pr->freeing = true;
     bn__pr_rep_t *r;
     bn__pr_rep_t *rtmp;
     HASH_ITER(hh, pr->reps, r, rtmp)

@@ -70,6 +70,9 @@ typedef struct bn_mesh_callbacks_s {
      * peer_down. */
     void (*node_message)(void *ud, const char *from_name, uint32_t service, const void *body,
                          size_t len);
+    /* Optional. Admin ops the mesh does not know (e.g. "presence"): returns
+     * a new JSON object answer, or NULL for "unknown op". req is borrowed. */
+    json_t *(*admin)(void *ud, const char *op, json_t *req);
 } bn_mesh_callbacks_t;
 
 /* Allocates a mesh; nothing runs until bn_mesh_start. Derives the cookie key
@@ -122,6 +125,8 @@ BN_EXTERN json_t *bn_mesh_groups_json(bn_mesh_t *m);
  *                          "mesh":{"peers_up":n,"local_groups":n,"closes":{reason:n}}}
  *   {"op":"broadcast","topic":"t","event":"e","payload":<json>}
  *                      -> {"ok":true,"peers":n} (delivered locally too)
+ * other ops            -> cb->admin's answer when it gives one (the server's
+ *                         "presence" op: see bennu/presence.h)
  * anything else        -> {"ok":false,"error":"..."}
  * cb fires exactly once: status 0 with the response (borrowed, valid during
  * the call), UV_ETIMEDOUT if no answer within timeout_ms (0 = 5000; the

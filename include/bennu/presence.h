@@ -83,9 +83,13 @@ BN_EXTERN void bn_presence_peer_up(bn_server_t *srv, const char *name, uint64_t 
 BN_EXTERN void bn_presence_peer_down(bn_server_t *srv, const char *name, uint64_t incarnation);
 BN_EXTERN void bn_presence_node_message(bn_server_t *srv, const char *from, const void *body,
                                         size_t len);
-/* This node's replica view for admin tools: {"node":name,"topic":t,
- * "presences":{key:{"metas":[...]}},"by_node":{node:[keys...]},"clocks":
- * {node:{"incarnation":"...","seq":n}}} (a new reference). */
+/* This node's replica view for admin tools (a new reference). With a topic:
+ * {"node":name,"topic":t,"presences":{key:{"metas":[...]}},"by_node":{node:
+ * [keys...]},"clocks":{node:{"incarnation":"...","seq":n,"up":b}},
+ * "count_mode":b,"keys":n,"metas":n,"digest":"16 hex"}; with topic NULL:
+ * {"node":name,"topics":{t:{"keys":n,"metas":n,"digest":"..."}},"total":n,
+ * "clocks":{...}}. The digest is order-independent over (key, owner node,
+ * phx_ref): nodes with equal digests list the same members. */
 BN_EXTERN json_t *bn_presence_admin_json(bn_server_t *srv, const char *topic);
 
 #ifdef __cplusplus

@@ -77,6 +77,19 @@ static void mesh_node_message(void *ud, const char *from, uint32_t service, cons
     }
 }
 
+/* The "presence" admin op (bennuctl presence / check). */
+static json_t *mesh_admin(void *ud, const char *op, json_t *req)
+{
+    app_t *app = ud;
+    if (app->srv == NULL || strcmp(op, "presence") != 0) {
+        return NULL;
+    }
+    json_t *topic = json_object_get(req, "topic");
+    json_t *out = bn_presence_admin_json(app->srv, json_string_value(topic));
+    json_object_set_new(out, "ok", json_true());
+    return out;
+}
+
 static json_t *mesh_stats(void *ud)
 {
     app_t *app = ud;
@@ -915,7 +928,7 @@ int main(int argc, char **argv)
         bn_mesh_callbacks_t mcb = {
             .deliver = mesh_deliver, .stats = mesh_stats, .local_count = mesh_local_count,
             .peer_up = mesh_peer_up, .peer_down = mesh_peer_down,
-            .node_message = mesh_node_message};
+            .node_message = mesh_node_message, .admin = mesh_admin};
         if (bn_mesh_new(app.loop, &mc, &mcb, &app, &app.mesh) != 0) {
             fprintf(stderr, "bennu: invalid mesh configuration (see the log)\n");
             return 2;

@@ -851,11 +851,71 @@ void bn_presence_node_message(bn_server_t *srv, const char *from, const void *bo
     }
 }
 
+static uint64_t fnv64(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    }
+    return (h ^ 0xff) * 1099511628211ull;
+}
+
+/* Order-independent digest of a topic's presences: xor over its metas of a
+ * hash of (key, owner node, phx_ref). Equal digests = same members. */
+static json_t *topic_digest(const bn__pr_topic_t *t)
+{
+    uint64_t d = 0;
+    for (const bn__pr_key_t *k = t->keys; k != NULL; k = k->hh.next) {
+        for (const bn__pr_meta_t *m = k->head; m != NULL; m = m->knext) {
+            uint64_t h = fnv64(14695981039346656037ull, k->key, strlen(k->key));
+            h = fnv64(h, m->rep->name, strlen(m->rep->name));
+            d ^= fnv64(h, m->ref, strlen(m->ref));
+        }
+    }
+    char hex[17];
+    snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)d);
+    return json_pack("{s:I, s:I, s:s}", "keys", (json_int_t)t->n_keys, "metas",
+                     (json_int_t)t->n_metas, "digest", hex);
+}
+
+static json_t *clocks_json(const bn__pr_t *pr)
+{
+    json_t *clocks = json_object();
+    char inc[32];
+    snprintf(inc, sizeof(inc), "%llu", (unsigned long long)pr->self->incarnation);
+    json_object_set_new(clocks, pr->self->name,
+                        json_pack("{s:s, s:I, s:b}", "incarnation", inc, "seq",
+                                  (json_int_t)pr->self->seq, "up", 1));
+    for (const bn__pr_rep_t *r = pr->reps; r != NULL; r = r->hh.next) {
+        snprintf(inc, sizeof(inc), "%llu", (unsigned long long)r->incarnation);
+        json_object_set_new(clocks, r->name,
+                            json_pack("{s:s, s:I, s:b}", "incarnation", inc, "seq",
+                                      (json_int_t)r->seq, "up", r->up));
+    }
+    return clocks;
+}
+
 json_t *bn_presence_admin_json(bn_server_t *srv, const char *topic)
 {
     bn__pr_t *pr = srv->presence;
+    const char *node = pr != NULL ? pr->self->name : "";
+    if (topic == NULL) {
+        json_t *topics = json_object();
+        for (const bn__pr_topic_t *t = pr != NULL ? pr->topics : NULL; t != NULL;
+             t = t->hh.next) {
+            if (t->n_metas > 0) {
+                char *name = strndup(t->name, t->len);
+                if (name == NULL) {
+                    oom();
+                }
+                json_object_set_new(topics, name, topic_digest(t));
+                free(name);
+            }
+        }
+        return json_pack("{s:s, s:o, s:I, s:o}", "node", node, "topics", topics, "total",
+                         (json_int_t)(pr != NULL ? pr->total : 0), "clocks",
+                         pr != NULL ? clocks_json(pr) : json_object());
+    }
     json_t *by_node = json_object();
-    json_t *clocks = json_object();
     bn__pr_topic_t *t = pr != NULL ? topic_get(pr, topic, strlen(topic), false) : NULL;
     for (bn__pr_key_t *k = t != NULL ? t->keys : NULL; k != NULL; k = k->hh.next) {
         for (bn__pr_meta_t *m = k->head; m != NULL; m = m->knext) {
@@ -867,23 +927,16 @@ json_t *bn_presence_admin_json(bn_server_t *srv, const char *topic)
             json_array_append_new(arr, json_string(k->key));
         }
     }
-    if (pr != NULL) {
-        char inc[32];
-        snprintf(inc, sizeof(inc), "%llu", (unsigned long long)pr->self->incarnation);
-        json_object_set_new(clocks, pr->self->name,
-                            json_pack("{s:s, s:I, s:b}", "incarnation", inc, "seq",
-                                      (json_int_t)pr->self->seq, "up", 1));
-        for (bn__pr_rep_t *r = pr->reps; r != NULL; r = r->hh.next) {
-            snprintf(inc, sizeof(inc), "%llu", (unsigned long long)r->incarnation);
-            json_object_set_new(clocks, r->name,
-                                json_pack("{s:s, s:I, s:b}", "incarnation", inc, "seq",
-                                          (json_int_t)r->seq, "up", r->up));
-        }
-    }
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:I}", "node",
-                     pr != NULL ? pr->self->name : "", "topic", topic, "presences",
-                     bn__pr_list(pr, topic), "by_node", by_node, "clocks", clocks, "total",
-                     (json_int_t)(pr != NULL ? pr->total : 0));
+    json_t *sum = t != NULL ? topic_digest(t)
+                            : json_pack("{s:i, s:i, s:s}", "keys", 0, "metas", 0, "digest",
+                                        "0000000000000000");
+    json_t *out = json_pack("{s:s, s:s, s:o, s:o, s:o, s:b}", "node", node, "topic", topic,
+                            "presences", bn__pr_list(pr, topic), "by_node", by_node, "clocks",
+                            pr != NULL ? clocks_json(pr) : json_object(), "count_mode",
+                            t != NULL && t->count_mode);
+    json_object_update(out, sum);
+    json_decref(sum);
+    return out;
 }
 
 uint64_t bn__pr_now(const bn__pr_t *pr);

@@ -5,6 +5,7 @@
 // ends of every kind, then 3 real nodes on loopback: convergence, kill -9 of
 // a node, and a partition of one node and its heal through TCP proxies.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { test } from 'node:test';
 
@@ -12,7 +13,17 @@ import { Presence } from 'phoenix';
 
 import { LongPoll, phxSocket, socketOpened } from './support/compat_client.mjs';
 import { withCluster } from './support/cluster.mjs';
-import { waitFor, WebSocket, withServer } from './support/server.mjs';
+import { bennuctlBin, waitFor, WebSocket, withServer } from './support/server.mjs';
+
+/** bennuctl against `node`; resolves {code, stdout, stderr}. */
+function bennuctl(cluster, node, args) {
+    return new Promise((resolve) => {
+        execFile(bennuctlBin(), ['--node', node.meshAddr, '--cookie', cluster.cookie, ...args],
+            { timeout: 20000 }, (err, stdout, stderr) => {
+                resolve({ code: err ? err.code : 0, stdout, stderr });
+            });
+    });
+}
 
 /** A phoenix.js client in room:lobby under `name`, with a Presence that
  *  records every onJoin/onLeave key. `srv` has socketEndpoint and track(). */
@@ -223,6 +234,24 @@ test('3 nodes: all 6 names everywhere, kill -9 drops exactly 2, partition and he
         const t0 = Date.now();
         await sameNames(members, all, 'all six everywhere', 2000);
         console.log(`all 6 names on every client after ${Date.now() - t0} ms`);
+
+        // bennuctl: every node lists the same presences; check agrees.
+        const pj = await bennuctl(cluster, a, ['presence', 'room:lobby', '--json']);
+        assert.equal(pj.code, 0, pj.stdout + pj.stderr);
+        const pdoc = JSON.parse(pj.stdout);
+        assert.equal(pdoc.agree, true);
+        assert.equal(Object.keys(pdoc.nodes).length, 3);
+        for (const v of Object.values(pdoc.nodes)) {
+            assert.deepEqual(Object.keys(v.presence.presences).sort(), all);
+            assert.equal(v.presence.by_node[b.name].length, 2);
+        }
+        const pt = await bennuctl(cluster, b, ['presence', 'room:lobby']);
+        assert.equal(pt.code, 0, pt.stdout + pt.stderr);
+        assert.match(pt.stdout, /agreement: all 3 nodes list the same presences/);
+        assert.match(pt.stdout, /^c1 +c@127\.0\.0\.1 /m);
+        const ck = await bennuctl(cluster, c, ['check', '--json']);
+        assert.equal(ck.code, 0, ck.stdout + ck.stderr);
+        assert.equal(JSON.parse(ck.stdout).presence_compared, 3);
 
         // Partition c from a and b, then heal.
         const onAB = members.filter((m) => !m.name.startsWith('c'));

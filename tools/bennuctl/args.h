@@ -25,6 +25,7 @@
     X(STATS, "stats", NULL, "per-node connections, channels, broadcasts, memory")     \
     X(CHECK, "check", NULL, "compare every node's members and groups; 1 if they differ") \
     X(BROADCAST, "broadcast", NULL, "publish an event to a topic, as a backend would") \
+    X(PRESENCE, "presence", NULL, "a topic's presences per node, and whether the nodes agree") \
     X(TOKEN, "token", NULL, "mint or verify a Phoenix.Token (same code as bennu token)")
 
 typedef enum {

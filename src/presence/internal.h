@@ -68,6 +68,7 @@ struct bn__pr_topic_s {
     bool dirty;             /* on the dirty list */
     bool count_mode;        /* above presence_count_above: counts only */
     bool count_dirty;
+    uint64_t next_count_ms; /* presence_count not before (loop time) */
     bn__pr_topic_t *dirty_next;
     size_t len;
     char name[];
@@ -180,6 +181,8 @@ void bn__pr_peer_up(bn__pr_t *pr, const char *name, uint64_t incarnation);
 void bn__pr_peer_down(bn__pr_t *pr, const char *name, uint64_t incarnation);
 /* Returns 0, or -1 for a body that was refused (counted, logged). */
 int bn__pr_receive(bn__pr_t *pr, const char *from, const void *body, size_t len);
+/* presence_count goes out at most this often per topic. */
+#define BN__PR_COUNT_MS 1000u
 /* Heartbeats every this many replication ticks when nothing changed. */
 #define BN__PR_HEARTBEAT_TICKS 10u
 /* A full-state request is repeated if unanswered this long. */

@@ -199,6 +199,8 @@ static void fanout(bn__pr_t *pr, bn__pr_topic_t *t, const char *event, json_t *p
     }
 }
 
+static void on_diff_timer(uv_timer_t *h);
+
 static bool has_subscribers(bn__pr_t *pr, const bn__pr_topic_t *t)
 {
     if (pr->hooks.has_subscribers != NULL) {
@@ -261,13 +263,30 @@ void bn__pr_flush_diffs(bn__pr_t *pr)
 {
     bn__pr_topic_t *t = pr->dirty_head;
     pr->dirty_head = NULL;
+    uint64_t now = now_ms(pr);
+    bool again = false;
     while (t != NULL) {
         bn__pr_topic_t *next = t->dirty_next;
-        t->dirty = false;
         t->dirty_next = NULL;
+        if (t->count_dirty && pr->loop != NULL && now < t->next_count_ms) {
+            /* counts go out at most once per BN__PR_COUNT_MS: keep it */
+            t->dirty_next = pr->dirty_head;
+            pr->dirty_head = t;
+            again = true;
+            t = next;
+            continue;
+        }
+        if (t->count_dirty) {
+            t->next_count_ms = now + BN__PR_COUNT_MS;
+        }
+        t->dirty = false;
         flush_topic(pr, t);
         topic_free_if_idle(pr, t);
         t = next;
+    }
+    if (again && pr->timers && !pr->diff_armed && !pr->closing) {
+        pr->diff_armed = true;
+        uv_timer_start(&pr->diff_timer, on_diff_timer, pr->diff_ms, 0);
     }
 }
 

@@ -18,7 +18,7 @@
  * Big rooms: a topic whose distinct keys exceed cfg.presence_count_above
  * switches to count-only mode until it empties: instead of diffs its
  * subscribers get "presence_count" {"count": distinct keys, "metas": total
- * metas} at most once per diff interval when it changed, and a channel that
+ * metas} at most once per second per topic when it changed, and a channel that
  * tracks gets "presence_count" instead of "presence_state". A track that
  * would take a topic over cfg.presence_max_per_topic metas fails (-1, logged
  * "presence_cap"). docs/presence.md has the details.

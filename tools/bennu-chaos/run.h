@@ -126,7 +126,7 @@ typedef enum {
 
 const char *bnc_invariant_name(bnc_invariant_t i);
 const char *bnc_invariant_desc(bnc_invariant_t i);
-/* Whether invariant i is judged for a schedule: the first ten always, the
+/* Whether invariant i is judged for a schedule: the first eleven always, the
  * others when the schedule has the attack they are about. */
 bool bnc_invariant_applies(bnc_invariant_t i, const bnc_schedule_t *s);
 

@@ -66,10 +66,16 @@ static void send_body(bn__pr_t *pr, const char *to, json_t *body)
         pr->hooks.send(pr->hooks.ud, to, s, len);
     } else if (pr->mesh != NULL) {
         for (bn__pr_rep_t *r = pr->reps; r != NULL; r = r->hh.next) {
-            if (r->up && (to == NULL || strcmp(r->name, to) == 0) &&
-                bn_mesh_send(pr->mesh, r->name, BN_MESH_SERVICE_PRESENCE, s, len) == 0) {
+            if (!r->up || (to != NULL && strcmp(r->name, to) != 0)) {
+                continue;
+            }
+            if (bn_mesh_send(pr->mesh, r->name, BN_MESH_SERVICE_PRESENCE, s, len) == 0) {
                 pr->stats.msgs_out++;
                 pr->stats.bytes_out += len;
+            } else {
+                /* Over the mesh's max frame (docs/presence.md "Limits"). */
+                BN_LOG(WARN, "presence_send_failed", "node=%s peer=%s len=%zu", pr->self->name,
+                       BN_LOG_VAL(r->name), len);
             }
         }
     }

@@ -1,6 +1,8 @@
 // The Phoenix guide's chat (guides/channels.md), with the official
 // phoenix.js served by the node itself. ?room=room:secret and
-// ?transport=longpoll pick the room and transport.
+// ?transport=longpoll pick the room and transport; ?name=NAME is the
+// presence key when the socket has no verified user. #presence lists who
+// is online in room:lobby with phoenix.js Presence.
 (function () {
   const params = new URLSearchParams(window.location.search);
   const room = params.get("room") || "room:lobby";
@@ -32,7 +34,21 @@
   socket.onError(() => setStatus("disconnected", "connection lost, reconnecting…"));
   socket.connect();
 
-  const channel = socket.channel(room, {});
+  const name = params.get("name");
+  const channel = socket.channel(room, name ? { name } : {});
+  const presenceList = document.querySelector("#presence");
+  const presence = new Phoenix.Presence(channel);
+  presence.onSync(() => {
+    presenceList.replaceChildren(...presence.list((key, { metas }) => {
+      const item = document.createElement("li");
+      item.dataset.key = key;
+      item.dataset.count = String(metas.length);
+      const nodes = [...new Set(metas.map((m) => m.node).filter(Boolean))].join(", ");
+      item.innerText = `${key}${metas.length > 1 ? ` (${metas.length})` : ""}${nodes ? ` on ${nodes}` : ""}`;
+      return item;
+    }));
+    presenceList.dataset.synced = "true";
+  });
   const chatInput = document.querySelector("#chat-input");
   const messagesContainer = document.querySelector("#messages");
 

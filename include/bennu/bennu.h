@@ -85,6 +85,12 @@ typedef struct bn_config_s {
      * so clients reconnect elsewhere gradually. drain_ms 0 = all at once. */
     unsigned drain_ms;
     unsigned drain_batch;
+    /* Presence (bennu/presence.h, docs/presence.md). */
+    unsigned presence_diff_ms;      /* presence_diff coalescing interval per topic: 50 */
+    unsigned presence_broadcast_ms; /* replication delta interval between nodes: 100 */
+    unsigned presence_max_per_topic; /* metas per topic; a track beyond fails: 100000 */
+    unsigned presence_count_above;  /* distinct keys above which a topic sends only
+                                     * presence_count: 10000 (0 = never) */
 } bn_config_t;
 
 BN_EXTERN void bn_config_defaults(bn_config_t *cfg);

@@ -70,6 +70,22 @@ typedef struct bn_mesh_callbacks_s {
     /* Number of local subscribers of topic, for the admin group views
      * (optional: without it counts are reported as null). */
     size_t (*local_count)(void *ud, const char *topic, size_t topic_len);
+    /* Optional. A non-hidden peer is up (first contact, return after a
+     * partition, a new incarnation, or a replaced link: each time the peer
+     * may have lost what we sent, so services resend their full state). */
+    void (*peer_up)(void *ud, const char *name, uint64_t incarnation);
+    /* Optional. A non-hidden peer that was up went down (its link closed or
+     * went silent for down_ms). */
+    void (*peer_down)(void *ud, const char *name, uint64_t incarnation);
+    /* Optional. A NodeMessage from an up, non-hidden peer: body is borrowed
+     * for the call and unvalidated (the service checks it). Messages from one
+     * peer arrive in the order it sent them, between its peer_up and
+     * peer_down. */
+    void (*node_message)(void *ud, const char *from_name, uint32_t service, const void *body,
+                         size_t len);
+    /* Optional. Admin ops the mesh does not know (e.g. "presence"): returns
+     * a new JSON object answer, or NULL for "unknown op". req is borrowed. */
+    json_t *(*admin)(void *ud, const char *op, json_t *req);
 } bn_mesh_callbacks_t;
 
 /* Allocates a mesh; nothing runs until bn_mesh_start. Derives the cookie key
@@ -97,6 +113,14 @@ BN_EXTERN size_t bn_mesh_broadcast(bn_mesh_t *m, const char *topic, size_t topic
                                    const char *event, size_t event_len,
                                    const bn_payload_t *payload);
 
+/* Sends a node-to-node message (not a client topic) to the named up peer,
+ * for its node_message callback. Returns 0 when queued, -1 when the peer is
+ * not up, the mesh is closing, or the frame would exceed max_frame. */
+BN_EXTERN int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service,
+                           const void *bytes, size_t len);
+/* Service numbers of NodeMessage. */
+#define BN_MESH_SERVICE_PRESENCE 1u
+
 /* Snapshots for admin and tests: new JSON objects owned by the caller. */
 BN_EXTERN json_t *bn_mesh_members_json(bn_mesh_t *m);
 BN_EXTERN json_t *bn_mesh_groups_json(bn_mesh_t *m);
@@ -114,6 +138,8 @@ BN_EXTERN json_t *bn_mesh_groups_json(bn_mesh_t *m);
  *                          "mesh":{"peers_up":n,"local_groups":n,"closes":{reason:n}}}
  *   {"op":"broadcast","topic":"t","event":"e","payload":<json>}
  *                      -> {"ok":true,"peers":n} (delivered locally too)
+ * other ops            -> cb->admin's answer when it gives one (the server's
+ *                         "presence" op: see bennu/presence.h)
  * anything else        -> {"ok":false,"error":"..."}
  * cb fires exactly once: status 0 with the response (borrowed, valid during
  * the call), UV_ETIMEDOUT if no answer within timeout_ms (0 = 5000; the

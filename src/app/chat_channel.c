@@ -4,16 +4,65 @@
  *   room:secret  only a socket whose connect verified a user token
  *   room:*       any other: join refused with {"reason":"unauthorized"}
  *   new_msg      {"body": b} broadcast to every subscriber, no reply
- *   ping         reply ok with the same payload (JSON or binary) */
+ *   ping         reply ok with the same payload (JSON or binary)
+ * Presence in room:lobby: each socket is tracked under its verified user id,
+ * else the `name` join param, else a per-socket anonymous key, with meta
+ * {"node": this node's name, "online_at": unix seconds as a string}; the
+ * client gets presence_state after the join reply, then presence_diffs.
+ * The route's user data is the node name (a string, may be empty). */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "app/chat_channel.h"
+#include "bennu/presence.h"
+
+static unsigned long long g_anon;
+
+/* The presence key of the joining socket (docs/presence.md "Demo chat"). */
+static void presence_key(bn_channel_t *ch, const bn_payload_t *params, char *out, size_t cap)
+{
+    bn_socket_t *s = bn_channel_socket(ch);
+    json_t *user = bn_socket_assigns_get(s, "user_id");
+    if (json_is_string(user)) {
+        snprintf(out, cap, "%s", json_string_value(user));
+        return;
+    }
+    if (json_is_integer(user)) {
+        snprintf(out, cap, "%lld", (long long)json_integer_value(user));
+        return;
+    }
+    json_t *name = params->kind == BN_PAYLOAD_JSON ? json_object_get(params->json, "name") : NULL;
+    if (json_is_string(name) && json_string_length(name) > 0 && json_string_length(name) <= 64) {
+        snprintf(out, cap, "%s", json_string_value(name));
+        return;
+    }
+    json_t *anon = bn_socket_assigns_get(s, "presence_anon");
+    if (!json_is_string(anon)) {
+        /* Unique in the cluster: the node name is part of it. */
+        const char *node = bn_channel_route_data(ch);
+        char buf[320];
+        snprintf(buf, sizeof(buf), "anon-%llu@%s", ++g_anon, node != NULL ? node : "");
+        bn_socket_assign(s, "presence_anon", json_string(buf));
+        anon = bn_socket_assigns_get(s, "presence_anon");
+    }
+    snprintf(out, cap, "%s", json_string_value(anon));
+}
 
 static bn_chan_result_t chat_join(bn_channel_t *ch, const bn_payload_t *params, bn_reply_t *reply)
 {
-    (void)params;
     const char *topic = bn_channel_topic(ch);
     if (strcmp(topic, "room:lobby") == 0) {
+        char key[128];
+        presence_key(ch, params, key, sizeof(key));
+        const char *node = bn_channel_route_data(ch);
+        char online_at[32];
+        snprintf(online_at, sizeof(online_at), "%lld", (long long)time(NULL));
+        /* A failed track (the room is at its cap) leaves the join as it is:
+         * the member is online but not listed (logged "presence_cap"). */
+        bn_presence_track(ch, key,
+                          json_pack("{s:s, s:s}", "node", node != NULL ? node : "", "online_at",
+                                    online_at));
         return BN_CHAN_OK;
     }
     if (strcmp(topic, "room:secret") == 0 &&

@@ -19,6 +19,7 @@
 #include "bennu/bennu.h"
 #include "bennu/log.h"
 #include "bennu/mesh.h"
+#include "bennu/presence.h"
 #include "bennu/secret.h"
 #include "bennu/token.h"
 #include "pubsub/mesh_adapter.h"
@@ -54,6 +55,45 @@ static void mesh_deliver(void *ud, const char *topic, size_t topic_len, const ch
     if (app->srv != NULL) {
         bn_server_deliver_remote(app->srv, topic, topic_len, event, payload);
     }
+}
+
+/* Presence replication rides on the mesh (bennu/presence.h). */
+static void mesh_peer_up(void *ud, const char *name, uint64_t incarnation)
+{
+    app_t *app = ud;
+    if (app->srv != NULL) {
+        bn_presence_peer_up(app->srv, name, incarnation);
+    }
+}
+
+static void mesh_peer_down(void *ud, const char *name, uint64_t incarnation)
+{
+    app_t *app = ud;
+    if (app->srv != NULL) {
+        bn_presence_peer_down(app->srv, name, incarnation);
+    }
+}
+
+static void mesh_node_message(void *ud, const char *from, uint32_t service, const void *body,
+                              size_t len)
+{
+    app_t *app = ud;
+    if (app->srv != NULL && service == BN_MESH_SERVICE_PRESENCE) {
+        bn_presence_node_message(app->srv, from, body, len);
+    }
+}
+
+/* The "presence" admin op (bennuctl presence / check). */
+static json_t *mesh_admin(void *ud, const char *op, json_t *req)
+{
+    app_t *app = ud;
+    if (app->srv == NULL || strcmp(op, "presence") != 0) {
+        return NULL;
+    }
+    json_t *topic = json_object_get(req, "topic");
+    json_t *out = bn_presence_admin_json(app->srv, json_string_value(topic));
+    json_object_set_new(out, "ok", json_true());
+    return out;
 }
 
 static json_t *mesh_stats(void *ud)
@@ -164,6 +204,11 @@ static void usage(FILE *out)
             "  --metrics-public      serve /metrics without the API key\n"
             "  --ready-min-peers N   /ready needs N peer nodes up (default 1 with --join, else 0)\n"
             "  --enforce-token-expiry  close a socket when its user token expires (close 4001)\n"
+            "  --presence-diff-ms MS presence_diff coalescing interval (default 50)\n"
+            "  --presence-broadcast-ms MS  presence replication interval (default 100)\n"
+            "  --presence-max-per-topic N  presences per topic; a track beyond fails (100000)\n"
+            "  --presence-count-above N    keys above which a topic sends presence_count\n"
+            "                        instead of diffs (default 10000; 0 = never)\n"
             "\n"
             "Cluster (see README \"Cluster\"):\n"
             "  --name NAME@HOST      node name (default bennu-<port>@<bind>)\n"
@@ -350,6 +395,7 @@ int main(int argc, char **argv)
         OPT_CONFIG,
         OPT_API_KEY_FILE, OPT_METRICS_PUBLIC, OPT_READY_MIN_PEERS, OPT_ENFORCE_EXPIRY,
         OPT_TRUST_FWD, OPT_DRAIN_MS, OPT_DRAIN_BATCH, OPT_ADVERTISE, OPT_JOIN_DNS,
+        OPT_PR_DIFF, OPT_PR_BCAST, OPT_PR_MAX, OPT_PR_COUNT,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -401,6 +447,10 @@ int main(int argc, char **argv)
         {"drain-batch", required_argument, NULL, OPT_DRAIN_BATCH},
         {"advertise", required_argument, NULL, OPT_ADVERTISE},
         {"join-dns", required_argument, NULL, OPT_JOIN_DNS},
+        {"presence-diff-ms", required_argument, NULL, OPT_PR_DIFF},
+        {"presence-broadcast-ms", required_argument, NULL, OPT_PR_BCAST},
+        {"presence-max-per-topic", required_argument, NULL, OPT_PR_MAX},
+        {"presence-count-above", required_argument, NULL, OPT_PR_COUNT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -684,6 +734,23 @@ int main(int argc, char **argv)
             }
             cfg.rate_limit = (unsigned)v;
             break;
+        case OPT_PR_DIFF:
+        case OPT_PR_BCAST:
+        case OPT_PR_MAX:
+        case OPT_PR_COUNT:
+            if (parse_num(opt == OPT_PR_DIFF    ? "--presence-diff-ms"
+                          : opt == OPT_PR_BCAST ? "--presence-broadcast-ms"
+                          : opt == OPT_PR_MAX   ? "--presence-max-per-topic"
+                                                : "--presence-count-above",
+                           optarg, opt == OPT_PR_DIFF || opt == OPT_PR_BCAST,
+                          100000000, &v) != 0) {
+                return 2;
+            }
+            *(opt == OPT_PR_DIFF    ? &cfg.presence_diff_ms
+              : opt == OPT_PR_BCAST ? &cfg.presence_broadcast_ms
+              : opt == OPT_PR_MAX   ? &cfg.presence_max_per_topic
+                                    : &cfg.presence_count_above) = (unsigned)v;
+            break;
         case OPT_BURST:
             if (parse_num("--rate-burst", optarg, 0, 10000000, &v) != 0) {
                 return 2;
@@ -952,9 +1019,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bennu: out of memory\n");
         return 1;
     }
+    static char node_name_buf[256]; /* the chat's presence meta; set once the mesh is named */
     app.file = file;
     if (!bn_app_file_install(file, app.srv, app.loop)) {
-        bn_server_route(app.srv, "room:*", &bn_chat_channel, NULL);
+        bn_server_route(app.srv, "room:*", &bn_chat_channel, node_name_buf);
     }
     bn_server_on_connect(app.srv, app_connect, &app);
     if (static_dir != NULL) {
@@ -999,7 +1067,9 @@ int main(int argc, char **argv)
             .n_join_dns = n_join_dns,
         };
         bn_mesh_callbacks_t mcb = {
-            .deliver = mesh_deliver, .stats = mesh_stats, .local_count = mesh_local_count};
+            .deliver = mesh_deliver, .stats = mesh_stats, .local_count = mesh_local_count,
+            .peer_up = mesh_peer_up, .peer_down = mesh_peer_down,
+            .node_message = mesh_node_message, .admin = mesh_admin};
         if (bn_mesh_new(app.loop, &mc, &mcb, &app, &app.mesh) != 0) {
             fprintf(stderr, "bennu: invalid mesh configuration (see the log)\n");
             return 2;
@@ -1010,6 +1080,8 @@ int main(int argc, char **argv)
                     mesh_port, uv_strerror(rc));
             return 1;
         }
+        bn_presence_attach_mesh(app.srv, app.mesh);
+        snprintf(node_name_buf, sizeof(node_name_buf), "%s", bn_mesh_name(app.mesh));
         bn_ps_mesh_adapter_init(&app.adapter, app.mesh);
         bn_server_set_adapter(app.srv, &app.adapter);
     } else if (!no_mesh) {

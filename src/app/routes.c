@@ -8,6 +8,7 @@
 
 #include "app/config_file.h"
 #include "bennu/log.h"
+#include "bennu/presence.h"
 
 /* ---------------------------------------------------------------- patterns */
 
@@ -70,12 +71,9 @@ bool bn_app_topic_match(const char *pattern, const char *topic, const char *user
  * place to call it from. Until it is wired the route only logs once. */
 static void routes_presence_track(bn_channel_t *ch, const char *key)
 {
-    static bool logged; /* one warning per process */
-    (void)ch;
-    if (!logged) {
-        logged = true;
-        BN_LOG(WARN, "presence_unavailable", "key=%s detail=%s", BN_LOG_VAL(key),
-               BN_LOG_VAL("this build has no Phoenix.Presence: presence: true is ignored"));
+    if (bn_presence_track(ch, key, NULL) != 0) {
+        BN_LOG(WARN, "presence_track_failed", "topic=%s key=%s",
+               BN_LOG_VAL(bn_channel_topic(ch)), BN_LOG_VAL(key));
     }
 }
 
@@ -136,17 +134,27 @@ static json_t *reason(const char *why)
 typedef struct pending_s {
     bn_channel_t *ch;
     bn_app_route_t *rt;
+    char *name; /* the join's `name` param (presence key of an anonymous socket), or NULL */
 } pending_t;
 
-static void presence_after_join(bn_app_route_t *rt, bn_channel_t *ch, const bn_payload_t *params)
+/* The `name` join param, or NULL. */
+static const char *join_name(const bn_payload_t *params)
+{
+    if (params == NULL || params->kind != BN_PAYLOAD_JSON) {
+        return NULL;
+    }
+    return json_string_value(json_object_get(params->json, "name"));
+}
+
+static void presence_after_join(bn_app_route_t *rt, bn_channel_t *ch, const char *name)
 {
     if (!rt->presence) {
         return;
     }
     char buf[32];
     const char *key = user_id_text(bn_channel_socket(ch), buf, sizeof(buf));
-    if (key == NULL && params != NULL && params->kind == BN_PAYLOAD_JSON) {
-        key = json_string_value(json_object_get(params->json, "name"));
+    if (key == NULL) {
+        key = name;
     }
     if (key != NULL) {
         routes_presence_track(ch, key);
@@ -160,6 +168,7 @@ static void on_join_answer(void *ud, bn_wh_result_t result, json_t *answer)
     pending_t *p = ud;
     bn_channel_t *ch = p->ch;
     bn_app_route_t *rt = p->rt;
+    char *name = p->name;
     free(p);
     json_t *ok = json_object_get(answer, "ok");
     if (result != BN_WH_OK || !json_is_boolean(ok)) {
@@ -167,11 +176,13 @@ static void on_join_answer(void *ud, bn_wh_result_t result, json_t *answer)
             BN_LOG(WARN, "webhook_bad_answer", "type=join topic=%s detail=%s",
                    BN_LOG_VAL(bn_channel_topic(ch)), BN_LOG_VAL("no boolean \"ok\""));
         }
+        free(name);
         bn_channel_finish(ch, BN_CHAN_ERROR, "error", reason("unavailable"));
         return;
     }
     if (json_is_false(ok)) {
         json_t *r = json_object_get(answer, "reason");
+        free(name);
         bn_channel_finish(ch, BN_CHAN_ERROR, "error",
                           reason(json_is_string(r) ? json_string_value(r) : "unauthorized"));
         return;
@@ -181,8 +192,9 @@ static void on_join_answer(void *ud, bn_wh_result_t result, json_t *answer)
         bn_channel_set_data(ch, json_deep_copy(assigns));
     }
     if (bn_channel_alive(ch)) {
-        presence_after_join(rt, ch, NULL);
+        presence_after_join(rt, ch, name);
     }
+    free(name);
     json_t *reply = json_object_get(answer, "reply");
     bn_channel_finish(ch, BN_CHAN_OK, "ok", json_is_object(reply) ? json_incref(reply) : NULL);
 }
@@ -223,14 +235,22 @@ static bn_chan_result_t route_join(bn_channel_t *ch, const bn_payload_t *params,
                                  user_id_json(s), "socket_id", socket_id_json(f, s), "node",
                                  f->node);
         pending_t *p = malloc(sizeof(*p));
-        if (body == NULL || p == NULL) {
-            abort();
+        const char *name = rt->presence ? join_name(params) : NULL;
+        char *name_copy = name != NULL ? strdup(name) : NULL;
+        if (body == NULL || p == NULL || (name != NULL && name_copy == NULL)) {
+            json_decref(body);
+            free(p);
+            free(name_copy);
+            bn_reply_set(reply, "error", reason("unavailable"));
+            return BN_CHAN_ERROR; /* out of memory: this join fails, nothing else */
         }
         p->ch = ch;
         p->rt = rt;
+        p->name = name_copy;
         bn_wh_result_t rc = bn_wh_call(f->wh, body, on_join_answer, p);
         json_decref(body);
         if (rc != BN_WH_OK) {
+            free(p->name);
             free(p);
             bn_reply_set(reply, "error", reason("unavailable"));
             return BN_CHAN_ERROR;
@@ -238,7 +258,7 @@ static bn_chan_result_t route_join(bn_channel_t *ch, const bn_payload_t *params,
         return BN_CHAN_ASYNC;
     }
     }
-    presence_after_join(rt, ch, params);
+    presence_after_join(rt, ch, join_name(params));
     return BN_CHAN_OK;
 }
 

@@ -5,6 +5,7 @@
 
 #include "channel/internal.h"
 #include "bennu/log.h"
+#include "presence/hooks.h"
 
 static const char *const stop_reason_names[] = {
 #define BN_STOP_NAME(name, str) str,
@@ -141,6 +142,7 @@ void bn__chan_remove(bn_channel_t *ch, bn_stop_reason_t reason)
     if (ch->joined && ch->route->type->terminate != NULL) {
         ch->route->type->terminate(ch, reason);
     }
+    bn__presence_channel_gone(ch); /* its presences end with it */
     bn__chan_unref(ch); /* the owner's */
 }
 

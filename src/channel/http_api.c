@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bennu/mesh.h"
+#include "bennu/presence.h"
 #include "channel/internal.h"
 #include "channel/prom.h"
 #include "bennu/log.h"
@@ -86,16 +87,13 @@ void bn__ops_free(struct bn_ops_s *ops)
  * presence gauge is left out of /metrics. */
 static json_t *ops_presence_list(bn_server_t *srv, const char *topic)
 {
-    (void)srv;
-    (void)topic;
-    return NULL; /* wire at merge: return bn_presence_list(srv, topic); */
+    return bn_presence_list(srv, topic);
 }
 
 static bool ops_presence_member_count(bn_server_t *srv, size_t *out)
 {
-    (void)srv;
-    (void)out;
-    return false; /* wire at merge: *out = bn_presence_member_count(srv); return true; */
+    *out = bn_presence_member_count(srv);
+    return true;
 }
 
 /* ---------------------------------------------------------------- helpers */

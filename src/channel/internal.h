@@ -66,6 +66,7 @@ typedef struct bn_static_file_s {
 #define BN_STATIC_MAX 16
 
 struct bn_lp_s;
+struct bn__pr_s;
 
 /* Plain HTTP routes (not the WebSocket upgrade): the server's endpoints,
  * matched in registration order by exact path, or by prefix for a path
@@ -96,6 +97,7 @@ struct bn_server_s {
     bn__http_route_t http_routes[BN_HTTP_ROUTES_MAX];
     size_t n_http_routes;
     struct bn_lp_s *lp;        /* the LongPoll transport (transport/longpoll/longpoll.h) */
+    struct bn__pr_s *presence; /* src/presence/, created on first use */
     void (*stop_cb)(void *ud);
     void *stop_ud;
     uint64_t started_ms;

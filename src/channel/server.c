@@ -11,6 +11,7 @@
 #include "channel/internal.h"
 #include "bennu/log.h"
 #include "core/sigpipe.h"
+#include "presence/hooks.h"
 
 void bn_config_defaults(bn_config_t *cfg)
 {
@@ -41,6 +42,10 @@ void bn_config_defaults(bn_config_t *cfg)
     cfg->max_longpoll_buffered = 1000;
     cfg->drain_ms = 10000;
     cfg->drain_batch = 1000;
+    cfg->presence_diff_ms = 50;
+    cfg->presence_broadcast_ms = 100;
+    cfg->presence_max_per_topic = 100000;
+    cfg->presence_count_above = 10000;
 }
 
 /* ---------------------------------------------------------------- WebSocket glue */
@@ -514,10 +519,10 @@ size_t bn_server_subscriber_count(const bn_server_t *srv, const char *topic, siz
     return bn_ps_count(srv->ps, topic, topic_len);
 }
 
-/* Stop, step 3: the LongPoll handles are closed, so every handle the server
- * owned is. The server is freed, then the embedder told; from inside cb the
- * loop may be closed. */
-static void on_lp_closed(void *ud)
+/* Stop, step 4: the presence timers are closed too, so every handle the
+ * server owned is. The server is freed, then the embedder told; from inside
+ * cb the loop may be closed. */
+static void on_presence_closed(void *ud)
 {
     bn_server_t *srv = ud;
     void (*cb)(void *) = srv->stop_cb;
@@ -534,6 +539,13 @@ static void on_lp_closed(void *ud)
     if (cb != NULL) {
         cb(cb_ud);
     }
+}
+
+/* Stop, step 3: the LongPoll handles are closed and every channel is gone;
+ * the presence state goes (its last leaves replicated first). */
+static void on_lp_closed(void *ud)
+{
+    bn__presence_close(ud, on_presence_closed, ud);
 }
 
 /* Stop, step 2 (a close callback, so a later loop turn): every connection

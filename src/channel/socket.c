@@ -6,6 +6,7 @@
 
 #include "channel/internal.h"
 #include "bennu/log.h"
+#include "presence/hooks.h"
 
 /* A client message waiting behind asynchronous work (bn_channel_finish):
  * the decoded message points into its own copy of the bytes. */
@@ -261,6 +262,7 @@ static void join_result(bn_channel_t *ch, json_t *ref, bn_chan_result_t res, bn_
         srv->stats.channels++;
         strcpy(r->status, "ok");
         send_reply_ch(ch, ch->join_ref, ref, r);
+        bn__presence_channel_joined(ch);
     } else if (res == BN_CHAN_ERROR && !ch->closing) {
         srv->stats.join_errors++;
         if (!r->set || strcmp(r->status, "ok") == 0) {

@@ -138,7 +138,8 @@ static json_t *admin_handle(bn_mesh_t *m, json_t *req)
         }
         return json_pack("{s:b, s:s, s:b}", "ok", 1, "node", m->name, "forgotten", r == 0);
     }
-    return admin_error("unknown op");
+    json_t *ext = m->cb.admin != NULL ? m->cb.admin(m->ud, op, req) : NULL;
+    return ext != NULL ? ext : admin_error("unknown op");
 }
 
 void bn__admin_on_request(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)

@@ -58,6 +58,7 @@ int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out)
     Bnmesh__GroupJoin gjoin = BNMESH__GROUP_JOIN__INIT;
     Bnmesh__GroupLeave gleave = BNMESH__GROUP_LEAVE__INIT;
     Bnmesh__GroupSync gsync = BNMESH__GROUP_SYNC__INIT;
+    Bnmesh__NodeMessage nmsg = BNMESH__NODE_MESSAGE__INIT;
     Bnmesh__SyncRequest sreq = BNMESH__SYNC_REQUEST__INIT;
     Bnmesh__Broadcast bcast = BNMESH__BROADCAST__INIT;
     Bnmesh__AdminRequest areq = BNMESH__ADMIN_REQUEST__INIT;
@@ -171,6 +172,12 @@ int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out)
         aresp.body = pb_bytes(msg->u.admin.body);
         env.msg_case = BNMESH__ENVELOPE__MSG_ADMIN_RESPONSE;
         env.admin_response = &aresp;
+        break;
+    case BN__MSG_NODE_MESSAGE:
+        nmsg.service = msg->u.node.service;
+        nmsg.body = pb_bytes(msg->u.node.body);
+        env.msg_case = BNMESH__ENVELOPE__MSG_NODE_MESSAGE;
+        env.node_message = &nmsg;
         break;
     case BN__MSG_NONE:
     case BN__MSG_COUNT:
@@ -315,6 +322,11 @@ int bn__codec_decode(const uint8_t *data, size_t len, bn__msg_t *msg)
         msg->type = BN__MSG_ADMIN_RESPONSE;
         msg->u.admin.id = env->admin_response->id;
         msg->u.admin.body = from_pb(env->admin_response->body);
+        break;
+    case BNMESH__ENVELOPE__MSG_NODE_MESSAGE:
+        msg->type = BN__MSG_NODE_MESSAGE;
+        msg->u.node.service = env->node_message->service;
+        msg->u.node.body = from_pb(env->node_message->body);
         break;
     default:
         /* A newer peer's message type: the caller counts and ignores it. */

@@ -117,7 +117,8 @@ void bn__frame_reader_compact(bn__frame_reader_t *r);
     X(SYNC_REQUEST, "sync_request")      \
     X(BROADCAST, "broadcast")            \
     X(ADMIN_REQUEST, "admin_request")    \
-    X(ADMIN_RESPONSE, "admin_response")
+    X(ADMIN_RESPONSE, "admin_response")  \
+    X(NODE_MESSAGE, "node_message")
 
 typedef enum {
 #define BN__MSG_ENUM(name, str) BN__MSG_##name,
@@ -189,6 +190,10 @@ typedef struct bn__msg_s {
             uint64_t id;
             bn__bytes_t body;
         } admin;
+        struct {
+            uint32_t service;
+            bn__bytes_t body;
+        } node;
     } u;
     /* private */
     void *pb;

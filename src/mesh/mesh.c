@@ -341,6 +341,9 @@ void bn__mesh_node_up(bn_mesh_t *m, bn__node_t *n, bool restarted)
     }
     bn__mesh_send_tick(m, l);
     bn__admin_flush(m);
+    if (!n->hidden && !m->hidden && m->cb.peer_up != NULL && n->link == l) {
+        m->cb.peer_up(m->ud, n->name, n->incarnation);
+    }
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -490,6 +493,12 @@ void bn__mesh_dispatch(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
         break;
     case BN__MSG_ADMIN_RESPONSE:
         bn__admin_on_response(m, msg);
+        break;
+    case BN__MSG_NODE_MESSAGE:
+        if (!n->hidden && !m->hidden && m->cb.node_message != NULL) {
+            m->cb.node_message(m->ud, n->name, msg->u.node.service, msg->u.node.body.data,
+                               msg->u.node.body.len);
+        }
         break;
     default:
         bn__link_close(l, BN__CLOSE_PROTOCOL);
@@ -647,6 +656,24 @@ void bn_mesh_group_leave(bn_mesh_t *m, const char *topic, size_t topic_len)
     if (bn__gset_del(&m->local, topic, topic_len)) {
         send_group_delta(m, BN__MSG_GROUP_LEAVE, topic, topic_len);
     }
+}
+
+int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service, const void *bytes,
+                 size_t len)
+{
+    if (m->closing || node == NULL) {
+        return -1;
+    }
+    bn__node_t *n = bn__node_find(m, node);
+    if (n == NULL || n->state != BN__NODE_UP || n->link == NULL) {
+        return -1;
+    }
+    bn__msg_t msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = BN__MSG_NODE_MESSAGE;
+    msg.u.node.service = service;
+    msg.u.node.body = bn__bytes(bytes, len);
+    return bn__link_send_msg(n->link, &msg);
 }
 
 size_t bn_mesh_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len, const char *event,

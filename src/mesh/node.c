@@ -115,6 +115,9 @@ static void node_down(bn_mesh_t *m, bn__node_t *n, bn__close_reason_t reason)
     BN_LOG(INFO, "mesh_nodedown", "mesh=%s node=%s incarnation=%llu reason=%s groups_dropped=%zu",
            m->name, BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
            bn__close_reason_name(reason), dropped);
+    if (!n->hidden && !m->hidden && m->cb.peer_down != NULL) {
+        m->cb.peer_down(m->ud, n->name, n->incarnation);
+    }
 }
 
 int bn__node_forget(bn_mesh_t *m, const char *name)

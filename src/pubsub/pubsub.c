@@ -261,3 +261,10 @@ int bn_ps_deliver_remote(bn_ps_t *ps, const char *topic, size_t topic_len, const
     }
     return fanout(ps, t, event, payload, NULL);
 }
+
+int bn_ps_local_broadcast(bn_ps_t *ps, const char *topic, size_t topic_len, const char *event,
+                          const bn_payload_t *payload)
+{
+    bn_ps_topic_t *t = topic_find(ps, topic, topic_len);
+    return t != NULL ? fanout(ps, t, event, payload, NULL) : 0;
+}

@@ -76,5 +76,9 @@ int bn_ps_broadcast(bn_ps_t *ps, const char *topic, size_t topic_len, const char
 /* Delivers a broadcast that came from another node: local subscribers only. */
 int bn_ps_deliver_remote(bn_ps_t *ps, const char *topic, size_t topic_len, const char *event,
                          const bn_payload_t *payload);
+/* Phoenix's local_broadcast (Presence diffs): local subscribers only, never
+ * through the adapter, not counted as a broadcast of either kind. */
+int bn_ps_local_broadcast(bn_ps_t *ps, const char *topic, size_t topic_len, const char *event,
+                          const bn_payload_t *payload);
 
 #endif

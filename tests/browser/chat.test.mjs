@@ -67,6 +67,18 @@ test('demo page: WebSocket and LongPoll pages chat; room:secret joins with the d
             assert.match(await wsPage.textContent('#status'), /joined room:lobby \(websocket\)/);
             assert.match(await lpPage.textContent('#status'), /joined room:lobby \(longpoll\)/);
 
+            // #presence (phoenix.js Presence): both pages are user "demo"
+            // (the dev token), so one key with two metas; a named page
+            // without a token would be listed under its name.
+            const presence = (page) => page.$$eval('#presence li',
+                (lis) => lis.map((li) => `${li.dataset.key}:${li.dataset.count}`).sort());
+            await wsPage.waitForFunction(() => document.querySelector('#presence li[data-key="demo"]')
+                ?.dataset.count === '2', null, { timeout: 10000 });
+            assert.deepEqual(await presence(wsPage), ['demo:2']);
+            await lpPage.waitForFunction(() => document.querySelector('#presence li[data-key="demo"]')
+                ?.dataset.count === '2', null, { timeout: 10000 });
+            assert.match(await wsPage.textContent('#presence'), /demo \(2\) on /);
+
             await say(wsPage, 'hello from websocket');
             await waitMessages(wsPage, ['hello from websocket']);
             await waitMessages(lpPage, ['hello from websocket']);
@@ -84,6 +96,8 @@ test('demo page: WebSocket and LongPoll pages chat; room:secret joins with the d
             assert.match(await secretWs.textContent('#status'), /joined room:secret/);
             await say(secretLp, 'secret words');
             await waitMessages(secretWs, ['secret words']);
+            // room:secret is not tracked: its pages list nobody
+            assert.deepEqual(await presence(secretWs), []);
             await waitMessages(secretLp, ['secret words']);
             await say(wsPage, 'lobby again');
             await waitMessages(lpPage, [...both, 'lobby again']);
@@ -92,6 +106,10 @@ test('demo page: WebSocket and LongPoll pages chat; room:secret joins with the d
             const shot = path.join(dir, 'chat.png');
             await wsPage.screenshot({ path: shot, fullPage: true });
             assert.ok(fs.statSync(shot).size > 0, 'screenshot is empty');
+            // a page that goes away (its WebSocket closes) leaves the list
+            await wsPage.close();
+            await lpPage.waitForFunction(() => document.querySelector('#presence li[data-key="demo"]')
+                ?.dataset.count === '1', null, { timeout: 10000 });
             assert.deepEqual(pageErrors, []);
         } finally {
             await browser.close();

@@ -190,6 +190,9 @@ put("mesh_frame", "broadcast", b"\x30" + frame(V + field(18, 2, field(1, 2, b"ro
     + frame(V + field(18, 2, field(1, 2, b"r") + field(2, 2, b"bin") + field(3, 0, 1) + field(4, 2, b"\x00\xff"))))
 put("mesh_frame", "admin", b"\x10" + frame(V + field(19, 2, field(1, 0, 1) + field(2, 2, b'{"op":"members"}')))
     + frame(V + field(20, 2, field(1, 0, 1) + field(2, 2, b'{"ok":true}'))))
+# NodeMessage (25): service 1 (presence) with a delta body.
+put("mesh_frame", "node_message", b"\x18" + frame(V + field(25, 2, field(1, 0, 1) + field(2, 2,
+    b'{"v":1,"t":"d","inc":"7","seq":1,"base":0,"ops":[["+","room:lobby","k",{"phx_ref":"r"}]]}'))))
 # Other versions: a version 1 peer's Hello and Auth (field 11, now reserved),
 # a version 3 tick, no version at all.
 hello_v1 = (field(1, 2, b"a@host") + field(2, 0, 7) + field(4, 2, bytes(32)) + field(5, 2, bytes(range(32)))

@@ -166,7 +166,7 @@ for (const [i, scenario] of SCENARIOS.entries()) {
             ATTACK_CHECKS[scenario](rep, out, where);
         } else {
             // The attack invariants are judged only where there is an attack.
-            assert.equal(Object.keys(rep.invariants).length, 10, where);
+            assert.equal(Object.keys(rep.invariants).length, 11, where);
         }
         fs.rmSync(out, { recursive: true, force: true });
     });

@@ -212,11 +212,11 @@ test('API: 401 / 400 / 404 / 405 / 413, and a broadcast reaching a local client'
         const unknown = await api(srv.port, 'GET', '/api/nope');
         assert.equal(unknown.status, 404);
         assert.equal(unknown.json.error, 'no such API endpoint');
-        // /api/presence: the topic is required; presence itself is not wired yet.
+        // /api/presence: the topic is required; an empty topic lists nobody.
         assert.equal((await api(srv.port, 'GET', '/api/presence')).status, 400);
-        const pres = await api(srv.port, 'GET', '/api/presence?topic=room%3Alobby');
-        assert.equal(pres.status, 501);
-        assert.equal(pres.json.error, 'presence not available');
+        const pres = await api(srv.port, 'GET', '/api/presence?topic=room%3Aempty');
+        assert.equal(pres.status, 200);
+        assert.deepEqual(pres.json.presences, {});
         // 413: over --max-body (1 MiB), before any JSON is parsed.
         const big = await rawHttp(srv.port, 'POST /api/broadcast HTTP/1.1\r\nHost: x\r\n' +
             `Authorization: Bearer ${KEY}\r\nContent-Length: 2000000\r\n\r\n`);
@@ -335,14 +335,20 @@ test('cluster: /ready 503 then 200, API broadcast on A reaches clients on A and 
         assert.equal(sample(mA, 'bennu_mesh_links_up'), 1);
         assert.ok(sample(mA, 'bennu_mesh_peer_rtt_seconds', { peer: b.name }) >= 0);
         assert.ok(sample(mA, 'bennu_broadcasts_total', { direction: 'out' }) >= 1);
-        // Every series the Grafana dashboard uses exists (presence: once wired).
+        // Every series the Grafana dashboard uses exists.
         const dash = JSON.parse(fs.readFileSync(new URL('../../docs/grafana-bennu.json', import.meta.url)));
         const used = new Set(JSON.stringify(dash).match(/bennu_[a-z_]+/g));
         for (const name of used) {
-            if (name !== 'bennu_presence_members') {
-                assert.ok(mA.has(name), `the dashboard uses ${name}, which /metrics lacks`);
-            }
+            assert.ok(mA.has(name), `the dashboard uses ${name}, which /metrics lacks`);
         }
+        // The demo chat tracks every lobby socket: A's API and metrics see
+        // both nodes' members (replicated presence).
+        await waitFor(async () => {
+            const p = await api(a.httpPort, 'GET', '/api/presence?topic=room%3Alobby');
+            return p.status === 200 && Object.keys(p.json.presences).length === 2;
+        }, 5000, 'A lists the lobby presences of A and B');
+        const pm = parseProm((await api(a.httpPort, 'GET', '/metrics')).text);
+        assert.equal(sample(pm, 'bennu_presence_members'), 2);
         const mB = parseProm((await api(b.httpPort, 'GET', '/metrics')).text);
         assert.ok(sample(mB, 'bennu_broadcasts_total', { direction: 'in' }) >= 1);
 

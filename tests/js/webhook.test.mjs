@@ -14,6 +14,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 
+import { Presence } from 'phoenix';
+
 import { createBackend, policy, signatureValid } from '../../examples/webhook/backend.mjs';
 import { Cluster } from './support/cluster.mjs';
 import { joinResult, LongPoll, mint, phxSocket, pushResult, socketOpened } from './support/compat_client.mjs';
@@ -190,6 +192,37 @@ test('done-when: example backend process, two nodes, reply + broadcast across no
     } finally {
         proc.kill('SIGKILL');
         await cluster.stopAll();
+    }
+});
+
+test('presence: true tracks joined sockets under the user id, else the name param, webhook joins included', async () => {
+    const hook = await backend((doc) => (doc.type === 'join' ? { ok: true } : {}));
+    try {
+        const doc = config(hook.port);
+        doc.channels = [
+            { topic: 'live:*', join: 'anyone', presence: true },
+            { topic: 'hooked:*', join: 'webhook', presence: true },
+        ];
+        await withServer(['--no-mesh', '--config', writeConfig(doc)], async (srv) => {
+            const u7 = await socketFor(srv, 7);
+            const anon = await socketFor(srv);
+            for (const topic of ['live:1', 'hooked:1']) {
+                const a = u7.channel(topic, {});
+                const b = anon.channel(topic, { name: 'ann' });
+                const pa = new Presence(a);
+                const pb = new Presence(b);
+                assert.equal((await joinResult(a)).status, 'ok', topic);
+                assert.equal((await joinResult(b)).status, 'ok', topic);
+                const keys = (p) => p.list((k) => k).sort().join(',');
+                await waitFor(() => keys(pa) === '7,ann' && keys(pb) === '7,ann', 5000,
+                    () => `${topic}: lists ${keys(pa)} / ${keys(pb)}`);
+                b.leave();
+                await waitFor(() => keys(pa) === '7', 5000, () => `${topic}: after leave ${keys(pa)}`);
+            }
+            assert.equal(hook.seen.filter((r) => r.type === 'join').length, 2);
+        });
+    } finally {
+        await hook.close();
     }
 });
 

@@ -10,7 +10,7 @@
 typedef struct ask_s {
     bnc_probe_t *p;
     int node;
-    int groups; /* 0 members, 1 groups */
+    int groups; /* 0 members, 1 groups, 2 presence */
 } ask_t;
 
 static void round_done(bnc_probe_t *p)
@@ -24,8 +24,10 @@ static void round_done(bnc_probe_t *p)
     for (int i = 0; i < p->n; i++) {
         json_decref(p->members[i]);
         json_decref(p->groups[i]);
+        json_decref(p->presence[i]);
         p->members[i] = NULL;
         p->groups[i] = NULL;
+        p->presence[i] = NULL;
     }
     if (!p->closing && p->cb != NULL) {
         p->cb(p->ud, ok, p->last_why);
@@ -36,7 +38,11 @@ static void answer_cb(void *ud, int status, json_t *resp)
 {
     ask_t *a = ud;
     bnc_probe_t *p = a->p;
-    if (status == 0 && resp != NULL && json_is_true(json_object_get(resp, "ok"))) {
+    if (status == 0 && resp != NULL && json_is_true(json_object_get(resp, "ok")) &&
+        a->groups == 2) {
+        json_decref(p->presence[a->node]);
+        p->presence[a->node] = json_incref(resp);
+    } else if (status == 0 && resp != NULL && json_is_true(json_object_get(resp, "ok"))) {
         json_t *v = json_object_get(resp, a->groups ? "groups" : "members");
         json_t **slot = a->groups ? &p->groups[a->node] : &p->members[a->node];
         json_decref(*slot);
@@ -56,12 +62,12 @@ static void tick_cb(uv_timer_t *t)
     if (p->outstanding > 0 || p->closing) {
         return;
     }
-    static const char *const ops[2] = {"members", "groups"};
+    static const char *const ops[3] = {"members", "groups", "presence"};
     /* Count every request first, so an answer arriving synchronously
      * cannot end the round early. */
-    p->outstanding = 2 * p->n + 1;
+    p->outstanding = 3 * p->n + 1;
     for (int i = 0; i < p->n; i++) {
-        for (int g = 0; g < 2; g++) {
+        for (int g = 0; g < 3; g++) {
             ask_t *a = calloc(1, sizeof(*a));
             if (a == NULL) {
                 abort();
@@ -69,7 +75,8 @@ static void tick_cb(uv_timer_t *t)
             a->p = p;
             a->node = i;
             a->groups = g;
-            json_t *req = json_pack("{s:s}", "op", ops[g]);
+            json_t *req = g == 2 ? json_pack("{s:s, s:s}", "op", ops[g], "topic", BNC_TOPIC)
+                                 : json_pack("{s:s}", "op", ops[g]);
             int rc = bn_mesh_admin_request(p->mesh, p->names[i], req, p->timeout_ms, answer_cb, a);
             json_decref(req);
             if (rc != 0) {

@@ -1,6 +1,6 @@
 /* The convergence probe: a hidden mesh node dialing every bennu node's
  * mesh port directly (not through the fault proxies), asking each for
- * "members" and "groups" every period and judging agreement with
+ * "members", "groups" and the workload topic's "presence" every period and judging agreement with
  * bnc_converged. A round ends when every answer or timeout is in.
  *
  * Ownership: the caller owns bnc_probe_t; close with bnc_probe_close. */
@@ -34,6 +34,9 @@ struct bnc_probe_s {
     const char *names[BNC_MAX_NODES];
     json_t *members[BNC_MAX_NODES];
     json_t *groups[BNC_MAX_NODES];
+    /* each node's {"op":"presence","topic":BNC_TOPIC} answer of the round
+     * being reported (NULL: none); valid during the answers callback */
+    json_t *presence[BNC_MAX_NODES];
     int outstanding;
     bn_mesh_t *mesh;
     uv_timer_t timer;

@@ -152,10 +152,71 @@ static int node_of_mask(uint32_t m);
 /* While an impostor runs (and BNC_IMPOSTOR_MARGIN_MS after), every node
  * must see the node whose name it took up, with that node's own
  * incarnation. */
+/* Presence against the ground truth: every node lists exactly the joined
+ * clients ("c<idx>", their join param), one meta each, with one digest.
+ * Returns 1, or 0 with why. */
+static int presence_verdict(bnc_run_t *r, char *why, size_t cap)
+{
+    const char *digest = NULL;
+    size_t joined = 0;
+    for (size_t c = 0; c < r->wl.n_clients; c++) {
+        joined += r->wl.clients[c].joined != 0;
+    }
+    for (int i = 0; i < r->opt.nodes; i++) {
+        json_t *pr = r->probe.presence[i];
+        if (pr == NULL) {
+            snprintf(why, cap, "%s gave no presence answer", r->cl.nodes[i].name);
+            return 0;
+        }
+        json_t *list = json_object_get(pr, "presences");
+        const char *d = json_string_value(json_object_get(pr, "digest"));
+        if (digest != NULL && (d == NULL || strcmp(d, digest) != 0)) {
+            snprintf(why, cap, "%s lists other presences than %s", r->cl.nodes[i].name,
+                     r->cl.nodes[0].name);
+            return 0;
+        }
+        digest = d;
+        if (json_object_size(list) != joined) {
+            snprintf(why, cap, "%s lists %zu keys, %zu clients are joined", r->cl.nodes[i].name,
+                     json_object_size(list), joined);
+            return 0;
+        }
+        for (size_t c = 0; c < r->wl.n_clients; c++) {
+            if (!r->wl.clients[c].joined) {
+                continue;
+            }
+            char key[32];
+            snprintf(key, sizeof(key), "c%zu", c);
+            size_t metas = json_array_size(json_object_get(json_object_get(list, key), "metas"));
+            if (metas != 1) {
+                snprintf(why, cap, "%s lists %zu presences for joined client %s",
+                         r->cl.nodes[i].name, metas, key);
+                return 0;
+            }
+        }
+    }
+    snprintf(why, cap, "%zu joined clients listed by all %d nodes", joined, r->opt.nodes);
+    return 1;
+}
+
+static void judge_presence(bnc_run_t *r)
+{
+    uint64_t now = bnc_run_now(r);
+    bool healed = r->sched.n == 0 || (r->final_heal_ms != 0 && now >= r->final_heal_ms);
+    if ((r->phase != PH_RUNNING && r->phase != PH_DRAINING) || !healed || !r->last_converged ||
+        bnc_workload_joined(&r->wl) != r->wl.n_clients) {
+        return;
+    }
+    r->presence_judged = 1;
+    r->presence_ok = presence_verdict(r, r->presence_why, sizeof(r->presence_why));
+    r->presence_rounds_ok += r->presence_ok != 0;
+}
+
 static void on_answers(void *ud, json_t *const *members, json_t *const *groups)
 {
     (void)groups;
     bnc_run_t *r = ud;
+    judge_presence(r);
     uint64_t now = bnc_run_now(r);
     int a = -1;
     for (size_t i = 0; i < r->sched.n && a < 0; i++) {
@@ -915,6 +976,15 @@ static void judge(bnc_run_t *r)
         r->inv_unchecked[BNC_INV_NO_SANITIZER] = 1;
         set_inv(r, BNC_INV_NO_SANITIZER, san == 0,
                 "%s has no sanitizer (build with -DBN_SANITIZE=ON to check this)", r->opt.bennu);
+    }
+    if (r->setup_error) {
+        set_inv(r, BNC_INV_PRESENCE, 0, "no run");
+    } else if (!r->presence_judged) {
+        set_inv(r, BNC_INV_PRESENCE, 0,
+                "never judged: no probe round after the last heal with every client joined");
+    } else {
+        set_inv(r, BNC_INV_PRESENCE, r->presence_ok, "last round: %s (%llu rounds agreed)",
+                r->presence_why, (unsigned long long)r->presence_rounds_ok);
     }
     for (int i = 0; i < BNC_INV_COUNT; i++) {
         r->inv_applies[i] = bnc_invariant_applies((bnc_invariant_t)i, &r->sched);

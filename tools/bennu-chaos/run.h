@@ -97,6 +97,9 @@ typedef struct bnc_detect_s {
     X(BNC_INV_RECONVERGED, "reconverged", "members and groups agreed again after the last heal") \
     X(BNC_INV_NO_CRASHES, "no_crashes", "no node exited unless the harness made it")          \
     X(BNC_INV_NO_SANITIZER, "no_sanitizer_reports", "no sanitizer report in any node's stderr") \
+    X(BNC_INV_PRESENCE, "presence_agreed",                                                      \
+      "after the last heal every node listed exactly the joined clients in room:lobby, one "  \
+      "presence each, and the same presences (no zombie, none missing)")                      \
     X(BNC_INV_NAME_HELD, "name_held",                                                          \
       "the node whose name an impostor took stayed up everywhere, with its own incarnation")   \
     X(BNC_INV_IMPOSTOR_REFUSED, "impostor_refused",                                            \
@@ -123,7 +126,7 @@ typedef enum {
 
 const char *bnc_invariant_name(bnc_invariant_t i);
 const char *bnc_invariant_desc(bnc_invariant_t i);
-/* Whether invariant i is judged for a schedule: the first ten always, the
+/* Whether invariant i is judged for a schedule: the first eleven always, the
  * others when the schedule has the attack they are about. */
 bool bnc_invariant_applies(bnc_invariant_t i, const bnc_schedule_t *s);
 
@@ -167,6 +170,12 @@ typedef struct bnc_run_s {
     size_t n_rounds;
     size_t cap_rounds;
     int last_converged;
+    /* presence invariant: the verdict of the latest round taken with the
+     * cluster converged, every client joined and the last fault healed */
+    int presence_judged;
+    int presence_ok;
+    uint64_t presence_rounds_ok;
+    char presence_why[256];
     size_t next_event;
     uint64_t stop_deadline_ms;
     int closing_parts;

@@ -1,6 +1,7 @@
 /* WebSocket workload; contracts in workload.h. */
 #include "workload.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,8 +37,12 @@ static void on_open(bnb_conn_t *conn)
     c->connects++;
     c->join_ref = ++c->next_ref;
     char buf[256];
+    /* The name is the client's presence key in the demo chat (the
+     * presence invariant's ground truth). */
+    char params[48];
+    snprintf(params, sizeof(params), "{\"name\":\"c%u\"}", (unsigned)c->idx);
     size_t n = bnb_phx_frame(buf, sizeof(buf), c->join_ref, c->join_ref, BNC_TOPIC, "phx_join",
-                             "{}");
+                             params);
     send_text(c, buf, n);
 }
 

@@ -91,7 +91,14 @@ static const char *const CMD_HELP[BNCTL_CMD__COUNT] = {
         "compares them: the set of up nodes, incarnations, and for every node\n"
         "the topics it holds against what each peer believes it holds. Prints\n"
         "each disagreement and exits 1, or exits 0 when all views agree. Nodes\n"
-        "every answering node agrees are down are listed but are not an error.\n",
+        "every answering node agrees are down are listed but are not an error.\n"
+        "Presence is compared too: every answering node must list the same\n"
+        "presences (keys, owner nodes, phx_refs) in every topic.\n",
+    [BNCTL_CMD_PRESENCE] =
+        "usage: bennuctl --node HOST:PORT presence TOPIC [--json]\n\n"
+        "The topic's presences (Phoenix.Presence) as every up node sees them:\n"
+        "each key with its metas and the node that owns it, and whether all\n"
+        "nodes list the same members. Exits 1 when they differ.\n",
     [BNCTL_CMD_BROADCAST] =
         "usage: bennuctl --node HOST:PORT broadcast TOPIC EVENT JSON [--json]\n\n"
         "Publishes EVENT with payload JSON to TOPIC through the target node, as\n"
@@ -279,6 +286,7 @@ static int take_positionals(bnctl_args_t *a, char **pos, int n, char *err, size_
         }
         a->pattern = n == 1 ? pos[0] : NULL;
         return 0;
+    case BNCTL_CMD_PRESENCE:
     case BNCTL_CMD_TOPIC:
         if (n != 1) {
             return usage_err(err, err_len, "topic takes exactly one TOPIC");

@@ -26,6 +26,7 @@
     X(CHECK, "check", NULL, "compare every node's members and groups; 1 if they differ") \
     X(BROADCAST, "broadcast", NULL, "publish an event to a topic, as a backend would") \
     X(FORGET, "forget", NULL, "remove a down node from every node's members")       \
+    X(PRESENCE, "presence", NULL, "a topic's presences per node, and whether the nodes agree") \
     X(TOKEN, "token", NULL, "mint or verify a Phoenix.Token (same code as bennu token)")
 
 typedef enum {

@@ -104,7 +104,8 @@ static void gather(ctl_t *ctl, json_t *addrs, const op_spec_t *ops, size_t n_ops
         for (size_t o = 0; o < n_ops; o++) {
             as[i] = json_string_value(addr);
             names[i] = name;
-            reqs[i] = topic_req != NULL && strcmp(ops[o].op, "topic") == 0
+            reqs[i] = topic_req != NULL &&
+                              strcmp(ops[o].op, str_or(json_object_get(topic_req, "op"), "")) == 0
                           ? json_incref(topic_req)
                           : json_pack("{s:s}", "op", ops[o].op);
             i++;
@@ -120,6 +121,8 @@ static void gather(ctl_t *ctl, json_t *addrs, const op_spec_t *ops, size_t n_ops
         }
         if (out[i].err != BNCTL_E_OK) {
             json_object_set_new(slot, "error", json_string(out[i].msg));
+        } else if (op->key == NULL && strcmp(op->op, "stats") != 0) {
+            json_object_set(slot, op->store, out[i].resp); /* the whole answer */
         } else if (op->key == NULL) {
             /* stats: the counters and the mesh's own */
             json_object_set(slot, "stats", json_object_get(out[i].resp, "stats"));
@@ -361,6 +364,175 @@ static int cmd_stats(ctl_t *ctl)
     return rc;
 }
 
+/* Presence agreement for check: every answering node's per-topic digests
+ * (bn_presence_admin_json) must be equal; each difference is a problem. */
+static void presence_check(const json_t *nodes, json_t *report)
+{
+    const char *first = NULL;
+    const json_t *ref = NULL;
+    json_t *problems = json_object_get(report, "problems");
+    size_t compared = 0;
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)nodes, name, v)
+    {
+        const json_t *topics = json_object_get(json_object_get(v, "presence"), "topics");
+        if (!json_is_object(topics) || json_object_get(v, "members") == NULL) {
+            continue; /* down, unreachable, or a node without presence */
+        }
+        compared++;
+        if (ref == NULL) {
+            first = name;
+            ref = topics;
+            continue;
+        }
+        const char *t;
+        json_t *d;
+        json_object_foreach((json_t *)topics, t, d)
+        {
+            json_t *rd = json_object_get(ref, t);
+            if (rd == NULL || !json_equal(json_object_get(rd, "digest"), json_object_get(d, "digest"))) {
+                char msg[600];
+                snprintf(msg, sizeof(msg),
+                         "presence in %s: %s lists %" JSON_INTEGER_FORMAT " metas, %s lists %" JSON_INTEGER_FORMAT
+                         " (different members)",
+                         t, name, json_integer_value(json_object_get(d, "metas")), first,
+                         json_integer_value(json_object_get(rd, "metas")));
+                json_array_append_new(problems, json_string(msg));
+            }
+        }
+        json_object_foreach((json_t *)ref, t, d)
+        {
+            if (json_object_get(topics, t) == NULL) {
+                char msg[600];
+                snprintf(msg, sizeof(msg), "presence in %s: %s lists %" JSON_INTEGER_FORMAT
+                         " metas, %s lists none", t, first,
+                         json_integer_value(json_object_get(d, "metas")), name);
+                json_array_append_new(problems, json_string(msg));
+            }
+        }
+    }
+    json_object_set_new(report, "presence_compared", json_integer((json_int_t)compared));
+    if (json_array_size(problems) > 0) {
+        json_object_set_new(report, "ok", json_false());
+    }
+}
+
+/* One topic's presences on every up node, and whether they agree. */
+static int cmd_presence(ctl_t *ctl)
+{
+    int rc;
+    json_t *m = target_members(ctl, &rc);
+    if (m == NULL) {
+        return rc;
+    }
+    json_t *addrs = node_addrs(ctl, m, false);
+    json_t *nodes = json_object();
+    json_t *req = json_pack("{s:s, s:s}", "op", "presence", "topic", ctl->a->topic);
+    static const op_spec_t op = {"presence", NULL, "presence"};
+    gather(ctl, addrs, &op, 1, req, nodes);
+    json_decref(req);
+    const json_t *ref = NULL;
+    const char *ref_name = NULL;
+    json_t *problems = json_array();
+    const char *name;
+    json_t *v;
+    json_object_foreach(nodes, name, v)
+    {
+        json_t *p = json_object_get(v, "presence");
+        if (p == NULL || !json_is_true(json_object_get(p, "ok"))) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "%s did not answer: %s", name,
+                     str_or(json_object_get(v, "error"),
+                            str_or(json_object_get(p, "error"), "no presence")));
+            json_array_append_new(problems, json_string(msg));
+            continue;
+        }
+        if (ref == NULL) {
+            ref = p;
+            ref_name = name;
+        } else if (!json_equal(json_object_get(ref, "digest"), json_object_get(p, "digest"))) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "%s lists %" JSON_INTEGER_FORMAT " metas under %" JSON_INTEGER_FORMAT
+                     " keys, %s lists %" JSON_INTEGER_FORMAT " under %" JSON_INTEGER_FORMAT,
+                     name, json_integer_value(json_object_get(p, "metas")),
+                     json_integer_value(json_object_get(p, "keys")), ref_name,
+                     json_integer_value(json_object_get(ref, "metas")),
+                     json_integer_value(json_object_get(ref, "keys")));
+            json_array_append_new(problems, json_string(msg));
+        }
+    }
+    bool agree = json_array_size(problems) == 0;
+    json_t *target = json_object_get(json_object_get(nodes, ctl->target_name), "presence");
+    if (ctl->a->json) {
+        json_t *doc = json_pack("{s:s, s:b, s:O, s:O}", "topic", ctl->a->topic, "agree", agree,
+                                "problems", problems, "nodes", nodes);
+        print_json(ctl, doc);
+        json_decref(doc);
+    } else if (target != NULL) {
+        static const char *const heads[] = {"KEY", "NODE", "PHX_REF", "META"};
+        bnctl_table_t t;
+        bnctl_table_init(&t, 4, heads, "llll");
+        const char *key;
+        json_t *entry;
+        json_object_foreach(json_object_get(target, "presences"), key, entry)
+        {
+            size_t i;
+            json_t *meta;
+            json_array_foreach(json_object_get(entry, "metas"), i, meta)
+            {
+                json_t *rest = json_deep_copy(meta);
+                const char *ref_s = str_or(json_object_get(meta, "phx_ref"), "?");
+                json_object_del(rest, "phx_ref");
+                char *text = json_dumps(rest, JSON_COMPACT | JSON_SORT_KEYS);
+                const char *owner = "?";
+                const char *node_name;
+                json_t *keys;
+                json_object_foreach(json_object_get(target, "by_node"), node_name, keys)
+                {
+                    size_t j;
+                    json_t *k;
+                    json_array_foreach(keys, j, k)
+                    {
+                        if (strcmp(json_string_value(k), key) == 0) {
+                            owner = node_name;
+                        }
+                    }
+                }
+                const char *row[] = {key, json_is_string(json_object_get(meta, "node"))
+                                              ? json_string_value(json_object_get(meta, "node"))
+                                              : owner,
+                                     ref_s, text != NULL ? text : "?"};
+                bnctl_table_add(&t, row);
+                free(text);
+                json_decref(rest);
+            }
+        }
+        print_table(&t);
+        printf("\n%s: %" JSON_INTEGER_FORMAT " keys, %" JSON_INTEGER_FORMAT " metas according to %s\n",
+               ctl->a->topic, json_integer_value(json_object_get(target, "keys")),
+               json_integer_value(json_object_get(target, "metas")), ctl->target_name);
+        if (agree) {
+            printf("agreement: all %zu nodes list the same presences\n", json_object_size(nodes));
+        } else {
+            printf("DIVERGENCE: the nodes list different presences in %s\n", ctl->a->topic);
+        }
+        size_t i;
+        json_t *p;
+        json_array_foreach(problems, i, p)
+        {
+            printf("  - %s\n", json_string_value(p));
+        }
+    } else {
+        fprintf(stderr, "bennuctl: %s did not answer\n", ctl->target_name);
+    }
+    json_decref(problems);
+    json_decref(nodes);
+    json_decref(addrs);
+    json_decref(m);
+    return agree ? 0 : BNCTL_EXIT_FOUND;
+}
+
 static int cmd_check(ctl_t *ctl)
 {
     int rc;
@@ -369,13 +541,14 @@ static int cmd_check(ctl_t *ctl)
         return rc;
     }
     static const op_spec_t ops[] = {{"members", "members", "members"},
-                                    {"groups", "groups", "groups"}};
+                                    {"groups", "groups", "groups"},
+                                    {"presence", NULL, "presence"}};
     json_t *addrs = node_addrs(ctl, m, true);
     json_t *nodes = json_object();
-    gather(ctl, addrs, ops, 2, NULL, nodes);
+    gather(ctl, addrs, ops, 3, NULL, nodes);
     /* Nodes the others know and the target does not: ask them too. */
     json_t *more = bnctl_unasked_nodes(nodes);
-    gather(ctl, more, ops, 2, NULL, nodes);
+    gather(ctl, more, ops, 3, NULL, nodes);
     json_decref(more);
     /* Our own hidden links are in every answer: drop them. */
     const char *name;
@@ -389,6 +562,7 @@ static int cmd_check(ctl_t *ctl)
         }
     }
     json_t *report = bnctl_check(nodes);
+    presence_check(nodes, report);
     bool ok = json_is_true(json_object_get(report, "ok"));
     if (ctl->a->json) {
         print_json(ctl, report);
@@ -588,6 +762,8 @@ static int run_once(ctl_t *ctl)
         return cmd_groups(ctl);
     case BNCTL_CMD_TOPIC:
         return cmd_topic(ctl);
+    case BNCTL_CMD_PRESENCE:
+        return cmd_presence(ctl);
     case BNCTL_CMD_STATS:
         return cmd_stats(ctl);
     case BNCTL_CMD_CHECK:

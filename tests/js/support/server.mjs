@@ -257,8 +257,25 @@ export async function withServer(args, fn, opts = {}) {
 /** A `ws` client that records every frame it receives, in order. Frames are
  *  {binary: false, text} or {binary: true, data: Buffer}. `next()` consumes
  *  them one at a time. */
+/** Is `text` a Presence message (presence_state / presence_diff /
+ *  presence_count) in either JSON serializer? The demo chat tracks every
+ *  room:lobby join (docs/presence.md), so raw clients skip these unless asked
+ *  for them ({presence: true}); exact-frame tests stay about their subject. */
+export function isPresenceText(text) {
+    if (!text.includes('"presence_')) {
+        return false;
+    }
+    try {
+        const m = JSON.parse(text);
+        const ev = Array.isArray(m) ? m[3] : m?.event;
+        return ev === 'presence_state' || ev === 'presence_diff' || ev === 'presence_count';
+    } catch {
+        return false;
+    }
+}
+
 export class WsClient {
-    constructor(ws) {
+    constructor(ws, { presence = false } = {}) {
         this.ws = ws;
         this.frames = [];
         this.cursor = 0;
@@ -268,7 +285,10 @@ export class WsClient {
             if (isBinary) {
                 this.frames.push({ binary: true, data: Buffer.from(data) });
             } else {
-                this.frames.push({ binary: false, text: data.toString('utf8') });
+                const text = data.toString('utf8');
+                if (presence || !isPresenceText(text)) {
+                    this.frames.push({ binary: false, text });
+                }
             }
         });
         ws.on('error', (e) => this.errors.push(e));
@@ -281,9 +301,10 @@ export class WsClient {
     }
 
     static connect(url, opts = {}) {
+        const { presence = false, ...wsOpts } = opts;
         return new Promise((resolve, reject) => {
-            const ws = new WebSocket(url, opts);
-            const c = new WsClient(ws);
+            const ws = new WebSocket(url, wsOpts);
+            const c = new WsClient(ws, { presence });
             ws.once('open', () => resolve(c));
             ws.once('error', reject);
             ws.once('unexpected-response', (_req, res) => {

@@ -100,8 +100,8 @@ struct bn_socket_s {
     bn_socket_t *prev, *next;
     bn_channel_t *channels;    /* singly linked; at most cfg.max_channels */
     unsigned n_channels;
-    json_t *assigns;
-    json_t *params;
+    json_t *assigns;           /* NULL until the first bn_socket_assign */
+    json_t *params;            /* NULL until bn_socket_params parses `query` */
     const char *transport;
     unsigned refs;
     uint8_t vsn;
@@ -109,6 +109,7 @@ struct bn_socket_s {
     bool released;             /* bn__sock_free ran (the transport's reference is gone) */
     double rate_tokens;        /* token bucket of the per-connection rate limit */
     uint64_t rate_last_ms;
+    char query[];              /* the connect query string, parsed on first use */
 };
 
 /* One channel. Owner: do_join, then its socket's list; removed (marked,
@@ -144,6 +145,10 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
 /* socket.c */
 bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
                           json_t *params, const char *transport);
+/* Same, keeping only the raw query string (copied): bn_socket_params parses
+ * it on first use, so an idle socket holds no JSON object. */
+bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
+                                bn_vsn_t vsn, const char *query, const char *transport);
 /* The client's messages. Return 0; -1 when the message was malformed and
  * the transport must be closed (Phoenix kills the connection); or
  * BN_SOCK_RATE_LIMITED when the connection exceeded its rate limit (the

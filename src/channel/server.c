@@ -110,7 +110,7 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
         srv->stats.refused_connects++;
         return NULL;
     }
-    bn_socket_t *s = bn__sock_new(srv, io, io_ud, (bn_vsn_t)vsn, params, transport);
+    bn_socket_t *s = bn__sock_new_query(srv, io, io_ud, (bn_vsn_t)vsn, req->query, transport);
     if (s == NULL) {
         json_decref(params);
         return NULL;

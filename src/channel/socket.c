@@ -7,20 +7,22 @@
 #include "channel/internal.h"
 #include "bennu/log.h"
 
-bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
-                          json_t *params, const char *transport)
+bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
+                                bn_vsn_t vsn, const char *query, const char *transport)
 {
-    bn_socket_t *s = calloc(1, sizeof(*s));
+    size_t qlen = query != NULL ? strlen(query) : 0;
+    bn_socket_t *s = calloc(1, sizeof(*s) + qlen + 1);
     if (s == NULL) {
         return NULL;
+    }
+    if (qlen > 0) {
+        memcpy(s->query, query, qlen);
     }
     s->srv = srv;
     s->io = io;
     s->io_ud = io_ud;
     s->refs = 1; /* the transport's */
     s->vsn = (uint8_t)vsn;
-    s->params = json_incref(params);
-    s->assigns = json_object();
     s->transport = transport;
     s->next = srv->sockets;
     if (srv->sockets != NULL) {
@@ -32,6 +34,16 @@ bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
         srv->stats.sockets_ws++;
     } else {
         srv->stats.sockets_lp++;
+    }
+    return s;
+}
+
+bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
+                          json_t *params, const char *transport)
+{
+    bn_socket_t *s = bn__sock_new_query(srv, io, io_ud, vsn, NULL, transport);
+    if (s != NULL) {
+        s->params = json_incref(params);
     }
     return s;
 }
@@ -116,6 +128,13 @@ int bn__sock_send_out(bn_socket_t *s, const bn_out_t *o)
 
 void bn_socket_assign(bn_socket_t *s, const char *key, json_t *value)
 {
+    if (s->assigns == NULL) {
+        s->assigns = json_object();
+        if (s->assigns == NULL) {
+            json_decref(value); /* stolen, as json_object_set_new does on failure */
+            return;
+        }
+    }
     json_object_set_new(s->assigns, key, value);
 }
 
@@ -124,8 +143,13 @@ json_t *bn_socket_assigns_get(const bn_socket_t *s, const char *key)
     return json_object_get(s->assigns, key);
 }
 
+/* Parsed on first use and kept: the borrowed object lives as long as the
+ * socket. (The connect callback gets its own parse of the same query.) */
 json_t *bn_socket_params(const bn_socket_t *s)
 {
+    if (s->params == NULL) {
+        ((bn_socket_t *)s)->params = bn_http_query_parse(s->query);
+    }
     return s->params;
 }
 

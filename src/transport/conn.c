@@ -86,11 +86,14 @@ static void conn_free(bn_conn_t *c)
         c->q_len--;
     }
     free(c->q);
-    if (c->req != NULL) {
-        bn__http_req_free(c->req);
+    if (c->mode == BN_CONN_WS) {
+        bn_ws_parser_free(&c->ws);
+    } else {
+        if (c->req != NULL) {
+            bn__http_req_free(c->req);
+        }
+        free(c->pending);
     }
-    free(c->pending);
-    bn_ws_parser_free(&c->ws);
     t->stats.partial_bytes -= c->held;
     c->held = 0;
     bn__conn_not_pending(c);
@@ -153,10 +156,10 @@ void bn__conn_abort(bn_conn_t *c, bn_close_reason_t reason)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     (void)status;
-    bn_conn_t *c = req->data;
     /* The FIN is out; the peer's EOF (or the sweep deadline) ends the
-     * connection. Reading on lets its close frame arrive without an RST. */
-    (void)c;
+     * connection. Reading on lets its close frame arrive without an RST.
+     * (libuv calls this, ECANCELED, before the close callback too.) */
+    free(req);
 }
 
 /* Graceful close: stop processing input, flush the queue, send FIN, then
@@ -184,8 +187,16 @@ static void conn_do_shutdown(bn_conn_t *c)
         return;
     }
     c->shut = true;
-    c->sreq.data = c;
-    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    /* Requests live on the heap only while pending: an idle connection
+     * carries neither a shutdown nor a write request. */
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    if (req == NULL) {
+        bn__conn_abort(c, (bn_close_reason_t)c->close_reason);
+        return;
+    }
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
         bn__conn_abort(c, (bn_close_reason_t)c->close_reason);
     }
 }
@@ -275,6 +286,7 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
     }
     c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = bn_buf_ref(b);
     c->q_len++;
+    c->q_recent = true;
     c->q_bytes += n;
     t->stats.frames_out++;
     if (c->mode == BN_CONN_WS && !c->read_blocked && !c->closing &&
@@ -335,6 +347,7 @@ static size_t queue_iov(bn_conn_t *c, uv_buf_t *iov, size_t max, size_t *total)
 static void on_write(uv_write_t *req, int status)
 {
     bn_conn_t *c = req->data;
+    free(req);
     c->writing = false;
     if (status < 0) {
         bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
@@ -397,8 +410,14 @@ static void conn_flush(bn_conn_t *c)
         /* The socket buffer is full: hand the rest to one uv_write, which
          * waits for the socket to become writable. */
         n = queue_iov(c, iov, BN_IOV_BATCH, &total);
-        c->wreq.data = c;
-        if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+        uv_write_t *req = malloc(sizeof(*req));
+        if (req == NULL) {
+            bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
+            return;
+        }
+        req->data = c;
+        if (uv_write(req, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+            free(req);
             bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
             return;
         }
@@ -737,6 +756,15 @@ static void on_sweep(uv_timer_t *h)
         if (c->handle_closed) {
             continue;
         }
+        if (c->q_len == 0 && !c->q_recent && c->q != NULL && !c->writing) {
+            /* Nothing queued for a whole sweep period: give the ring back
+             * (an idle socket holds none; a busy one keeps its ring). */
+            free(c->q);
+            c->q = NULL;
+            c->q_cap = 0;
+            c->q_head = 0;
+        }
+        c->q_recent = false;
         if (c->closing) {
             if (now >= c->close_deadline_ms) {
                 bn__conn_abort(c, (bn_close_reason_t)c->close_reason);

@@ -22,8 +22,6 @@ typedef enum {
  * uv_close callback, never earlier. */
 struct bn_conn_s {
     uv_tcp_t tcp;
-    uv_write_t wreq;
-    uv_shutdown_t sreq;
     bn_transport_t *t;
     bn_conn_t *prev, *next;     /* all connections */
     bn_conn_t *flush_next;      /* pending-flush list */
@@ -37,30 +35,39 @@ struct bn_conn_s {
     bn_conn_t *pend_prev, *pend_next; /* pending connections, oldest first */
     uint8_t mode;
     bool in_flush_list;
-    bool writing;
+    bool writing;               /* a uv_write is pending (its request is on the heap) */
     bool closing;               /* close started: no more input is processed */
     bool close_after_flush;     /* shut down once the queue is empty */
     bool handle_closed;         /* uv_close called */
     bool shut;                  /* shutdown issued */
     bool read_blocked;          /* flow control: reading stopped, queue above high water */
     uint8_t close_reason;
-    /* Write queue: a ring of shared buffers; `inflight` entries from the head
+    bool q_recent;              /* something was queued since the last sweep */
+    /* Write queue: a ring of shared buffers, allocated on first use and
+     * released by the sweep once idle; `inflight` entries from the head
      * belong to the pending uv_write. */
-    bn_buf_t **q;
     uint32_t q_head, q_len, q_cap, inflight;
+    bn_buf_t **q;
     size_t q_off;               /* bytes of the head entry already written */
     size_t q_bytes;             /* queued bytes not yet written */
-    /* HTTP state (mode HTTP*) */
-    http_parser hp;
-    bn_http_req_t *req;
-    void *request_data;         /* the upper layer's, for a request answered later */
-    int http_status;            /* set by a parser callback that hit a limit */
-    bool read_paused;           /* reading stopped while a request is answered later */
-    char *pending;              /* request bytes read while a request was answered */
-    size_t pending_len;
-    /* WebSocket state (mode WS) */
-    bn_ws_parser_t ws;
-    void *session;
+    /* Per-phase state: HTTP until the upgrade, WebSocket after it (the
+     * mode says which member is live; the upgrade starts with no request,
+     * no pending bytes and no request data held). */
+    union {
+        struct { /* mode HTTP* */
+            http_parser hp;
+            bn_http_req_t *req;
+            void *request_data; /* the upper layer's, for a request answered later */
+            char *pending;      /* request bytes read while a request was answered */
+            size_t pending_len;
+            int http_status;    /* set by a parser callback that hit a limit */
+            bool read_paused;   /* reading stopped while a request is answered later */
+        };
+        struct { /* mode WS */
+            bn_ws_parser_t ws;
+            void *session;
+        };
+    };
 };
 
 struct bn_transport_s {

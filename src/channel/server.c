@@ -572,6 +572,7 @@ json_t *bn_server_stats_json(bn_server_t *srv)
         json_object_set_new(o, "partial_bytes", json_integer((json_int_t)ts->partial_bytes));
         json_object_set_new(o, "memory_budget", json_integer((json_int_t)srv->cfg.memory_budget));
         json_object_set_new(o, "read_pauses", json_integer((json_int_t)ts->read_pauses));
+        json_object_set_new(o, "queue_rings", json_integer((json_int_t)ts->queue_rings));
         json_object_set_new(o, "max_connections",
                             json_integer((json_int_t)ts->max_connections));
     }

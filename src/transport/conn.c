@@ -85,6 +85,9 @@ static void conn_free(bn_conn_t *c)
         c->q_head = (c->q_head + 1) & (c->q_cap - 1);
         c->q_len--;
     }
+    if (c->q != NULL) {
+        t->stats.queue_rings--;
+    }
     free(c->q);
     if (c->mode == BN_CONN_WS) {
         bn_ws_parser_free(&c->ws);
@@ -278,6 +281,9 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
         }
         for (uint32_t i = 0; i < c->q_len; i++) {
             q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
+        }
+        if (c->q == NULL) {
+            t->stats.queue_rings++;
         }
         free(c->q);
         c->q = q;
@@ -763,6 +769,7 @@ static void on_sweep(uv_timer_t *h)
             c->q = NULL;
             c->q_cap = 0;
             c->q_head = 0;
+            t->stats.queue_rings--;
         }
         c->q_recent = false;
         if (c->closing) {

@@ -85,10 +85,10 @@ static void conn_free(bn_conn_t *c)
         c->q_head = (c->q_head + 1) & (c->q_cap - 1);
         c->q_len--;
     }
-    if (c->q != NULL) {
+    if (c->q != c->q_inline) {
         t->stats.queue_rings--;
+        free(c->q);
     }
-    free(c->q);
     if (c->mode == BN_CONN_WS) {
         bn_ws_parser_free(&c->ws);
     } else {
@@ -273,7 +273,7 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
         return -1;
     }
     if (c->q_len == c->q_cap) {
-        uint32_t cap = c->q_cap ? c->q_cap * 2 : 8;
+        uint32_t cap = c->q_cap < 8 ? 8 : c->q_cap * 2;
         bn_buf_t **q = malloc(cap * sizeof(*q));
         if (q == NULL) {
             bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
@@ -282,10 +282,11 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
         for (uint32_t i = 0; i < c->q_len; i++) {
             q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
         }
-        if (c->q == NULL) {
+        if (c->q == c->q_inline) {
             t->stats.queue_rings++;
+        } else {
+            free(c->q);
         }
-        free(c->q);
         c->q = q;
         c->q_cap = cap;
         c->q_head = 0;
@@ -700,6 +701,8 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_init(t->loop, &c->tcp);
     c->tcp.data = c;
     c->t = t;
+    c->q = c->q_inline;
+    c->q_cap = BN_Q_INLINE;
     c->id = ++t->next_id;
     c->last_rx_ms = bn__now_ms(t);
     c->next = t->conns;
@@ -762,12 +765,12 @@ static void on_sweep(uv_timer_t *h)
         if (c->handle_closed) {
             continue;
         }
-        if (c->q_len == 0 && !c->q_recent && c->q != NULL && !c->writing) {
-            /* Nothing queued for a whole sweep period: give the ring back
-             * (an idle socket holds none; a busy one keeps its ring). */
+        if (c->q != c->q_inline && c->q_len == 0 && !c->q_recent) {
+            /* Nothing queued for a whole sweep period after a burst: back to
+             * the inline slots (a busy connection keeps its ring). */
             free(c->q);
-            c->q = NULL;
-            c->q_cap = 0;
+            c->q = c->q_inline;
+            c->q_cap = BN_Q_INLINE;
             c->q_head = 0;
             t->stats.queue_rings--;
         }

@@ -8,6 +8,9 @@
 
 #define BN_READ_BUF_SIZE (64 * 1024)
 #define BN_IOV_BATCH 128
+/* Write-queue slots inside the connection: a socket that gets one frame at
+ * a time never allocates a ring. */
+#define BN_Q_INLINE 2
 /* Descriptors kept free below RLIMIT_NOFILE before an EMFILE episode is
  * declared (libuv's own reserve, the mesh, log files). */
 #define BN_FD_HEADROOM 8
@@ -43,11 +46,12 @@ struct bn_conn_s {
     bool read_blocked;          /* flow control: reading stopped, queue above high water */
     uint8_t close_reason;
     bool q_recent;              /* something was queued since the last sweep */
-    /* Write queue: a ring of shared buffers, allocated on first use and
-     * released by the sweep once idle; `inflight` entries from the head
-     * belong to the pending uv_write. */
+    /* Write queue: a ring of shared buffers, `q_inline` until a burst needs
+     * more slots; a heap ring goes back to the inline one at the sweep once
+     * idle. `inflight` entries from the head belong to the pending uv_write. */
     uint32_t q_head, q_len, q_cap, inflight;
     bn_buf_t **q;
+    bn_buf_t *q_inline[BN_Q_INLINE];
     size_t q_off;               /* bytes of the head entry already written */
     size_t q_bytes;             /* queued bytes not yet written */
     /* Per-phase state: HTTP until the upgrade, WebSocket after it (the

@@ -158,18 +158,17 @@ static bool no_rings(void *ud)
     return srv_stat(ud, "queue_rings") == 0;
 }
 
-/* An idle connection gives its write-queue ring back at the sweep; the next
- * frames allocate a new one and arrive whole and in order, and a connection
- * that keeps receiving keeps its ring. */
+/* A joined connection that got one frame at a time holds no heap ring; a
+ * burst grows one, the sweep gives it back once the connection is idle, and
+ * every frame arrives whole and in order across the switches. */
 static void test_idle_ring_released(void **state)
 {
     fixture_t *fx = *state;
     bn_test_client_t a;
     ws_join(fx, &a, "room:r");
-    assert_true(srv_stat(fx, "queue_rings") >= 1);
-    assert_true(bn_test_run_until(&fx->loop, no_rings, fx, 5000));
+    assert_int_equal(srv_stat(fx, "queue_rings"), 0);
     for (int round = 0; round < 2; round++) {
-        enum { N = 40 }; /* more than the first ring's 8 slots: it grows */
+        enum { N = 40 }; /* more than the inline slots and the first ring's 8 */
         for (int i = 0; i < N; i++) {
             json_t *p = json_pack("{s:i}", "i", i);
             bn_payload_t pp = bn_payload_json(p);

@@ -1,5 +1,7 @@
 /* Channel instances: lifecycle, the public channel API and the pubsub
  * subscriber operations. */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,12 +61,15 @@ void bn_reply_set_binary(bn_reply_t *r, const char *status, const void *bytes, s
 bn_channel_t *bn__chan_new(bn_socket_t *s, const bn_route_t *route, const char *topic,
                            size_t topic_len, json_t *join_ref)
 {
-    bn_channel_t *ch = calloc(1, sizeof(*ch) + topic_len + 1);
+    if (topic_len >= UINT32_MAX) {
+        return NULL;
+    }
+    bn_channel_t *ch = calloc(1, offsetof(bn_channel_t, topic) + topic_len + 1);
     if (ch == NULL) {
         return NULL;
     }
     memcpy(ch->topic, topic, topic_len);
-    ch->topic_len = topic_len;
+    ch->topic_len = (uint32_t)topic_len;
     ch->sock = s;
     bn__sock_ref(s);
     ch->refs = 1;

@@ -93,22 +93,24 @@ struct bn_server_s {
  *            on it (client message, connect callback);
  *   channel: its owner's (do_join during the join, then the socket's list;
  *            dropped by bn__chan_remove), one per callback running on it. */
+/* (Field order is packing: the query string starts in what would be the
+ * trailing padding, and the allocation is offsetof(query) + its length.) */
 struct bn_socket_s {
     bn_server_t *srv;
     const bn_sock_io_t *io;
     void *io_ud;               /* NULL once released (the transport is gone) */
     bn_socket_t *prev, *next;
     bn_channel_t *channels;    /* singly linked; at most cfg.max_channels */
-    unsigned n_channels;
     json_t *assigns;           /* NULL until the first bn_socket_assign */
     json_t *params;            /* NULL until bn_socket_params parses `query` */
-    const char *transport;
-    unsigned refs;
-    uint8_t vsn;
-    bool closed;               /* the closing flag: no channel, nothing sent, unlisted */
-    bool released;             /* bn__sock_free ran (the transport's reference is gone) */
     double rate_tokens;        /* token bucket of the per-connection rate limit */
     uint64_t rate_last_ms;
+    unsigned n_channels;
+    unsigned refs;
+    uint8_t vsn;
+    bool longpoll;             /* the transport: LongPoll, else WebSocket */
+    bool closed;               /* the closing flag: no channel, nothing sent, unlisted */
+    bool released;             /* bn__sock_free ran (the transport's reference is gone) */
     char query[];              /* the connect query string, parsed on first use */
 };
 
@@ -125,8 +127,8 @@ struct bn_channel_s {
     unsigned refs;
     bool joined;
     bool closing;              /* removed: nothing more is sent or called for it but terminate */
-    size_t topic_len;
-    char topic[];
+    uint32_t topic_len;
+    char topic[];              /* allocated as offsetof(topic) + length + 1 */
 };
 
 struct bn_reply_s {

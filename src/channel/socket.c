@@ -1,6 +1,7 @@
 /* Phoenix sockets: one per client connection (WebSocket or LongPoll
  * session). Decodes client messages and dispatches them exactly as Phoenix's
  * transport does (PROTOCOL.md 3.2). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@ bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *
                                 bn_vsn_t vsn, const char *query, const char *transport)
 {
     size_t qlen = query != NULL ? strlen(query) : 0;
-    bn_socket_t *s = calloc(1, sizeof(*s) + qlen + 1);
+    bn_socket_t *s = calloc(1, offsetof(bn_socket_t, query) + qlen + 1);
     if (s == NULL) {
         return NULL;
     }
@@ -23,14 +24,14 @@ bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *
     s->io_ud = io_ud;
     s->refs = 1; /* the transport's */
     s->vsn = (uint8_t)vsn;
-    s->transport = transport;
+    s->longpoll = strcmp(transport, "longpoll") == 0;
     s->next = srv->sockets;
     if (srv->sockets != NULL) {
         srv->sockets->prev = s;
     }
     srv->sockets = s;
     srv->stats.sockets++;
-    if (strcmp(transport, "websocket") == 0) {
+    if (!s->longpoll) {
         srv->stats.sockets_ws++;
     } else {
         srv->stats.sockets_lp++;
@@ -87,7 +88,7 @@ void bn__sock_close(bn_socket_t *s)
     }
     s->prev = s->next = NULL;
     srv->stats.sockets--;
-    if (strcmp(s->transport, "websocket") == 0) {
+    if (!s->longpoll) {
         srv->stats.sockets_ws--;
     } else {
         srv->stats.sockets_lp--;
@@ -98,7 +99,7 @@ void bn__sock_close(bn_socket_t *s)
 void bn__sock_free(bn_socket_t *s)
 {
     if (s->released) {
-        BN_LOG(ERROR, "socket_double_free", "transport=%s", s->transport);
+        BN_LOG(ERROR, "socket_double_free", "transport=%s", bn_socket_transport(s));
         return;
     }
     s->released = true;
@@ -155,7 +156,7 @@ json_t *bn_socket_params(const bn_socket_t *s)
 
 const char *bn_socket_transport(const bn_socket_t *s)
 {
-    return s->transport;
+    return s->longpoll ? "longpoll" : "websocket";
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -396,7 +397,7 @@ static bool rate_allow(bn_socket_t *s)
     s->rate_last_ms = now;
     if (s->rate_tokens < 1.0) {
         s->srv->stats.rate_limited++;
-        BN_LOG(WARN, "rate_limited", "transport=%s limit=%u burst=%u", s->transport,
+        BN_LOG(WARN, "rate_limited", "transport=%s limit=%u burst=%u", bn_socket_transport(s),
                cfg->rate_limit, cfg->rate_burst);
         return false;
     }
@@ -414,7 +415,7 @@ int bn__sock_handle_text(bn_socket_t *s, const char *data, size_t len)
     s->srv->stats.messages_in++;
     if (bn_ser_decode_text((bn_vsn_t)s->vsn, data, len, &m, &err) != 0) {
         s->srv->stats.bad_messages++;
-        BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport,
+        BN_LOG(INFO, "bad_message", "transport=%s error=%s", bn_socket_transport(s),
                BN_LOG_VAL(err ? err : "?"));
         return -1;
     }
@@ -435,7 +436,7 @@ int bn__sock_handle_binary(bn_socket_t *s, const uint8_t *data, size_t len)
     s->srv->stats.messages_in++;
     if (s->vsn != BN_VSN_2 || bn_ser_decode_binary(data, len, &m, &err) != 0) {
         s->srv->stats.bad_messages++;
-        BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport,
+        BN_LOG(INFO, "bad_message", "transport=%s error=%s", bn_socket_transport(s),
                BN_LOG_VAL(err ? err : "binary frame on a V1 socket"));
         return -1;
     }

@@ -8,6 +8,7 @@
 
 #include "bennu/bennu.h"
 #include "channel/router.h"
+#include "core/intern.h"
 #include "protocol/message.h"
 #include "pubsub/pubsub.h"
 #include "transport/transport.h"
@@ -70,6 +71,7 @@ struct bn_server_s {
     void *connect_ud;
     bn_transport_t *transport;
     bn_ps_t *ps;
+    bn_intern_t *join_refs;    /* channels' string join_refs, shared (NULL = not shared) */
     bn_socket_t *sockets;      /* every open Phoenix socket */
     bn_server_stats_t stats;
     bn_static_file_t files[BN_STATIC_MAX];
@@ -127,6 +129,7 @@ struct bn_channel_s {
     unsigned refs;
     bool joined;
     bool closing;              /* removed: nothing more is sent or called for it but terminate */
+    bool join_ref_shared;      /* join_ref came from srv->join_refs */
     uint32_t topic_len;
     char topic[];              /* allocated as offsetof(topic) + length + 1 */
 };
@@ -139,6 +142,9 @@ struct bn_reply_s {
     bool is_binary;
     bool set;                  /* a bn_reply_set* call was made */
 };
+
+/* String join_refs up to this length are shared through srv->join_refs. */
+#define BN_JOIN_REF_SHARED_MAX 16
 
 /* server.c: runs vsn negotiation and the connect callback; NULL = refused. */
 bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,

@@ -382,6 +382,7 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
     srv->cfg.bind = srv->bind_copy;
     bn_router_init(&srv->router);
     srv->ps = bn_ps_new();
+    srv->join_refs = bn_intern_new();
     if (srv->ps != NULL) {
         bn_ps_set_max_topics(srv->ps, cfg->max_topics);
     }
@@ -432,8 +433,10 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
         .request_aborted = on_request_aborted,
     };
     srv->transport = bn_transport_new(loop, &tc, &ops);
-    if (srv->ps == NULL || srv->transport == NULL || srv->lp == NULL || srv->bind_copy == NULL) {
+    if (srv->ps == NULL || srv->transport == NULL || srv->lp == NULL || srv->bind_copy == NULL ||
+        srv->join_refs == NULL) {
         bn_ps_free(srv->ps);
+        bn_intern_free(srv->join_refs);
         free(srv->transport); /* never started: no handle */
         if (srv->lp != NULL) {
             bn_lp_close(srv->lp, NULL, NULL); /* no session, no handle: freed now */
@@ -500,6 +503,7 @@ static void on_lp_closed(void *ud)
     void (*cb)(void *) = srv->stop_cb;
     void *cb_ud = srv->stop_ud;
     bn_ps_free(srv->ps);
+    bn_intern_free(srv->join_refs);
     bn_router_free(&srv->router);
     for (size_t i = 0; i < srv->n_files; i++) {
         free(srv->files[i].path);

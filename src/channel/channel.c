@@ -1,5 +1,7 @@
 /* Channel instances: lifecycle, the public channel API and the pubsub
  * subscriber operations. */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,17 +62,34 @@ void bn_reply_set_binary(bn_reply_t *r, const char *status, const void *bytes, s
 bn_channel_t *bn__chan_new(bn_socket_t *s, const bn_route_t *route, const char *topic,
                            size_t topic_len, json_t *join_ref)
 {
-    bn_channel_t *ch = calloc(1, sizeof(*ch) + topic_len + 1);
+    if (topic_len >= UINT32_MAX) {
+        return NULL;
+    }
+    bn_channel_t *ch = calloc(1, offsetof(bn_channel_t, topic) + topic_len + 1);
     if (ch == NULL) {
         return NULL;
     }
     memcpy(ch->topic, topic, topic_len);
-    ch->topic_len = topic_len;
+    ch->topic_len = (uint32_t)topic_len;
     ch->sock = s;
     bn__sock_ref(s);
     ch->refs = 1;
     ch->route = route;
-    ch->join_ref = json_incref(join_ref);
+    bn_intern_t *refs = s->srv->join_refs;
+    if (refs != NULL && json_is_string(join_ref) &&
+        json_string_length(join_ref) <= BN_JOIN_REF_SHARED_MAX) {
+        /* Clients reuse a handful of small refs: share one string. */
+        ch->join_ref =
+            bn_intern_json(refs, json_string_value(join_ref), json_string_length(join_ref));
+        if (ch->join_ref == NULL) {
+            bn__sock_unref(s);
+            free(ch);
+            return NULL;
+        }
+        ch->join_ref_shared = true;
+    } else {
+        ch->join_ref = json_incref(join_ref);
+    }
     ch->sub.ops = &bn__chan_sub_ops;
     ch->sub.vsn = s->vsn;
     ch->sub.intercepts = route->type->intercept != NULL && route->type->intercept[0] != NULL;
@@ -88,7 +107,11 @@ void bn__chan_unref(bn_channel_t *ch)
         return;
     }
     bn_socket_t *s = ch->sock;
-    json_decref(ch->join_ref);
+    if (ch->join_ref_shared) {
+        bn_intern_release(s->srv->join_refs, ch->join_ref);
+    } else {
+        json_decref(ch->join_ref);
+    }
     json_decref(ch->pending_ref);
     free(ch);
     bn__sock_unref(s);

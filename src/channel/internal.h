@@ -8,6 +8,7 @@
 
 #include "bennu/bennu.h"
 #include "channel/router.h"
+#include "core/intern.h"
 #include "protocol/message.h"
 #include "pubsub/pubsub.h"
 #include "transport/transport.h"
@@ -90,6 +91,7 @@ struct bn_server_s {
     void *connect_ud;
     bn_transport_t *transport;
     bn_ps_t *ps;
+    bn_intern_t *join_refs;    /* channels' string join_refs, shared (NULL = not shared) */
     bn_socket_t *sockets;      /* every open Phoenix socket */
     bn_server_stats_t stats;
     bn_static_file_t files[BN_STATIC_MAX];
@@ -115,32 +117,36 @@ struct bn_server_s {
  *            on it (client message, connect callback);
  *   channel: its owner's (do_join during the join, then the socket's list;
  *            dropped by bn__chan_remove), one per callback running on it. */
+/* (Field order is packing: the query string starts in what would be the
+ * trailing padding, and the allocation is offsetof(query) + its length.) */
 struct bn_socket_s {
     bn_server_t *srv;
     const bn_sock_io_t *io;
     void *io_ud;               /* NULL once released (the transport is gone) */
     bn_socket_t *prev, *next;
     bn_channel_t *channels;    /* singly linked; at most cfg.max_channels */
-    unsigned n_channels;
-    json_t *assigns;
-    json_t *params;
-    const char *transport;
-    unsigned refs;
-    uint8_t vsn;
-    bool closed;               /* the closing flag: no channel, nothing sent, unlisted */
-    bool released;             /* bn__sock_free ran (the transport's reference is gone) */
+    json_t *assigns;           /* NULL until the first bn_socket_assign */
+    json_t *params;            /* NULL until bn_socket_params parses `query` */
+    double rate_tokens;        /* token bucket of the per-connection rate limit */
+    uint64_t rate_last_ms;
     bn_channel_t *joining;     /* a channel whose join is asynchronous (owner ref) */
     struct bn_sock_queued_s *queue_head, *queue_tail; /* messages waiting behind async work */
     size_t queue_n, queue_bytes;
-    bool draining;
-    double rate_tokens;        /* token bucket of the per-connection rate limit */
-    uint64_t rate_last_ms;
     /* Socket id (socket_id.c): while set and the socket is open, id_sub is
      * subscribed to the topic of that name ("disconnect" closes). */
     char *id;
     bn_ps_sub_t id_sub;
-    bool id_subscribed;
     int64_t expires_ms;        /* Unix ms when the socket closes (token expiry); 0 = never */
+    unsigned n_channels;
+    unsigned refs;
+    uint8_t vsn;
+    bool longpoll;             /* the transport: LongPoll, else WebSocket */
+    bool closed;               /* the closing flag: no channel, nothing sent, unlisted */
+    bool released;             /* bn__sock_free ran (the transport's reference is gone) */
+    bool draining;
+    bool id_subscribed;
+    char query[];              /* the connect query string, parsed on first use (last: the
+                                * socket is allocated as offsetof(query) + its length + 1) */
 };
 
 /* One channel. Owner: do_join, then its socket's list; removed (marked,
@@ -158,8 +164,9 @@ struct bn_channel_s {
     bool busy;                 /* an asynchronous join or handle_in is pending */
     json_t *pending_ref;       /* the ref of that join or push */
     bool closing;              /* removed: nothing more is sent or called for it but terminate */
-    size_t topic_len;
-    char topic[];
+    bool join_ref_shared;      /* join_ref came from srv->join_refs */
+    uint32_t topic_len;
+    char topic[];              /* allocated as offsetof(topic) + length + 1 */
 };
 
 struct bn_reply_s {
@@ -171,6 +178,9 @@ struct bn_reply_s {
     bool set;                  /* a bn_reply_set* call was made */
 };
 
+/* String join_refs up to this length are shared through srv->join_refs. */
+#define BN_JOIN_REF_SHARED_MAX 16
+
 /* server.c: runs vsn negotiation and the connect callback; NULL = refused. */
 bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,
                                const bn_sock_io_t *io, void *io_ud, const char *transport);
@@ -178,6 +188,10 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
 /* socket.c */
 bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
                           json_t *params, const char *transport);
+/* Same, keeping only the raw query string (copied): bn_socket_params parses
+ * it on first use, so an idle socket holds no JSON object. */
+bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
+                                bn_vsn_t vsn, const char *query, const char *transport);
 /* The client's messages. Return 0; -1 when the message was malformed and
  * the transport must be closed (Phoenix kills the connection); or
  * BN_SOCK_RATE_LIMITED when the connection exceeded its rate limit (the

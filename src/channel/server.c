@@ -118,7 +118,7 @@ bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *r
         srv->stats.refused_by[BN_REFUSE_BAD_VSN]++;
         return NULL;
     }
-    bn_socket_t *s = bn__sock_new(srv, io, io_ud, (bn_vsn_t)vsn, params, transport);
+    bn_socket_t *s = bn__sock_new_query(srv, io, io_ud, (bn_vsn_t)vsn, req->query, transport);
     if (s == NULL) {
         json_decref(params);
         return NULL;
@@ -407,6 +407,7 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
     srv->cfg.bind = srv->bind_copy;
     bn_router_init(&srv->router);
     srv->ps = bn_ps_new();
+    srv->join_refs = bn_intern_new();
     if (srv->ps != NULL) {
         bn_ps_set_max_topics(srv->ps, cfg->max_topics);
     }
@@ -460,8 +461,10 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
         .request_aborted = on_request_aborted,
     };
     srv->transport = bn_transport_new(loop, &tc, &ops);
-    if (srv->ps == NULL || srv->transport == NULL || srv->lp == NULL || srv->bind_copy == NULL) {
+    if (srv->ps == NULL || srv->transport == NULL || srv->lp == NULL || srv->bind_copy == NULL ||
+        srv->join_refs == NULL) {
         bn_ps_free(srv->ps);
+        bn_intern_free(srv->join_refs);
         free(srv->transport); /* never started: no handle */
         if (srv->lp != NULL) {
             bn_lp_close(srv->lp, NULL, NULL); /* no session, no handle: freed now */
@@ -529,6 +532,7 @@ static void on_presence_closed(void *ud)
     void *cb_ud = srv->stop_ud;
     bn__ops_free(srv->ops);
     bn_ps_free(srv->ps);
+    bn_intern_free(srv->join_refs);
     bn_router_free(&srv->router);
     for (size_t i = 0; i < srv->n_files; i++) {
         free(srv->files[i].path);
@@ -608,6 +612,7 @@ json_t *bn_server_stats_json(bn_server_t *srv)
         json_object_set_new(o, "partial_bytes", json_integer((json_int_t)ts->partial_bytes));
         json_object_set_new(o, "memory_budget", json_integer((json_int_t)srv->cfg.memory_budget));
         json_object_set_new(o, "read_pauses", json_integer((json_int_t)ts->read_pauses));
+        json_object_set_new(o, "queue_rings", json_integer((json_int_t)ts->queue_rings));
         json_object_set_new(o, "max_connections",
                             json_integer((json_int_t)ts->max_connections));
     }

@@ -1,6 +1,7 @@
 /* Phoenix sockets: one per client connection (WebSocket or LongPoll
  * session). Decodes client messages and dispatches them exactly as Phoenix's
  * transport does (PROTOCOL.md 3.2). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,31 +18,43 @@ typedef struct bn_sock_queued_s {
     uint8_t data[];
 } bn_sock_queued_t;
 
-bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
-                          json_t *params, const char *transport)
+bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
+                                bn_vsn_t vsn, const char *query, const char *transport)
 {
-    bn_socket_t *s = calloc(1, sizeof(*s));
+    size_t qlen = query != NULL ? strlen(query) : 0;
+    bn_socket_t *s = calloc(1, offsetof(bn_socket_t, query) + qlen + 1);
     if (s == NULL) {
         return NULL;
+    }
+    if (qlen > 0) {
+        memcpy(s->query, query, qlen);
     }
     s->srv = srv;
     s->io = io;
     s->io_ud = io_ud;
     s->refs = 1; /* the transport's */
     s->vsn = (uint8_t)vsn;
-    s->params = json_incref(params);
-    s->assigns = json_object();
-    s->transport = transport;
+    s->longpoll = strcmp(transport, "longpoll") == 0;
     s->next = srv->sockets;
     if (srv->sockets != NULL) {
         srv->sockets->prev = s;
     }
     srv->sockets = s;
     srv->stats.sockets++;
-    if (strcmp(transport, "websocket") == 0) {
+    if (!s->longpoll) {
         srv->stats.sockets_ws++;
     } else {
         srv->stats.sockets_lp++;
+    }
+    return s;
+}
+
+bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
+                          json_t *params, const char *transport)
+{
+    bn_socket_t *s = bn__sock_new_query(srv, io, io_ud, vsn, NULL, transport);
+    if (s != NULL) {
+        s->params = json_incref(params);
     }
     return s;
 }
@@ -97,7 +110,7 @@ void bn__sock_close(bn_socket_t *s)
     s->prev = s->next = NULL;
     bn__sock_id_detach(s);
     srv->stats.sockets--;
-    if (strcmp(s->transport, "websocket") == 0) {
+    if (!s->longpoll) {
         srv->stats.sockets_ws--;
     } else {
         srv->stats.sockets_lp--;
@@ -108,7 +121,7 @@ void bn__sock_close(bn_socket_t *s)
 void bn__sock_free(bn_socket_t *s)
 {
     if (s->released) {
-        BN_LOG(ERROR, "socket_double_free", "transport=%s", s->transport);
+        BN_LOG(ERROR, "socket_double_free", "transport=%s", bn_socket_transport(s));
         return;
     }
     s->released = true;
@@ -138,6 +151,13 @@ int bn__sock_send_out(bn_socket_t *s, const bn_out_t *o)
 
 void bn_socket_assign(bn_socket_t *s, const char *key, json_t *value)
 {
+    if (s->assigns == NULL) {
+        s->assigns = json_object();
+        if (s->assigns == NULL) {
+            json_decref(value); /* stolen, as json_object_set_new does on failure */
+            return;
+        }
+    }
     json_object_set_new(s->assigns, key, value);
 }
 
@@ -146,14 +166,19 @@ json_t *bn_socket_assigns_get(const bn_socket_t *s, const char *key)
     return json_object_get(s->assigns, key);
 }
 
+/* Parsed on first use and kept: the borrowed object lives as long as the
+ * socket. (The connect callback gets its own parse of the same query.) */
 json_t *bn_socket_params(const bn_socket_t *s)
 {
+    if (s->params == NULL) {
+        ((bn_socket_t *)s)->params = bn_http_query_parse(s->query);
+    }
     return s->params;
 }
 
 const char *bn_socket_transport(const bn_socket_t *s)
 {
-    return s->transport;
+    return s->longpoll ? "longpoll" : "websocket";
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -443,7 +468,7 @@ static bool rate_allow(bn_socket_t *s)
     s->rate_last_ms = now;
     if (s->rate_tokens < 1.0) {
         s->srv->stats.rate_limited++;
-        BN_LOG(WARN, "rate_limited", "transport=%s limit=%u burst=%u", s->transport,
+        BN_LOG(WARN, "rate_limited", "transport=%s limit=%u burst=%u", bn_socket_transport(s),
                cfg->rate_limit, cfg->rate_burst);
         return false;
     }
@@ -571,7 +596,7 @@ static int handle_message(bn_socket_t *s, const uint8_t *data, size_t len, bool 
     }
     if (rc != 0) {
         s->srv->stats.bad_messages++;
-        BN_LOG(INFO, "bad_message", "transport=%s error=%s", s->transport,
+        BN_LOG(INFO, "bad_message", "transport=%s error=%s", bn_socket_transport(s),
                BN_LOG_VAL(err ? err : "?"));
         return -1;
     }
@@ -580,7 +605,7 @@ static int handle_message(bn_socket_t *s, const uint8_t *data, size_t len, bool 
             s->queue_bytes + len > s->srv->cfg.max_queued_bytes) {
             bn_msg_clear(&m);
             s->srv->stats.rate_limited++;
-            BN_LOG(WARN, "async_queue_full", "transport=%s queued=%zu", s->transport, s->queue_n);
+            BN_LOG(WARN, "async_queue_full", "transport=%s queued=%zu", bn_socket_transport(s), s->queue_n);
             return BN_SOCK_RATE_LIMITED;
         }
         bn_msg_clear(&m);

@@ -88,12 +88,18 @@ static void conn_free(bn_conn_t *c)
         c->q_head = (c->q_head + 1) & (c->q_cap - 1);
         c->q_len--;
     }
-    free(c->q);
-    if (c->req != NULL) {
-        bn__http_req_free(c->req);
+    if (c->q != c->q_inline) {
+        t->stats.queue_rings--;
+        free(c->q);
     }
-    free(c->pending);
-    bn_ws_parser_free(&c->ws);
+    if (c->mode == BN_CONN_WS) {
+        bn_ws_parser_free(&c->ws);
+    } else {
+        if (c->req != NULL) {
+            bn__http_req_free(c->req);
+        }
+        free(c->pending);
+    }
     t->stats.partial_bytes -= c->held;
     c->held = 0;
     bn__conn_not_pending(c);
@@ -156,10 +162,10 @@ void bn__conn_abort(bn_conn_t *c, bn_close_reason_t reason)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     (void)status;
-    bn_conn_t *c = req->data;
     /* The FIN is out; the peer's EOF (or the sweep deadline) ends the
-     * connection. Reading on lets its close frame arrive without an RST. */
-    (void)c;
+     * connection. Reading on lets its close frame arrive without an RST.
+     * (libuv calls this, ECANCELED, before the close callback too.) */
+    free(req);
 }
 
 /* Graceful close: stop processing input, flush the queue, send FIN, then
@@ -187,8 +193,16 @@ static void conn_do_shutdown(bn_conn_t *c)
         return;
     }
     c->shut = true;
-    c->sreq.data = c;
-    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    /* Requests live on the heap only while pending: an idle connection
+     * carries neither a shutdown nor a write request. */
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    if (req == NULL) {
+        bn__conn_abort(c, (bn_close_reason_t)c->close_reason);
+        return;
+    }
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
         bn__conn_abort(c, (bn_close_reason_t)c->close_reason);
     }
 }
@@ -262,7 +276,7 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
         return -1;
     }
     if (c->q_len == c->q_cap) {
-        uint32_t cap = c->q_cap ? c->q_cap * 2 : 8;
+        uint32_t cap = c->q_cap < 8 ? 8 : c->q_cap * 2;
         bn_buf_t **q = malloc(cap * sizeof(*q));
         if (q == NULL) {
             bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
@@ -271,13 +285,18 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
         for (uint32_t i = 0; i < c->q_len; i++) {
             q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
         }
-        free(c->q);
+        if (c->q == c->q_inline) {
+            t->stats.queue_rings++;
+        } else {
+            free(c->q);
+        }
         c->q = q;
         c->q_cap = cap;
         c->q_head = 0;
     }
     c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = bn_buf_ref(b);
     c->q_len++;
+    c->q_recent = true;
     c->q_bytes += n;
     t->stats.frames_out++;
     if (c->mode == BN_CONN_WS && !c->read_blocked && !c->closing &&
@@ -338,6 +357,7 @@ static size_t queue_iov(bn_conn_t *c, uv_buf_t *iov, size_t max, size_t *total)
 static void on_write(uv_write_t *req, int status)
 {
     bn_conn_t *c = req->data;
+    free(req);
     c->writing = false;
     if (status < 0) {
         bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
@@ -400,8 +420,14 @@ static void conn_flush(bn_conn_t *c)
         /* The socket buffer is full: hand the rest to one uv_write, which
          * waits for the socket to become writable. */
         n = queue_iov(c, iov, BN_IOV_BATCH, &total);
-        c->wreq.data = c;
-        if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+        uv_write_t *req = malloc(sizeof(*req));
+        if (req == NULL) {
+            bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
+            return;
+        }
+        req->data = c;
+        if (uv_write(req, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+            free(req);
             bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
             return;
         }
@@ -678,6 +704,8 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_init(t->loop, &c->tcp);
     c->tcp.data = c;
     c->t = t;
+    c->q = c->q_inline;
+    c->q_cap = BN_Q_INLINE;
     c->id = ++t->next_id;
     c->last_rx_ms = bn__now_ms(t);
     c->next = t->conns;
@@ -743,6 +771,16 @@ static void on_sweep(uv_timer_t *h)
         if (c->handle_closed) {
             continue;
         }
+        if (c->q != c->q_inline && c->q_len == 0 && !c->q_recent) {
+            /* Nothing queued for a whole sweep period after a burst: back to
+             * the inline slots (a busy connection keeps its ring). */
+            free(c->q);
+            c->q = c->q_inline;
+            c->q_cap = BN_Q_INLINE;
+            c->q_head = 0;
+            t->stats.queue_rings--;
+        }
+        c->q_recent = false;
         if (c->closing) {
             if (now >= c->close_deadline_ms) {
                 bn__conn_abort(c, (bn_close_reason_t)c->close_reason);

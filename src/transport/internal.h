@@ -9,6 +9,9 @@
 
 #define BN_READ_BUF_SIZE (64 * 1024)
 #define BN_IOV_BATCH 128
+/* Write-queue slots inside the connection: a socket that gets one frame at
+ * a time never allocates a ring. */
+#define BN_Q_INLINE 2
 /* Descriptors kept free below RLIMIT_NOFILE before an EMFILE episode is
  * declared (libuv's own reserve, the mesh, log files). */
 #define BN_FD_HEADROOM 8
@@ -23,8 +26,6 @@ typedef enum {
  * uv_close callback, never earlier. */
 struct bn_conn_s {
     uv_tcp_t tcp;
-    uv_write_t wreq;
-    uv_shutdown_t sreq;
     bn_transport_t *t;
     bn_conn_t *prev, *next;     /* all connections */
     bn_conn_t *flush_next;      /* pending-flush list */
@@ -38,7 +39,7 @@ struct bn_conn_s {
     bn_conn_t *pend_prev, *pend_next; /* pending connections, oldest first */
     uint8_t mode;
     bool in_flush_list;
-    bool writing;
+    bool writing;               /* a uv_write is pending (its request is on the heap) */
     bool closing;               /* close started: no more input is processed */
     bool close_after_flush;     /* shut down once the queue is empty */
     bool handle_closed;         /* uv_close called */
@@ -50,23 +51,33 @@ struct bn_conn_s {
     bool draining;              /* picked by the drain (close sent or due) */
     char client[48];            /* the forwarded client address, "" = the peer's */
     uint8_t close_reason;
-    /* Write queue: a ring of shared buffers; `inflight` entries from the head
-     * belong to the pending uv_write. */
-    bn_buf_t **q;
+    bool q_recent;              /* something was queued since the last sweep */
+    /* Write queue: a ring of shared buffers, `q_inline` until a burst needs
+     * more slots; a heap ring goes back to the inline one at the sweep once
+     * idle. `inflight` entries from the head belong to the pending uv_write. */
     uint32_t q_head, q_len, q_cap, inflight;
+    bn_buf_t **q;
+    bn_buf_t *q_inline[BN_Q_INLINE];
     size_t q_off;               /* bytes of the head entry already written */
     size_t q_bytes;             /* queued bytes not yet written */
-    /* HTTP state (mode HTTP*) */
-    http_parser hp;
-    bn_http_req_t *req;
-    void *request_data;         /* the upper layer's, for a request answered later */
-    int http_status;            /* set by a parser callback that hit a limit */
-    bool read_paused;           /* reading stopped while a request is answered later */
-    char *pending;              /* request bytes read while a request was answered */
-    size_t pending_len;
-    /* WebSocket state (mode WS) */
-    bn_ws_parser_t ws;
-    void *session;
+    /* Per-phase state: HTTP until the upgrade, WebSocket after it (the
+     * mode says which member is live; the upgrade starts with no request,
+     * no pending bytes and no request data held). */
+    union {
+        struct { /* mode HTTP* */
+            http_parser hp;
+            bn_http_req_t *req;
+            void *request_data; /* the upper layer's, for a request answered later */
+            char *pending;      /* request bytes read while a request was answered */
+            size_t pending_len;
+            int http_status;    /* set by a parser callback that hit a limit */
+            bool read_paused;   /* reading stopped while a request is answered later */
+        };
+        struct { /* mode WS */
+            bn_ws_parser_t ws;
+            void *session;
+        };
+    };
 };
 
 struct bn_transport_s {

@@ -168,6 +168,7 @@ typedef struct bn_transport_stats_s {
     uint64_t accept_errors;
     uint64_t partial_bytes;  /* held in incomplete frames and messages now */
     uint64_t read_pauses;    /* flow control: reads stopped on a full queue */
+    uint64_t queue_rings;    /* connections holding a write-queue ring now */
     unsigned max_connections; /* the figure in force after clamping */
 } bn_transport_stats_t;
 

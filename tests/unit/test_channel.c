@@ -191,6 +191,7 @@ static int setup(void **state)
     bn_config_defaults(&fx->srv.cfg);
     bn_router_init(&fx->srv.router);
     fx->srv.ps = bn_ps_new();
+    fx->srv.join_refs = bn_intern_new();
     assert_int_equal(bn_server_route(&fx->srv, "room:*", &type_test, NULL), 0);
     assert_int_equal(bn_server_route(&fx->srv, "icpt:*", &type_icpt, NULL), 0);
     assert_int_equal(bn_server_route(&fx->srv, "bare:*", &type_bare, NULL), 0);
@@ -206,6 +207,8 @@ static int teardown(void **state)
     assert_int_equal(fx->srv.stats.sockets, 0);
     assert_int_equal(fx->srv.stats.channels, 0);
     assert_int_equal(bn_ps_stats(fx->srv.ps)->topics, 0);
+    assert_int_equal(bn_intern_count(fx->srv.join_refs), 0); /* every channel gave its ref back */
+    bn_intern_free(fx->srv.join_refs);
     bn_ps_free(fx->srv.ps);
     bn_router_free(&fx->srv.router);
     free(fx);
@@ -556,6 +559,48 @@ static void test_sock_free_closes_channels(void **state)
 
 /* ---------------------------------------------------------------- broadcasts */
 
+/* Channels with equal string join_refs share one interned string; the
+ * replies and pushes still echo each channel's own ref; a leave, a socket
+ * close and a non-string ref each give back what they took (teardown checks
+ * the table is empty). */
+static void test_join_ref_shared(void **state)
+{
+    fixture_t *fx = *state;
+    fake_io_t ia = {0}, ib = {0};
+    bn_socket_t *a = bn__sock_new(&fx->srv, &fake_io_ops, &ia, BN_VSN_2, NULL, "websocket");
+    bn_socket_t *b = bn__sock_new(&fx->srv, &fake_io_ops, &ib, BN_VSN_2, NULL, "websocket");
+    feed(a, JOIN("\"1\"", "room:a"));
+    feed(b, JOIN("\"1\"", "room:a"));
+    feed(b, JOIN("\"1\"", "room:b"));
+    feed(a, JOIN("\"3\"", "room:c"));
+    feed(a, JOIN("\"12345678901234567\"", "room:d")); /* over the shared length: own copy */
+    feed(b, "[5,5,\"room:e\",\"phx_join\",{}]");         /* a number (V2 JSON allows it) */
+    assert_int_equal(fx->srv.stats.channels, 6);
+    assert_int_equal(bn_intern_count(fx->srv.join_refs), 2); /* "1" and "3" */
+    bn_channel_t *ca = a->channels, *cb = b->channels;
+    while (ca != NULL && strcmp(ca->topic, "room:a") != 0) {
+        ca = ca->next;
+    }
+    while (cb != NULL && strcmp(cb->topic, "room:a") != 0) {
+        cb = cb->next;
+    }
+    assert_non_null(ca);
+    assert_non_null(cb);
+    assert_ptr_equal(ca->join_ref, cb->join_ref);
+    io_clear(&ia);
+    io_clear(&ib);
+    assert_int_equal(feed(b, "[\"1\",\"9\",\"room:b\",\"phx_leave\",{}]"), 0);
+    assert_string_equal(ib.frames[0],
+                        "[\"1\",\"9\",\"room:b\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]");
+    assert_int_equal(bn_intern_count(fx->srv.join_refs), 2);
+    bn__sock_free(a); /* "3" goes, "1" stays with b's room:a */
+    assert_int_equal(bn_intern_count(fx->srv.join_refs), 1);
+    bn__sock_free(b);
+    assert_int_equal(bn_intern_count(fx->srv.join_refs), 0);
+    io_clear(&ia);
+    io_clear(&ib);
+}
+
 static void test_broadcast_two_sockets(void **state)
 {
     fixture_t *fx = *state;
@@ -819,6 +864,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sock_free_closes_channels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_ref_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broadcast_two_sockets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intercept_handle_out, setup, teardown),
         /* Known bugs (see the report): expected to fail until fixed. */

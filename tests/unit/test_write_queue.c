@@ -151,6 +151,47 @@ static void test_coalescing(void **state)
     bn_test_client_close(&b);
 }
 
+/* ---------------------------------------------------------------- idle ring */
+
+static bool no_rings(void *ud)
+{
+    return srv_stat(ud, "queue_rings") == 0;
+}
+
+/* A joined connection that got one frame at a time holds no heap ring; a
+ * burst grows one, the sweep gives it back once the connection is idle, and
+ * every frame arrives whole and in order across the switches. */
+static void test_idle_ring_released(void **state)
+{
+    fixture_t *fx = *state;
+    bn_test_client_t a;
+    ws_join(fx, &a, "room:r");
+    assert_int_equal(srv_stat(fx, "queue_rings"), 0);
+    for (int round = 0; round < 2; round++) {
+        enum { N = 40 }; /* more than the inline slots and the first ring's 8 */
+        for (int i = 0; i < N; i++) {
+            json_t *p = json_pack("{s:i}", "i", i);
+            bn_payload_t pp = bn_payload_json(p);
+            assert_int_equal(bn_server_broadcast(fx->srv, "room:r", "tick", &pp), 1);
+            json_decref(p);
+        }
+        assert_int_equal(srv_stat(fx, "queue_rings"), 1);
+        for (int i = 0; i < N; i++) {
+            char *msg = NULL;
+            assert_int_equal(bn_test_ws_recv(&a, &msg, NULL, 5000), BN_TEST_WS_TEXT);
+            char want[128];
+            snprintf(want, sizeof(want), "[null,null,\"room:r\",\"tick\",{\"i\":%d}]", i);
+            assert_string_equal(msg, want);
+            free(msg);
+        }
+        assert_true(bn_test_run_until(&fx->loop, no_rings, fx, 5000));
+    }
+    stop_server(fx);
+    expect_going_away(&a);
+    assert_true(bn_test_run_until(&fx->loop, pred_stopped, fx, 5000));
+    bn_test_client_close(&a);
+}
+
 /* ---------------------------------------------------------------- slow consumer */
 
 
@@ -258,6 +299,7 @@ int main(void)
     bn_log_level = BN_LOG_ERROR; /* slow-consumer warnings are expected */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_ring_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_consumer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limit_within_one_turn, setup, teardown),
     };

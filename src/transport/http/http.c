@@ -333,7 +333,7 @@ static void http_process(bn_conn_t *c, char *data, size_t len);
 void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
                      const char *extra_headers, const void *body, size_t body_len)
 {
-    if (c->closing || c->req == NULL) {
+    if (c->closing || c->mode == BN_CONN_WS || c->req == NULL) {
         return;
     }
     bool keep_alive = c->req->keep_alive && !c->t->stopping;
@@ -369,14 +369,18 @@ void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
     bn__conn_account_partial(c);
 }
 
+/* Request data belongs to the HTTP phase (it shares storage with the
+ * WebSocket state): a WebSocket connection has none. */
 void bn_conn_set_request_data(bn_conn_t *c, void *data)
 {
-    c->request_data = data;
+    if (c->mode != BN_CONN_WS) {
+        c->request_data = data;
+    }
 }
 
 void *bn_conn_request_data(const bn_conn_t *c)
 {
-    return c->request_data;
+    return c->mode != BN_CONN_WS ? c->request_data : NULL;
 }
 
 bool bn_http_token_listed(const char *value, const char *token, bool ignore_case)

@@ -10,6 +10,7 @@
 #include <bennu/mesh.h>
 #include <bennu/ops.h>
 #include <bennu/payload.h>
+#include <bennu/presence.h>
 #include <bennu/pubsub.h>
 #include <bennu/secret.h>
 #include <bennu/token.h>
@@ -45,6 +46,12 @@ const any_fn public_api[] = {
     fn(bn_mesh_group_leave), fn(bn_mesh_broadcast), fn(bn_mesh_members_json),
     fn(bn_mesh_groups_json), fn(bn_mesh_admin_request), fn(bn_mesh_up_count), fn(bn_mesh_name),
     fn(bn_mesh_incarnation), fn(bn_mesh_close),
+    // presence.h
+    fn(bn_presence_track), fn(bn_presence_untrack), fn(bn_presence_update),
+    fn(bn_presence_push_state), fn(bn_presence_list), fn(bn_presence_member_count),
+    fn(bn_presence_on_event), fn(bn_presence_attach_mesh), fn(bn_presence_peer_up),
+    fn(bn_presence_peer_down), fn(bn_presence_node_message), fn(bn_presence_admin_json),
+    fn(bn_mesh_send),
     // ops.h
     fn(bn_server_enable_ops), fn(bn_server_close_expired), fn(bn_socket_id), fn(bn_socket_set_id),
     fn(bn_socket_set_expiry),

@@ -95,32 +95,36 @@ static json_t *topic_str(const bn__pr_meta_t *m)
     return json_stringn(m->key->topic->name, m->key->topic->len);
 }
 
-void bn__pr_log_add(bn__pr_t *pr, const bn__pr_meta_t *m)
+/* Every local change advances this node's clock. True when a peer listens:
+ * the change then joins the delta sent on the next replication tick (without
+ * listeners the next full state carries it instead, so nothing is built). */
+static bool log_tick(bn__pr_t *pr)
 {
     pr->self->seq++;
     if (!replicating(pr)) {
         pr->delta_base = pr->self->seq;
-        return;
+        return false;
     }
     if (pr->ops == NULL) {
         pr->ops = json_array();
     }
-    json_array_append_new(pr->ops,
-                          json_pack("[s, o, s, O]", "+", topic_str(m), m->key->key, m->meta));
+    return true;
+}
+
+void bn__pr_log_add(bn__pr_t *pr, const bn__pr_meta_t *m)
+{
+    if (log_tick(pr)) {
+        json_array_append_new(pr->ops,
+                              json_pack("[s, o, s, O]", "+", topic_str(m), m->key->key, m->meta));
+    }
 }
 
 void bn__pr_log_remove(bn__pr_t *pr, const bn__pr_meta_t *m)
 {
-    pr->self->seq++;
-    if (!replicating(pr)) {
-        pr->delta_base = pr->self->seq;
-        return;
+    if (log_tick(pr)) {
+        json_array_append_new(pr->ops,
+                              json_pack("[s, o, s, s]", "-", topic_str(m), m->key->key, m->ref));
     }
-    if (pr->ops == NULL) {
-        pr->ops = json_array();
-    }
-    json_array_append_new(pr->ops,
-                          json_pack("[s, o, s, s]", "-", topic_str(m), m->key->key, m->ref));
 }
 
 static void send_full(bn__pr_t *pr, const char *to)

@@ -54,7 +54,7 @@ const any_fn public_api[] = {
     fn(bn_mesh_send),
     // ops.h
     fn(bn_server_enable_ops), fn(bn_server_close_expired), fn(bn_socket_id), fn(bn_socket_set_id),
-    fn(bn_socket_set_expiry),
+    fn(bn_socket_set_expiry), fn(bn_metrics_family), fn(bn_metrics_u64), fn(bn_metrics_double),
     // token.h, secret.h, log.h
     fn(bn_token_result_name), fn(bn_token_key_derive), fn(bn_token_sign), fn(bn_token_verify),
     fn(bn_token_now_ms), fn(bn_token_expires_at_ms), fn(bn_secret_file_read), fn(bn_log_set_level), fn(bn_log_set_sink),

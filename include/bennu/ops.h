@@ -37,6 +37,20 @@ BN_EXTERN void bn_socket_set_expiry(bn_socket_t *s, int64_t unix_ms);
  * many. The embedder calls it periodically (bennu: every 250 ms). */
 BN_EXTERN size_t bn_server_close_expired(struct bn_server_s *srv, int64_t now_unix_ms);
 
+/* An application's own series on /metrics, written from the metrics
+ * callback below in the same text format (0.0.4). Names should carry the
+ * bennu_ prefix; each family gets its HELP and TYPE line once, before its
+ * samples. Label values are escaped. */
+typedef struct bn_metrics_s bn_metrics_t;
+/* type: "counter", "gauge" or "histogram". */
+BN_EXTERN void bn_metrics_family(bn_metrics_t *m, const char *name, const char *type,
+                                 const char *help);
+/* name{label="value"} v, or name v when label is NULL. */
+BN_EXTERN void bn_metrics_u64(bn_metrics_t *m, const char *name, const char *label,
+                              const char *value, uint64_t v);
+BN_EXTERN void bn_metrics_double(bn_metrics_t *m, const char *name, const char *label,
+                                 const char *value, double v);
+
 typedef struct bn_ops_config_s {
     /* The bearer key of /api/ (copied). NULL or "": /api/ answers 404. */
     const char *api_key;
@@ -50,6 +64,10 @@ typedef struct bn_ops_config_s {
      * not count). */
     unsigned ready_min_peers;
     const char *node_name; /* for /api/node when there is no mesh; copied */
+    /* Optional: called at each scrape, after Bennu's own series, to add the
+     * application's (the bennu binary: its webhook client's). */
+    void (*metrics)(void *ud, bn_metrics_t *m);
+    void *metrics_ud;
 } bn_ops_config_t;
 
 /* Turns the operator surface on (before or after bn_server_start): /health

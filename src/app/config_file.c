@@ -458,6 +458,14 @@ void bn_app_file_stats(const bn_app_file_t *f, json_t *stats)
     }
 }
 
+void bn_app_file_metrics(void *ud, bn_metrics_t *m)
+{
+    const bn_app_file_t *f = ud;
+    if (f != NULL && f->wh != NULL) {
+        bn_wh_metrics(f->wh, m);
+    }
+}
+
 void bn_app_file_close(bn_app_file_t *f)
 {
     if (f != NULL && f->wh != NULL) {

@@ -13,6 +13,7 @@
 
 #include "app/webhook.h"
 #include "bennu/bennu.h"
+#include "bennu/ops.h"
 
 #define BN_APP_JOIN_MAP(X)  \
     X(ANYONE, "anyone")     \
@@ -92,6 +93,9 @@ bool bn_app_file_install(bn_app_file_t *f, bn_server_t *srv, uv_loop_t *loop);
 void bn_app_file_set_node(bn_app_file_t *f, const char *name);
 /* Adds "webhook" counters to a stats object (bennuctl stats). */
 void bn_app_file_stats(const bn_app_file_t *f, json_t *stats);
+/* The webhook's series for /metrics (bn_ops_config_t.metrics; ud is the
+ * bn_app_file_t, NULL or without a webhook: nothing). */
+void bn_app_file_metrics(void *ud, bn_metrics_t *m);
 void bn_app_file_close(bn_app_file_t *f);
 
 /* Route matching (routes.c): does topic match pattern? {user_id} matches

@@ -1021,6 +1021,8 @@ int main(int argc, char **argv)
     }
     static char node_name_buf[256]; /* the chat's presence meta; set once the mesh is named */
     app.file = file;
+    app.ops.metrics = bn_app_file_metrics;
+    app.ops.metrics_ud = file;
     if (!bn_app_file_install(file, app.srv, app.loop)) {
         bn_server_route(app.srv, "room:*", &bn_chat_channel, node_name_buf);
     }

@@ -70,6 +70,8 @@ int bn_app_ops_start(bn_app_ops_t *o, uv_loop_t *loop, bn_server_t *srv, bn_mesh
                            : n_seeds > 0          ? 1
                                                   : 0,
         .node_name = node_name,
+        .metrics = o->metrics,
+        .metrics_ud = o->metrics_ud,
     };
     if (bn_server_enable_ops(srv, &cfg) != 0) {
         return -1;

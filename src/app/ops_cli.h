@@ -12,6 +12,7 @@
 
 #include "bennu/bennu.h"
 #include "bennu/mesh.h"
+#include "bennu/ops.h"
 
 /* The largest --api-key-file (trailing newline and blanks apart). */
 #define BN_APP_API_KEY_MAX 1023
@@ -25,6 +26,9 @@ typedef struct bn_app_ops_s {
     bool enforce_expiry;        /* --enforce-token-expiry */
     const char *api_key;        /* resolved by bn_app_ops_load */
     char key_buf[BN_APP_API_KEY_MAX + 1];
+    /* The application's own /metrics series (bn_ops_config_t.metrics). */
+    void (*metrics)(void *ud, bn_metrics_t *m);
+    void *metrics_ud;
     uv_timer_t expiry_timer;
     bool timer_started;
     bn_server_t *srv;

@@ -3,6 +3,8 @@
  * the number of connections never exceeds max_in_flight. */
 #include "app/webhook.h"
 
+#include "bennu/ops.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,4 +504,32 @@ json_t *bn_wh_stats_json(const bn_wh_t *wh)
                      (json_int_t)wh->lat_sum_ms, "max", (json_int_t)wh->lat_max_ms, "le_10",
                      (json_int_t)wh->lat_le10, "le_100", (json_int_t)wh->lat_le100, "le_1000",
                      (json_int_t)wh->lat_le1000, "gt_1000", (json_int_t)wh->lat_gt1000);
+}
+
+void bn_wh_metrics(const bn_wh_t *wh, bn_metrics_t *m)
+{
+    bn_metrics_family(m, "bennu_webhook_calls_total", "counter", "Webhook calls started.");
+    bn_metrics_u64(m, "bennu_webhook_calls_total", NULL, NULL, wh->calls);
+    bn_metrics_family(m, "bennu_webhook_failures_total", "counter",
+                      "Webhook calls that failed, by reason.");
+    for (int i = 1; i < BN_WH_FAIL_COUNT_; i++) {
+        bn_metrics_u64(m, "bennu_webhook_failures_total", "reason", result_names[i],
+                       wh->failures[i]);
+    }
+    bn_metrics_family(m, "bennu_webhook_in_flight", "gauge", "Webhook calls waiting for an answer.");
+    bn_metrics_u64(m, "bennu_webhook_in_flight", NULL, NULL, wh->in_flight);
+    /* The latency of answered calls, as a Prometheus histogram (cumulative
+     * buckets, seconds). */
+    bn_metrics_family(m, "bennu_webhook_latency_seconds", "histogram",
+                      "Time from sending a webhook call to its answer.");
+    uint64_t le = wh->lat_le10;
+    bn_metrics_u64(m, "bennu_webhook_latency_seconds_bucket", "le", "0.01", le);
+    le += wh->lat_le100;
+    bn_metrics_u64(m, "bennu_webhook_latency_seconds_bucket", "le", "0.1", le);
+    le += wh->lat_le1000;
+    bn_metrics_u64(m, "bennu_webhook_latency_seconds_bucket", "le", "1", le);
+    bn_metrics_u64(m, "bennu_webhook_latency_seconds_bucket", "le", "+Inf", wh->lat_count);
+    bn_metrics_double(m, "bennu_webhook_latency_seconds_sum", NULL, NULL,
+                      (double)wh->lat_sum_ms / 1000.0);
+    bn_metrics_u64(m, "bennu_webhook_latency_seconds_count", NULL, NULL, wh->lat_count);
 }

@@ -64,5 +64,8 @@ void bn_wh_close(bn_wh_t *wh);
  * failures {reason: n}, latency_ms {sum, max, count, le_10, le_100, le_1000,
  * gt_1000} (answered calls only). For `bennuctl stats` and /metrics. */
 json_t *bn_wh_stats_json(const bn_wh_t *wh);
+/* The same counters as Prometheus series (bennu_webhook_*) on /metrics. */
+struct bn_metrics_s;
+void bn_wh_metrics(const bn_wh_t *wh, struct bn_metrics_s *m);
 
 #endif

@@ -25,6 +25,8 @@ struct bn_ops_s {
     bn_mesh_t *mesh;
     unsigned ready_min_peers;
     char *node_name;
+    void (*metrics)(void *ud, bn_metrics_t *m);
+    void *metrics_ud;
 };
 
 static bool ops_request(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req);
@@ -53,6 +55,8 @@ int bn_server_enable_ops(bn_server_t *srv, const bn_ops_config_t *cfg)
     o->metrics_public = cfg->metrics_public;
     o->mesh = cfg->mesh;
     o->ready_min_peers = cfg->ready_min_peers;
+    o->metrics = cfg->metrics;
+    o->metrics_ud = cfg->metrics_ud;
     if (cfg->node_name != NULL && (o->node_name = strdup(cfg->node_name)) == NULL) {
         free(o);
         return -1;
@@ -391,6 +395,9 @@ static void do_metrics(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
     bn_prom_t p;
     bn_prom_init(&p);
     metrics_text(o, &p);
+    if (o->metrics != NULL) {
+        o->metrics(o->metrics_ud, &p);
+    }
     if (p.oom) {
         bn_prom_free(&p);
         bn_http_respond(c, 500, NULL, NULL, NULL, 0);

@@ -1,6 +1,8 @@
 /* Prometheus text format 0.0.4 writer and bearer parsing (prom.h). */
 #include "channel/prom.h"
 
+#include "bennu/ops.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,4 +144,22 @@ bool bn_bearer_parse(const char *header, const char **token, size_t *len)
     *token = t;
     *len = n;
     return true;
+}
+
+/* The public writer of bennu/ops.h: the same text, for an application's series. */
+void bn_metrics_family(bn_metrics_t *m, const char *name, const char *type, const char *help)
+{
+    bn_prom_family(m, name, type, help);
+}
+
+void bn_metrics_u64(bn_metrics_t *m, const char *name, const char *label, const char *value,
+                    uint64_t v)
+{
+    bn_prom_u64(m, name, label, value, v);
+}
+
+void bn_metrics_double(bn_metrics_t *m, const char *name, const char *label, const char *value,
+                       double v)
+{
+    bn_prom_double(m, name, label, value, v);
 }

@@ -9,7 +9,7 @@
 
 /* A growing text buffer; after an allocation failure it stays failed
  * (oom set) and further writes are ignored. */
-typedef struct bn_prom_s {
+typedef struct bn_metrics_s { /* bn_metrics_t of bennu/ops.h */
     char *buf;
     size_t len, cap;
     bool oom;
@@ -17,7 +17,7 @@ typedef struct bn_prom_s {
 
 void bn_prom_init(bn_prom_t *p);
 void bn_prom_free(bn_prom_t *p);
-/* "# HELP name help" and "# TYPE name type" (type: counter, gauge). The
+/* "# HELP name help" and "# TYPE name type" (counter, gauge, histogram). The
  * help text is escaped (backslash, newline). */
 void bn_prom_family(bn_prom_t *p, const char *name, const char *type, const char *help);
 /* One sample: name{label="value"} v, or name v when label is NULL. The

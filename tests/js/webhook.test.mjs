@@ -226,6 +226,43 @@ test('presence: true tracks joined sockets under the user id, else the name para
     }
 });
 
+test('/metrics carries the webhook series: calls, failures by reason, latency histogram', async () => {
+    let fail = false;
+    const hook = await backend((doc, res) => {
+        if (fail) {
+            res.writeHead(500).end();
+            return undefined;
+        }
+        return doc.type === 'join' ? { ok: true } : {};
+    });
+    try {
+        await withServer(['--no-mesh', '--metrics-public', '--config', writeConfig(config(hook.port))],
+            async (srv) => {
+                const u7 = await socketFor(srv, 7);
+                assert.equal((await joinResult(u7.channel('doc:1'))).status, 'ok');
+                fail = true;
+                assert.deepEqual(await joinResult(u7.channel('doc:2')),
+                    { status: 'error', response: { reason: 'unavailable' } });
+                const text = await (await fetch(`http://127.0.0.1:${srv.port}/metrics`)).text();
+                const value = (line) => {
+                    const m = text.split('\n').find((l) => l.startsWith(`${line} `));
+                    assert.ok(m, `no sample ${line} in /metrics`);
+                    return Number(m.slice(line.length + 1));
+                };
+                assert.match(text, /^# TYPE bennu_webhook_latency_seconds histogram$/m);
+                assert.equal(value('bennu_webhook_calls_total'), 2);
+                assert.equal(value('bennu_webhook_failures_total{reason="status"}'), 1);
+                assert.equal(value('bennu_webhook_failures_total{reason="timeout"}'), 0);
+                assert.equal(value('bennu_webhook_latency_seconds_count'), 1);
+                assert.equal(value('bennu_webhook_latency_seconds_bucket{le="+Inf"}'), 1);
+                assert.ok(value('bennu_webhook_latency_seconds_bucket{le="1"}') <= 1);
+                assert.equal(value('bennu_webhook_in_flight'), 0);
+            });
+    } finally {
+        await hook.close();
+    }
+});
+
 test('slow backend: join and push answered "unavailable"/error within timeout_ms; others unaffected', async () => {
     let slow = false;
     const held = [];

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "bennu/channel.h"
+#include "bennu/config_table.h"
 #include "bennu/payload.h"
 #include "bennu/pubsub.h"
 #include "bennu/err.h"
@@ -24,7 +25,9 @@ extern "C" {
 typedef struct bn_server_s bn_server_t;
 
 /* Every limit has a safe default (bn_config_defaults) and a defined outcome
- * when hit; README "Limits" lists them. */
+ * when hit; README "Limits" lists them. The defaults and accepted ranges
+ * are one table, bennu/config_table.h (the figures in the comments below
+ * repeat it for the reader). */
 typedef struct bn_config_s {
     const char *bind;           /* "127.0.0.1" */
     int port;                   /* 4000; 0 = ephemeral (see bn_server_port) */
@@ -94,6 +97,29 @@ typedef struct bn_config_s {
 } bn_config_t;
 
 BN_EXTERN void bn_config_defaults(bn_config_t *cfg);
+/* Checks every numeric field against its range in bennu/config_table.h.
+ * Returns 0, or UV_EINVAL with "field: V is outside MIN..MAX" in why (when
+ * why_len > 0). bn_server_start applies it and refuses to start with
+ * UV_EINVAL (the reason logged as config_invalid). */
+BN_EXTERN int bn_config_validate(const bn_config_t *cfg, char *why, size_t why_len);
+
+/* One numeric bn_config_t field as the table describes it: an embedder
+ * reading its own configuration format can look fields up by name. */
+typedef struct bn_config_field_s {
+    const char *name;   /* the field's C name, "max_frame_size" */
+    size_t offset;      /* offsetof(bn_config_t, field) */
+    size_t size;        /* sizeof the field */
+    bool is_signed;
+    long long def, min, max;
+} bn_config_field_t;
+
+/* The numeric fields (*n of them), in table order. */
+BN_EXTERN const bn_config_field_t *bn_config_fields(size_t *n);
+/* The field called name, or NULL. */
+BN_EXTERN const bn_config_field_t *bn_config_field(const char *name);
+BN_EXTERN long long bn_config_get(const bn_config_t *cfg, const bn_config_field_t *f);
+/* Stores v when it is within f's range: 0, else UV_EINVAL (cfg unchanged). */
+BN_EXTERN int bn_config_set(bn_config_t *cfg, const bn_config_field_t *f, long long v);
 
 /* Allocates a server on loop. NULL on OOM. */
 BN_EXTERN bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg);

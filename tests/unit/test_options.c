@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/config_file.h"
 #include "app/options.h"
 #include "bennu/bennu.h"
 
@@ -293,6 +294,65 @@ static void test_help_lists_every_flag(void **state)
     free(text);
 }
 
+static void file_free(bn_app_file_t *f)
+{
+    for (int i = 0; i < f->argc; i++) {
+        free(f->argv[i]);
+    }
+    free(f->argv);
+}
+
+/* --config FILE's keys are the table's flag names; arrays exactly for the
+ * LIST rows; config, help and version are refused. */
+static void test_config_file_keys(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const bn_app_opt_t *rows = bn_app_opt_rows(&n);
+    bn_app_file_t *f = malloc(sizeof(*f));
+    assert_non_null(f);
+    char why[512], text[256];
+    for (size_t i = 0; i < n; i++) {
+        const bn_app_opt_t *r = &rows[i];
+        bool refused = r->id == BN_APP_OPT_CONFIG || r->id == BN_APP_OPT_HELP ||
+                       r->id == BN_APP_OPT_VERSION;
+        const char *value = r->kind == BN_APP_KIND_BOOL ? "true" : "\"1\"";
+        snprintf(text, sizeof(text), "{\"%s\": %s}", r->name, value);
+        memset(f, 0, sizeof(*f));
+        int rc = bn_app_file_parse(text, strlen(text), bn_app_long_options(), f, why, sizeof(why));
+        if (rc != (refused ? -1 : 0)) {
+            fail_msg("%s: %d %s", text, rc, why);
+        }
+        if (rc == 0) {
+            char want[96];
+            snprintf(want, sizeof(want), r->kind == BN_APP_KIND_BOOL ? "--%s" : "--%s=1",
+                     r->name);
+            assert_int_equal(f->argc, 1);
+            assert_string_equal(f->argv[0], want);
+        }
+        file_free(f);
+        if (refused || r->kind == BN_APP_KIND_BOOL) {
+            continue;
+        }
+        snprintf(text, sizeof(text), "{\"%s\": [\"1\", \"2\"]}", r->name);
+        memset(f, 0, sizeof(*f));
+        rc = bn_app_file_parse(text, strlen(text), bn_app_long_options(), f, why, sizeof(why));
+        if (rc != (r->kind == BN_APP_KIND_LIST ? 0 : -1)) {
+            fail_msg("%s: %d %s", text, rc, why);
+        }
+        if (rc == 0) {
+            assert_int_equal(f->argc, 2);
+        }
+        file_free(f);
+    }
+    memset(f, 0, sizeof(*f));
+    assert_int_equal(bn_app_file_parse("{\"no-such-flag\": 1}", 20, bn_app_long_options(), f, why,
+                                       sizeof(why)),
+                     -1);
+    file_free(f);
+    free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_cli_values),
         cmocka_unit_test(test_getopt_table),
         cmocka_unit_test(test_help_lists_every_flag),
+        cmocka_unit_test(test_config_file_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 // against the installed package by examples/run-smoke.sh.
 #include <bennu/bennu.h>
 #include <bennu/channel.h>
+#include <bennu/config_table.h>
 #include <bennu/err.h>
 #include <bennu/export.h>
 #include <bennu/log.h>
@@ -35,6 +36,8 @@ const any_fn public_api[] = {
     fn(bn_server_set_adapter), fn(bn_server_add_static), fn(bn_server_start),
     fn(bn_server_port), fn(bn_server_broadcast), fn(bn_server_deliver_remote),
     fn(bn_server_subscriber_count), fn(bn_server_stop), fn(bn_server_stats_json),
+    fn(bn_config_validate), fn(bn_config_fields), fn(bn_config_field), fn(bn_config_get),
+    fn(bn_config_set),
     // channel.h
     fn(bn_stop_reason_name), fn(bn_reply_set), fn(bn_reply_set_binary), fn(bn_channel_topic),
     fn(bn_channel_socket), fn(bn_channel_route_data), fn(bn_channel_set_data),

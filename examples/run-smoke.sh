@@ -61,6 +61,7 @@ cmake --build "$tmp/room-cmake" >/dev/null
 "$tmp/room-cmake/room_server" --version
 
 export ROOM_SERVER_KEY=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+: >"$tmp/server.out" # exists before the poll below reads it (the server opens it later)
 "$tmp/room-make/room_server" --port 0 --tick-ms 100 --capacity 2 \
     >"$tmp/server.out" 2>"$tmp/server.err" &
 server_pid=$!

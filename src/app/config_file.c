@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/options.h"
 #include "bennu/secret.h"
 
 /* The largest config file read. */
@@ -340,8 +341,8 @@ int bn_app_file_parse(const char *text, size_t len, const struct option *opts, b
                  kp);
             goto out;
         }
-        bool repeatable = strcmp(key, "join") == 0 || strcmp(key, "mesh-allow") == 0 ||
-                          strcmp(key, "dial-override") == 0;
+        const bn_app_opt_t *row = bn_app_opt_find(key);
+        bool repeatable = row != NULL && row->kind == BN_APP_KIND_LIST;
         if (flag_values(f, o, v, kp, repeatable, why, why_len) != 0) {
             goto out;
         }

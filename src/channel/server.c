@@ -13,41 +13,6 @@
 #include "core/sigpipe.h"
 #include "presence/hooks.h"
 
-void bn_config_defaults(bn_config_t *cfg)
-{
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->bind = "127.0.0.1";
-    cfg->port = 4000;
-    cfg->max_frame_size = 1024 * 1024;
-    cfg->max_message_size = 1024 * 1024;
-    cfg->idle_timeout_ms = 60000;
-    cfg->handshake_timeout_ms = 10000;
-    cfg->frame_timeout_ms = 20000;
-    cfg->max_queued_bytes = 4 * 1024 * 1024;
-    cfg->max_connections = 100000;
-    cfg->reserved_fds = 256;
-    cfg->max_pending_per_ip = 256;
-    cfg->memory_budget = 256 * 1024 * 1024;
-    cfg->max_channels = 100;
-    cfg->max_topics = 1000000;
-    cfg->max_request_line = 8 * 1024;
-    cfg->max_header_bytes = 16 * 1024;
-    cfg->max_headers = 100;
-    cfg->max_body = 1024 * 1024;
-    cfg->check_origin = "conn";
-    cfg->url_host = "localhost";
-    cfg->longpoll_window_ms = 10000;
-    cfg->longpoll_session_timeout_ms = 15000;
-    cfg->max_longpoll_sessions = 10000;
-    cfg->max_longpoll_buffered = 1000;
-    cfg->drain_ms = 10000;
-    cfg->drain_batch = 1000;
-    cfg->presence_diff_ms = 50;
-    cfg->presence_broadcast_ms = 100;
-    cfg->presence_max_per_topic = 100000;
-    cfg->presence_count_above = 10000;
-}
-
 /* ---------------------------------------------------------------- WebSocket glue */
 
 static int ws_io_send(void *io_ud, bn_buf_t *msg)
@@ -495,6 +460,11 @@ void bn_server_set_adapter(bn_server_t *srv, const bn_pubsub_adapter_t *adapter)
 
 int bn_server_start(bn_server_t *srv)
 {
+    char why[160];
+    if (bn_config_validate(&srv->cfg, why, sizeof(why)) != 0) {
+        BN_LOG(ERROR, "config_invalid", "detail=%s", BN_LOG_VAL(why));
+        return UV_EINVAL;
+    }
     bn_sigpipe_ignore();
     srv->started_ms = uv_now(srv->loop);
     return bn_transport_start(srv->transport);

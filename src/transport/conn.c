@@ -902,7 +902,7 @@ int bn_transport_start(bn_transport_t *t)
     uv_prepare_start(&t->flush_prepare, on_flush_prepare);
     uint64_t period = 1000;
     if (t->cfg.idle_timeout_ms < 4000 || t->cfg.handshake_timeout_ms < 4000 ||
-        t->cfg.frame_timeout_ms < 4000) {
+        (t->cfg.frame_timeout_ms != 0 && t->cfg.frame_timeout_ms < 4000)) {
         period = 250; /* short timeouts (tests) need a finer sweep */
     }
     uv_timer_start(&t->sweep, on_sweep, period, period);

@@ -2,7 +2,9 @@
 // public function links with C linkage: a declaration outside extern "C"
 // would be looked for under a mangled name and fail to link. Built and run
 // against the installed package by examples/run-smoke.sh.
+#include <bennu/admin.h>
 #include <bennu/bennu.h>
+#include <bennu/cluster.h>
 #include <bennu/channel.h>
 #include <bennu/config_table.h>
 #include <bennu/err.h>
@@ -46,9 +48,15 @@ const any_fn public_api[] = {
     fn(bn_socket_params), fn(bn_socket_transport), fn(bn_channel_finish), fn(bn_channel_alive),
     // mesh.h
     fn(bn_mesh_new), fn(bn_mesh_start), fn(bn_mesh_port), fn(bn_mesh_group_join),
-    fn(bn_mesh_group_leave), fn(bn_mesh_broadcast), fn(bn_mesh_members_json),
-    fn(bn_mesh_groups_json), fn(bn_mesh_admin_request), fn(bn_mesh_up_count), fn(bn_mesh_name),
+    fn(bn_mesh_group_leave), fn(bn_mesh_send_broadcast), fn(bn_mesh_group_peers),
+    fn(bn_mesh_set_callbacks), fn(bn_mesh_info), fn(bn_mesh_members), fn(bn_mesh_groups),
+    fn(bn_mesh_has_group), fn(bn_mesh_close_counts), fn(bn_mesh_forget),
+    fn(bn_mesh_set_responder), fn(bn_mesh_request), fn(bn_mesh_up_count), fn(bn_mesh_name),
     fn(bn_mesh_incarnation), fn(bn_mesh_close),
+    // admin.h, cluster.h
+    fn(bn_admin_attach), fn(bn_admin_members_json), fn(bn_admin_groups_json),
+    fn(bn_admin_request), fn(bn_server_attach_mesh), fn(bn_server_admin_stats_hook),
+    fn(bn_cluster_broadcast),
     // presence.h
     fn(bn_presence_track), fn(bn_presence_untrack), fn(bn_presence_update),
     fn(bn_presence_push_state), fn(bn_presence_list), fn(bn_presence_member_count),

@@ -7,9 +7,10 @@
 #     g++ -Wall -Wextra -Werror, links with C linkage, and runs;
 #   - examples/room_server builds with its Makefile (pkg-config only) and
 #     with its CMakeLists.txt (find_package(bennu));
-#   - the pkg-config build runs and examples/room_server/smoke.mjs drives it
-#     over WebSocket; it must then stop on SIGTERM with exit 0 and every
-#     room's state freed by terminate.
+#   - the pkg-config build runs as two nodes clustered over the mesh and
+#     examples/room_server/smoke.mjs drives them over WebSocket; both must
+#     then stop on SIGTERM with exit 0 and every room's state freed by
+#     terminate.
 # The prefix is removed afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +19,14 @@ root=$PWD
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bennu-examples.XXXXXX")
 server_pid=
+server2_pid=
 cleanup() {
-    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -KILL "$server_pid" 2>/dev/null || true
-    fi
+    local pid
+    for pid in $server_pid $server2_pid; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -61,32 +66,47 @@ cmake --build "$tmp/room-cmake" >/dev/null
 "$tmp/room-cmake/room_server" --version
 
 export ROOM_SERVER_KEY=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-: >"$tmp/server.out" # exists before the poll below reads it (the server opens it later)
-"$tmp/room-make/room_server" --port 0 --tick-ms 100 --capacity 2 \
-    >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's/^listening port=\([0-9]*\).*/\1/p' "$tmp/server.out")
-    [[ -n $port ]] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
-done
-if [[ -z $port ]]; then
-    echo "run-smoke: room_server did not start" >&2
-    cat "$tmp/server.err" >&2
-    exit 1
-fi
+export ROOM_SERVER_COOKIE=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# Two room_servers clustered over the mesh (bn_server_attach_mesh): the second
+# joins the first's mesh port.
+start_server() { # OUTFILE ERRFILE ARGS...; sets started_pid, started_port, started_mesh
+    local out=$1 err=$2
+    shift 2
+    : >"$out" # exists before the poll below reads it (the server opens it later)
+    "$tmp/room-make/room_server" --port 0 --tick-ms 100 --capacity 2 "$@" >"$out" 2>"$err" &
+    started_pid=$!
+    started_port=
+    for _ in $(seq 100); do
+        started_port=$(sed -n 's/^listening port=\([0-9]*\).*/\1/p' "$out")
+        [[ -n $started_port ]] && break
+        kill -0 "$started_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if [[ -z $started_port ]]; then
+        echo "run-smoke: room_server did not start" >&2
+        cat "$err" >&2
+        exit 1
+    fi
+    started_mesh=$(sed -n 's/^listening .*mesh_port=\([0-9-]*\).*/\1/p' "$out")
+}
+start_server "$tmp/server.out" "$tmp/server.err" --mesh-port 0 --name room-a@127.0.0.1
+server_pid=$started_pid port=$started_port
+start_server "$tmp/server2.out" "$tmp/server2.err" --mesh-port 0 --name room-b@127.0.0.1 \
+    --join "127.0.0.1:$started_mesh"
+server2_pid=$started_pid port2=$started_port
 
 status=0
-node "$root/examples/room_server/smoke.mjs" "$port" || status=$?
-kill -TERM "$server_pid"
-server_rc=0
+node "$root/examples/room_server/smoke.mjs" "$port" "$port2" || status=$?
+kill -TERM "$server_pid" "$server2_pid"
+server_rc=0 server2_rc=0
 wait "$server_pid" || server_rc=$?
-server_pid=
-if ((status != 0 || server_rc != 0)) || ! grep -qx 'stopped rooms_left=0' "$tmp/server.out"; then
-    echo "run-smoke: smoke=$status server_exit=$server_rc" >&2
-    cat "$tmp/server.out" "$tmp/server.err" >&2
+wait "$server2_pid" || server2_rc=$?
+server_pid= server2_pid=
+if ((status != 0 || server_rc != 0 || server2_rc != 0)) ||
+    ! grep -qx 'stopped rooms_left=0' "$tmp/server.out" ||
+    ! grep -qx 'stopped rooms_left=0' "$tmp/server2.out"; then
+    echo "run-smoke: smoke=$status server_exit=$server_rc server2_exit=$server2_rc" >&2
+    cat "$tmp/server.out" "$tmp/server.err" "$tmp/server2.out" "$tmp/server2.err" >&2
     exit 1
 fi
 # Every channel that joined was terminated with its reason.

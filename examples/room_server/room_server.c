@@ -23,9 +23,20 @@
  * SIGINT/SIGTERM stop the server gracefully; the program prints
  * "stopped rooms_left=N" (0 when every terminate ran) and exits 0.
  *
+ * Clustering: with --mesh-port (and the cluster cookie, at least 16 bytes,
+ * in ROOM_SERVER_COOKIE) the server joins a mesh as node --name (default
+ * room-PORT@127.0.0.1), dialling --join HOST:PORT if given; one call,
+ * bn_server_attach_mesh (<bennu/cluster.h>), clusters it, so a "say" on one
+ * node reaches the room's members on every node (each node keeps its own
+ * member list and capacity; a remote "said" reaches handle_out as raw JSON).
+ *
  *   room_server [--port N] [--bind ADDR] [--tick-ms MS] [--capacity N]
- * prints "listening port=N" on stdout once it accepts connections. */
+ *               [--mesh-port N --name NAME@HOST --join HOST:PORT]
+ * prints "listening port=N ... mesh_port=M" on stdout once it accepts
+ * connections (M is -1 without a mesh). */
 #include <bennu/bennu.h>
+#include <bennu/cluster.h>
+#include <bennu/mesh.h>
 
 #include <jansson.h>
 #include <signal.h>
@@ -68,6 +79,7 @@ typedef struct app_s {
     bool in_tick; /* rooms emptied meanwhile are freed after the walk */
     uv_signal_t sigint, sigterm;
     bool stopping;
+    bn_mesh_t *mesh; /* with --mesh-port; NULL otherwise */
 } app_t;
 
 static char *copy_string(const char *s)
@@ -348,6 +360,12 @@ static void on_stopped(void *ud)
 {
     app_t *app = ud;
     app->srv = NULL;
+    /* The server detached itself from the mesh when it was freed: the mesh
+     * closes last. */
+    if (app->mesh != NULL) {
+        bn_mesh_close(app->mesh, NULL, NULL);
+        app->mesh = NULL;
+    }
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
 }
@@ -381,8 +399,9 @@ static int parse_uint(const char *flag, const char *s, long min, long max, long 
 
 int main(int argc, char **argv)
 {
-    long port = 4000, tick_ms = 1000, capacity = 16;
+    long port = 4000, tick_ms = 1000, capacity = 16, mesh_port = -1;
     const char *bind_addr = "127.0.0.1";
+    const char *node_name = NULL, *join = NULL;
     for (int i = 1; i < argc; i += 2) { /* every flag but --version takes a value */
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
@@ -394,13 +413,20 @@ int main(int argc, char **argv)
             rc = parse_uint("--capacity", next, 1, 100000, &capacity);
         } else if (strcmp(argv[i], "--bind") == 0 && next != NULL) {
             bind_addr = next;
+        } else if (strcmp(argv[i], "--mesh-port") == 0) {
+            rc = parse_uint("--mesh-port", next, 0, 65535, &mesh_port);
+        } else if (strcmp(argv[i], "--name") == 0 && next != NULL) {
+            node_name = next;
+        } else if (strcmp(argv[i], "--join") == 0 && next != NULL) {
+            join = next;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("room_server on bennu %s (headers %s)\n", bn_version_string(),
                    BN_VERSION_STRING);
             return 0;
         } else {
             fprintf(stderr, "usage: room_server [--port N] [--bind ADDR] [--tick-ms MS] "
-                            "[--capacity N] [--version]\n");
+                            "[--capacity N] [--mesh-port N [--name NAME@HOST] "
+                            "[--join HOST:PORT]] [--version]\n");
             return 2;
         }
         if (rc != 0) {
@@ -437,6 +463,33 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (mesh_port >= 0) {
+        const char *cookie = getenv("ROOM_SERVER_COOKIE");
+        char default_name[64];
+        snprintf(default_name, sizeof(default_name), "room-%d@127.0.0.1", bn_server_port(app.srv));
+        const char *seeds[1] = {join};
+        bn_mesh_config_t mc;
+        memset(&mc, 0, sizeof(mc));
+        mc.name = node_name != NULL ? node_name : default_name;
+        mc.bind = bind_addr;
+        mc.port = (int)mesh_port;
+        mc.cookie = cookie;
+        mc.seeds = seeds;
+        mc.n_seeds = join != NULL ? 1 : 0;
+        mc.tick_ms = 100;
+        if (bn_mesh_new(app.loop, &mc, NULL, NULL, &app.mesh) != 0) {
+            fprintf(stderr, "room_server: bad mesh settings (ROOM_SERVER_COOKIE: 16 bytes or "
+                            "more; --name NAME@HOST)\n");
+            return 2;
+        }
+        err = bn_mesh_start(app.mesh);
+        if (err != 0) {
+            fprintf(stderr, "room_server: cannot listen for the mesh: %s\n", bn_strerror(err));
+            return 1;
+        }
+        bn_server_attach_mesh(app.srv, app.mesh);
+    }
+
     uv_timer_init(app.loop, &app.tick);
     app.tick.data = &app;
     uv_timer_start(&app.tick, on_tick, (uint64_t)tick_ms, (uint64_t)tick_ms);
@@ -446,7 +499,8 @@ int main(int argc, char **argv)
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
 
-    printf("listening port=%d version=%s\n", bn_server_port(app.srv), bn_version_string());
+    printf("listening port=%d version=%s mesh_port=%d\n", bn_server_port(app.srv),
+           bn_version_string(), app.mesh != NULL ? bn_mesh_port(app.mesh) : -1);
     fflush(stdout);
     uv_run(app.loop, UV_RUN_DEFAULT);
 

@@ -1,11 +1,14 @@
 // Smoke test for a running room_server (examples/run-smoke.sh starts it with
-// --capacity 2 and ROOM_SERVER_KEY set): node smoke.mjs PORT
+// --capacity 2 and ROOM_SERVER_KEY set): node smoke.mjs PORT [PORT2]
+// With PORT2, a second room_server clustered with the first over the mesh
+// (bn_server_attach_mesh): "say" crosses nodes both ways.
 // Speaks the Phoenix V2 JSON protocol with the `ws` package from the
 // repository's node_modules and checks each feature of the example once.
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
 const port = Number(process.argv[2]);
+const port2 = process.argv[3] !== undefined ? Number(process.argv[3]) : 0;
 const key = process.env.ROOM_SERVER_KEY;
 assert.ok(port > 0, 'usage: node smoke.mjs PORT');
 assert.ok(key, 'ROOM_SERVER_KEY must be set');
@@ -17,8 +20,9 @@ const deadline = setTimeout(() => {
 }, 15000);
 
 class Client {
-    constructor(user) {
+    constructor(user, at = base) {
         this.user = user;
+        this.base = at;
         this.ref = 0;
         this.pending = new Map();
         this.inbox = [];
@@ -28,7 +32,7 @@ class Client {
     open() {
         return new Promise((resolve, reject) => {
             const q = this.user === null ? '' : `&user=${encodeURIComponent(this.user)}`;
-            this.ws = new WebSocket(`ws://${base}/socket/websocket?vsn=2.0.0${q}`);
+            this.ws = new WebSocket(`ws://${this.base}/socket/websocket?vsn=2.0.0${q}`);
             this.ws.on('open', () => resolve(this));
             this.ws.on('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
             this.ws.on('error', reject);
@@ -154,8 +158,36 @@ await crashed;
 r = await alice.push('room:lobby', 'who', {});
 assert.deepEqual(r.response, { members: ['alice'] });
 
-for (const c of [alice, bob, carol]) {
+const clients = [alice, bob, carol];
+if (port2) {
+    // Two nodes: each keeps its own room (members, capacity, seq); a "said"
+    // broadcast crosses the mesh and meets the other node's handle_out.
+    const dave = await new Client('dave', `127.0.0.1:${port2}`).open();
+    clients.push(dave);
+    r = await dave.join('room:lobby');
+    assert.deepEqual(r, { status: 'ok', response: { members: 1 } });
+    // Until each node has learnt that the other holds room:lobby (the mesh's
+    // group gossip), a say stays on its node: say again until one crosses.
+    const crossing = async (from, to, body) => {
+        const got = to.next((m) => m.event === 'said' && m.payload.body === body);
+        for (let seen = null; seen === null;) {
+            await from.push('room:lobby', 'say', { body });
+            seen = await Promise.race([got, new Promise((res) => setTimeout(res, 100, null))]);
+            if (seen !== null) {
+                return seen.payload;
+            }
+        }
+        return null;
+    };
+    let p = await crossing(dave, alice, 'from b');
+    assert.equal(p.user, 'dave');
+    assert.equal(p.mine, false);
+    p = await crossing(alice, dave, 'from a');
+    assert.equal(p.user, 'alice');
+    assert.equal(p.mine, false);
+}
+for (const c of clients) {
     c.close();
 }
 clearTimeout(deadline);
-console.log('smoke: room_server ok');
+console.log(`smoke: room_server ok${port2 ? ' (two nodes clustered)' : ''}`);

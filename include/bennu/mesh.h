@@ -1,12 +1,14 @@
 /* The mesh as the rest of a node sees it: a full mesh of authenticated TCP
  * links to the other nodes of the cluster, pg-like group membership keyed by
- * topic, and one Broadcast frame per interested peer. pubsub is its only
- * user inside the node (through the adapter in pubsub.h); bennuctl and the
- * fault harness use it as hidden nodes. */
+ * topic, send-to-node primitives, membership and group snapshots as plain C
+ * structs, and an opaque request/response channel. The mesh knows no JSON
+ * and no routing policy: which peers get a broadcast is decided by the
+ * pubsub adapter (bennu/cluster.h), the admin operations live in
+ * bennu/admin.h on top of the request channel. bennuctl and the fault
+ * harness use it as hidden nodes. */
 #ifndef BENNU_MESH_H
 #define BENNU_MESH_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,11 +67,6 @@ typedef struct bn_mesh_callbacks_s {
      * Pointers are valid only during the call. */
     void (*deliver)(void *ud, const char *topic, size_t topic_len, const char *event,
                     size_t event_len, const bn_payload_t *payload);
-    /* Node-local statistics for admin queries, as a new JSON object (may be NULL). */
-    json_t *(*stats)(void *ud);
-    /* Number of local subscribers of topic, for the admin group views
-     * (optional: without it counts are reported as null). */
-    size_t (*local_count)(void *ud, const char *topic, size_t topic_len);
     /* Optional. A non-hidden peer is up (first contact, return after a
      * partition, a new incarnation, or a replaced link: each time the peer
      * may have lost what we sent, so services resend their full state). */
@@ -83,9 +80,6 @@ typedef struct bn_mesh_callbacks_s {
      * peer_down. */
     void (*node_message)(void *ud, const char *from_name, uint32_t service, const void *body,
                          size_t len);
-    /* Optional. Admin ops the mesh does not know (e.g. "presence"): returns
-     * a new JSON object answer, or NULL for "unknown op". req is borrowed. */
-    json_t *(*admin)(void *ud, const char *op, json_t *req);
 } bn_mesh_callbacks_t;
 
 /* Allocates a mesh; nothing runs until bn_mesh_start. Derives the cookie key
@@ -107,11 +101,21 @@ BN_EXTERN int bn_mesh_port(const bn_mesh_t *m);
 BN_EXTERN void bn_mesh_group_join(bn_mesh_t *m, const char *topic, size_t topic_len);
 BN_EXTERN void bn_mesh_group_leave(bn_mesh_t *m, const char *topic, size_t topic_len);
 
-/* Sends one Broadcast frame to every up peer that has a member of topic.
- * Returns the number of peers it was queued to. */
-BN_EXTERN size_t bn_mesh_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len,
-                                   const char *event, size_t event_len,
-                                   const bn_payload_t *payload);
+/* Sends one Broadcast frame, encoded once, to each named peer that is up
+ * (names not up are skipped). The payload must be BN_PAYLOAD_RAW_JSON or
+ * BN_PAYLOAD_BINARY (the mesh serialises nothing; a BN_PAYLOAD_JSON payload
+ * sends nothing). Which peers: the caller's policy (bennu/cluster.h
+ * bn_cluster_broadcast asks bn_mesh_group_peers). Returns the number of
+ * peers it was queued to. */
+BN_EXTERN size_t bn_mesh_send_broadcast(bn_mesh_t *m, const char *const *nodes, size_t n_nodes,
+                                        const char *topic, size_t topic_len, const char *event,
+                                        size_t event_len, const bn_payload_t *payload);
+
+/* Names of the up peers that have a member of topic: fills up to max of
+ * names (borrowed, valid until the mesh next runs) and returns how many
+ * there are in all (may exceed max). */
+BN_EXTERN size_t bn_mesh_group_peers(bn_mesh_t *m, const char *topic, size_t topic_len,
+                                     const char **names, size_t max);
 
 /* Sends a node-to-node message (not a client topic) to the named up peer,
  * for its node_message callback. Returns 0 when queued, -1 when the peer is
@@ -121,35 +125,95 @@ BN_EXTERN int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service,
 /* Service numbers of NodeMessage. */
 #define BN_MESH_SERVICE_PRESENCE 1u
 
-/* Snapshots for admin and tests: new JSON objects owned by the caller. */
-BN_EXTERN json_t *bn_mesh_members_json(bn_mesh_t *m);
-BN_EXTERN json_t *bn_mesh_groups_json(bn_mesh_t *m);
+/* Replaces the callbacks given to bn_mesh_new (NULL: none). Used by
+ * bn_server_attach_mesh (bennu/cluster.h) to wire a mesh created without
+ * callbacks. */
+BN_EXTERN void bn_mesh_set_callbacks(bn_mesh_t *m, const bn_mesh_callbacks_t *cb, void *ud);
 
-/* Admin client (bennuctl, tests). An admin tool runs a hidden mesh whose
- * seeds are the node(s) to query, then sends JSON requests:
- *   {"op":"members"}   -> {"ok":true,"members":<bn_mesh_members_json>}
- *   {"op":"groups"}    -> {"ok":true,"groups":<bn_mesh_groups_json>}
- *                         groups also carries "counts": {topic: local
- *                         subscribers} when cb->local_count is set
- *   {"op":"topic","topic":"t"}
- *                      -> {"ok":true,"node":name,"topic":"t","local":bool,
- *                          "count":n|null,"peers":[up nodes believed to hold t]}
- *   {"op":"stats"}     -> {"ok":true,"node":name,"stats":<cb->stats() or null>,
- *                          "mesh":{"peers_up":n,"local_groups":n,"closes":{reason:n}}}
- *   {"op":"broadcast","topic":"t","event":"e","payload":<json>}
- *                      -> {"ok":true,"peers":n} (delivered locally too)
- * other ops            -> cb->admin's answer when it gives one (the server's
- *                         "presence" op: see bennu/presence.h)
- * anything else        -> {"ok":false,"error":"..."}
- * cb fires exactly once: status 0 with the response (borrowed, valid during
- * the call), UV_ETIMEDOUT if no answer within timeout_ms (0 = 5000; the
- * resolution is the housekeeping period), or UV_ECANCELED at bn_mesh_close.
- * node is the peer's name or NULL for the first up peer; a request made
- * before any link is up waits for one. request is borrowed. Returns 0, or a
- * negative code (and cb never runs). */
-typedef void (*bn_mesh_admin_cb)(void *ud, int status, json_t *response);
-BN_EXTERN int bn_mesh_admin_request(bn_mesh_t *m, const char *node, json_t *request,
-                                    unsigned timeout_ms, bn_mesh_admin_cb cb, void *ud);
+/* ---- snapshots (plain C; bennu/admin.h renders them as JSON) ------------ */
+
+typedef struct bn_mesh_link_info_s {
+    uint64_t id;
+    bool outbound;
+    const char *addr;
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out, queued_bytes, rtt_us;
+    uint64_t last_rx_ms_ago, age_ms;
+    bool have_tick;             /* a tick was received on this link */
+    uint64_t last_tick_ms_ago;  /* valid when have_tick */
+} bn_mesh_link_info_t;
+
+typedef struct bn_mesh_member_s {
+    const char *name, *host;
+    int port;
+    uint64_t incarnation;
+    const char *state;            /* "up", "down", ... */
+    const char *link_state;       /* "up", "connecting" (a dial in flight) or "down" */
+    bool up, hidden;
+    size_t groups;
+    uint64_t digest;
+    const char *last_down_reason; /* a close-reason name */
+    uint64_t downs;
+    uint64_t up_ms;               /* 0 unless up */
+    bool have_down_ms;
+    uint64_t down_ms;             /* valid when have_down_ms */
+    bool have_link;
+    bn_mesh_link_info_t link;     /* valid when have_link */
+} bn_mesh_member_t;
+
+typedef struct bn_mesh_info_s {
+    const char *name;
+    uint64_t incarnation;
+    int port;
+    bool hidden;
+    size_t local_groups;
+    uint64_t unknown_frames;
+} bn_mesh_info_t;
+
+/* This node. Strings borrowed from m. */
+BN_EXTERN void bn_mesh_info(const bn_mesh_t *m, bn_mesh_info_t *out);
+/* Calls cb once per known node (hidden ones included); the member and its
+ * strings are valid during the call only. cb must not call into m. */
+BN_EXTERN void bn_mesh_members(bn_mesh_t *m, void (*cb)(void *ud, const bn_mesh_member_t *mb),
+                               void *ud);
+/* Calls cb for each group of node (NULL: this node's local groups). Does
+ * nothing for an unknown node. topic is not NUL-terminated. */
+BN_EXTERN void bn_mesh_groups(bn_mesh_t *m, const char *node,
+                              void (*cb)(void *ud, const char *topic, size_t topic_len), void *ud);
+/* Whether node (NULL: this node) has topic in its groups. */
+BN_EXTERN bool bn_mesh_has_group(bn_mesh_t *m, const char *node, const char *topic,
+                                 size_t topic_len);
+/* Link-close counters by reason, non-zero ones only, in reason order. */
+BN_EXTERN void bn_mesh_close_counts(const bn_mesh_t *m,
+                                    void (*cb)(void *ud, const char *reason, uint64_t n), void *ud);
+/* Drops a down node from the membership (bennuctl forget). Returns 0 when
+ * forgotten, 1 when unknown, -1 when it is up or linked (not forgettable). */
+BN_EXTERN int bn_mesh_forget(bn_mesh_t *m, const char *node);
+
+/* ---- the request channel ------------------------------------------------ */
+
+/* An AdminRequest carries opaque bytes; the node answers with opaque bytes
+ * under the same id. bennu/admin.h speaks JSON over it. */
+typedef struct bn_mesh_answer_s {
+    void *body;   /* malloc'd by the responder, freed by the mesh; NULL = empty */
+    size_t len;
+    char tag[24]; /* optional short label for the admin_session log line ("" = none) */
+} bn_mesh_answer_t;
+/* Answers one request synchronously: from is the requesting node, req its
+ * body (borrowed). Fill ans; the mesh sends it. */
+typedef void (*bn_mesh_responder_fn)(void *ud, const char *from, const void *req, size_t len,
+                                     bn_mesh_answer_t *ans);
+/* Installs the responder (NULL: requests get an empty answer). */
+BN_EXTERN void bn_mesh_set_responder(bn_mesh_t *m, bn_mesh_responder_fn fn, void *ud);
+
+/* Client side. cb fires exactly once: status 0 with the answer bytes
+ * (borrowed, valid during the call), UV_ETIMEDOUT if no answer within
+ * timeout_ms (0 = 5000; the resolution is the housekeeping period), or
+ * UV_ECANCELED at bn_mesh_close. node is the peer's name or NULL for the
+ * first up peer; a request made before any link is up waits for one. req is
+ * copied. Returns 0, or a negative code (and cb never runs). */
+typedef void (*bn_mesh_request_cb)(void *ud, int status, const void *body, size_t len);
+BN_EXTERN int bn_mesh_request(bn_mesh_t *m, const char *node, const void *req, size_t len,
+                              unsigned timeout_ms, bn_mesh_request_cb cb, void *ud);
 
 /* Number of peer nodes currently up (hidden ones included). */
 BN_EXTERN size_t bn_mesh_up_count(const bn_mesh_t *m);

@@ -17,12 +17,11 @@
 #include "app/workers.h"
 #include "app/token_cli.h"
 #include "bennu/bennu.h"
+#include "bennu/cluster.h"
 #include "bennu/log.h"
 #include "bennu/mesh.h"
-#include "bennu/presence.h"
 #include "bennu/secret.h"
 #include "bennu/token.h"
-#include "pubsub/mesh_adapter.h"
 
 #ifndef BN_DEFAULT_STATIC_DIR
 #define BN_DEFAULT_STATIC_DIR NULL
@@ -36,7 +35,6 @@ typedef struct app_s {
     bool have_user_key;
     bn_token_key_t user_key;
     bn_mesh_t *mesh;
-    bn_pubsub_adapter_t adapter;
     bn_app_file_t *file;       /* --config FILE, or NULL */
     bn_app_ops_t ops;
     bn_app_opts_t o;           /* the flags */
@@ -51,67 +49,11 @@ typedef struct app_s {
 #define BN_MESH_PORT_OFFSET 370
 #define BN_DEV_COOKIE "bennu-dev-cookie-not-secret"
 
-static void mesh_deliver(void *ud, const char *topic, size_t topic_len, const char *event,
-                         size_t event_len, const bn_payload_t *payload)
-{
-    (void)event_len;
-    app_t *app = ud;
-    if (app->srv != NULL) {
-        bn_server_deliver_remote(app->srv, topic, topic_len, event, payload);
-    }
-}
-
-/* Presence replication rides on the mesh (bennu/presence.h). */
-static void mesh_peer_up(void *ud, const char *name, uint64_t incarnation)
+/* The admin "stats" answer carries the --config file's webhook counters. */
+static void admin_stats(void *ud, json_t *stats)
 {
     app_t *app = ud;
-    if (app->srv != NULL) {
-        bn_presence_peer_up(app->srv, name, incarnation);
-    }
-}
-
-static void mesh_peer_down(void *ud, const char *name, uint64_t incarnation)
-{
-    app_t *app = ud;
-    if (app->srv != NULL) {
-        bn_presence_peer_down(app->srv, name, incarnation);
-    }
-}
-
-static void mesh_node_message(void *ud, const char *from, uint32_t service, const void *body,
-                              size_t len)
-{
-    app_t *app = ud;
-    if (app->srv != NULL && service == BN_MESH_SERVICE_PRESENCE) {
-        bn_presence_node_message(app->srv, from, body, len);
-    }
-}
-
-/* The "presence" admin op (bennuctl presence / check). */
-static json_t *mesh_admin(void *ud, const char *op, json_t *req)
-{
-    app_t *app = ud;
-    if (app->srv == NULL || strcmp(op, "presence") != 0) {
-        return NULL;
-    }
-    json_t *topic = json_object_get(req, "topic");
-    json_t *out = bn_presence_admin_json(app->srv, json_string_value(topic));
-    json_object_set_new(out, "ok", json_true());
-    return out;
-}
-
-static json_t *mesh_stats(void *ud)
-{
-    app_t *app = ud;
-    json_t *stats = app->srv != NULL ? bn_server_stats_json(app->srv) : NULL;
     bn_app_file_stats(app->file, stats);
-    return stats;
-}
-
-static size_t mesh_local_count(void *ud, const char *topic, size_t topic_len)
-{
-    app_t *app = ud;
-    return app->srv != NULL ? bn_server_subscriber_count(app->srv, topic, topic_len) : 0;
 }
 
 /* The Phoenix guide's UserSocket.connect: a `token` param, when present,
@@ -414,11 +356,7 @@ static int app_build_mesh(app_t *app)
         .join_dns = o->join_dns.v,
         .n_join_dns = o->join_dns.n,
     };
-    bn_mesh_callbacks_t mcb = {
-        .deliver = mesh_deliver, .stats = mesh_stats, .local_count = mesh_local_count,
-        .peer_up = mesh_peer_up, .peer_down = mesh_peer_down,
-        .node_message = mesh_node_message, .admin = mesh_admin};
-    if (bn_mesh_new(app->loop, &mc, &mcb, app, &app->mesh) != 0) {
+    if (bn_mesh_new(app->loop, &mc, NULL, NULL, &app->mesh) != 0) {
         fprintf(stderr, "bennu: invalid mesh configuration (see the log)\n");
         return 2;
     }
@@ -428,10 +366,11 @@ static int app_build_mesh(app_t *app)
                 o->mesh_port, uv_strerror(rc));
         return 1;
     }
-    bn_presence_attach_mesh(app->srv, app->mesh);
     snprintf(app->node_name, sizeof(app->node_name), "%s", bn_mesh_name(app->mesh));
-    bn_ps_mesh_adapter_init(&app->adapter, app->mesh);
-    bn_server_set_adapter(app->srv, &app->adapter);
+    /* Pubsub over the mesh, peers' broadcasts, presence replication and the
+     * admin responder, in one call. */
+    bn_server_attach_mesh(app->srv, app->mesh);
+    bn_server_admin_stats_hook(app->srv, admin_stats, app);
     return 0;
 }
 

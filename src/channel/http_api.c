@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bennu/admin.h"
 #include "bennu/mesh.h"
 #include "bennu/presence.h"
 #include "channel/internal.h"
@@ -166,7 +167,7 @@ static size_t peers_up(const struct bn_ops_s *o, json_t *members)
     if (o->mesh == NULL) {
         return 0;
     }
-    json_t *snap = bn_mesh_members_json(o->mesh);
+    json_t *snap = bn_admin_members_json(o->mesh);
     size_t up = 0, i;
     json_t *n;
     json_array_foreach(json_object_get(snap, "nodes"), i, n)
@@ -251,7 +252,7 @@ static bool handshake_reason(const char *r)
 
 static void metrics_mesh(struct bn_ops_s *o, bn_prom_t *p)
 {
-    json_t *snap = bn_mesh_members_json(o->mesh);
+    json_t *snap = bn_admin_members_json(o->mesh);
     json_t *nodes = json_object_get(snap, "nodes");
     size_t i;
     json_t *n;

@@ -105,6 +105,7 @@ struct bn_server_s {
     uint64_t started_ms;
     bool stopping;             /* bn_server_stop was called */
     struct bn_ops_s *ops;      /* /api/, /metrics, /health, /ready (http_api.c); NULL = off */
+    struct bn__cluster_s *cluster; /* bn_server_attach_mesh (src/cluster/); NULL = none */
 };
 
 /* Lifetimes (DESIGN "Lifetimes", docs/NOTES.md): sockets and channels are

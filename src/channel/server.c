@@ -9,6 +9,7 @@
 #include "auth/origin.h"
 #include "transport/longpoll/longpoll.h"
 #include "channel/internal.h"
+#include "cluster/cluster.h"
 #include "bennu/log.h"
 #include "core/sigpipe.h"
 #include "presence/hooks.h"
@@ -500,6 +501,7 @@ static void on_presence_closed(void *ud)
     bn_server_t *srv = ud;
     void (*cb)(void *) = srv->stop_cb;
     void *cb_ud = srv->stop_ud;
+    bn__cluster_free(srv);
     bn__ops_free(srv->ops);
     bn_ps_free(srv->ps);
     bn_intern_free(srv->join_refs);

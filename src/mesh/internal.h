@@ -9,7 +9,7 @@
  *   link.c        one TCP connection: read, frame, write queue, close reason
  *   node.c        node table, nodeup/nodedown, duplicate-link resolution
  *   gossip.c      seeds, peer lists, dialling with backoff
- *   admin.c       AdminRequest/AdminResponse, server side and client side
+ *   request.c     AdminRequest/AdminResponse: the opaque request channel
  *   mesh.c        public API, dispatch of decoded frames, housekeeping timer */
 #ifndef BN_MESH_INTERNAL_H
 #define BN_MESH_INTERNAL_H
@@ -380,7 +380,7 @@ struct bn__link_s {
     int peer_port;
     uint64_t peer_incarnation;
     bool peer_hidden;
-    unsigned admin_requests; /* admin requests this link carried (admin.c) */
+    unsigned admin_requests; /* admin requests this link carried (request.c) */
     char admin_ops[64];      /* their ops, comma-separated, cut when full */
 
     /* admission (preauth.c): inbound links until the peer proved the cookie */
@@ -586,9 +586,10 @@ typedef struct bn__admin_req_s {
     uint64_t id;
     char *node; /* NULL = any */
     char *body;
+    size_t len;
     bool sent;
     uint64_t deadline_ms;
-    bn_mesh_admin_cb cb;
+    bn_mesh_request_cb cb;
     void *ud;
 } bn__admin_req_t;
 
@@ -657,6 +658,8 @@ struct bn_mesh_s {
 
     bn__admin_req_t *admin;
     uint64_t next_admin_id;
+    bn_mesh_responder_fn responder;
+    void *responder_ud;
 
     uint64_t closes[BN__CLOSE_COUNT];
     uint64_t unknown_frames;

@@ -676,55 +676,50 @@ int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service, const void *b
     return bn__link_send_msg(n->link, &msg);
 }
 
-size_t bn_mesh_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len, const char *event,
-                         size_t event_len, const bn_payload_t *payload)
+size_t bn_mesh_group_peers(bn_mesh_t *m, const char *topic, size_t topic_len, const char **names,
+                           size_t max)
 {
+    size_t n_found = 0;
     if (m->closing) {
         return 0;
     }
-    /* Skip encoding entirely when no peer is interested. */
-    bool any = false;
-    for (bn__node_t *n = m->nodes; n != NULL && !any; n = n->hh.next) {
-        any = n->state == BN__NODE_UP && bn__gset_has(&n->groups, topic, topic_len);
+    for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
+        if (n->state == BN__NODE_UP && bn__gset_has(&n->groups, topic, topic_len)) {
+            if (n_found < max) {
+                names[n_found] = n->name;
+            }
+            n_found++;
+        }
     }
-    if (!any) {
+    return n_found;
+}
+
+size_t bn_mesh_send_broadcast(bn_mesh_t *m, const char *const *nodes, size_t n_nodes,
+                              const char *topic, size_t topic_len, const char *event,
+                              size_t event_len, const bn_payload_t *payload)
+{
+    if (m->closing || n_nodes == 0 || payload->kind == BN_PAYLOAD_JSON) {
         return 0;
     }
-    char *owned = NULL;
     bn__msg_t msg;
     memset(&msg, 0, sizeof(msg));
     msg.type = BN__MSG_BROADCAST;
     msg.u.bcast.topic = bn__bytes(topic, topic_len);
     msg.u.bcast.event = bn__bytes(event, event_len);
-    switch (payload->kind) {
-    case BN_PAYLOAD_JSON:
-        owned = json_dumps(payload->json, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (owned == NULL) {
-            return 0;
-        }
-        msg.u.bcast.payload = bn__bytes(owned, strlen(owned));
-        break;
-    case BN_PAYLOAD_RAW_JSON:
-        msg.u.bcast.payload = bn__bytes(payload->raw, payload->len);
-        break;
-    case BN_PAYLOAD_BINARY:
-        msg.u.bcast.payload = bn__bytes(payload->raw, payload->len);
-        msg.u.bcast.binary = true;
-        break;
-    }
+    msg.u.bcast.payload = bn__bytes(payload->raw, payload->len);
+    msg.u.bcast.binary = payload->kind == BN_PAYLOAD_BINARY;
     bn_buf_t *b = NULL;
-    int rc = bn__codec_encode(&msg, m->max_frame, &b);
-    free(owned);
-    if (rc != 0) {
+    if (bn__codec_encode(&msg, m->max_frame, &b) != 0) {
         BN_LOG(WARN, "mesh_broadcast_too_large", "mesh=%s topic_len=%zu payload_len=%zu",
                m->name, topic_len, msg.u.bcast.payload.len);
         return 0;
     }
-    /* One encoded frame shared by every interested link. */
+    /* One encoded frame shared by every named link. */
     size_t sent = 0;
-    for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
-        if (n->state == BN__NODE_UP && bn__link_usable(n->link) &&
-            bn__gset_has(&n->groups, topic, topic_len) && bn__link_send(n->link, b) == 0) {
+    for (size_t i = 0; i < n_nodes; i++) {
+        bn__node_t *n = nodes[i] != NULL ? bn__node_find(m, nodes[i]) : NULL;
+        if (n != NULL && n->state == BN__NODE_UP && bn__link_usable(n->link) &&
+            bn__link_send(n->link, b) == 0) {
             sent++;
         }
     }
@@ -732,87 +727,112 @@ size_t bn_mesh_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len, cons
     return sent;
 }
 
-/* ---- snapshots ---------------------------------------------------------- */
-
-static json_t *topic_json(const bn__topic_t *t)
+void bn_mesh_set_callbacks(bn_mesh_t *m, const bn_mesh_callbacks_t *cb, void *ud)
 {
-    json_t *s = json_stringn(t->key, t->len);
-    return s != NULL ? s : json_string("<non-utf8>");
+    if (cb != NULL) {
+        m->cb = *cb;
+    } else {
+        memset(&m->cb, 0, sizeof(m->cb));
+    }
+    m->ud = ud;
 }
 
-json_t *bn_mesh_members_json(bn_mesh_t *m)
+/* ---- snapshots ---------------------------------------------------------- */
+
+void bn_mesh_info(const bn_mesh_t *m, bn_mesh_info_t *out)
+{
+    out->name = m->name;
+    out->incarnation = m->incarnation;
+    out->port = m->port;
+    out->hidden = m->hidden;
+    out->local_groups = m->local.count;
+    out->unknown_frames = m->unknown_frames;
+}
+
+void bn_mesh_members(bn_mesh_t *m, void (*cb)(void *ud, const bn_mesh_member_t *mb), void *ud)
 {
     uint64_t now = bn__mesh_now(m);
-    json_t *nodes = json_array();
     for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
-        json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:s, s:b, s:I, s:I, s:s, s:I, s:I}", "name",
-                              n->name, "host", n->host, "port", n->port, "incarnation",
-                              (json_int_t)n->incarnation, "state", bn__node_state_name(n->state),
-                              "hidden", n->hidden, "groups", (json_int_t)n->groups.count,
-                              "digest", (json_int_t)n->groups.digest, "last_down_reason",
-                              bn__close_reason_name(n->last_reason), "downs",
-                              (json_int_t)n->downs, "up_ms",
-                              (json_int_t)(n->state == BN__NODE_UP ? now - n->up_since_ms : 0));
+        bn_mesh_member_t mb;
+        memset(&mb, 0, sizeof(mb));
+        mb.name = n->name;
+        mb.host = n->host;
+        mb.port = n->port;
+        mb.incarnation = n->incarnation;
+        mb.state = bn__node_state_name(n->state);
+        mb.up = n->state == BN__NODE_UP;
+        mb.hidden = n->hidden;
+        mb.groups = n->groups.count;
+        mb.digest = n->groups.digest;
+        mb.last_down_reason = bn__close_reason_name(n->last_reason);
+        mb.downs = n->downs;
+        mb.up_ms = mb.up ? now - n->up_since_ms : 0;
         /* "connecting" while a dial is in flight for a node that is down, so
          * an operator can tell a node being retried from one given up on. */
-        const char *link_state = n->state == BN__NODE_UP  ? "up"
-                                 : n->dial_link != NULL ? "connecting"
-                                                        : "down";
-        json_object_set_new(o, "link_state", json_string(link_state));
-        if (n->state != BN__NODE_UP && n->down_since_ms != 0) {
-            json_object_set_new(o, "down_ms", json_integer((json_int_t)(now - n->down_since_ms)));
+        mb.link_state = mb.up ? "up" : n->dial_link != NULL ? "connecting" : "down";
+        if (!mb.up && n->down_since_ms != 0) {
+            mb.have_down_ms = true;
+            mb.down_ms = now - n->down_since_ms;
         }
         bn__link_t *l = n->link;
         if (l != NULL) {
-            json_object_set_new(
-                o, "link",
-                json_pack("{s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "id",
-                          (json_int_t)l->id, "direction", l->outbound ? "out" : "in", "addr",
-                          l->addr, "encrypted", 1, "msgs_in", (json_int_t)l->msgs_in,
-                          "msgs_out", (json_int_t)l->msgs_out, "bytes_in", (json_int_t)l->bytes_in,
-                          "bytes_out", (json_int_t)l->bytes_out, "queued_bytes",
-                          (json_int_t)l->queued_bytes, "rtt_us", (json_int_t)l->rtt_us,
-                          "last_rx_ms_ago", (json_int_t)(now - l->last_rx_ms)));
-            json_t *lo = json_object_get(o, "link");
-            json_object_set_new(lo, "age_ms", json_integer((json_int_t)(now - l->created_ms)));
-            json_object_set_new(lo, "last_tick_ms_ago",
-                                l->last_tick_rx_ms != 0
-                                    ? json_integer((json_int_t)(now - l->last_tick_rx_ms))
-                                    : json_null());
+            mb.have_link = true;
+            mb.link.id = l->id;
+            mb.link.outbound = l->outbound;
+            mb.link.addr = l->addr;
+            mb.link.msgs_in = l->msgs_in;
+            mb.link.msgs_out = l->msgs_out;
+            mb.link.bytes_in = l->bytes_in;
+            mb.link.bytes_out = l->bytes_out;
+            mb.link.queued_bytes = l->queued_bytes;
+            mb.link.rtt_us = l->rtt_us;
+            mb.link.last_rx_ms_ago = now - l->last_rx_ms;
+            mb.link.age_ms = now - l->created_ms;
+            mb.link.have_tick = l->last_tick_rx_ms != 0;
+            mb.link.last_tick_ms_ago = mb.link.have_tick ? now - l->last_tick_rx_ms : 0;
         }
-        json_array_append_new(nodes, o);
+        cb(ud, &mb);
     }
-    json_t *closes = json_object();
-    for (int r = 0; r < BN__CLOSE_COUNT; r++) {
-        if (m->closes[r] != 0) {
-            json_object_set_new(closes, bn__close_reason_name((bn__close_reason_t)r),
-                                json_integer((json_int_t)m->closes[r]));
-        }
-    }
-    return json_pack("{s:s, s:I, s:i, s:b, s:I, s:I, s:o, s:o}", "node", m->name, "incarnation",
-                     (json_int_t)m->incarnation, "port", m->port, "hidden", m->hidden,
-                     "local_groups", (json_int_t)m->local.count, "unknown_frames",
-                     (json_int_t)m->unknown_frames, "closes", closes, "nodes", nodes);
 }
 
-json_t *bn_mesh_groups_json(bn_mesh_t *m)
+void bn_mesh_groups(bn_mesh_t *m, const char *node,
+                    void (*cb)(void *ud, const char *topic, size_t topic_len), void *ud)
 {
-    json_t *local = json_array();
-    for (bn__topic_t *t = m->local.head; t != NULL; t = t->hh.next) {
-        json_array_append_new(local, topic_json(t));
-    }
-    json_t *peers = json_object();
-    for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
-        if (n->state != BN__NODE_UP || n->hidden) {
-            continue;
+    const bn__gset_t *g = &m->local;
+    if (node != NULL) {
+        bn__node_t *n = bn__node_find(m, node);
+        if (n == NULL) {
+            return;
         }
-        json_t *arr = json_array();
-        for (bn__topic_t *t = n->groups.head; t != NULL; t = t->hh.next) {
-            json_array_append_new(arr, topic_json(t));
-        }
-        json_object_set_new(peers, n->name, arr);
+        g = &n->groups;
     }
-    return json_pack("{s:o, s:o}", "local", local, "peers", peers);
+    for (const bn__topic_t *t = g->head; t != NULL; t = t->hh.next) {
+        cb(ud, t->key, t->len);
+    }
+}
+
+bool bn_mesh_has_group(bn_mesh_t *m, const char *node, const char *topic, size_t topic_len)
+{
+    if (node == NULL) {
+        return bn__gset_has(&m->local, topic, topic_len);
+    }
+    bn__node_t *n = bn__node_find(m, node);
+    return n != NULL && bn__gset_has(&n->groups, topic, topic_len);
+}
+
+void bn_mesh_close_counts(const bn_mesh_t *m, void (*cb)(void *ud, const char *reason, uint64_t n),
+                          void *ud)
+{
+    for (int r = 0; r < BN__CLOSE_COUNT; r++) {
+        if (m->closes[r] != 0) {
+            cb(ud, bn__close_reason_name((bn__close_reason_t)r), m->closes[r]);
+        }
+    }
+}
+
+int bn_mesh_forget(bn_mesh_t *m, const char *node)
+{
+    return node != NULL ? bn__node_forget(m, node) : 1;
 }
 
 /* ---- close -------------------------------------------------------------- */

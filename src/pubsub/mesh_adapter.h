@@ -1,6 +1,8 @@
 /* The pubsub adapter that carries broadcasts over the mesh: the first local
  * subscriber of a topic joins the pg group, the last one leaves it, and a
- * local broadcast becomes one Broadcast frame per peer that has the topic. */
+ * local broadcast goes to every up peer holding the topic
+ * (bn_cluster_broadcast, the routing policy). Installed by
+ * bn_server_attach_mesh (bennu/cluster.h); private to the library. */
 #ifndef BN_PUBSUB_MESH_ADAPTER_H
 #define BN_PUBSUB_MESH_ADAPTER_H
 

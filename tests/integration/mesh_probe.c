@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bennu/admin.h"
 #include "bennu/mesh.h"
 
 #define PROBE_MAX_REQUESTS 16
@@ -88,7 +89,7 @@ static void probe_send_next(probe_t *p)
         }
         return;
     }
-    int rc = bn_mesh_admin_request(p->mesh, p->node, p->requests[p->next], p->timeout_ms,
+    int rc = bn_admin_request(p->mesh, p->node, p->requests[p->next], p->timeout_ms,
                                    on_answer, p);
     if (rc != 0) {
         fprintf(stderr, "mesh_probe: request failed: %s\n", uv_err_name(rc));

@@ -218,6 +218,12 @@ test('members, groups, topic, check, broadcast and token on a converged cluster'
         assert.deepEqual(JSON.parse(bs.stdout), { peers: 1, topic: 'room:secret', event: 'announce' });
         await waitFor(() => secretGot.length === 1, 5000, 'announce on c');
         assert.deepEqual(secretGot, [[1, 2]]);
+        // on the node asked, the broadcast goes through its pubsub like any
+        // other: its own subscribers get it, and no peer holds the topic
+        const here = await ask(c, ['broadcast', 'room:secret', 'announce', '{"n":2}', '--json']);
+        assert.deepEqual(JSON.parse(here.stdout), { peers: 0, topic: 'room:secret', event: 'announce' });
+        await waitFor(() => secretGot.length === 2, 5000, 'local announce on c');
+        assert.deepEqual(secretGot[1], { n: 2 });
 
         // stats: one row per node, counters that reflect the clients
         const st = parseTable((await ask(a, ['stats'])).stdout);

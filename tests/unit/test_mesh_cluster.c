@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bennu/admin.h"
+#include "bennu/cluster.h"
 #include "bennu/log.h"
 #include "mesh/internal.h"
 #include "mesh_test.h"
@@ -25,6 +27,7 @@ typedef struct tnode_s {
     char payload[256];
     size_t payload_len;
     bn_payload_kind_t kind;
+    bn_admin_t admin; /* the admin responder over a bare mesh (no server) */
 } tnode_t;
 
 typedef struct world_s {
@@ -52,7 +55,7 @@ static json_t *on_stats(void *ud)
     return json_pack("{s:s}", "who", t->name);
 }
 
-static const bn_mesh_callbacks_t test_cb = {.deliver = on_deliver, .stats = on_stats};
+static const bn_mesh_callbacks_t test_cb = {.deliver = on_deliver};
 
 typedef struct {
     const char *cookie;
@@ -92,6 +95,9 @@ static tnode_t *node_add(world_t *w, int i, const char *name, int seed_port, con
         cfg.n_seeds = 1;
     }
     assert_int_equal(bn_mesh_new(&w->loop, &cfg, &test_cb, t, &t->m), 0);
+    bn_admin_attach(&t->admin, t->m, NULL);
+    t->admin.stats = on_stats;
+    t->admin.ud = t;
     bn__mesh_timing(t->m)->backoff_min_ms = 20;
     bn__mesh_timing(t->m)->backoff_max_ms = 200;
     return t;
@@ -268,7 +274,7 @@ static void test_three_nodes_groups_broadcast(void **state)
     bn__link_t *ac = link_to(a, c);
     uint64_t to_c_before = ac->msgs_out;
     bn_payload_t p = bn_payload_raw_json("{\"x\":1}", 7);
-    assert_int_equal(bn_mesh_broadcast(a->m, "room:b", 6, "ev", 2, &p), 1);
+    assert_int_equal(bn_cluster_broadcast(a->m, "room:b", 6, "ev", 2, &p), 1);
     deliver_pred_t dp = {b, 1};
     assert_true(mt_run_until(&w.loop, pred_delivered, &dp, 3000));
     assert_string_equal(b->topic, "room:b");
@@ -284,32 +290,32 @@ static void test_three_nodes_groups_broadcast(void **state)
     bn_payload_t pj = bn_payload_json(j);
     bn_mesh_group_join(c->m, "room:b", 6);
     wait_has(&w, a, c, "room:b", true);
-    assert_int_equal(bn_mesh_broadcast(a->m, "room:b", 6, "j", 1, &pj), 2);
+    assert_int_equal(bn_cluster_broadcast(a->m, "room:b", 6, "j", 1, &pj), 2);
     json_decref(j);
     deliver_pred_t dc = {c, 1};
     assert_true(mt_run_until(&w.loop, pred_delivered, &dc, 3000));
     assert_string_equal(c->payload, "{\"n\":5}");
     bn_payload_t pb = bn_payload_binary("\x01\x02\x03", 3);
-    assert_int_equal(bn_mesh_broadcast(a->m, "room:b", 6, "bin", 3, &pb), 2);
+    assert_int_equal(bn_cluster_broadcast(a->m, "room:b", 6, "bin", 3, &pb), 2);
     dc.want = 2;
     assert_true(mt_run_until(&w.loop, pred_delivered, &dc, 3000));
     assert_int_equal(c->kind, BN_PAYLOAD_BINARY);
     assert_int_equal(c->payload_len, 3);
-    assert_int_equal(bn_mesh_broadcast(a->m, "nobody", 6, "e", 1, &p), 0);
+    assert_int_equal(bn_cluster_broadcast(a->m, "nobody", 6, "e", 1, &p), 0);
 
     /* Leave propagates. */
     bn_mesh_group_leave(c->m, "room:b", 6);
     wait_has(&w, a, c, "room:b", false);
-    assert_int_equal(bn_mesh_broadcast(a->m, "room:b", 6, "ev", 2, &p), 1);
+    assert_int_equal(bn_cluster_broadcast(a->m, "room:b", 6, "ev", 2, &p), 1);
 
     /* Snapshots. */
-    json_t *mem = bn_mesh_members_json(a->m);
+    json_t *mem = bn_admin_members_json(a->m);
     assert_int_equal(json_array_size(json_object_get(mem, "nodes")), 2);
     json_t *n0 = json_array_get(json_object_get(mem, "nodes"), 0);
     assert_string_equal(json_string_value(json_object_get(n0, "state")), "up");
     assert_non_null(json_object_get(json_object_get(n0, "link"), "rtt_us"));
     json_decref(mem);
-    json_t *g = bn_mesh_groups_json(a->m);
+    json_t *g = bn_admin_groups_json(a->m);
     assert_int_equal(json_array_size(json_object_get(g, "local")), 1);
     assert_int_equal(json_array_size(json_object_get(json_object_get(g, "peers"), b->name)), 1);
     json_decref(g);
@@ -647,7 +653,7 @@ static void test_every_frame_sealed(void **state)
     bn_mesh_group_join(b->m, "room:secret", 11);
     wait_has(&w, a, b, "room:secret", true);
     bn_payload_t p = bn_payload_raw_json("\"attack at dawn\"", 16);
-    assert_int_equal(bn_mesh_broadcast(a->m, "room:secret", 11, "new_msg", 7, &p), 1);
+    assert_int_equal(bn_cluster_broadcast(a->m, "room:secret", 11, "new_msg", 7, &p), 1);
     deliver_pred_t dp = {b, 1};
     assert_true(mt_run_until(&w.loop, pred_delivered, &dp, 3000));
     assert_string_equal(b->payload, "\"attack at dawn\"");
@@ -720,7 +726,7 @@ static bool pred_admin(void *ud)
 static json_t *admin(world_t *w, tnode_t *h, const char *node, json_t *req)
 {
     admin_res_t r = {0, 0, NULL};
-    assert_int_equal(bn_mesh_admin_request(h->m, node, req, 3000, on_admin, &r), 0);
+    assert_int_equal(bn_admin_request(h->m, node, req, 3000, on_admin, &r), 0);
     json_decref(req);
     assert_true(mt_run_until(&w->loop, pred_admin, &r, 5000));
     assert_int_equal(r.calls, 1);
@@ -771,7 +777,10 @@ static void test_hidden_admin(void **state)
     deliver_pred_t dp = {b, 1};
     assert_true(mt_run_until(&w.loop, pred_delivered, &dp, 3000));
     assert_string_equal(b->payload, "{\"k\":1}");
-    assert_int_equal(a->delivered, 1); /* local fan-out on the node asked */
+    /* A bare mesh (no server) has no local subscribers: the admin broadcast
+     * reaches the peers holding the topic only. With a server it goes
+     * through pubsub (bn_server_broadcast); tests/js/bennuctl covers that. */
+    assert_int_equal(a->delivered, 0);
 
     resp = admin(&w, h, NULL, json_pack("{s:s}", "op", "nope"));
     assert_false(json_is_true(json_object_get(resp, "ok")));
@@ -788,17 +797,173 @@ static void test_hidden_admin(void **state)
      * cancelled. */
     admin_res_t r1 = {0, 0, NULL};
     json_t *req1 = json_pack("{s:s}", "op", "x");
-    assert_int_equal(bn_mesh_admin_request(h->m, "nobody@x", req1, 100, on_admin, &r1), 0);
+    assert_int_equal(bn_admin_request(h->m, "nobody@x", req1, 100, on_admin, &r1), 0);
     json_decref(req1);
     assert_true(mt_run_until(&w.loop, pred_admin, &r1, 3000));
     assert_int_equal(r1.status, UV_ETIMEDOUT);
     admin_res_t r2 = {0, 0, NULL};
     json_t *req = json_pack("{s:s}", "op", "x");
-    assert_int_equal(bn_mesh_admin_request(h->m, "nobody@x", req, 5000, on_admin, &r2), 0);
+    assert_int_equal(bn_admin_request(h->m, "nobody@x", req, 5000, on_admin, &r2), 0);
     json_decref(req);
     world_close(&w);
     assert_int_equal(r2.calls, 1);
     assert_int_equal(r2.status, UV_ECANCELED);
+}
+
+/* ---- the mesh's plain layer: opaque requests, snapshots, send-to-peers ---- */
+
+typedef struct {
+    int calls;
+    int status;
+    char body[64];
+    size_t len;
+} raw_res_t;
+
+static void on_raw(void *ud, int status, const void *body, size_t len)
+{
+    raw_res_t *r = ud;
+    r->calls++;
+    r->status = status;
+    r->len = len < sizeof(r->body) ? len : sizeof(r->body);
+    if (body != NULL && r->len > 0) {
+        memcpy(r->body, body, r->len);
+    }
+}
+
+static bool pred_raw(void *ud)
+{
+    return ((raw_res_t *)ud)->calls > 0;
+}
+
+/* Echoes the request reversed, with a tag: the mesh never looks inside. */
+static void reverse_responder(void *ud, const char *from, const void *req, size_t len,
+                              bn_mesh_answer_t *ans)
+{
+    int *seen = ud;
+    (*seen)++;
+    assert_string_equal(from, "ctl@127.0.0.1");
+    char *out = malloc(len > 0 ? len : 1);
+    assert_non_null(out);
+    for (size_t i = 0; i < len; i++) {
+        out[i] = ((const char *)req)[len - 1 - i];
+    }
+    ans->body = out;
+    ans->len = len;
+    snprintf(ans->tag, sizeof(ans->tag), "reverse");
+}
+
+typedef struct {
+    int n;
+    int up;
+    bool b_linked;
+} members_seen_t;
+
+static void count_member(void *ud, const bn_mesh_member_t *mb)
+{
+    members_seen_t *s = ud;
+    s->n++;
+    s->up += mb->up;
+    if (strcmp(mb->name, "b@127.0.0.1") == 0) {
+        s->b_linked = mb->have_link && mb->link.addr != NULL && strcmp(mb->state, "up") == 0 &&
+                      strcmp(mb->link_state, "up") == 0;
+    }
+}
+
+static void count_topic(void *ud, const char *topic, size_t len)
+{
+    (void)topic;
+    (void)len;
+    (*(int *)ud)++;
+}
+
+static void test_plain_mesh_api(void **state)
+{
+    (void)state;
+    world_t w;
+    world_init(&w);
+    tnode_t *a = node_add(&w, 0, "a@127.0.0.1", 0, NULL);
+    node_start(a);
+    tnode_t *b = node_add(&w, 1, "b@127.0.0.1", bn_mesh_port(a->m), NULL);
+    node_start(b);
+    tnode_t *c = node_add(&w, 2, "c@127.0.0.1", bn_mesh_port(a->m), NULL);
+    node_start(c);
+    wait_up(&w, 3, 2);
+    bn_mesh_group_join(b->m, "t", 1);
+    bn_mesh_group_join(b->m, "u", 1);
+    wait_has(&w, a, b, "t", true);
+    wait_has(&w, a, b, "u", true);
+
+    /* Snapshots as plain structs. */
+    members_seen_t ms = {0, 0, false};
+    bn_mesh_members(a->m, count_member, &ms);
+    assert_int_equal(ms.n, 2);
+    assert_int_equal(ms.up, 2);
+    assert_true(ms.b_linked);
+    bn_mesh_info_t info;
+    bn_mesh_info(b->m, &info);
+    assert_string_equal(info.name, "b@127.0.0.1");
+    assert_int_equal(info.local_groups, 2);
+    int topics = 0;
+    bn_mesh_groups(a->m, "b@127.0.0.1", count_topic, &topics);
+    assert_int_equal(topics, 2);
+    topics = 0;
+    bn_mesh_groups(a->m, "nobody@x", count_topic, &topics);
+    assert_int_equal(topics, 0);
+    assert_true(bn_mesh_has_group(a->m, "b@127.0.0.1", "t", 1));
+    assert_false(bn_mesh_has_group(a->m, "c@127.0.0.1", "t", 1));
+    assert_true(bn_mesh_has_group(b->m, NULL, "t", 1));
+
+    /* The group query names the holders; the send primitive has no policy:
+     * it sends to whoever it is given (c holds nothing and still gets it),
+     * skipping unknown names. */
+    const char *names[4];
+    assert_int_equal(bn_mesh_group_peers(a->m, "t", 1, names, 4), 1);
+    assert_string_equal(names[0], "b@127.0.0.1");
+    assert_int_equal(bn_mesh_group_peers(a->m, "t", 1, NULL, 0), 1);
+    assert_int_equal(bn_mesh_group_peers(a->m, "none", 4, names, 4), 0);
+    const char *to[] = {"c@127.0.0.1", "nobody@x"};
+    bn_payload_t p = bn_payload_raw_json("1", 1);
+    assert_int_equal(bn_mesh_send_broadcast(a->m, to, 2, "t", 1, "e", 1, &p), 1);
+    deliver_pred_t dc = {c, 1};
+    assert_true(mt_run_until(&w.loop, pred_delivered, &dc, 3000));
+    assert_string_equal(c->topic, "t");
+    /* The mesh serialises nothing: a JSON payload is the caller's to encode. */
+    json_t *j = json_integer(1);
+    bn_payload_t pj = bn_payload_json(j);
+    assert_int_equal(bn_mesh_send_broadcast(a->m, to, 2, "t", 1, "e", 1, &pj), 0);
+    json_decref(j);
+
+    /* The request channel carries opaque bytes both ways. */
+    topt_t ho = {.hidden = true};
+    tnode_t *h = node_add(&w, 3, "ctl@127.0.0.1", bn_mesh_port(a->m), &ho);
+    node_start(h);
+    int seen = 0;
+    bn_mesh_set_responder(a->m, reverse_responder, &seen);
+    raw_res_t r = {0, 0, {0}, 0};
+    assert_int_equal(bn_mesh_request(h->m, "a@127.0.0.1", "a\0bc", 4, 3000, on_raw, &r), 0);
+    assert_true(mt_run_until(&w.loop, pred_raw, &r, 5000));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.len, 4);
+    assert_memory_equal(r.body, "cb\0a", 4);
+    assert_int_equal(seen, 1);
+
+    /* No responder: an empty answer, which the JSON admin client reports as
+     * UV_EPROTO. */
+    bn_mesh_set_responder(a->m, NULL, NULL);
+    raw_res_t r2 = {0, 0, {0}, 0};
+    assert_int_equal(bn_mesh_request(h->m, "a@127.0.0.1", "x", 1, 3000, on_raw, &r2), 0);
+    assert_true(mt_run_until(&w.loop, pred_raw, &r2, 5000));
+    assert_int_equal(r2.status, 0);
+    assert_int_equal(r2.len, 0);
+    admin_res_t ar = {0, 0, NULL};
+    json_t *req = json_pack("{s:s}", "op", "members");
+    assert_int_equal(bn_admin_request(h->m, "a@127.0.0.1", req, 3000, on_admin, &ar), 0);
+    json_decref(req);
+    assert_true(mt_run_until(&w.loop, pred_admin, &ar, 5000));
+    assert_int_equal(ar.status, UV_EPROTO);
+    assert_null(ar.resp);
+    assert_int_equal(bn_mesh_request(h->m, NULL, NULL, 1, 0, on_raw, &r2), UV_EINVAL);
+    world_close(&w);
 }
 
 static bool pred_node_incarnation(void *ud)
@@ -967,7 +1132,7 @@ static void test_slow_consumer(void **state)
     /* The kernel buffers absorb some; the queue bound trips eventually. */
     int sent = 0;
     for (int i = 0; i < 2000 && bn__mesh_close_count(a->m, BN__CLOSE_SLOW_CONSUMER) == 0; i++) {
-        sent += (int)bn_mesh_broadcast(a->m, "big", 3, "e", 1, &p);
+        sent += (int)bn_cluster_broadcast(a->m, "big", 3, "e", 1, &p);
         if (i % 16 == 0) {
             uv_run(&w.loop, UV_RUN_NOWAIT);
         }
@@ -1039,6 +1204,7 @@ int main(void)
         cmocka_unit_test(test_wrong_cookie),
         cmocka_unit_test(test_bad_input_and_replay),
         cmocka_unit_test(test_hidden_admin),
+        cmocka_unit_test(test_plain_mesh_api),
         cmocka_unit_test(test_every_frame_sealed),
         cmocka_unit_test(test_join_during_sync),
         cmocka_unit_test(test_restart_and_name_clash),

@@ -77,7 +77,7 @@ static void tick_cb(uv_timer_t *t)
             a->groups = g;
             json_t *req = g == 2 ? json_pack("{s:s, s:s}", "op", ops[g], "topic", BNC_TOPIC)
                                  : json_pack("{s:s}", "op", ops[g]);
-            int rc = bn_mesh_admin_request(p->mesh, p->names[i], req, p->timeout_ms, answer_cb, a);
+            int rc = bn_admin_request(p->mesh, p->names[i], req, p->timeout_ms, answer_cb, a);
             json_decref(req);
             if (rc != 0) {
                 free(a);

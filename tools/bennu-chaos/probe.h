@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bennu/admin.h"
 #include "bennu/mesh.h"
 #include "fault.h"
 

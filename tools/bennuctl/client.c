@@ -1,5 +1,5 @@
 /* See client.h. Failure classification reads our own hidden mesh's close
- * counters (bn_mesh_members_json "closes"): a rise in bad_cookie means the
+ * counters (bn_admin_members_json "closes"): a rise in bad_cookie means the
  * target refused our cookie, connect_failed that nothing listens there. */
 #include "client.h"
 
@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bennu/admin.h"
 #include "bennu/mesh.h"
 
 #define POLL_MS 10u
@@ -195,7 +196,7 @@ static counts_t conn_counts(conn_t *k)
     if (k->m == NULL) {
         return r;
     }
-    json_t *mj = bn_mesh_members_json(k->m);
+    json_t *mj = bn_admin_members_json(k->m);
     json_t *closes = json_object_get(mj, "closes");
     r.cookie = close_count(closes, "bad_cookie");
     r.refused = close_count(closes, "connect_failed");
@@ -248,7 +249,7 @@ static call_t *call_start(bnctl_client_t *c, const char *addr, json_t *req, bnct
     call->base_cookie = b.cookie;
     call->base_refused = b.refused;
     call->base_other = b.other;
-    if (bn_mesh_admin_request(k->m, NULL, req, c->timeout_ms, on_answer, call) != 0) {
+    if (bn_admin_request(k->m, NULL, req, c->timeout_ms, on_answer, call) != 0) {
         free(call);
         result_fail(r, BNCTL_E_CLOSED, "%s: cannot send the request%s", addr, "");
         return NULL;

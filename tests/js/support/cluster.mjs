@@ -341,12 +341,12 @@ export class Cluster {
         });
     }
 
-    /** The node's members JSON (bn_mesh_members_json). */
+    /** The node's members JSON (bn_admin_members_json). */
     async members(node) {
         return (await this.probe(node, ['members']))[0].members;
     }
 
-    /** The node's groups JSON (bn_mesh_groups_json). */
+    /** The node's groups JSON (bn_admin_groups_json). */
     async groups(node) {
         return (await this.probe(node, ['groups']))[0].groups;
     }

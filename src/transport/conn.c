@@ -751,13 +751,16 @@ static void on_connection(uv_stream_t *server, int status)
             bn__conn_track_pending(c, &ss); /* a proxy's clients: bn__fwd_headers */
         }
     }
+    /* Reading starts in both cases: a refused connection discards what it
+     * reads (it is closing) but must see the client's FIN, or it would hold
+     * its place under the cap until the close deadline, and clients that
+     * retry would keep the node full on their own. */
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (t->n_conns > t->cfg.max_connections) {
         BN_LOG(WARN, "conn_refused", "reason=too_many_connections limit=%u",
                t->cfg.max_connections);
         bn__http_error(c, 503);
-        return;
     }
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 /* ---------------------------------------------------------------- timers */

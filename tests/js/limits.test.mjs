@@ -92,6 +92,23 @@ test('--max-connections: the connection over the cap gets 503, the others keep w
     });
 });
 
+test('--max-connections: refused connections that the client closes free their place at once ' +
+    '(retrying clients cannot keep the node full by themselves)', async () => {
+    await withServer(['--no-mesh', '--max-connections', '2', '--log-level', 'debug'], async (srv) => {
+        const by = await bystander(srv); // connection id 1
+        const held = await srv.tcp(); // id 2: the node is now full
+        for (let i = 0; i < 3; i++) { // ids 3-5: refused, each closed by the client at once
+            assert.equal((await rawHttp(srv.port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')).status, 503);
+        }
+        held.destroy();
+        await srv.waitForLog(/event=conn_close id=2 reason=peer_closed/);
+        // The refused ones went when their clients closed (well before the
+        // held one), not at the 2 s close deadline: there is room now.
+        assert.equal((await rawHttp(srv.port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')).status, 200);
+        assert.equal(by.closeInfo, null, 'the bystander keeps its connection');
+    });
+});
+
 test('EMFILE: the accept loop logs once, does not spin, and recovers', async () => {
     const proc = spawn('prlimit', ['--nofile=40:40', bennuBin(), '--port', '0', '--no-mesh',
         '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -29,7 +29,7 @@ struct bn_conn_s {
     uv_tcp_t tcp;
     bn_transport_t *t;
     bn_conn_t *prev, *next;     /* all connections */
-    bn_queue_t flush_node;      /* on the transport's flush list */
+    bn_conn_t *flush_next;      /* pending-flush list (singly linked: see flush_all) */
     uint64_t id;
     uint64_t last_rx_ms;
     uint64_t req_start_ms;      /* first byte of an incomplete request; 0 = none */
@@ -39,6 +39,7 @@ struct bn_conn_s {
     struct bn_ipcount_s *ip;    /* while no request completed (pending per IP) */
     bn_queue_t pend_node;       /* on the transport's pending list */
     uint8_t mode;
+    bool in_flush_list;
     bool writing;               /* a uv_write is pending (its request is on the heap) */
     bool closing;               /* close started: no more input is processed */
     bool close_after_flush;     /* shut down once the queue is empty */
@@ -89,7 +90,7 @@ struct bn_transport_s {
     bn_transport_config_t cfg;
     bn_transport_ops_t ops;
     bn_conn_t *conns;
-    bn_queue_t flush_list;  /* connections to flush before the loop sleeps */
+    bn_conn_t *flush_list;
     bn_queue_t pending;     /* connections with no completed request, oldest first */
     struct bn_ipcount_s *ips;
     uint64_t next_id;

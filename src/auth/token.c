@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "auth/etf.h"
+#include "core/time.h"
 
 /* Phoenix rejects a secret_key_base shorter than this (7.2). */
 #define TOKEN_MIN_SECRET_LEN 20
@@ -440,9 +441,7 @@ bn_token_result_t bn_token_verify(const bn_token_key_t *k, const char *token, in
 
 int64_t bn_token_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)bn_wall_ms();
 }
 
 int64_t bn_token_expires_at_ms(const char *token, int64_t max_age_s)

@@ -286,7 +286,7 @@ void bn_channel_finish(bn_channel_t *ch, bn_chan_result_t res, const char *statu
 
 static void sub_send(bn_ps_sub_t *sub, bn_buf_t *msg)
 {
-    bn_channel_t *ch = (bn_channel_t *)sub;
+    bn_channel_t *ch = bn_container_of(sub, bn_channel_t, sub);
     bn_socket_t *s = ch->sock;
     if (!s->closed) {
         s->io->send(s->io_ud, msg);
@@ -295,7 +295,7 @@ static void sub_send(bn_ps_sub_t *sub, bn_buf_t *msg)
 
 static bool sub_intercepts(bn_ps_sub_t *sub, const char *event)
 {
-    bn_channel_t *ch = (bn_channel_t *)sub;
+    bn_channel_t *ch = bn_container_of(sub, bn_channel_t, sub);
     for (const char *const *e = ch->route->type->intercept; *e != NULL; e++) {
         if (strcmp(*e, event) == 0) {
             return true;
@@ -311,7 +311,7 @@ static bool sub_intercepts(bn_ps_sub_t *sub, const char *event)
  * here keeps it allocated until this returns. */
 static void sub_handle_out(bn_ps_sub_t *sub, const char *event, const bn_payload_t *payload)
 {
-    bn_channel_t *ch = (bn_channel_t *)sub;
+    bn_channel_t *ch = bn_container_of(sub, bn_channel_t, sub);
     const bn_channel_type_t *type = ch->route->type;
     if (ch->closing || ch->sock->closed) {
         return;

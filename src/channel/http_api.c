@@ -371,8 +371,10 @@ static void metrics_text(struct bn_ops_s *o, bn_prom_t *p)
     bn_prom_family(p, "bennu_connection_closes_total", "counter",
                    "Client connections closed, by reason.");
     for (int i = 1; i < BN_CLOSE__COUNT; i++) {
-        bn_prom_u64(p, "bennu_connection_closes_total", "reason",
-                    bn_close_reason_name((bn_close_reason_t)i), ts->closed[i]);
+        if (bn_close_reason_in((bn_close_reason_t)i, BN_CLOSE_CONN)) {
+            bn_prom_u64(p, "bennu_connection_closes_total", "reason",
+                        bn_close_reason_name((bn_close_reason_t)i), ts->closed[i]);
+        }
     }
     size_t rss = 0;
     if (uv_resident_set_memory(&rss) == 0) {

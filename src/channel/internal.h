@@ -9,6 +9,7 @@
 #include "bennu/bennu.h"
 #include "channel/router.h"
 #include "core/intern.h"
+#include "core/queue.h"
 #include "protocol/message.h"
 #include "pubsub/pubsub.h"
 #include "transport/transport.h"
@@ -154,7 +155,7 @@ struct bn_socket_s {
  * unsubscribed, unlisted, terminated) by bn__chan_remove and freed when its
  * last reference goes. */
 struct bn_channel_s {
-    bn_ps_sub_t sub;           /* first: a subscriber is its channel */
+    bn_ps_sub_t sub;           /* the channel's subscription (bn_container_of) */
     bn_channel_t *next;
     bn_socket_t *sock;         /* holds a socket reference */
     const bn_route_t *route;

@@ -22,7 +22,7 @@
 
 static bn_socket_t *sock_of(bn_ps_sub_t *sub)
 {
-    return (bn_socket_t *)((char *)sub - offsetof(bn_socket_t, id_sub));
+    return bn_container_of(sub, bn_socket_t, id_sub);
 }
 
 /* Never called: every event on the id topic is intercepted. */

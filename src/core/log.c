@@ -1,4 +1,5 @@
 #include "bennu/log.h"
+#include "core/time.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -136,13 +137,13 @@ const char *bn_log_value(char *buf, size_t cap, const char *s)
 void bn_log_write(bn_log_level_t level, const char *event, const char *fmt, ...)
 {
     char line[2048];
-    struct timespec ts;
+    uint64_t now = bn_wall_ms();
+    time_t sec = (time_t)(now / 1000u);
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     int n = snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], event);
+                     tm.tm_sec, (long)(now % 1000u), level_names[level], event);
     if (n < 0) {
         return;
     }

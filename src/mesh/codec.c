@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "mesh.pb-c.h"
 #include "mesh/internal.h"
 
@@ -34,15 +35,6 @@ static ProtobufCBinaryData pb_bytes(bn__bytes_t b)
 static bn__bytes_t from_pb(ProtobufCBinaryData d)
 {
     return bn__bytes(d.data, d.len);
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (p == NULL) {
-        abort();
-    }
-    return p;
 }
 
 int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out)
@@ -110,8 +102,8 @@ int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out)
         env.tick = &tick;
         break;
     case BN__MSG_PEER_LIST:
-        peers = xcalloc(msg->u.peers.n, sizeof(*peers));
-        peer_ptrs = xcalloc(msg->u.peers.n, sizeof(*peer_ptrs));
+        peers = bn_xcalloc(msg->u.peers.n, sizeof(*peers));
+        peer_ptrs = bn_xcalloc(msg->u.peers.n, sizeof(*peer_ptrs));
         for (size_t i = 0; i < msg->u.peers.n; i++) {
             bnmesh__peer__init(&peers[i]);
             peers[i].name = pb_bytes(msg->u.peers.peers[i].name);
@@ -136,7 +128,7 @@ int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out)
         env.group_leave = &gleave;
         break;
     case BN__MSG_GROUP_SYNC:
-        topics = xcalloc(msg->u.sync.n, sizeof(*topics));
+        topics = bn_xcalloc(msg->u.sync.n, sizeof(*topics));
         for (size_t i = 0; i < msg->u.sync.n; i++) {
             topics[i] = pb_bytes(msg->u.sync.topics[i]);
         }
@@ -192,7 +184,7 @@ int bn__codec_encode(const bn__msg_t *msg, size_t max_frame, bn_buf_t **out)
     } else {
         bn_buf_t *b = bn_buf_new(4 + size);
         if (b == NULL) {
-            abort();
+            bn_oom(4 + size);
         }
         uint8_t *p = (uint8_t *)bn_buf_body(b);
         p[0] = (uint8_t)(size >> 24);
@@ -262,7 +254,7 @@ int bn__codec_decode(const uint8_t *data, size_t len, bn__msg_t *msg)
     case BNMESH__ENVELOPE__MSG_PEER_LIST: {
         msg->type = BN__MSG_PEER_LIST;
         size_t n = env->peer_list->n_peers;
-        bn__peer_info_t *peers = xcalloc(n, sizeof(*peers));
+        bn__peer_info_t *peers = bn_xcalloc(n, sizeof(*peers));
         for (size_t i = 0; i < n; i++) {
             const Bnmesh__Peer *p = env->peer_list->peers[i];
             peers[i].name = from_pb(p->name);
@@ -286,7 +278,7 @@ int bn__codec_decode(const uint8_t *data, size_t len, bn__msg_t *msg)
     case BNMESH__ENVELOPE__MSG_GROUP_SYNC: {
         msg->type = BN__MSG_GROUP_SYNC;
         size_t n = env->group_sync->n_topics;
-        bn__bytes_t *topics = xcalloc(n, sizeof(*topics));
+        bn__bytes_t *topics = bn_xcalloc(n, sizeof(*topics));
         for (size_t i = 0; i < n; i++) {
             topics[i] = from_pb(env->group_sync->topics[i]);
         }

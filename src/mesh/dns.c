@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "bennu/log.h"
 #include "mesh/internal.h"
 
@@ -44,10 +45,7 @@ void bn__dns_init(bn_mesh_t *m, const char *const *names, size_t n)
     if (n == 0) {
         return;
     }
-    m->dns = calloc(n, sizeof(*m->dns));
-    if (m->dns == NULL) {
-        abort();
-    }
+    m->dns = bn_xcalloc(n, sizeof(*m->dns));
     for (size_t i = 0; i < n; i++) {
         m->dns[i].mesh = m;
         split(names[i], m->dns[i].host, sizeof(m->dns[i].host), &m->dns[i].port);

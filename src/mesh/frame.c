@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "mesh/internal.h"
 
 #define FRAME_HDR 4u
@@ -39,10 +40,7 @@ static void reader_reserve(bn__frame_reader_t *r, size_t need)
     while (cap - r->len < need) {
         cap *= 2;
     }
-    uint8_t *nb = realloc(r->buf, cap);
-    if (nb == NULL) {
-        abort();
-    }
+    uint8_t *nb = bn_xrealloc(r->buf, cap);
     r->buf = nb;
     r->cap = cap;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "bennu/log.h"
 #include "mesh/internal.h"
 
@@ -72,7 +73,7 @@ void bn__gossip_dial_seed(bn_mesh_t *m, bn__seed_t *s)
     if (rc < 0) {
         BN_LOG(WARN, "mesh_dial_failed", "mesh=%s seed=%s:%d err=%s", m->name, s->host, s->port,
                uv_err_name(rc));
-        bn__link_close(l, BN__CLOSE_CONNECT_FAILED);
+        bn__link_close(l, BN_CLOSE_CONNECT_FAILED);
     }
 }
 
@@ -105,7 +106,7 @@ void bn__gossip_dial_node(bn_mesh_t *m, bn__node_t *n)
     if (rc < 0) {
         BN_LOG(WARN, "mesh_dial_failed", "mesh=%s node=%s addr=%s:%d err=%s", m->name,
                BN_LOG_VAL(n->name), BN_LOG_VAL(n->host), n->port, uv_err_name(rc));
-        bn__link_close(l, BN__CLOSE_CONNECT_FAILED);
+        bn__link_close(l, BN_CLOSE_CONNECT_FAILED);
     }
 }
 
@@ -158,10 +159,7 @@ static bool listable(const bn__node_t *n)
 void bn__gossip_send_peers(bn_mesh_t *m, bn__link_t *to, const bn__node_t *only)
 {
     size_t cap = only != NULL ? 1 : HASH_COUNT(m->nodes);
-    bn__peer_info_t *peers = calloc(cap ? cap : 1, sizeof(*peers));
-    if (peers == NULL) {
-        abort();
-    }
+    bn__peer_info_t *peers = bn_xcalloc(cap ? cap : 1, sizeof(*peers));
     size_t n_peers = 0;
     for (bn__node_t *n = m->nodes; n != NULL; n = n->hh.next) {
         if ((only != NULL && n != only) || n == to->node || !listable(n)) {

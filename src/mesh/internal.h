@@ -24,6 +24,8 @@
 #include "bennu/mesh.h"
 #include "core/buf.h"
 #include "core/cidr.h"
+#include "core/close_reason.h"
+#include "core/queue.h"
 
 #define BN__MESH_PROTO_VERSION 2u
 /* Frames before authentication are Hello, Challenge, Identify, Refuse and
@@ -35,39 +37,7 @@
 
 /* ---- close reasons ------------------------------------------------------ */
 
-#define BN__CLOSE_REASON_MAP(X)                  \
-    X(NONE, "none")                              \
-    X(CONNECTION_CLOSED, "connection_closed")    \
-    X(CONNECT_FAILED, "connect_failed")          \
-    X(READ_ERROR, "read_error")                  \
-    X(WRITE_ERROR, "write_error")                \
-    X(TICK_TIMEOUT, "tick_timeout")              \
-    X(HANDSHAKE_TIMEOUT, "handshake_timeout")    \
-    X(BAD_FRAME, "bad_frame")                    \
-    X(FRAME_TOO_LARGE, "frame_too_large")        \
-    X(BAD_COOKIE, "bad_cookie")                  \
-    X(VERSION_MISMATCH, "version_mismatch")      \
-    X(PROTOCOL, "protocol")                      \
-    X(BAD_HELLO, "bad_hello")                    \
-    X(DECRYPT_FAILED, "decrypt_failed")          \
-    X(SELF_CONNECT, "self_connect")              \
-    X(DUPLICATE_LINK, "duplicate_link")          \
-    X(NAME_CLASH, "name_clash")                  \
-    X(REPLACED, "replaced")                      \
-    X(SLOW_CONSUMER, "slow_consumer")            \
-    X(PREAUTH_LIMIT, "preauth_limit")            \
-    X(NOT_ALLOWED, "not_allowed")                \
-    X(BAD_PAYLOAD, "bad_payload")                \
-    X(SHUTDOWN, "shutdown")
-
-typedef enum {
-#define BN__CLOSE_ENUM(name, str) BN__CLOSE_##name,
-    BN__CLOSE_REASON_MAP(BN__CLOSE_ENUM)
-#undef BN__CLOSE_ENUM
-    BN__CLOSE_COUNT
-} bn__close_reason_t;
-
-const char *bn__close_reason_name(bn__close_reason_t r);
+/* One table for links and client connections: core/close_reason.h. */
 
 /* ---- frames ------------------------------------------------------------- */
 
@@ -348,15 +318,15 @@ struct bn__link_s {
     uv_connect_t connect_req;
     uv_write_t write_req;
     bn_mesh_t *mesh;
-    bn__link_t *next;
+    bn_queue_t link_node; /* on the mesh's links list, newest first */
     uint64_t id;
     bn__link_state_t state;
-    bn__close_reason_t reason;
+    bn_close_reason_t reason;
     bool outbound;
     bool writing;
     bool stalled;  /* test hook: reads stopped */
     bool draining; /* closes with drain_reason once the queue is written */
-    bn__close_reason_t drain_reason;
+    bn_close_reason_t drain_reason;
 
     bn__node_t *dial_node; /* node this outbound link was dialled for */
     bn__seed_t *seed;      /* seed this outbound link was dialled for */
@@ -385,7 +355,7 @@ struct bn__link_s {
 
     /* admission (preauth.c): inbound links until the peer proved the cookie */
     bool preauth;
-    bn__link_t *pa_prev, *pa_next;
+    bn_queue_t pa_node; /* on the mesh's pre-auth list */
 
     /* receive */
     bn__frame_reader_t rx;
@@ -429,14 +399,23 @@ int bn__link_send(bn__link_t *l, bn_buf_t *frame);
 void bn__link_take_queue(bn__link_t *to, bn__link_t *from);
 /* Sends nothing more, stops reading, closes once the queue is written (or
  * the handshake deadline passes). */
-void bn__link_close_after_flush(bn__link_t *l, bn__close_reason_t reason);
+/* Iterating the mesh's links: for (l = bn__link_first(m); l; l = bn__link_next(m, l)).
+ * A link closed during the walk stays on the list until its close callback. */
+static inline bn__link_t *bn__link_of(const bn_queue_t *head, bn_queue_t *q)
+{
+    return q != head ? bn_container_of(q, bn__link_t, link_node) : NULL;
+}
+#define bn__link_first(m) bn__link_of(&(m)->links, (m)->links.next)
+#define bn__link_next(m, l) bn__link_of(&(m)->links, (l)->link_node.next)
+
+void bn__link_close_after_flush(bn__link_t *l, bn_close_reason_t reason);
 /* Encodes and sends. */
 int bn__link_send_msg(bn__link_t *l, const bn__msg_t *msg);
 /* Idempotent; the link is freed later from the close callback. */
-void bn__link_close(bn__link_t *l, bn__close_reason_t reason);
+void bn__link_close(bn__link_t *l, bn_close_reason_t reason);
 bool bn__link_usable(const bn__link_t *l);
 /* Sends a sealed Refuse and closes after it is written. */
-void bn__link_refuse(bn__link_t *l, uint32_t why, bn__close_reason_t reason);
+void bn__link_refuse(bn__link_t *l, uint32_t why, bn_close_reason_t reason);
 /* Test hook: stop reading from the link without closing it. */
 void bn__link_stall(bn__link_t *l);
 
@@ -465,7 +444,7 @@ struct bn__node_s {
     uint64_t up_since_ms;
     uint64_t down_since_ms;    /* when the node last went down; 0 = never up */
     unsigned downs;
-    bn__close_reason_t last_reason;
+    bn_close_reason_t last_reason;
     unsigned backoff_ms;
     uint64_t redial_at_ms; /* 0 = no redial scheduled */
 };
@@ -551,14 +530,14 @@ typedef struct bn__ipcount_s {
 /* Counters since the last summary line. */
 typedef struct bn__preauth_counts_s {
     uint64_t accepted, not_allowed, evicted, closed;
-    uint64_t by_reason[BN__CLOSE_COUNT];
+    uint64_t by_reason[BN_CLOSE__COUNT];
 } bn__preauth_counts_t;
 
 typedef struct bn__preauth_s {
     size_t max_total, max_per_ip;
     bn__cidr_t *allow; /* empty = any address */
     size_t n_allow;
-    bn__link_t *oldest, *newest; /* unauthenticated inbound links, by age */
+    bn_queue_t links; /* unauthenticated inbound links, oldest first */
     size_t count;
     bn__ipcount_t *ips;
     bn__preauth_counts_t since; /* reset by each summary */
@@ -574,7 +553,7 @@ bool bn__preauth_admit(bn_mesh_t *m, bn__link_t *l, const struct sockaddr *sa);
 /* The peer proved the cookie: no longer counted. Idempotent. */
 void bn__preauth_done(bn_mesh_t *m, bn__link_t *l);
 /* An unauthenticated link closed: counted for the summary. */
-void bn__preauth_closed(bn_mesh_t *m, bn__link_t *l, bn__close_reason_t reason);
+void bn__preauth_closed(bn_mesh_t *m, bn__link_t *l, bn_close_reason_t reason);
 /* Logs one summary line per interval when anything happened. */
 void bn__preauth_sweep(bn_mesh_t *m, uint64_t now);
 void bn__preauth_free(bn_mesh_t *m);
@@ -645,7 +624,7 @@ struct bn_mesh_s {
     void (*close_cb)(void *ud);
     void *close_ud;
 
-    bn__link_t *links;
+    bn_queue_t links; /* every link, newest first: bn__link_first/next */
     uint64_t next_link_id;
     bn__node_t *nodes;
     bn__seed_t *seeds;
@@ -661,7 +640,7 @@ struct bn_mesh_s {
     bn_mesh_responder_fn responder;
     void *responder_ud;
 
-    uint64_t closes[BN__CLOSE_COUNT];
+    uint64_t closes[BN_CLOSE__COUNT];
     uint64_t unknown_frames;
 
     bn__mesh_tap_cb tap;
@@ -682,7 +661,7 @@ void bn__mesh_send_tick(bn_mesh_t *m, bn__link_t *l);
 /* Test access. */
 bn__mesh_timing_t *bn__mesh_timing(bn_mesh_t *m);
 void bn__mesh_set_tap(bn_mesh_t *m, bn__mesh_tap_cb cb, void *ud);
-uint64_t bn__mesh_close_count(const bn_mesh_t *m, bn__close_reason_t r);
+uint64_t bn__mesh_close_count(const bn_mesh_t *m, bn_close_reason_t r);
 /* Stops reading the link to the named node (simulates a hung peer). */
 bool bn__mesh_stall_node(bn_mesh_t *m, const char *name);
 

@@ -21,35 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+#include "core/net.h"
 #include "bennu/log.h"
 #include "mesh/internal.h"
 
 /* Read sizes: small until the peer proved the cookie. */
 #define LINK_READ_MIN 4096u
 #define LINK_READ_MIN_PREAUTH 512u
-
-static const char *const close_reason_names[] = {
-#define BN__CLOSE_NAME(name, str) str,
-    BN__CLOSE_REASON_MAP(BN__CLOSE_NAME)
-#undef BN__CLOSE_NAME
-};
-
-const char *bn__close_reason_name(bn__close_reason_t r)
-{
-    if ((unsigned)r >= BN__CLOSE_COUNT) {
-        return "invalid";
-    }
-    return close_reason_names[r];
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (q == NULL) {
-        abort();
-    }
-    return q;
-}
 
 static const char *link_peer(const bn__link_t *l)
 {
@@ -58,10 +37,7 @@ static const char *link_peer(const bn__link_t *l)
 
 bn__link_t *bn__link_new(bn_mesh_t *m, bool outbound)
 {
-    bn__link_t *l = calloc(1, sizeof(*l));
-    if (l == NULL) {
-        abort();
-    }
+    bn__link_t *l = bn_xcalloc(1, sizeof(*l));
     l->mesh = m;
     l->id = ++m->next_link_id;
     l->outbound = outbound;
@@ -80,8 +56,7 @@ bn__link_t *bn__link_new(bn_mesh_t *m, bool outbound)
     uv_tcp_nodelay(&l->tcp, 1);
     l->tcp.data = l;
     m->open_handles++;
-    l->next = m->links;
-    m->links = l;
+    bn_queue_insert_head(&m->links, &l->link_node);
     return l;
 }
 
@@ -92,22 +67,11 @@ bool bn__link_usable(const bn__link_t *l)
 
 /* ---- closing ------------------------------------------------------------ */
 
-static void unlink_from_mesh(bn__link_t *l)
-{
-    bn__link_t **pp = &l->mesh->links;
-    while (*pp != NULL && *pp != l) {
-        pp = &(*pp)->next;
-    }
-    if (*pp == l) {
-        *pp = l->next;
-    }
-}
-
 static void on_link_closed(uv_handle_t *h)
 {
     bn__link_t *l = h->data;
     bn_mesh_t *m = l->mesh;
-    unlink_from_mesh(l);
+    bn_queue_remove(&l->link_node);
     bn__node_link_closed(m, l);
     for (size_t i = 0; i < l->q_len; i++) {
         bn_buf_unref(l->q[i]);
@@ -129,13 +93,13 @@ static void on_link_closed(uv_handle_t *h)
 }
 
 /* Closes that are part of normal operation are logged at debug level. */
-static bool quiet_reason(bn__close_reason_t r)
+static bool quiet_reason(bn_close_reason_t r)
 {
-    return r == BN__CLOSE_SHUTDOWN || r == BN__CLOSE_DUPLICATE_LINK ||
-           r == BN__CLOSE_SELF_CONNECT || r == BN__CLOSE_CONNECT_FAILED;
+    return r == BN_CLOSE_SHUTDOWN || r == BN_CLOSE_DUPLICATE_LINK ||
+           r == BN_CLOSE_SELF_CONNECT || r == BN_CLOSE_CONNECT_FAILED;
 }
 
-void bn__link_close(bn__link_t *l, bn__close_reason_t reason)
+void bn__link_close(bn__link_t *l, bn_close_reason_t reason)
 {
     if (l->state == BN__LINK_CLOSING) {
         return;
@@ -147,23 +111,26 @@ void bn__link_close(bn__link_t *l, bn__close_reason_t reason)
     m->closes[reason]++;
     if (l->preauth) {
         /* Unauthenticated connections are anyone's: counted, and reported
-         * in one summary line per interval instead of a line each. */
+         * in one summary line per interval instead of a line each (one at
+         * debug level, for an operator who asked to see every one). */
         bn__preauth_closed(m, l, reason);
-    } else if (reason == BN__CLOSE_NOT_ALLOWED) {
+        BN_LOG(DEBUG, "mesh_preauth_close", "mesh=%s link#%llu addr=%s reason=%s", m->name,
+               (unsigned long long)l->id, l->addr, bn_close_reason_name(reason));
+    } else if (reason == BN_CLOSE_NOT_ALLOWED) {
         /* Counted by admission, reported in its summary. */
     } else if (quiet_reason(reason) || l->peer_hidden) {
         BN_LOG(DEBUG, "mesh_link_close", "mesh=%s link#%llu node=%s addr=%s up=%d reason=%s",
                m->name, (unsigned long long)l->id, BN_LOG_VAL(link_peer(l)), l->addr, was_up,
-               bn__close_reason_name(reason));
+               bn_close_reason_name(reason));
     } else {
         BN_LOG(WARN, "mesh_link_close", "mesh=%s link#%llu node=%s addr=%s up=%d reason=%s",
                m->name, (unsigned long long)l->id, BN_LOG_VAL(link_peer(l)), l->addr, was_up,
-               bn__close_reason_name(reason));
+               bn_close_reason_name(reason));
     }
     uv_close((uv_handle_t *)&l->tcp, on_link_closed);
 }
 
-void bn__link_close_after_flush(bn__link_t *l, bn__close_reason_t reason)
+void bn__link_close_after_flush(bn__link_t *l, bn_close_reason_t reason)
 {
     if (l->state == BN__LINK_CLOSING || l->draining) {
         return;
@@ -198,7 +165,7 @@ static void on_write(uv_write_t *req, int status)
     l->writing = false;
     if (status < 0) {
         if (l->state != BN__LINK_CLOSING) {
-            bn__link_close(l, l->draining ? l->drain_reason : BN__CLOSE_WRITE_ERROR);
+            bn__link_close(l, l->draining ? l->drain_reason : BN_CLOSE_WRITE_ERROR);
         }
         return;
     }
@@ -230,7 +197,7 @@ static void link_flush(bn__link_t *l)
     }
     bn_buf_t *out = bn_buf_new(total);
     if (out == NULL) {
-        abort();
+        bn_oom(total);
     }
     uint8_t *p = (uint8_t *)bn_buf_body(out);
     for (size_t i = 0; i < l->q_len; i++) {
@@ -266,7 +233,7 @@ static void link_flush(bn__link_t *l)
         bn_buf_unref(l->wbuf);
         l->wbuf = NULL;
         l->writing = false;
-        bn__link_close(l, BN__CLOSE_WRITE_ERROR);
+        bn__link_close(l, BN_CLOSE_WRITE_ERROR);
     }
 }
 
@@ -281,13 +248,13 @@ static int link_enqueue(bn__link_t *l, bn_buf_t *frame, bool seal)
         /* Closing is asynchronous (uv_close), so callers iterating over
          * links or nodes are not disturbed; membership is resynchronised
          * when the peer comes back. */
-        bn__link_close(l, BN__CLOSE_SLOW_CONSUMER);
+        bn__link_close(l, BN_CLOSE_SLOW_CONSUMER);
         return -1;
     }
     if (l->q_len == l->q_cap) {
         l->q_cap = l->q_cap ? l->q_cap * 2 : 16;
-        l->q = xrealloc(l->q, l->q_cap * sizeof(*l->q));
-        l->q_seal = xrealloc(l->q_seal, l->q_cap * sizeof(*l->q_seal));
+        l->q = bn_xrealloc(l->q, l->q_cap * sizeof(*l->q));
+        l->q_seal = bn_xrealloc(l->q_seal, l->q_cap * sizeof(*l->q_seal));
     }
     l->q[l->q_len] = bn_buf_ref(frame);
     l->q_seal[l->q_len] = seal;
@@ -339,7 +306,7 @@ static bool send_plain_msg(bn__link_t *l, const bn__msg_t *msg, bn_buf_t **kept)
 {
     bn_buf_t *b = NULL;
     if (bn__codec_encode(msg, BN__MESH_PREAUTH_MAX_FRAME, &b) != 0) {
-        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        bn__link_close(l, BN_CLOSE_PROTOCOL);
         return false;
     }
     link_enqueue(l, b, false);
@@ -365,10 +332,7 @@ static void send_hello(bn__link_t *l)
     }
     /* The transcript covers the exact bytes sent. */
     l->own_hello_len = b->len - 4;
-    l->own_hello = malloc(l->own_hello_len);
-    if (l->own_hello == NULL) {
-        abort();
-    }
+    l->own_hello = bn_xmalloc(l->own_hello_len);
     memcpy(l->own_hello, bn_buf_body(b) + 4, l->own_hello_len);
     bn_buf_unref(b);
 }
@@ -408,11 +372,11 @@ static void on_hello(bn__link_t *l, const bn__msg_t *msg, const uint8_t *body, s
 {
     bn_mesh_t *m = l->mesh;
     if (l->outbound || l->got_hello) {
-        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        bn__link_close(l, BN_CLOSE_PROTOCOL);
         return;
     }
     if (!keys_valid(msg)) {
-        bn__link_close(l, BN__CLOSE_BAD_HELLO);
+        bn__link_close(l, BN_CLOSE_BAD_HELLO);
         return;
     }
     l->got_hello = true;
@@ -424,14 +388,14 @@ static void on_hello(bn__link_t *l, const bn__msg_t *msg, const uint8_t *body, s
     chal.u.hello.kx_pk = bn__bytes(l->hs.pk, sizeof(l->hs.pk));
     bn_buf_t *b = NULL;
     if (bn__codec_encode(&chal, BN__MESH_PREAUTH_MAX_FRAME, &b) != 0) {
-        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        bn__link_close(l, BN_CLOSE_PROTOCOL);
         return;
     }
     int rc = bn__hs_derive(&l->hs, m->cookie_key, body, len, (const uint8_t *)bn_buf_body(b) + 4,
                            b->len - 4, msg->u.hello.kx_pk.data, msg->u.hello.kx_pk.len);
     if (rc != 0) {
         bn_buf_unref(b);
-        bn__link_close(l, BN__CLOSE_BAD_HELLO);
+        bn__link_close(l, BN_CLOSE_BAD_HELLO);
         return;
     }
     link_enqueue(l, b, false);
@@ -446,13 +410,13 @@ static void on_challenge(bn__link_t *l, const bn__msg_t *msg, const uint8_t *bod
 {
     bn_mesh_t *m = l->mesh;
     if (!l->outbound || l->own_hello == NULL) {
-        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        bn__link_close(l, BN_CLOSE_PROTOCOL);
         return;
     }
     if (!keys_valid(msg) ||
         bn__hs_derive(&l->hs, m->cookie_key, l->own_hello, l->own_hello_len, body, len,
                       msg->u.hello.kx_pk.data, msg->u.hello.kx_pk.len) != 0) {
-        bn__link_close(l, BN__CLOSE_BAD_HELLO);
+        bn__link_close(l, BN_CLOSE_BAD_HELLO);
         return;
     }
     free(l->own_hello);
@@ -482,10 +446,7 @@ static bool take_identity(bn__link_t *l, const bn__msg_t *msg)
         msg->u.ident.port > 65535) {
         return false;
     }
-    l->peer_name = malloc(name->len + 1);
-    if (l->peer_name == NULL) {
-        abort();
-    }
+    l->peer_name = bn_xmalloc(name->len + 1);
     memcpy(l->peer_name, name->data, name->len);
     l->peer_name[name->len] = '\0';
     l->peer_incarnation = msg->u.ident.incarnation;
@@ -500,23 +461,23 @@ static bool take_identity(bn__link_t *l, const bn__msg_t *msg)
     return true;
 }
 
-static bn__close_reason_t refuse_close_reason(uint32_t why)
+static bn_close_reason_t refuse_close_reason(uint32_t why)
 {
     switch (why) {
     case BN__REFUSE_DUPLICATE:
-        return BN__CLOSE_DUPLICATE_LINK;
+        return BN_CLOSE_DUPLICATE_LINK;
     case BN__REFUSE_NAME_CLASH:
-        return BN__CLOSE_NAME_CLASH;
+        return BN_CLOSE_NAME_CLASH;
     case BN__REFUSE_SELF:
-        return BN__CLOSE_SELF_CONNECT;
+        return BN_CLOSE_SELF_CONNECT;
     case BN__REFUSE_BAD_COOKIE:
-        return BN__CLOSE_BAD_COOKIE;
+        return BN_CLOSE_BAD_COOKIE;
     default:
-        return BN__CLOSE_PROTOCOL;
+        return BN_CLOSE_PROTOCOL;
     }
 }
 
-void bn__link_refuse(bn__link_t *l, uint32_t why, bn__close_reason_t reason)
+void bn__link_refuse(bn__link_t *l, uint32_t why, bn_close_reason_t reason)
 {
     if (l->state == BN__LINK_CLOSING || l->draining) {
         return;
@@ -547,7 +508,7 @@ static void on_identify(bn__link_t *l, const bn__msg_t *msg)
     /* Only a sealed Identify counts: one that arrived in plain text (before
      * the Hello and Challenge set up the keys) proves nothing. */
     if (l->authed || !l->rx_crypt || (l->outbound && !l->sent_identify)) {
-        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        bn__link_close(l, BN_CLOSE_PROTOCOL);
         return;
     }
     /* The frame opened under the cookie-bound keys: the peer knows the
@@ -556,7 +517,7 @@ static void on_identify(bn__link_t *l, const bn__msg_t *msg)
     l->tx_crypt = true; /* from here on the acceptor may answer sealed */
     bn__preauth_done(m, l);
     if (!take_identity(l, msg)) {
-        bn__link_close(l, BN__CLOSE_BAD_HELLO);
+        bn__link_close(l, BN_CLOSE_BAD_HELLO);
         return;
     }
     uint32_t why = bn__node_decide(m, l);
@@ -601,18 +562,18 @@ static void handshake_frame(bn__link_t *l, const bn__msg_t *msg, const uint8_t *
         if (l->state == BN__LINK_PENDING) {
             link_up(l);
         } else {
-            bn__link_close(l, BN__CLOSE_PROTOCOL);
+            bn__link_close(l, BN_CLOSE_PROTOCOL);
         }
         break;
     case BN__MSG_REFUSE:
         if (l->authed || (l->outbound && l->sent_identify)) {
             on_refuse(l, msg);
         } else {
-            bn__link_close(l, BN__CLOSE_PROTOCOL);
+            bn__link_close(l, BN_CLOSE_PROTOCOL);
         }
         break;
     default:
-        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        bn__link_close(l, BN_CLOSE_PROTOCOL);
         break;
     }
 }
@@ -630,7 +591,7 @@ static void open_failed(bn__link_t *l, const uint8_t *body, size_t len)
         msg.type = BN__MSG_REFUSE;
         msg.u.refuse.reason = BN__REFUSE_BAD_COOKIE;
         if (send_plain_msg(l, &msg, NULL)) {
-            bn__link_close_after_flush(l, BN__CLOSE_BAD_COOKIE);
+            bn__link_close_after_flush(l, BN_CLOSE_BAD_COOKIE);
         }
         return;
     }
@@ -644,12 +605,12 @@ static void open_failed(bn__link_t *l, const uint8_t *body, size_t len)
             if (bad_cookie) {
                 l->refused = BN__REFUSE_BAD_COOKIE;
                 bn__node_link_refused(l->mesh, l, BN__REFUSE_BAD_COOKIE);
-                bn__link_close(l, BN__CLOSE_BAD_COOKIE);
+                bn__link_close(l, BN_CLOSE_BAD_COOKIE);
                 return;
             }
         }
     }
-    bn__link_close(l, BN__CLOSE_DECRYPT_FAILED);
+    bn__link_close(l, BN_CLOSE_DECRYPT_FAILED);
 }
 
 static void handle_frame(bn__link_t *l, const uint8_t *body, size_t len)
@@ -659,7 +620,7 @@ static void handle_frame(bn__link_t *l, const uint8_t *body, size_t len)
     if (l->rx_crypt) {
         if (l->plain_cap < len) {
             l->plain_cap = len;
-            l->plain = xrealloc(l->plain, len);
+            l->plain = bn_xrealloc(l->plain, len);
         }
         long n = bn__hs_open(&l->hs, body, len, l->plain);
         if (n < 0) {
@@ -677,19 +638,19 @@ static void handle_frame(bn__link_t *l, const uint8_t *body, size_t len)
     case BN__DEC_VERSION:
         BN_LOG(WARN, "mesh_version_mismatch", "mesh=%s link#%llu version=%u want=%u", m->name,
                (unsigned long long)l->id, msg.version, BN__MESH_PROTO_VERSION);
-        bn__link_close(l, BN__CLOSE_VERSION_MISMATCH);
+        bn__link_close(l, BN_CLOSE_VERSION_MISMATCH);
         return;
     case BN__DEC_UNKNOWN:
         bn__msg_free(&msg);
         if (l->state != BN__LINK_UP) {
-            bn__link_close(l, BN__CLOSE_PROTOCOL);
+            bn__link_close(l, BN_CLOSE_PROTOCOL);
         } else {
             /* A newer peer's message: counted and ignored. */
             m->unknown_frames++;
         }
         return;
     default:
-        bn__link_close(l, BN__CLOSE_BAD_FRAME);
+        bn__link_close(l, BN_CLOSE_BAD_FRAME);
         return;
     }
     if (l->state == BN__LINK_UP) {
@@ -719,7 +680,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
-        bn__link_close(l, nread == UV_EOF ? BN__CLOSE_CONNECTION_CLOSED : BN__CLOSE_READ_ERROR);
+        bn__link_close(l, nread == UV_EOF ? BN_CLOSE_CONNECTION_CLOSED : BN_CLOSE_READ_ERROR);
         return;
     }
     if (nread == 0) {
@@ -736,11 +697,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             break;
         }
         if (rc == BN__FRAME_TOO_LARGE) {
-            bn__link_close(l, BN__CLOSE_FRAME_TOO_LARGE);
+            bn__link_close(l, BN_CLOSE_FRAME_TOO_LARGE);
             return;
         }
         if (rc != BN__FRAME_OK) {
-            bn__link_close(l, BN__CLOSE_BAD_FRAME);
+            bn__link_close(l, BN_CLOSE_BAD_FRAME);
             return;
         }
         handle_frame(l, body, len);
@@ -753,7 +714,7 @@ void bn__link_start(bn__link_t *l)
     l->state = BN__LINK_HANDSHAKE;
     int rc = uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
     if (rc < 0) {
-        bn__link_close(l, BN__CLOSE_READ_ERROR);
+        bn__link_close(l, BN_CLOSE_READ_ERROR);
         return;
     }
     if (l->outbound) {
@@ -770,7 +731,7 @@ static void on_connect(uv_connect_t *req, int status)
     if (status < 0) {
         BN_LOG(DEBUG, "mesh_connect_failed", "mesh=%s link#%llu addr=%s err=%s", l->mesh->name,
                (unsigned long long)l->id, l->addr, uv_err_name(status));
-        bn__link_close(l, BN__CLOSE_CONNECT_FAILED);
+        bn__link_close(l, BN_CLOSE_CONNECT_FAILED);
         return;
     }
     bn__link_start(l);
@@ -782,10 +743,7 @@ int bn__link_dial(bn__link_t *l, const char *host, int port)
     const char *ip = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
     snprintf(l->addr, sizeof(l->addr), "%s:%d", ip, port);
     snprintf(l->peer_ip, sizeof(l->peer_ip), "%s", ip);
-    int rc = uv_ip4_addr(ip, port, (struct sockaddr_in *)&ss);
-    if (rc < 0) {
-        rc = uv_ip6_addr(ip, port, (struct sockaddr_in6 *)&ss);
-    }
+    int rc = bn_net_addr(ip, port, &ss);
     if (rc < 0) {
         return rc;
     }

@@ -8,16 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "mesh/internal.h"
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (p == NULL) {
-        abort();
-    }
-    return p;
-}
 
 uint64_t bn__topic_hash(const void *topic, size_t len)
 {
@@ -43,7 +35,7 @@ bool bn__gset_add(bn__gset_t *s, const void *topic, size_t len)
     if (bn__gset_has(s, topic, len)) {
         return false;
     }
-    bn__topic_t *t = xmalloc(sizeof(*t) + len + 1);
+    bn__topic_t *t = bn_xmalloc(sizeof(*t) + len + 1);
     t->len = len;
     memcpy(t->key, topic, len);
     t->key[len] = '\0';
@@ -160,7 +152,7 @@ void bn__grx_delta(bn__grx_t *rx, bn__gset_t *live, bool join, const void *topic
         bn__grx_reset(rx);
         return;
     }
-    bn__gdelta_t *d = xmalloc(sizeof(*d) + len);
+    bn__gdelta_t *d = bn_xmalloc(sizeof(*d) + len);
     d->next = NULL;
     d->join = join;
     d->len = len;
@@ -191,10 +183,10 @@ void bn__gtx_start(bn__gtx_t *tx, const bn__gset_t *local, uint64_t sync_id)
     tx->active = true;
     tx->sync_id = sync_id;
     tx->n = local->count;
-    tx->items = xmalloc((tx->n ? tx->n : 1) * sizeof(*tx->items));
+    tx->items = bn_xmalloc((tx->n ? tx->n : 1) * sizeof(*tx->items));
     size_t i = 0;
     for (bn__topic_t *t = local->head; t != NULL; t = t->hh.next) {
-        uint8_t *copy = xmalloc(t->len ? t->len : 1);
+        uint8_t *copy = bn_xmalloc(t->len ? t->len : 1);
         memcpy(copy, t->key, t->len);
         tx->items[i++] = bn__bytes(copy, t->len);
     }

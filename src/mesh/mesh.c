@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/alloc.h"
 #include "bennu/log.h"
+#include "core/net.h"
 #include "core/sigpipe.h"
+#include "core/time.h"
 #include "core/json_check.h"
 #include "core/utf8.h"
 #include "mesh/internal.h"
@@ -21,23 +23,9 @@
 #define DEFAULT_MAX_PREAUTH 128u
 #define DEFAULT_MAX_PREAUTH_PER_IP 16u
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (d == NULL) {
-        abort();
-    }
-    return d;
-}
-
 uint64_t bn__mesh_now(const bn_mesh_t *m)
 {
     return uv_now(m->loop);
-}
-
-static uint64_t now_us(void)
-{
-    return uv_hrtime() / 1000u;
 }
 
 /* ---- construction ------------------------------------------------------- */
@@ -56,10 +44,7 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
     }
     bn__cidr_t *allow = NULL;
     if (cfg->n_allow > 0) {
-        allow = calloc(cfg->n_allow, sizeof(*allow));
-        if (allow == NULL) {
-            abort();
-        }
+        allow = bn_xcalloc(cfg->n_allow, sizeof(*allow));
         for (size_t i = 0; i < cfg->n_allow; i++) {
             if (cfg->allow[i] == NULL || bn__cidr_parse(cfg->allow[i], &allow[i]) != 0) {
                 BN_LOG(ERROR, "mesh_config", "reason=\"%s\" allow=%s",
@@ -74,10 +59,7 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
         return UV_EINVAL;
     }
     size_t seeds_cap = cfg->n_seeds + (cfg->n_join_dns > 0 ? BN__DNS_MAX_ADDRS : 0);
-    bn__seed_t *seeds = calloc(seeds_cap ? seeds_cap : 1, sizeof(*seeds));
-    if (seeds == NULL) {
-        abort();
-    }
+    bn__seed_t *seeds = bn_xcalloc(seeds_cap ? seeds_cap : 1, sizeof(*seeds));
     for (size_t i = 0; i < cfg->n_seeds; i++) {
         if (cfg->seeds[i] == NULL || bn__parse_hostport(cfg->seeds[i], seeds[i].host,
                                                         sizeof(seeds[i].host),
@@ -121,13 +103,12 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
         return UV_EIO;
     }
 
-    bn_mesh_t *m = calloc(1, sizeof(*m));
-    if (m == NULL) {
-        abort();
-    }
+    bn_mesh_t *m = bn_xcalloc(1, sizeof(*m));
+    bn_queue_init(&m->links);
+    bn_queue_init(&m->pa.links);
     m->loop = loop;
-    m->name = xstrdup(cfg->name);
-    m->bind = xstrdup(cfg->bind != NULL ? cfg->bind : "127.0.0.1");
+    m->name = bn_xstrdup(cfg->name);
+    m->bind = bn_xstrdup(cfg->bind != NULL ? cfg->bind : "127.0.0.1");
     m->cfg_port = cfg->port;
     m->port = -1;
     memcpy(m->cookie_key, cookie_key, sizeof(cookie_key));
@@ -157,21 +138,16 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
     m->adv_port = adv_port;
     bn__dns_init(m, cfg->join_dns, cfg->n_join_dns); /* checked above */
     if (cfg->n_dial_overrides > 0) {
-        m->dial_overrides = calloc(cfg->n_dial_overrides, sizeof(char *));
-        if (m->dial_overrides == NULL) {
-            abort();
-        }
+        m->dial_overrides = bn_xcalloc(cfg->n_dial_overrides, sizeof(char *));
         for (size_t i = 0; i < cfg->n_dial_overrides; i++) {
-            m->dial_overrides[i] = xstrdup(cfg->dial_overrides[i]);
+            m->dial_overrides[i] = bn_xstrdup(cfg->dial_overrides[i]);
         }
         m->n_dial_overrides = cfg->n_dial_overrides;
     }
     /* Wall-clock milliseconds in the high bits make a restart's incarnation
      * compare greater than the previous one; the random low bits separate
      * nodes started in the same millisecond. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint64_t ms = bn_wall_ms();
     m->incarnation = (ms << 20) | randombytes_uniform(1u << 20);
 
     unsigned sweep = m->tick_ms / 2;
@@ -198,7 +174,7 @@ void bn__mesh_send_tick(bn_mesh_t *m, bn__link_t *l)
     bn__msg_t msg;
     memset(&msg, 0, sizeof(msg));
     msg.type = BN__MSG_TICK;
-    uint64_t t = now_us();
+    uint64_t t = bn_mono_us();
     msg.u.tick.ts_us = t;
     if (l->peer_tick_ts_us != 0) {
         msg.u.tick.echo_ts_us = l->peer_tick_ts_us;
@@ -217,13 +193,13 @@ static void on_sweep(uv_timer_t *t)
 {
     bn_mesh_t *m = t->data;
     uint64_t now = bn__mesh_now(m);
-    for (bn__link_t *l = m->links; l != NULL; l = l->next) {
+    for (bn__link_t *l = bn__link_first(m); l != NULL; l = bn__link_next(m, l)) {
         switch (l->state) {
         case BN__LINK_CONNECTING:
         case BN__LINK_HANDSHAKE:
         case BN__LINK_PENDING:
             if (now - l->created_ms >= m->timing.handshake_ms) {
-                bn__link_close(l, BN__CLOSE_HANDSHAKE_TIMEOUT);
+                bn__link_close(l, BN_CLOSE_HANDSHAKE_TIMEOUT);
             }
             break;
         case BN__LINK_UP:
@@ -235,7 +211,7 @@ static void on_sweep(uv_timer_t *t)
                 break;
             }
             if (now - l->last_rx_ms >= m->down_ms) {
-                bn__link_close(l, BN__CLOSE_TICK_TIMEOUT);
+                bn__link_close(l, BN_CLOSE_TICK_TIMEOUT);
                 break;
             }
             if (now - l->last_tx_ms >= m->tick_ms ||
@@ -283,7 +259,7 @@ static void on_idle(uv_idle_t *h)
 {
     bn_mesh_t *m = h->data;
     bool more = false;
-    for (bn__link_t *l = m->links; l != NULL; l = l->next) {
+    for (bn__link_t *l = bn__link_first(m); l != NULL; l = bn__link_next(m, l)) {
         if (!l->gtx.active || l->state != BN__LINK_UP) {
             continue;
         }
@@ -350,7 +326,7 @@ void bn__mesh_node_up(bn_mesh_t *m, bn__node_t *n, bool restarted)
 
 static void on_tick(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
 {
-    uint64_t t = now_us();
+    uint64_t t = bn_mono_us();
     l->last_tick_rx_ms = bn__mesh_now(m);
     if (msg->u.tick.echo_ts_us != 0 && t >= msg->u.tick.echo_ts_us + msg->u.tick.echo_delay_us) {
         l->rtt_us = t - msg->u.tick.echo_ts_us - msg->u.tick.echo_delay_us;
@@ -448,7 +424,7 @@ void bn__mesh_dispatch(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
     if (!frame_ok(msg)) {
         BN_LOG(WARN, "mesh_bad_payload", "mesh=%s link#%llu node=%s type=%s", m->name,
                (unsigned long long)l->id, BN_LOG_VAL(l->peer_name), bn__msg_type_name(msg->type));
-        bn__link_close(l, BN__CLOSE_BAD_PAYLOAD);
+        bn__link_close(l, BN_CLOSE_BAD_PAYLOAD);
         return;
     }
     bn__node_t *n = l->node;
@@ -501,7 +477,7 @@ void bn__mesh_dispatch(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
         }
         break;
     default:
-        bn__link_close(l, BN__CLOSE_PROTOCOL);
+        bn__link_close(l, BN_CLOSE_PROTOCOL);
         break;
     }
 }
@@ -516,7 +492,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     bn__link_t *l = bn__link_new(m, false);
     if (uv_accept(server, (uv_stream_t *)&l->tcp) != 0) {
-        bn__link_close(l, BN__CLOSE_READ_ERROR);
+        bn__link_close(l, BN_CLOSE_READ_ERROR);
         return;
     }
     struct sockaddr_storage ss;
@@ -532,11 +508,11 @@ static void on_connection(uv_stream_t *server, int status)
         }
         snprintf(l->addr, sizeof(l->addr), "%s:%d", l->peer_ip, port);
     } else {
-        bn__link_close(l, BN__CLOSE_READ_ERROR);
+        bn__link_close(l, BN_CLOSE_READ_ERROR);
         return;
     }
     if (!bn__preauth_admit(m, l, (const struct sockaddr *)&ss)) {
-        bn__link_close(l, BN__CLOSE_NOT_ALLOWED);
+        bn__link_close(l, BN_CLOSE_NOT_ALLOWED);
         return;
     }
     bn__link_start(l);
@@ -556,32 +532,23 @@ int bn_mesh_start(bn_mesh_t *m)
     m->started = true;
     if (m->cfg_port >= 0) {
         struct sockaddr_storage ss;
-        int rc = uv_ip4_addr(m->bind, m->cfg_port, (struct sockaddr_in *)&ss);
-        if (rc < 0) {
-            rc = uv_ip6_addr(m->bind, m->cfg_port, (struct sockaddr_in6 *)&ss);
-        }
+        int rc = bn_net_addr(m->bind, m->cfg_port, &ss);
         if (rc < 0) {
             BN_LOG(ERROR, "mesh_listen", "mesh=%s bind=%s err=%s", m->name, m->bind,
                    uv_err_name(rc));
             return rc;
         }
-        uv_tcp_init(m->loop, &m->listener);
+        uv_tcp_init_ex(m->loop, &m->listener, ss.ss_family);
         m->listener.data = m;
         m->listening = true;
         m->open_handles++;
-        rc = uv_tcp_bind(&m->listener, (const struct sockaddr *)&ss, 0);
-        if (rc == 0) {
-            rc = uv_listen((uv_stream_t *)&m->listener, 128, on_connection);
-        }
+        rc = bn_net_listen(&m->listener, (const struct sockaddr *)&ss, false, 128, on_connection);
         if (rc < 0) {
             BN_LOG(ERROR, "mesh_listen", "mesh=%s bind=%s port=%d err=%s", m->name, m->bind,
                    m->cfg_port, uv_err_name(rc));
             return rc;
         }
-        int len = sizeof(ss);
-        uv_tcp_getsockname(&m->listener, (struct sockaddr *)&ss, &len);
-        m->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        m->port = bn_net_bound_port(&m->listener);
     }
     uv_timer_start(&m->sweep, on_sweep, m->timing.sweep_ms, m->timing.sweep_ms);
     bn__dns_sweep(m, bn__mesh_now(m));
@@ -764,7 +731,7 @@ void bn_mesh_members(bn_mesh_t *m, void (*cb)(void *ud, const bn_mesh_member_t *
         mb.hidden = n->hidden;
         mb.groups = n->groups.count;
         mb.digest = n->groups.digest;
-        mb.last_down_reason = bn__close_reason_name(n->last_reason);
+        mb.last_down_reason = bn_close_reason_name(n->last_reason);
         mb.downs = n->downs;
         mb.up_ms = mb.up ? now - n->up_since_ms : 0;
         /* "connecting" while a dial is in flight for a node that is down, so
@@ -823,9 +790,9 @@ bool bn_mesh_has_group(bn_mesh_t *m, const char *node, const char *topic, size_t
 void bn_mesh_close_counts(const bn_mesh_t *m, void (*cb)(void *ud, const char *reason, uint64_t n),
                           void *ud)
 {
-    for (int r = 0; r < BN__CLOSE_COUNT; r++) {
+    for (int r = 0; r < BN_CLOSE__COUNT; r++) {
         if (m->closes[r] != 0) {
-            cb(ud, bn__close_reason_name((bn__close_reason_t)r), m->closes[r]);
+            cb(ud, bn_close_reason_name((bn_close_reason_t)r), m->closes[r]);
         }
     }
 }
@@ -872,8 +839,8 @@ void bn_mesh_close(bn_mesh_t *m, void (*cb)(void *ud), void *ud)
     m->close_ud = ud;
     bn__admin_cancel_all(m);
     bn__dns_cancel(m);
-    for (bn__link_t *l = m->links; l != NULL; l = l->next) {
-        bn__link_close(l, BN__CLOSE_SHUTDOWN);
+    for (bn__link_t *l = bn__link_first(m); l != NULL; l = bn__link_next(m, l)) {
+        bn__link_close(l, BN_CLOSE_SHUTDOWN);
     }
     if (m->listening) {
         uv_close((uv_handle_t *)&m->listener, on_handle_closed);
@@ -895,7 +862,7 @@ void bn__mesh_set_tap(bn_mesh_t *m, bn__mesh_tap_cb cb, void *ud)
     m->tap_ud = ud;
 }
 
-uint64_t bn__mesh_close_count(const bn_mesh_t *m, bn__close_reason_t r)
+uint64_t bn__mesh_close_count(const bn_mesh_t *m, bn_close_reason_t r)
 {
     return m->closes[r];
 }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "bennu/log.h"
 #include "mesh/internal.h"
 
@@ -63,14 +64,8 @@ bn__node_t *bn__node_get(bn_mesh_t *m, const char *name)
     if (n != NULL) {
         return n;
     }
-    n = calloc(1, sizeof(*n));
-    if (n == NULL) {
-        abort();
-    }
-    n->name = strdup(name);
-    if (n->name == NULL) {
-        abort();
-    }
+    n = bn_xcalloc(1, sizeof(*n));
+    n->name = bn_xstrdup(name);
     n->port = -1;
     n->state = BN__NODE_DOWN;
     HASH_ADD_KEYPTR(hh, m->nodes, n->name, strlen(n->name), n);
@@ -90,7 +85,7 @@ void bn__node_free_all(bn_mesh_t *m)
     }
 }
 
-static void node_down(bn_mesh_t *m, bn__node_t *n, bn__close_reason_t reason)
+static void node_down(bn_mesh_t *m, bn__node_t *n, bn_close_reason_t reason)
 {
     const bn__link_t *link = n->link;
     n->link = NULL;
@@ -104,7 +99,7 @@ static void node_down(bn_mesh_t *m, bn__node_t *n, bn__close_reason_t reason)
         /* A bennuctl run: its link lines are at debug; this is its one line. */
         BN_LOG(DEBUG, "mesh_nodedown", "mesh=%s node=%s incarnation=%llu reason=%s", m->name,
                BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
-               bn__close_reason_name(reason));
+               bn_close_reason_name(reason));
         BN_LOG(INFO, "admin_session", "mesh=%s node=%s addr=%s requests=%u ops=%s duration_ms=%llu",
                m->name, BN_LOG_VAL(n->name), link != NULL ? link->addr : "-",
                link != NULL ? link->admin_requests : 0u,
@@ -114,7 +109,7 @@ static void node_down(bn_mesh_t *m, bn__node_t *n, bn__close_reason_t reason)
     }
     BN_LOG(INFO, "mesh_nodedown", "mesh=%s node=%s incarnation=%llu reason=%s groups_dropped=%zu",
            m->name, BN_LOG_VAL(n->name), (unsigned long long)n->incarnation,
-           bn__close_reason_name(reason), dropped);
+           bn_close_reason_name(reason), dropped);
     if (!n->hidden && !m->hidden && m->cb.peer_down != NULL) {
         m->cb.peer_down(m->ud, n->name, n->incarnation);
     }
@@ -134,9 +129,9 @@ int bn__node_forget(bn_mesh_t *m, const char *name)
         bn__link_t *l = n->dial_link;
         n->dial_link = NULL;
         l->dial_node = NULL;
-        bn__link_close(l, BN__CLOSE_SHUTDOWN);
+        bn__link_close(l, BN_CLOSE_SHUTDOWN);
     }
-    for (bn__link_t *l = m->links; l != NULL; l = l->next) {
+    for (bn__link_t *l = bn__link_first(m); l != NULL; l = bn__link_next(m, l)) {
         if (l->dial_node == n) {
             l->dial_node = NULL;
         }
@@ -190,9 +185,9 @@ static void cancel_link(bn__link_t *l)
         return;
     }
     if (l->outbound ? l->tx_crypt : l->authed) {
-        bn__link_refuse(l, BN__REFUSE_DUPLICATE, BN__CLOSE_DUPLICATE_LINK);
+        bn__link_refuse(l, BN__REFUSE_DUPLICATE, BN_CLOSE_DUPLICATE_LINK);
     } else {
-        bn__link_close(l, BN__CLOSE_DUPLICATE_LINK);
+        bn__link_close(l, BN_CLOSE_DUPLICATE_LINK);
     }
 }
 
@@ -290,7 +285,7 @@ void bn__node_link_up(bn_mesh_t *m, bn__link_t *l)
          * old link. Its unsent frames follow, in order, on the new one. */
         old->node = NULL;
         bn__link_take_queue(l, old);
-        bn__link_close(old, BN__CLOSE_REPLACED);
+        bn__link_close(old, BN_CLOSE_REPLACED);
         n->link = l;
         l->node = n;
         BN_LOG(INFO, "mesh_link_switch", "mesh=%s node=%s from=link#%llu to=link#%llu", m->name,

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "bennu/log.h"
 #include "mesh/internal.h"
 
@@ -28,10 +29,7 @@ static bn__ipcount_t *ip_entry(bn__preauth_t *pa, const char *ip, bool create)
     bn__ipcount_t *e = NULL;
     HASH_FIND_STR(pa->ips, ip, e);
     if (e == NULL && create) {
-        e = calloc(1, sizeof(*e));
-        if (e == NULL) {
-            abort();
-        }
+        e = bn_xcalloc(1, sizeof(*e));
         snprintf(e->ip, sizeof(e->ip), "%s", ip);
         HASH_ADD_STR(pa->ips, ip, e);
     }
@@ -44,17 +42,7 @@ static void untrack(bn__preauth_t *pa, bn__link_t *l)
         return;
     }
     l->preauth = false;
-    if (l->pa_prev != NULL) {
-        l->pa_prev->pa_next = l->pa_next;
-    } else {
-        pa->oldest = l->pa_next;
-    }
-    if (l->pa_next != NULL) {
-        l->pa_next->pa_prev = l->pa_prev;
-    } else {
-        pa->newest = l->pa_prev;
-    }
-    l->pa_prev = l->pa_next = NULL;
+    bn_queue_remove(&l->pa_node);
     pa->count--;
     bn__ipcount_t *e = ip_entry(pa, l->peer_ip, false);
     if (e != NULL && --e->n == 0) {
@@ -67,7 +55,7 @@ static void evict(bn_mesh_t *m, bn__link_t *victim)
 {
     m->pa.since.evicted++;
     /* bn__link_close counts the close and calls bn__preauth_closed. */
-    bn__link_close(victim, BN__CLOSE_PREAUTH_LIMIT);
+    bn__link_close(victim, BN_CLOSE_PREAUTH_LIMIT);
 }
 
 bool bn__preauth_admit(bn_mesh_t *m, bn__link_t *l, const struct sockaddr *sa)
@@ -86,28 +74,25 @@ bool bn__preauth_admit(bn_mesh_t *m, bn__link_t *l, const struct sockaddr *sa)
     pa->since.accepted++;
     bn__ipcount_t *e = ip_entry(pa, l->peer_ip, true);
     if (e->n >= pa->max_per_ip) {
-        for (bn__link_t *x = pa->oldest; x != NULL; x = x->pa_next) {
+        bn_queue_t *q;
+        bn_queue_foreach(q, &pa->links)
+        {
+            bn__link_t *x = bn_container_of(q, bn__link_t, pa_node);
             if (strcmp(x->peer_ip, l->peer_ip) == 0) {
                 evict(m, x);
                 break;
             }
         }
     }
-    if (pa->count >= pa->max_total && pa->oldest != NULL) {
-        evict(m, pa->oldest);
+    bn_queue_t *oldest = bn_queue_head(&pa->links);
+    if (pa->count >= pa->max_total && oldest != NULL) {
+        evict(m, bn_container_of(oldest, bn__link_t, pa_node));
     }
     /* The entry may have been freed by an eviction. */
     e = ip_entry(pa, l->peer_ip, true);
     e->n++;
     l->preauth = true;
-    l->pa_prev = pa->newest;
-    l->pa_next = NULL;
-    if (pa->newest != NULL) {
-        pa->newest->pa_next = l;
-    } else {
-        pa->oldest = l;
-    }
-    pa->newest = l;
+    bn_queue_insert_tail(&pa->links, &l->pa_node);
     pa->count++;
     return true;
 }
@@ -117,7 +102,7 @@ void bn__preauth_done(bn_mesh_t *m, bn__link_t *l)
     untrack(&m->pa, l);
 }
 
-void bn__preauth_closed(bn_mesh_t *m, bn__link_t *l, bn__close_reason_t reason)
+void bn__preauth_closed(bn_mesh_t *m, bn__link_t *l, bn_close_reason_t reason)
 {
     untrack(&m->pa, l);
     m->pa.since.closed++;
@@ -138,7 +123,7 @@ void bn__preauth_sweep(bn_mesh_t *m, uint64_t now)
     }
     /* Handshakes that fail are what an operator needs to see; connections
      * that closed cleanly before proving anything are counted with them. */
-    bn_log_level_t level = c->by_reason[BN__CLOSE_BAD_COOKIE] || c->evicted || c->not_allowed
+    bn_log_level_t level = c->by_reason[BN_CLOSE_BAD_COOKIE] || c->evicted || c->not_allowed
                                ? BN_LOG_WARN
                                : BN_LOG_INFO;
     if (level < bn_log_level) {
@@ -152,14 +137,14 @@ void bn__preauth_sweep(bn_mesh_t *m, uint64_t now)
            m->name, pa->summary_ms, (unsigned long long)c->accepted, pa->count,
            (unsigned long long)c->not_allowed, (unsigned long long)c->evicted,
            (unsigned long long)c->closed,
-           (unsigned long long)c->by_reason[BN__CLOSE_BAD_COOKIE],
-           (unsigned long long)c->by_reason[BN__CLOSE_HANDSHAKE_TIMEOUT],
-           (unsigned long long)c->by_reason[BN__CLOSE_BAD_HELLO],
-           (unsigned long long)c->by_reason[BN__CLOSE_CONNECTION_CLOSED],
-           (unsigned long long)(c->closed - c->by_reason[BN__CLOSE_BAD_COOKIE] -
-                                c->by_reason[BN__CLOSE_HANDSHAKE_TIMEOUT] -
-                                c->by_reason[BN__CLOSE_BAD_HELLO] -
-                                c->by_reason[BN__CLOSE_CONNECTION_CLOSED]));
+           (unsigned long long)c->by_reason[BN_CLOSE_BAD_COOKIE],
+           (unsigned long long)c->by_reason[BN_CLOSE_HANDSHAKE_TIMEOUT],
+           (unsigned long long)c->by_reason[BN_CLOSE_BAD_HELLO],
+           (unsigned long long)c->by_reason[BN_CLOSE_CONNECTION_CLOSED],
+           (unsigned long long)(c->closed - c->by_reason[BN_CLOSE_BAD_COOKIE] -
+                                c->by_reason[BN_CLOSE_HANDSHAKE_TIMEOUT] -
+                                c->by_reason[BN_CLOSE_BAD_HELLO] -
+                                c->by_reason[BN_CLOSE_CONNECTION_CLOSED]));
     memset(&pa->since, 0, sizeof(pa->since));
 }
 

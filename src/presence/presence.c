@@ -8,16 +8,13 @@
 #include <time.h>
 
 #include "channel/internal.h"
+#include "core/alloc.h"
+#include "core/time.h"
 #include "bennu/log.h"
 #include "presence/hooks.h"
 #include "presence/internal.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-static void oom(void)
-{
-    abort();
-}
 
 static uint64_t now_ms(const bn__pr_t *pr)
 {
@@ -37,9 +34,7 @@ static uint16_t name_hash(const char *name)
  * 16-bit counter) in unpadded base64url: 16 characters. */
 static void make_ref(bn__pr_t *pr, char out[BN__PR_REF_MAX + 1])
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + pr->ref_counter;
+    uint64_t ns = bn_wall_ns() + pr->ref_counter;
     uint16_t c = (uint16_t)++pr->ref_counter;
     uint8_t b[12];
     for (int i = 0; i < 8; i++) {
@@ -104,10 +99,7 @@ static bn__pr_topic_t *topic_get(bn__pr_t *pr, const char *name, size_t len, boo
     if (t != NULL || !create) {
         return t;
     }
-    t = calloc(1, sizeof(*t) + len + 1);
-    if (t == NULL) {
-        oom();
-    }
+    t = bn_xcalloc(1, sizeof(*t) + len + 1);
     memcpy(t->name, name, len);
     t->len = len;
     HASH_ADD_KEYPTR(hh, pr->topics, t->name, len, t);
@@ -133,10 +125,7 @@ static bn__pr_key_t *key_get(bn__pr_topic_t *t, const char *key, bool create)
     if (k != NULL || !create) {
         return k;
     }
-    k = calloc(1, sizeof(*k) + len + 1);
-    if (k == NULL) {
-        oom();
-    }
+    k = bn_xcalloc(1, sizeof(*k) + len + 1);
     memcpy(k->key, key, len);
     k->topic = t;
     HASH_ADD_KEYPTR(hh, t->keys, k->key, len, k);
@@ -152,10 +141,7 @@ bn__pr_rep_t *bn__pr_rep_get(bn__pr_t *pr, const char *name)
         return r;
     }
     size_t len = strlen(name);
-    r = calloc(1, sizeof(*r) + len + 1);
-    if (r == NULL) {
-        oom();
-    }
+    r = bn_xcalloc(1, sizeof(*r) + len + 1);
     memcpy(r->name, name, len);
     HASH_ADD_KEYPTR(hh, pr->reps, r->name, len, r);
     return r;
@@ -168,10 +154,7 @@ static bn__pr_owner_t *owner_get(bn__pr_t *pr, const void *id, bool create)
     if (o != NULL || !create) {
         return o;
     }
-    o = calloc(1, sizeof(*o));
-    if (o == NULL) {
-        oom();
-    }
+    o = bn_xcalloc(1, sizeof(*o));
     o->id = id;
     HASH_ADD_PTR(pr->owners, id, o);
     return o;
@@ -349,10 +332,7 @@ bn__pr_meta_t *bn__pr_add(bn__pr_t *pr, bn__pr_rep_t *rep, const char *topic, si
         json_decref(meta);
         return NULL;
     }
-    m = calloc(1, sizeof(*m));
-    if (m == NULL) {
-        oom();
-    }
+    m = bn_xcalloc(1, sizeof(*m));
     strcpy(m->ref, ref);
     m->meta = meta;
     m->rep = rep;
@@ -453,12 +433,9 @@ void bn__pr_rep_clear(bn__pr_t *pr, bn__pr_rep_t *rep)
 
 static bn__pr_t *pr_alloc(const char *name, uint64_t incarnation)
 {
-    bn__pr_t *pr = calloc(1, sizeof(*pr));
+    bn__pr_t *pr = bn_xcalloc(1, sizeof(*pr));
     size_t len = strlen(name);
-    bn__pr_rep_t *self = calloc(1, sizeof(*self) + 256);
-    if (pr == NULL || self == NULL) {
-        oom();
-    }
+    bn__pr_rep_t *self = bn_xcalloc(1, sizeof(*self) + 256);
     snprintf(self->name, 256, "%.*s", (int)(len < 255 ? len : 255), name);
     self->local = true;
     self->up = true;
@@ -643,17 +620,11 @@ int bn__pr_update(bn__pr_t *pr, const void *owner, const char *key, json_t *meta
         return -1;
     }
     bn__pr_topic_t *t = old->key->topic;
-    char *topic = strndup(t->name, t->len);
+    char *topic = bn_xstrndup(t->name, t->len);
     size_t tlen = t->len;
-    if (topic == NULL) {
-        oom();
-    }
     bn__pr_log_remove(pr, old);
     /* The key outlives the remove when it has other metas; copy it. */
-    char *k = strdup(key);
-    if (k == NULL) {
-        oom();
-    }
+    char *k = bn_xstrdup(key);
     bn__pr_remove(pr, old);
     bn__pr_meta_t *m = bn__pr_add(pr, pr->self, topic, tlen, k, stamped, ref);
     free(topic);
@@ -922,10 +893,7 @@ json_t *bn_presence_admin_json(bn_server_t *srv, const char *topic)
         for (const bn__pr_topic_t *t = pr != NULL ? pr->topics : NULL; t != NULL;
              t = t->hh.next) {
             if (t->n_metas > 0) {
-                char *name = strndup(t->name, t->len);
-                if (name == NULL) {
-                    oom();
-                }
+                char *name = bn_xstrndup(t->name, t->len);
                 json_object_set_new(topics, name, topic_digest(t));
                 free(name);
             }

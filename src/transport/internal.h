@@ -5,6 +5,7 @@
 #include <uthash.h>
 
 #include "core/cidr.h"
+#include "core/queue.h"
 #include "transport/transport.h"
 
 #define BN_READ_BUF_SIZE (64 * 1024)
@@ -28,7 +29,7 @@ struct bn_conn_s {
     uv_tcp_t tcp;
     bn_transport_t *t;
     bn_conn_t *prev, *next;     /* all connections */
-    bn_conn_t *flush_next;      /* pending-flush list */
+    bn_conn_t *flush_next;      /* pending-flush list (singly linked: see flush_all) */
     uint64_t id;
     uint64_t last_rx_ms;
     uint64_t req_start_ms;      /* first byte of an incomplete request; 0 = none */
@@ -36,7 +37,7 @@ struct bn_conn_s {
     uint64_t close_deadline_ms;
     size_t held;                /* bytes the frame parser holds (memory budget) */
     struct bn_ipcount_s *ip;    /* while no request completed (pending per IP) */
-    bn_conn_t *pend_prev, *pend_next; /* pending connections, oldest first */
+    bn_queue_t pend_node;       /* on the transport's pending list */
     uint8_t mode;
     bool in_flush_list;
     bool writing;               /* a uv_write is pending (its request is on the heap) */
@@ -90,7 +91,7 @@ struct bn_transport_s {
     bn_transport_ops_t ops;
     bn_conn_t *conns;
     bn_conn_t *flush_list;
-    bn_conn_t *pend_oldest, *pend_newest; /* connections with no completed request */
+    bn_queue_t pending;     /* connections with no completed request, oldest first */
     struct bn_ipcount_s *ips;
     uint64_t next_id;
     unsigned n_conns;

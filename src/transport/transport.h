@@ -17,41 +17,12 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/close_reason.h"
 #include "transport/ws/ws.h"
 
 typedef struct bn_conn_s bn_conn_t;
 typedef struct bn_transport_s bn_transport_t;
 
-/* Why a connection was closed; counted and logged. */
-#define BN_CLOSE_REASON_MAP(X)                  \
-    X(NONE, "none")                             \
-    X(PEER_CLOSED, "peer_closed")               \
-    X(READ_ERROR, "read_error")                 \
-    X(WRITE_ERROR, "write_error")               \
-    X(BAD_REQUEST, "bad_request")               \
-    X(HTTP_DONE, "http_done")                   \
-    X(HANDSHAKE_TIMEOUT, "handshake_timeout")   \
-    X(IDLE_TIMEOUT, "idle_timeout")             \
-    X(SLOW_CONSUMER, "slow_consumer")           \
-    X(WS_PROTOCOL, "ws_protocol_error")         \
-    X(WS_CLOSE, "ws_close")                     \
-    X(BAD_MESSAGE, "bad_message")               \
-    X(SERVER_CLOSE, "server_close")             \
-    X(SHUTDOWN, "shutdown")                     \
-    X(RATE_LIMITED, "rate_limited")             \
-    X(TOO_MANY_CONNS, "too_many_connections")   \
-    X(FRAME_TIMEOUT, "frame_timeout")           \
-    X(MEMORY_BUDGET, "memory_budget")           \
-    X(PENDING_LIMIT, "pending_per_ip")
-
-typedef enum {
-#define BN_CLOSE_ENUM(name, str) BN_CLOSE_##name,
-    BN_CLOSE_REASON_MAP(BN_CLOSE_ENUM)
-#undef BN_CLOSE_ENUM
-    BN_CLOSE__COUNT
-} bn_close_reason_t;
-
-const char *bn_close_reason_name(bn_close_reason_t r);
 
 typedef struct bn_http_header_s {
     const char *name;  /* lower-case */

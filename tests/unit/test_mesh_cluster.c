@@ -190,7 +190,7 @@ static void wait_has(world_t *w, tnode_t *at, tnode_t *of, const char *topic, bo
 
 typedef struct {
     bn_mesh_t *m;
-    bn__close_reason_t r;
+    bn_close_reason_t r;
     uint64_t at_least;
 } close_pred_t;
 
@@ -200,11 +200,11 @@ static bool pred_closes(void *ud)
     return bn__mesh_close_count(p->m, p->r) >= p->at_least;
 }
 
-static void wait_closes(world_t *w, bn_mesh_t *m, bn__close_reason_t r, uint64_t at_least)
+static void wait_closes(world_t *w, bn_mesh_t *m, bn_close_reason_t r, uint64_t at_least)
 {
     close_pred_t p = {m, r, at_least};
     if (!mt_run_until(&w->loop, pred_closes, &p, 5000)) {
-        fail_msg("no close with reason %s (have %llu)", bn__close_reason_name(r),
+        fail_msg("no close with reason %s (have %llu)", bn_close_reason_name(r),
                  (unsigned long long)bn__mesh_close_count(m, r));
     }
 }
@@ -326,7 +326,7 @@ static void test_three_nodes_groups_broadcast(void **state)
     wait_has(&w, b, c, "room:c", false);
     assert_int_equal(bn__node_find(a->m, "c@127.0.0.1")->state, BN__NODE_DOWN);
     assert_int_equal(bn__node_find(a->m, "c@127.0.0.1")->last_reason,
-                     BN__CLOSE_CONNECTION_CLOSED);
+                     BN_CLOSE_CONNECTION_CLOSED);
     world_close(&w);
 }
 
@@ -339,7 +339,7 @@ static bool pred_tick_timeout_then_up(void *ud)
 {
     reason_pred_t *p = ud;
     bn__node_t *n = bn__node_find(p->at->m, p->of);
-    return n != NULL && n->downs >= 1 && n->last_reason == BN__CLOSE_TICK_TIMEOUT &&
+    return n != NULL && n->downs >= 1 && n->last_reason == BN_CLOSE_TICK_TIMEOUT &&
            n->state == BN__NODE_UP;
 }
 
@@ -378,7 +378,7 @@ static bool pred_single_link(void *ud)
     world_t *w = ud;
     for (int i = 0; i < 2; i++) {
         int links = 0;
-        for (bn__link_t *l = w->n[i].m->links; l != NULL; l = l->next) {
+        for (bn__link_t *l = bn__link_first(w->n[i].m); l != NULL; l = bn__link_next(w->n[i].m, l)) {
             links++;
         }
         if (links != 1 || bn_mesh_up_count(w->n[i].m) != 1) {
@@ -416,8 +416,8 @@ static void test_simultaneous_connect(void **state)
     /* Both ends kept the same connection: the one dialled by a (lower). */
     assert_true(nb->link->outbound);
     assert_false(na->link->outbound);
-    assert_true(bn__mesh_close_count(ma, BN__CLOSE_DUPLICATE_LINK) +
-                    bn__mesh_close_count(mb, BN__CLOSE_DUPLICATE_LINK) >=
+    assert_true(bn__mesh_close_count(ma, BN_CLOSE_DUPLICATE_LINK) +
+                    bn__mesh_close_count(mb, BN_CLOSE_DUPLICATE_LINK) >=
                 1);
     /* The switch never took the node down. */
     assert_int_equal(nb->downs, 0);
@@ -440,8 +440,8 @@ static void test_wrong_cookie(void **state)
     node_start(b);
     /* The acceptor could not open the dialler's proof; the dialler is told
      * in plain text, and neither learns the other's name. */
-    wait_closes(&w, a->m, BN__CLOSE_BAD_COOKIE, 1);
-    wait_closes(&w, b->m, BN__CLOSE_BAD_COOKIE, 1);
+    wait_closes(&w, a->m, BN_CLOSE_BAD_COOKIE, 1);
+    wait_closes(&w, b->m, BN_CLOSE_BAD_COOKIE, 1);
     assert_int_equal(bn_mesh_up_count(a->m), 0);
     assert_int_equal(bn_mesh_up_count(b->m), 0);
     assert_null(bn__node_find(a->m, b->name));
@@ -545,37 +545,37 @@ static void test_bad_input_and_replay(void **state)
         const char *name;
         const void *bytes;
         size_t len;
-        bn__close_reason_t want;
+        bn_close_reason_t want;
         bool close_client;
     } rows[] = {
-        {"http garbage", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, BN__CLOSE_FRAME_TOO_LARGE, false},
-        {"oversized frame", "\x00\x10\x00\x00xxxx", 8, BN__CLOSE_FRAME_TOO_LARGE, false},
-        {"frame over the pre-auth limit", "\x00\x00\x02\x01xxxx", 8, BN__CLOSE_FRAME_TOO_LARGE,
+        {"http garbage", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, BN_CLOSE_FRAME_TOO_LARGE, false},
+        {"oversized frame", "\x00\x10\x00\x00xxxx", 8, BN_CLOSE_FRAME_TOO_LARGE, false},
+        {"frame over the pre-auth limit", "\x00\x00\x02\x01xxxx", 8, BN_CLOSE_FRAME_TOO_LARGE,
          false},
-        {"empty frame", "\x00\x00\x00\x00", 4, BN__CLOSE_BAD_FRAME, false},
-        {"junk body", "\x00\x00\x00\x04\xff\xff\xff\xff", 8, BN__CLOSE_BAD_FRAME, false},
-        {"truncated then eof", "\x00\x00\x00\x40xx", 6, BN__CLOSE_CONNECTION_CLOSED, true},
+        {"empty frame", "\x00\x00\x00\x00", 4, BN_CLOSE_BAD_FRAME, false},
+        {"junk body", "\x00\x00\x00\x04\xff\xff\xff\xff", 8, BN_CLOSE_BAD_FRAME, false},
+        {"truncated then eof", "\x00\x00\x00\x40xx", 6, BN_CLOSE_CONNECTION_CLOSED, true},
         {"version mismatch", bn_buf_body(bad_version), bad_version->len,
-         BN__CLOSE_VERSION_MISMATCH, false},
-        {"unknown type before auth", bn_buf_body(unknown), unknown->len, BN__CLOSE_PROTOCOL, false},
-        {"plain identify before hello", bn_buf_body(identify), identify->len, BN__CLOSE_PROTOCOL,
+         BN_CLOSE_VERSION_MISMATCH, false},
+        {"unknown type before auth", bn_buf_body(unknown), unknown->len, BN_CLOSE_PROTOCOL, false},
+        {"plain identify before hello", bn_buf_body(identify), identify->len, BN_CLOSE_PROTOCOL,
          false},
-        {"ready before hello", bn_buf_body(ready), ready->len, BN__CLOSE_PROTOCOL, false},
-        {"tick before hello", bn_buf_body(tick), tick->len, BN__CLOSE_PROTOCOL, false},
+        {"ready before hello", bn_buf_body(ready), ready->len, BN_CLOSE_PROTOCOL, false},
+        {"tick before hello", bn_buf_body(tick), tick->len, BN_CLOSE_PROTOCOL, false},
         /* After the Hello everything must open under the session keys: a
          * plain frame is a failed proof. */
-        {"plain tick after hello", hello_tick, hello_ok->len + tick->len, BN__CLOSE_BAD_COOKIE,
+        {"plain tick after hello", hello_tick, hello_ok->len + tick->len, BN_CLOSE_BAD_COOKIE,
          false},
         {"plain identify after hello", hello_identify, hello_ok->len + identify->len,
-         BN__CLOSE_BAD_COOKIE, false},
-        {"hello twice", hello_twice, 2 * hello_ok->len, BN__CLOSE_BAD_COOKIE, false},
+         BN_CLOSE_BAD_COOKIE, false},
+        {"hello twice", hello_twice, 2 * hello_ok->len, BN_CLOSE_BAD_COOKIE, false},
         {"short nonce", bn_buf_body(hello_short_nonce), hello_short_nonce->len,
-         BN__CLOSE_BAD_HELLO, false},
-        {"zero public key", bn_buf_body(hello_zero_pk), hello_zero_pk->len, BN__CLOSE_BAD_HELLO,
+         BN_CLOSE_BAD_HELLO, false},
+        {"zero public key", bn_buf_body(hello_zero_pk), hello_zero_pk->len, BN_CLOSE_BAD_HELLO,
          false},
-        {"replayed hello and identify", replay, rec.lens[0] + rec.lens[1], BN__CLOSE_BAD_COOKIE,
+        {"replayed hello and identify", replay, rec.lens[0] + rec.lens[1], BN_CLOSE_BAD_COOKIE,
          false},
-        {"silent client", "", 0, BN__CLOSE_HANDSHAKE_TIMEOUT, false},
+        {"silent client", "", 0, BN_CLOSE_HANDSHAKE_TIMEOUT, false},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         uint64_t before = bn__mesh_close_count(a->m, rows[i].want);
@@ -588,7 +588,7 @@ static void test_bad_input_and_replay(void **state)
         close_pred_t cp = {a->m, rows[i].want, before + 1};
         if (!mt_run_until(&w.loop, pred_closes, &cp, 3000)) {
             fail_msg("row '%s': no close with %s", rows[i].name,
-                     bn__close_reason_name(rows[i].want));
+                     bn_close_reason_name(rows[i].want));
         }
         mt_raw_close(&raw);
         mt_run_for(&w.loop, 10);
@@ -623,16 +623,16 @@ static void test_bad_input_and_replay(void **state)
     m.u.bcast.event = bn__bytes("e", 1);
     m.u.bcast.payload = bn__bytes("{}", 2);
     bn__link_send_msg(link_to(b, a), &m);
-    wait_closes(&w, a->m, BN__CLOSE_BAD_PAYLOAD, 1);
+    wait_closes(&w, a->m, BN_CLOSE_BAD_PAYLOAD, 1);
     wait_linked(&w, b, a);
     m.u.bcast.topic = bn__bytes("t", 1);
     m.u.bcast.payload = bn__bytes("{\"a\":\"\xc3\x28\"}", 10);
     bn__link_send_msg(link_to(b, a), &m);
-    wait_closes(&w, a->m, BN__CLOSE_BAD_PAYLOAD, 2);
+    wait_closes(&w, a->m, BN_CLOSE_BAD_PAYLOAD, 2);
     m.u.bcast.payload = bn__bytes("{\"a\":", 5);
     wait_linked(&w, b, a);
     bn__link_send_msg(link_to(b, a), &m);
-    wait_closes(&w, a->m, BN__CLOSE_BAD_PAYLOAD, 3);
+    wait_closes(&w, a->m, BN_CLOSE_BAD_PAYLOAD, 3);
     assert_int_equal(a->delivered, 0);
     world_close(&w);
 }
@@ -992,14 +992,14 @@ static void test_restart_and_name_clash(void **state)
     tnode_t *b2 = node_add(&w, 2, "b@127.0.0.1", bn_mesh_port(a->m), NULL);
     b2->m->incarnation = b->m->incarnation + 1;
     node_start(b2);
-    wait_closes(&w, a->m, BN__CLOSE_NAME_CLASH, 3);
-    wait_closes(&w, b2->m, BN__CLOSE_NAME_CLASH, 3);
+    wait_closes(&w, a->m, BN_CLOSE_NAME_CLASH, 3);
+    wait_closes(&w, b2->m, BN_CLOSE_NAME_CLASH, 3);
     assert_true(b2->m->seeds[0].backoff_ms >= 80);
     bn__node_t *nb = bn__node_find(a->m, "b@127.0.0.1");
     assert_int_equal(link_to(a, b)->id, ab_id);
     assert_int_equal(nb->downs, 0);
     assert_true(nb->incarnation == b->m->incarnation);
-    assert_int_equal(bn__mesh_close_count(a->m, BN__CLOSE_REPLACED), 0);
+    assert_int_equal(bn__mesh_close_count(a->m, BN_CLOSE_REPLACED), 0);
 
     /* Once the first b is gone, the new incarnation takes the name and the
      * old one's memberships are not resurrected. */
@@ -1013,7 +1013,7 @@ static void test_restart_and_name_clash(void **state)
 static bool pred_preauth_evicted(void *ud)
 {
     bn_mesh_t *m = ud;
-    return bn__mesh_close_count(m, BN__CLOSE_PREAUTH_LIMIT) >= 4;
+    return bn__mesh_close_count(m, BN_CLOSE_PREAUTH_LIMIT) >= 4;
 }
 
 /* Held unauthenticated connections cost a bounded number of slots, and a
@@ -1034,7 +1034,7 @@ static void test_preauth_limits(void **state)
     assert_true(mt_run_until(&w.loop, pred_preauth_evicted, a->m, 3000));
     assert_true(a->m->pa.count <= 4);
     /* No key pair was made for a connection that sent nothing. */
-    for (bn__link_t *l = a->m->links; l != NULL; l = l->next) {
+    for (bn__link_t *l = bn__link_first(a->m); l != NULL; l = bn__link_next(a->m, l)) {
         assert_false(l->hs.keyed);
     }
     tnode_t *b = node_add(&w, 1, "b@127.0.0.1", bn_mesh_port(a->m), NULL);
@@ -1083,7 +1083,7 @@ static void test_allow_list(void **state)
     node_start(a);
     tnode_t *b = node_add(&w, 1, "b@127.0.0.1", bn_mesh_port(a->m), NULL);
     node_start(b);
-    wait_closes(&w, a->m, BN__CLOSE_NOT_ALLOWED, 1);
+    wait_closes(&w, a->m, BN_CLOSE_NOT_ALLOWED, 1);
     assert_int_equal(bn_mesh_up_count(a->m), 0);
     world_close(&w);
 }
@@ -1131,14 +1131,14 @@ static void test_slow_consumer(void **state)
     bn_payload_t p = bn_payload_binary(blob, sizeof(blob));
     /* The kernel buffers absorb some; the queue bound trips eventually. */
     int sent = 0;
-    for (int i = 0; i < 2000 && bn__mesh_close_count(a->m, BN__CLOSE_SLOW_CONSUMER) == 0; i++) {
+    for (int i = 0; i < 2000 && bn__mesh_close_count(a->m, BN_CLOSE_SLOW_CONSUMER) == 0; i++) {
         sent += (int)bn_cluster_broadcast(a->m, "big", 3, "e", 1, &p);
         if (i % 16 == 0) {
             uv_run(&w.loop, UV_RUN_NOWAIT);
         }
     }
     assert_true(sent > 0);
-    assert_int_equal(bn__mesh_close_count(a->m, BN__CLOSE_SLOW_CONSUMER), 1);
+    assert_int_equal(bn__mesh_close_count(a->m, BN_CLOSE_SLOW_CONSUMER), 1);
     /* The link comes back and b's membership is resynchronised. */
     wait_up(&w, 2, 1);
     wait_has(&w, a, b, "big", true);

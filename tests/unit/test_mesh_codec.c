@@ -606,8 +606,8 @@ static void test_names_and_hostport(void **state)
             fail_msg("hostport '%s'", hp[i].in);
         }
     }
-    assert_string_equal(bn__close_reason_name(BN__CLOSE_BAD_COOKIE), "bad_cookie");
-    assert_string_equal(bn__close_reason_name(BN__CLOSE_TICK_TIMEOUT), "tick_timeout");
+    assert_string_equal(bn_close_reason_name(BN_CLOSE_BAD_COOKIE), "bad_cookie");
+    assert_string_equal(bn_close_reason_name(BN_CLOSE_TICK_TIMEOUT), "tick_timeout");
     assert_string_equal(bn__msg_type_name(BN__MSG_GROUP_SYNC), "group_sync");
 }
 

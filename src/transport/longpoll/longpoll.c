@@ -17,6 +17,7 @@
 
 #include "bennu/log.h"
 #include "bennu/token.h"
+#include "core/queue.h"
 #include "protocol/message.h"
 
 #define LP_ID_LEN 22
@@ -36,10 +37,9 @@ struct bn_lp_session_s {
     bn_buf_t **msgs;           /* encoded text messages, oldest first */
     size_t n_msgs, cap_msgs;
     char *token;
-    lp_session_t *ready_next;  /* on the ready list: has a waiter and messages */
+    bn_queue_t ready_node;     /* on the ready list: has a waiter and messages */
     unsigned busy;             /* POST dispatches on the stack: the session is not freed */
     bool free_pending;         /* ended while busy: freed when the POST returns */
-    bool ready;
     bool dead;                 /* ended; freed on the next sweep */
     char id[LP_ID_LEN + 1];
 };
@@ -50,7 +50,7 @@ struct bn_lp_s {
     bn_lp_ops_t ops;
     bn_token_key_t key;
     lp_session_t *sessions;
-    lp_session_t *ready;
+    bn_queue_t ready;          /* sessions to answer at the next check */
     size_t n_sessions;
     uv_timer_t sweep;
     uv_check_t flush;
@@ -141,14 +141,7 @@ static void session_free(lp_session_t *s)
     for (size_t i = 0; i < s->n_msgs; i++) {
         bn_buf_unref(s->msgs[i]);
     }
-    if (s->ready) {
-        for (lp_session_t **pp = &lp->ready; *pp != NULL; pp = &(*pp)->ready_next) {
-            if (*pp == s) {
-                *pp = s->ready_next;
-                break;
-            }
-        }
-    }
+    bn_queue_remove(&s->ready_node);
     HASH_DEL(lp->sessions, s);
     lp->n_sessions--;
     free(s->msgs);
@@ -158,10 +151,8 @@ static void session_free(lp_session_t *s)
 
 static void mark_ready(lp_session_t *s)
 {
-    if (!s->ready && s->waiting != NULL && s->n_msgs > 0) {
-        s->ready = true;
-        s->ready_next = s->lp->ready;
-        s->lp->ready = s;
+    if (!bn_queue_linked(&s->ready_node) && s->waiting != NULL && s->n_msgs > 0) {
+        bn_queue_insert_head(&s->lp->ready, &s->ready_node);
     }
 }
 
@@ -208,10 +199,10 @@ void bn_lp_session_close(bn_lp_session_t *s)
 static void on_flush(uv_check_t *h)
 {
     struct bn_lp_s *lp = h->data;
-    while (lp->ready != NULL) {
-        lp_session_t *s = lp->ready;
-        lp->ready = s->ready_next;
-        s->ready = false;
+    bn_queue_t *q;
+    while ((q = bn_queue_head(&lp->ready)) != NULL) {
+        bn_queue_remove(q);
+        lp_session_t *s = bn_container_of(q, lp_session_t, ready_node);
         if (s->waiting != NULL && s->n_msgs > 0 && !s->dead) {
             bn_conn_t *c = s->waiting;
             s->waiting = NULL;
@@ -266,6 +257,7 @@ bn_lp_t *bn_lp_new(uv_loop_t *loop, const bn_lp_config_t *cfg, const bn_lp_ops_t
     }
     lp->loop = loop;
     lp->cfg = *cfg;
+    bn_queue_init(&lp->ready);
     lp->ops = *ops;
     const char *secret = cfg->secret_key_base;
     lp->cfg.secret_key_base = NULL; /* read now, not kept */

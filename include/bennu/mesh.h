@@ -121,6 +121,11 @@ BN_EXTERN int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service,
 /* Service numbers of NodeMessage. */
 #define BN_MESH_SERVICE_PRESENCE 1u
 
+/* The --workers naming convention: worker I of node "NAME@HOST" is the mesh
+ * node "NAME-wI@HOST". Returns I (0..99) and writes "NAME@HOST" to base
+ * (when base is not NULL), or -1 when name is not a worker's name or base
+ * is too small. Admin tools use it to show a node's workers as one node. */
+BN_EXTERN int bn_mesh_worker_name(const char *name, char *base, size_t cap);
 /* Snapshots for admin and tests: new JSON objects owned by the caller. */
 BN_EXTERN json_t *bn_mesh_members_json(bn_mesh_t *m);
 BN_EXTERN json_t *bn_mesh_groups_json(bn_mesh_t *m);

@@ -376,6 +376,65 @@ static void test_members_view(void **state)
     json_decref(raw);
 }
 
+/* Worker 1 of a --workers 3 node answers; worker 2 is down; "x-w1@h" is a
+ * lone node whose name merely ends in -w1. */
+static const char MEMBERS_W[] =
+    "{\"node\":\"n-w1@h\",\"incarnation\":5,\"port\":4101,\"hidden\":false,\"closes\":{},"
+    "\"nodes\":["
+    " {\"name\":\"n-w2@h\",\"host\":\"h\",\"port\":4102,\"incarnation\":6,\"state\":\"down\","
+    "  \"link_state\":\"connecting\",\"hidden\":false,\"last_down_reason\":\"none\"},"
+    " {\"name\":\"n-w0@h\",\"host\":\"h\",\"port\":4100,\"incarnation\":4,\"state\":\"up\","
+    "  \"link_state\":\"up\",\"hidden\":false,\"last_down_reason\":\"none\"},"
+    " {\"name\":\"x-w1@h\",\"host\":\"h\",\"port\":5000,\"incarnation\":7,\"state\":\"up\","
+    "  \"link_state\":\"up\",\"hidden\":false,\"last_down_reason\":\"none\"},"
+    " {\"name\":\"a@h\",\"host\":\"h\",\"port\":4000,\"incarnation\":8,\"state\":\"up\","
+    "  \"link_state\":\"up\",\"hidden\":false,\"last_down_reason\":\"none\"}"
+    "]}";
+
+static void test_members_workers(void **state)
+{
+    (void)state;
+    char base[32];
+    assert_int_equal(bn_mesh_worker_name("n-w12@h", base, sizeof(base)), 12);
+    assert_string_equal(base, "n@h");
+    assert_int_equal(bn_mesh_worker_name("bennu-4000-w0", base, sizeof(base)), 0);
+    assert_string_equal(base, "bennu-4000");
+    assert_int_equal(bn_mesh_worker_name("n-w@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("n-w01@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("n-w100@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("nw1@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("-w1@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("n-w1@h", base, 3), -1); /* too small */
+    assert_int_equal(bn_mesh_worker_name(NULL, NULL, 0), -1);
+
+    json_t *raw = load(MEMBERS_W);
+    json_t *m = bnctl_members_clean(raw, "bennuctl-1-");
+    assert_string_equal(json_string_value(json_object_get(m, "worker_of")), "n@h");
+    assert_int_equal(json_integer_value(json_object_get(m, "worker")), 1);
+    json_t *lone = json_array_get(json_object_get(m, "nodes"), 2);
+    assert_null(json_object_get(lone, "worker_of"));
+    bnctl_table_t t;
+    bnctl_members_table(m, "h:4101", &t);
+    char *s = render(&t);
+    /* The node's own row, its workers beneath it in index order, then the
+     * others by name. */
+    const char *first[] = {"NODE ", "n@h ", "\u251c n-w0@h ", "\u251c n-w1@h ", "\u2514 n-w2@h ",
+                           "a@h ", "x-w1@h "};
+    const char *line = s;
+    for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
+        assert_non_null(line);
+        assert_memory_equal(line, first[i], strlen(first[i]));
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    assert_non_null(strstr(s, "2/3 workers up"));
+    assert_non_null(strstr(s, "n-w1@h            5  h:4101   self"));
+    assert_non_null(strstr(s, "connecting"));
+    free(s);
+    json_decref(m);
+    json_decref(raw);
+}
+
 /* Three nodes' groups answers: a holds room:1 (2 subs) and lobby, b holds
  * room:1 (1 sub) and room:2 (no count: no local_count callback), c none. */
 static const char GROUPS_NODES[] =
@@ -636,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_table_render),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_members_view),
+        cmocka_unit_test(test_members_workers),
         cmocka_unit_test(test_groups_view),
         cmocka_unit_test(test_topic_view),
         cmocka_unit_test(test_stats_view),

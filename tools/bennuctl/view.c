@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bennu/mesh.h"
+
 #define LIST_MAX 5 /* topics named per problem before "and N more" */
 
 /* ---- sorted string sets ------------------------------------------------ */
@@ -134,6 +136,46 @@ static void fmt_int(const json_t *v, char *out, size_t cap)
 
 /* ---- members ------------------------------------------------------------ */
 
+/* Marks the workers of one --workers node ("NAME-wI@HOST", see
+ * bn_mesh_worker_name) with "worker_of": "NAME@HOST" and "worker": I, on
+ * the snapshot itself (the answering node) and on its node entries. A name
+ * is taken for a worker's only when at least two names (up or down) share
+ * its NAME@HOST, so a lone node that happens to end in "-w1" stays itself. */
+static void annotate_workers(json_t *members)
+{
+    json_t *count = json_object(); /* NAME@HOST -> names seen */
+    json_t *all = json_array();
+    json_array_append(all, members);
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(members, "nodes"), i, n)
+    {
+        if (!json_is_true(json_object_get(n, "hidden"))) {
+            json_array_append(all, n);
+        }
+    }
+    char base[256];
+    for (int pass = 0; pass < 2; pass++) {
+        json_array_foreach(all, i, n)
+        {
+            const char *name = json_string_value(json_object_get(n, i == 0 ? "node" : "name"));
+            int w = bn_mesh_worker_name(name, base, sizeof(base));
+            if (w < 0) {
+                continue;
+            }
+            json_int_t seen = json_integer_value(json_object_get(count, base));
+            if (pass == 0) {
+                json_object_set_new(count, base, json_integer(seen + 1));
+            } else if (seen >= 2) {
+                json_object_set_new(n, "worker_of", json_string(base));
+                json_object_set_new(n, "worker", json_integer(w));
+            }
+        }
+    }
+    json_decref(all);
+    json_decref(count);
+}
+
 json_t *bnctl_members_clean(const json_t *members, const char *hide_prefix)
 {
     json_t *copy = json_deep_copy(members);
@@ -150,14 +192,8 @@ json_t *bnctl_members_clean(const json_t *members, const char *hide_prefix)
             json_array_remove(nodes, i);
         }
     }
+    annotate_workers(copy);
     return copy;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    const json_t *x = *(const json_t *const *)a;
-    const json_t *y = *(const json_t *const *)b;
-    return strcmp(str_or(json_object_get(x, "name"), ""), str_or(json_object_get(y, "name"), ""));
 }
 
 /* "up", "connecting", "down 3.2s (tick_timeout)", "+ (hidden)". */
@@ -180,66 +216,157 @@ static void member_state(const json_t *n, char *out, size_t cap)
              json_is_true(json_object_get(n, "hidden")) ? " hidden" : "");
 }
 
+/* The name rows sort and group by: a worker under its node's name. */
+static const char *group_key(const json_t *n, const char *name)
+{
+    return str_or(json_object_get(n, "worker_of"), name);
+}
+
+typedef struct member_row_s {
+    const json_t *n; /* the snapshot itself for the self row */
+    const char *name;
+    bool self;
+} member_row_t;
+
+static int by_group(const void *a, const void *b)
+{
+    const member_row_t *x = a, *y = b;
+    int c = strcmp(group_key(x->n, x->name), group_key(y->n, y->name));
+    if (c != 0) {
+        return c;
+    }
+    /* The node's own header (no worker index) first, then its workers. */
+    json_int_t wx = json_is_integer(json_object_get(x->n, "worker"))
+                        ? json_integer_value(json_object_get(x->n, "worker"))
+                        : -1;
+    json_int_t wy = json_is_integer(json_object_get(y->n, "worker"))
+                        ? json_integer_value(json_object_get(y->n, "worker"))
+                        : -1;
+    if (wx != wy) {
+        return wx < wy ? -1 : 1;
+    }
+    return strcmp(x->name, y->name);
+}
+
+static bool member_up(const member_row_t *r)
+{
+    return r->self || strcmp(str_or(json_object_get(r->n, "state"), ""), "up") == 0;
+}
+
+static void member_row(bnctl_table_t *t, const member_row_t *r, const char *label,
+                       const char *self_addr)
+{
+    char inc[32];
+    const json_t *node = r->n;
+    fmt_int(json_object_get(node, "incarnation"), inc, sizeof(inc));
+    if (r->self) {
+        const char *self[] = {label, inc, self_addr, "self", "-", "-", "-", "-", "-", "-", "-"};
+        bnctl_table_add(t, self);
+        return;
+    }
+    char addr[96], state[128], age[32] = "-", tick[32] = "-", rtt[32] = "-";
+    char mi[32] = "-", mo[32] = "-", bi[32] = "-", bo[32] = "-";
+    json_int_t port = json_integer_value(json_object_get(node, "port"));
+    if (port > 0) {
+        snprintf(addr, sizeof(addr), "%s:%" JSON_INTEGER_FORMAT,
+                 str_or(json_object_get(node, "host"), "?"), port);
+    } else {
+        snprintf(addr, sizeof(addr), "-");
+    }
+    member_state(node, state, sizeof(state));
+    json_t *l = json_object_get(node, "link");
+    if (json_is_object(l)) {
+        json_t *v = json_object_get(l, "age_ms");
+        if (json_is_integer(v)) {
+            bnctl_fmt_duration_ms(json_integer_value(v), age, sizeof(age));
+        }
+        v = json_object_get(l, "last_tick_ms_ago");
+        if (json_is_integer(v)) {
+            bnctl_fmt_duration_ms(json_integer_value(v), tick, sizeof(tick));
+        }
+        json_int_t us = json_integer_value(json_object_get(l, "rtt_us"));
+        if (us > 0) {
+            bnctl_fmt_rtt_us((uint64_t)us, rtt, sizeof(rtt));
+        }
+        fmt_int(json_object_get(l, "msgs_in"), mi, sizeof(mi));
+        fmt_int(json_object_get(l, "msgs_out"), mo, sizeof(mo));
+        bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_in")), bi,
+                        sizeof(bi));
+        bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_out")), bo,
+                        sizeof(bo));
+    }
+    const char *row[] = {label, inc, addr, state, age, tick, rtt, mi, mo, bi, bo};
+    bnctl_table_add(t, row);
+}
+
 void bnctl_members_table(const json_t *members, const char *self_addr, bnctl_table_t *t)
 {
     static const char *const heads[] = {"NODE",     "INCARNATION", "ADDRESS",  "STATE",
                                         "LINK AGE", "LAST TICK",   "RTT",      "MSGS IN",
                                         "MSGS OUT", "BYTES IN",    "BYTES OUT"};
     bnctl_table_init(t, 11, heads, "lrllrrrrrrr");
-    char inc[32];
-    fmt_int(json_object_get(members, "incarnation"), inc, sizeof(inc));
-    const char *self[] = {str_or(json_object_get(members, "node"), "?"), inc, self_addr, "self",
-                          "-", "-", "-", "-", "-", "-", "-"};
-    bnctl_table_add(t, self);
     json_t *nodes = json_object_get(members, "nodes");
-    size_t n = json_array_size(nodes);
-    const json_t **sorted = calloc(n ? n : 1, sizeof(*sorted));
-    if (sorted == NULL) {
+    size_t n = json_array_size(nodes) + 1;
+    member_row_t *rows = calloc(n, sizeof(*rows));
+    if (rows == NULL) {
         abort();
     }
-    for (size_t i = 0; i < n; i++) {
-        sorted[i] = json_array_get(nodes, i);
+    rows[0] = (member_row_t){members, str_or(json_object_get(members, "node"), "?"), true};
+    for (size_t i = 1; i < n; i++) {
+        rows[i].n = json_array_get(nodes, i - 1);
+        rows[i].name = str_or(json_object_get(rows[i].n, "name"), "?");
     }
-    qsort(sorted, n, sizeof(*sorted), by_name);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *node = sorted[i];
-        char addr[96], state[128], age[32] = "-", tick[32] = "-", rtt[32] = "-";
-        char mi[32] = "-", mo[32] = "-", bi[32] = "-", bo[32] = "-";
-        fmt_int(json_object_get(node, "incarnation"), inc, sizeof(inc));
-        json_int_t port = json_integer_value(json_object_get(node, "port"));
-        if (port > 0) {
-            snprintf(addr, sizeof(addr), "%s:%" JSON_INTEGER_FORMAT,
-                     str_or(json_object_get(node, "host"), "?"), port);
-        } else {
-            snprintf(addr, sizeof(addr), "-");
-        }
-        member_state(node, state, sizeof(state));
-        json_t *l = json_object_get(node, "link");
-        if (json_is_object(l)) {
-            json_t *v = json_object_get(l, "age_ms");
-            if (json_is_integer(v)) {
-                bnctl_fmt_duration_ms(json_integer_value(v), age, sizeof(age));
-            }
-            v = json_object_get(l, "last_tick_ms_ago");
-            if (json_is_integer(v)) {
-                bnctl_fmt_duration_ms(json_integer_value(v), tick, sizeof(tick));
-            }
-            json_int_t us = json_integer_value(json_object_get(l, "rtt_us"));
-            if (us > 0) {
-                bnctl_fmt_rtt_us((uint64_t)us, rtt, sizeof(rtt));
-            }
-            fmt_int(json_object_get(l, "msgs_in"), mi, sizeof(mi));
-            fmt_int(json_object_get(l, "msgs_out"), mo, sizeof(mo));
-            bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_in")), bi,
-                            sizeof(bi));
-            bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_out")), bo,
-                            sizeof(bo));
-        }
-        const char *row[] = {str_or(json_object_get(node, "name"), "?"), inc, addr, state, age,
-                             tick, rtt, mi, mo, bi, bo};
-        bnctl_table_add(t, row);
+    /* The answering node first (with its siblings when it is a worker),
+     * then the others by name; the workers of one node stay together under
+     * a row of its own name: "NAME@HOST  3/4 workers up". */
+    const char *self_key = group_key(rows[0].n, rows[0].name);
+    qsort(rows + 1, n - 1, sizeof(*rows), by_group);
+    size_t order_cap = n;
+    member_row_t *ordered = calloc(order_cap, sizeof(*ordered));
+    if (ordered == NULL) {
+        abort();
     }
-    free(sorted);
+    size_t k = 0;
+    ordered[k++] = rows[0];
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(group_key(rows[i].n, rows[i].name), self_key) == 0) {
+            ordered[k++] = rows[i];
+        }
+    }
+    if (json_object_get(members, "worker_of") != NULL) {
+        qsort(ordered, k, sizeof(*ordered), by_group);
+    }
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(group_key(rows[i].n, rows[i].name), self_key) != 0) {
+            ordered[k++] = rows[i];
+        }
+    }
+    for (size_t i = 0; i < k;) {
+        const json_t *of = json_object_get(ordered[i].n, "worker_of");
+        if (of == NULL) {
+            member_row(t, &ordered[i], ordered[i].name, self_addr);
+            i++;
+            continue;
+        }
+        size_t end = i, up = 0;
+        while (end < k && json_equal(json_object_get(ordered[end].n, "worker_of"), of)) {
+            up += member_up(&ordered[end]);
+            end++;
+        }
+        char summary[64];
+        snprintf(summary, sizeof(summary), "%zu/%zu workers up", up, end - i);
+        const char *head[] = {json_string_value(of), "-", "-", summary, "-", "-",
+                              "-",                   "-", "-", "-",     "-"};
+        bnctl_table_add(t, head);
+        for (; i < end; i++) {
+            char label[300];
+            snprintf(label, sizeof(label), "%s %s", i + 1 < end ? "\u251c" : "\u2514",
+                     ordered[i].name);
+            member_row(t, &ordered[i], label, self_addr);
+        }
+    }
+    free(ordered);
+    free(rows);
 }
 
 /* ---- groups ------------------------------------------------------------- */

@@ -24,7 +24,8 @@ const opt = (name, def) => {
   return i >= 0 ? argv[i + 1] : def;
 };
 if (argv.includes('--help')) {
-  console.log(fs.readFileSync(new URL(import.meta.url)).toString().split('\n').slice(1).filter((l) => l.startsWith('//')).join('\n'));
+  const top = fs.readFileSync(new URL(import.meta.url)).toString().split('\n').slice(1);
+  console.log(top.slice(0, top.findIndex((l) => !l.startsWith('//'))).join('\n'));
   process.exit(0);
 }
 const BENNU = opt('bennu', process.env.BENNU_BIN);

@@ -21,7 +21,8 @@ const opt = (name, def) => {
 };
 const flag = (name) => argv.includes(`--${name}`);
 if (flag('help')) {
-  console.log(fs.readFileSync(new URL(import.meta.url)).toString().split('\n').slice(1, 13).join('\n'));
+  const top = fs.readFileSync(new URL(import.meta.url)).toString().split('\n').slice(1);
+  console.log(top.slice(0, top.findIndex((l) => !l.startsWith('//'))).join('\n'));
   process.exit(0);
 }
 const BENCH = opt('bench', process.env.BENNU_BENCH_BIN);

@@ -56,7 +56,7 @@ function bennuctl(meshPort, args) {
 
 async function apiNode(port) {
     const r = await fetch(`http://127.0.0.1:${port}/api/node`,
-        { headers: { authorization: `Bearer ${API_KEY}` } });
+        { headers: { authorization: `Bearer ${API_KEY}`, connection: 'close' } });
     assert.equal(r.status, 200);
     return r.json();
 }
@@ -161,7 +161,7 @@ test(`--workers ${WORKERS}: one node to the outside; a killed worker returns, th
         const used = new Set(members.map((m) => m.node));
         assert.ok(used.size >= 2, `clients on several workers: ${[...used]}`);
         const apiPresence = await (await fetch(`http://127.0.0.1:${port}/api/presence?topic=room:lobby`,
-            { headers: { authorization: `Bearer ${API_KEY}` } })).json();
+            { headers: { authorization: `Bearer ${API_KEY}`, connection: 'close' } })).json();
         assert.deepEqual(Object.keys(apiPresence.presences).sort(), names);
 
         // SIGKILL the worker of client 0 (its latest pid).
@@ -191,9 +191,7 @@ test(`--workers ${WORKERS}: one node to the outside; a killed worker returns, th
         for (const m of survivors) {
             assert.equal(m.closes, 0, `${m.name} on worker ${m.node} stayed connected`);
         }
-        for (const m of members) {
-            m.socket.disconnect();
-        }
+        await Promise.all(members.map((m) => new Promise((resolve) => m.socket.disconnect(resolve))));
         proc.kill('SIGTERM');
         assert.deepEqual(await exited, { code: 0, signal: null });
         assert.doesNotMatch(stderr, /AddressSanitizer|runtime error:|LeakSanitizer/);

@@ -1,6 +1,6 @@
 // `bennu --workers 3` seen from outside as one node (docs/NOTES.md
-// "--workers"): bennuctl members shows one node with its three workers
-// beneath it, /api/node names the node and its workers, presence is the
+// "Workers as one node"): bennuctl members shows one node with its three
+// workers beneath it, bennuctl stats sums them, /api/node names the node and its workers, presence is the
 // whole node's, and a worker killed with SIGKILL comes back while the
 // clients of the other workers stay connected and keep receiving.
 // Real processes only: the supervisor, its workers, bennuctl and the
@@ -163,6 +163,15 @@ test(`--workers ${WORKERS}: one node to the outside; a killed worker returns, th
         const apiPresence = await (await fetch(`http://127.0.0.1:${port}/api/presence?topic=room:lobby`,
             { headers: { authorization: `Bearer ${API_KEY}`, connection: 'close' } })).json();
         assert.deepEqual(Object.keys(apiPresence.presences).sort(), names);
+
+        // bennuctl stats sums the workers into the node's row.
+        const stats = await waitFor(async () => {
+            const r = await bennuctl(meshPort, ['stats']);
+            const row = r.stdout.split('\n').find((l) => l.startsWith(`${base} `));
+            return row && Number(row.split(/\s+/)[1]) === CLIENTS ? r.stdout : false;
+        }, 10000, 'bennuctl stats: the node row counts every client');
+        assert.match(stats, new RegExp(`${WORKERS}/${WORKERS} up`));
+        assert.match(stats, /└ bennu-\d+-w2@/);
 
         // SIGKILL the worker of client 0 (its latest pid).
         const victim = members[0].node;

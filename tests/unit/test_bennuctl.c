@@ -571,6 +571,50 @@ static void test_stats_view(void **state)
     json_decref(nodes);
 }
 
+/* Two workers of n@h answer, a third is down; a@h is a plain node. */
+static void test_stats_workers(void **state)
+{
+    (void)state;
+    json_t *nodes = load(
+        "{\"n-w1@h\":{\"stats\":{\"connections\":30,\"sockets_websocket\":20,\"sockets_longpoll\":1,"
+        "  \"channels\":40,\"broadcasts_in\":5,\"broadcasts_out\":6,\"deliveries\":700,"
+        "  \"slow_consumer_closes\":0,\"refused_connects\":0,\"rss_bytes\":2097152,"
+        "  \"uptime_ms\":5000}},"
+        " \"n-w2@h\":{\"error\":\"down according to n-w0@h\"},"
+        " \"a@h\":{\"stats\":{\"connections\":1,\"sockets_websocket\":1,\"sockets_longpoll\":0,"
+        "  \"channels\":1,\"broadcasts_in\":0,\"broadcasts_out\":0,\"deliveries\":0,"
+        "  \"slow_consumer_closes\":0,\"refused_connects\":0,\"rss_bytes\":1048576,"
+        "  \"uptime_ms\":1000}},"
+        " \"n-w0@h\":{\"stats\":{\"connections\":10,\"sockets_websocket\":10,\"sockets_longpoll\":0,"
+        "  \"channels\":10,\"broadcasts_in\":6,\"broadcasts_out\":5,\"deliveries\":300,"
+        "  \"slow_consumer_closes\":1,\"refused_connects\":2,\"rss_bytes\":1048576,"
+        "  \"uptime_ms\":9000},\"mesh\":{\"closes\":{\"bad_cookie\":1}}}}");
+    bnctl_table_t t;
+    bnctl_stats_table(nodes, &t);
+    char *s = render(&t);
+    const char *first[] = {"NODE ", "a@h ", "n@h ", "\u251c n-w0@h ", "\u251c n-w1@h ",
+                           "\u2514 n-w2@h "};
+    const char *line = s;
+    for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
+        assert_non_null(line);
+        assert_memory_equal(line, first[i], strlen(first[i]));
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    /* The node row: sums of the answering workers, 2 of 3 up. */
+    const char *node = strstr(s, "\nn@h ");
+    assert_non_null(node);
+    char row[512];
+    const char *end = strchr(node + 1, '\n');
+    snprintf(row, sizeof(row), "%.*s", (int)(end - node - 1), node + 1);
+    char want[8][16] = {"31", "30", "1", "40", "50", "1000", "3.0 MiB", "2/3 up"};
+    for (size_t i = 0; i < 8; i++) {
+        assert_non_null(strstr(row, want[i]));
+    }
+    free(s);
+    json_decref(nodes);
+}
+
 /* members + groups answers for check, built per test */
 static json_t *node_view(const char *self, json_int_t inc, const char *up_csv,
                          const char *down_csv, const char *local_json, const char *peers_json)
@@ -699,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_groups_view),
         cmocka_unit_test(test_topic_view),
         cmocka_unit_test(test_stats_view),
+        cmocka_unit_test(test_stats_workers),
         cmocka_unit_test(test_check_converged_and_down),
         cmocka_unit_test(test_check_divergences),
         cmocka_unit_test(test_unasked_nodes),

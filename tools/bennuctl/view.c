@@ -650,6 +650,65 @@ json_int_t bnctl_refused_links(const json_t *closes)
     return n;
 }
 
+enum { STATS_NCOL = 14, STATS_CELL = 320 };
+
+/* One node's stats row; adds its numbers into sums (columns 1-12; -1 in
+ * sums[0] counts answering nodes). */
+static void stats_cells(const char *label, const json_t *v, char cells[STATS_NCOL][STATS_CELL],
+                        json_int_t sums[STATS_NCOL])
+{
+    static const char *const keys[] = {NULL,          "sockets_websocket", "sockets_longpoll",
+                                       "connections", "channels",          "broadcasts_in",
+                                       "broadcasts_out", "deliveries",     "slow_consumer_closes",
+                                       "refused_connects"};
+    const json_t *st = json_object_get(v, "stats");
+    snprintf(cells[0], sizeof(cells[0]), "%s", label);
+    for (size_t c = 1; c < STATS_NCOL; c++) {
+        snprintf(cells[c], sizeof(cells[c]), "%s", json_object_get(v, "error") ? "?" : "-");
+    }
+    if (json_is_object(st)) {
+        sums[0]++;
+        for (size_t c = 1; c < 10; c++) {
+            json_t *x = json_object_get(st, keys[c]);
+            fmt_int(x, cells[c + 1], sizeof(cells[c + 1]));
+            sums[c + 1] += json_integer_value(x);
+        }
+        json_t *ws = json_object_get(st, "sockets_websocket");
+        json_t *lp = json_object_get(st, "sockets_longpoll");
+        if (json_is_integer(ws) && json_is_integer(lp)) {
+            snprintf(cells[1], sizeof(cells[1]), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(ws) + json_integer_value(lp));
+            sums[1] += json_integer_value(ws) + json_integer_value(lp);
+        }
+        json_t *rss = json_object_get(st, "rss_bytes");
+        if (json_is_integer(rss)) {
+            bnctl_fmt_bytes((uint64_t)json_integer_value(rss), cells[12], sizeof(cells[12]));
+            sums[12] += json_integer_value(rss);
+        }
+        json_t *up = json_object_get(st, "uptime_ms");
+        if (json_is_integer(up)) {
+            bnctl_fmt_duration_ms(json_integer_value(up), cells[13], sizeof(cells[13]));
+        }
+    }
+    json_t *mesh = json_object_get(v, "mesh");
+    if (json_is_object(mesh)) {
+        json_int_t r = bnctl_refused_links(json_object_get(mesh, "closes"));
+        snprintf(cells[11], sizeof(cells[11]), "%" JSON_INTEGER_FORMAT, r);
+        sums[11] += r;
+    }
+}
+
+static void stats_add(bnctl_table_t *t, char cells[STATS_NCOL][STATS_CELL])
+{
+    const char *row[STATS_NCOL];
+    for (size_t c = 0; c < STATS_NCOL; c++) {
+        row[c] = cells[c];
+    }
+    bnctl_table_add(t, row);
+}
+
+/* The workers of one --workers node ("NAME-wI@HOST", at least two answer)
+ * are summed in a row "NAME@HOST (N workers)" and listed beneath it. */
 void bnctl_stats_table(const json_t *nodes, bnctl_table_t *t)
 {
     /* SOCKETS (Phoenix sockets) = WS + LP, by construction; TCP is every
@@ -660,55 +719,82 @@ void bnctl_stats_table(const json_t *nodes, bnctl_table_t *t)
                                         "TCP",        "CHANNELS",   "BCAST IN",    "BCAST OUT",
                                         "DELIVERIES", "SLOW CLOSES", "REFUSED CONNS",
                                         "REFUSED LINKS", "RSS",      "UPTIME"};
-    enum { NCOL = 14 };
-    bnctl_table_init(t, NCOL, heads, "lrrrrrrrrrrrrr");
-    static const char *const keys[] = {NULL,          "sockets_websocket", "sockets_longpoll",
-                                       "connections", "channels",          "broadcasts_in",
-                                       "broadcasts_out", "deliveries",     "slow_consumer_closes",
-                                       "refused_connects"};
+    bnctl_table_init(t, STATS_NCOL, heads, "lrrrrrrrrrrrrr");
     json_t *names = sorted_keys(nodes);
-    size_t i;
-    json_t *k;
+    json_t *group_size = json_object(); /* NAME@HOST -> workers */
+    char base[256], other[256];
+    size_t i, j;
+    json_t *k, *k2;
+    json_array_foreach(names, i, k)
+    {
+        if (bn_mesh_worker_name(json_string_value(k), base, sizeof(base)) >= 0) {
+            json_int_t n = json_integer_value(json_object_get(group_size, base));
+            json_object_set_new(group_size, base, json_integer(n + 1));
+        }
+    }
+    json_t *done = json_object();
     json_array_foreach(names, i, k)
     {
         const char *node = json_string_value(k);
-        const json_t *v = json_object_get(nodes, node);
-        const json_t *st = json_object_get(v, "stats");
-        char cells[NCOL][64];
-        const char *row[NCOL];
-        snprintf(cells[0], sizeof(cells[0]), "%s", node);
-        for (size_t c = 1; c < NCOL; c++) {
-            snprintf(cells[c], sizeof(cells[c]), "%s", json_object_get(v, "error") ? "?" : "-");
+        char cells[STATS_NCOL][STATS_CELL];
+        json_int_t sums[STATS_NCOL] = {0};
+        int w = bn_mesh_worker_name(node, base, sizeof(base));
+        if (w < 0 || json_integer_value(json_object_get(group_size, base)) < 2) {
+            stats_cells(node, json_object_get(nodes, node), cells, sums);
+            stats_add(t, cells);
+            continue;
         }
-        if (json_is_object(st)) {
-            for (size_t c = 1; c < 10; c++) {
-                fmt_int(json_object_get(st, keys[c]), cells[c + 1], sizeof(cells[c + 1]));
-            }
-            json_t *ws = json_object_get(st, "sockets_websocket");
-            json_t *lp = json_object_get(st, "sockets_longpoll");
-            if (json_is_integer(ws) && json_is_integer(lp)) {
-                snprintf(cells[1], sizeof(cells[1]), "%" JSON_INTEGER_FORMAT,
-                         json_integer_value(ws) + json_integer_value(lp));
-            }
-            json_t *rss = json_object_get(st, "rss_bytes");
-            if (json_is_integer(rss)) {
-                bnctl_fmt_bytes((uint64_t)json_integer_value(rss), cells[12], sizeof(cells[12]));
-            }
-            json_t *up = json_object_get(st, "uptime_ms");
-            if (json_is_integer(up)) {
-                bnctl_fmt_duration_ms(json_integer_value(up), cells[13], sizeof(cells[13]));
+        if (json_object_get(done, base) != NULL) {
+            continue;
+        }
+        json_object_set_new(done, base, json_true());
+        /* The workers in index order, summed first. */
+        json_int_t n = json_integer_value(json_object_get(group_size, base));
+        const char **members = calloc((size_t)n, sizeof(*members));
+        int *index = calloc((size_t)n, sizeof(*index));
+        if (members == NULL || index == NULL) {
+            abort();
+        }
+        size_t m = 0;
+        json_array_foreach(names, j, k2)
+        {
+            int wi = bn_mesh_worker_name(json_string_value(k2), other, sizeof(other));
+            if (wi >= 0 && strcmp(other, base) == 0) {
+                size_t at = m++;
+                while (at > 0 && index[at - 1] > wi) {
+                    members[at] = members[at - 1];
+                    index[at] = index[at - 1];
+                    at--;
+                }
+                members[at] = json_string_value(k2);
+                index[at] = wi;
             }
         }
-        json_t *mesh = json_object_get(v, "mesh");
-        if (json_is_object(mesh)) {
-            snprintf(cells[11], sizeof(cells[11]), "%" JSON_INTEGER_FORMAT,
-                     bnctl_refused_links(json_object_get(mesh, "closes")));
+        char (*rows)[STATS_NCOL][STATS_CELL] = calloc(m, sizeof(*rows));
+        if (rows == NULL) {
+            abort();
         }
-        for (size_t c = 0; c < NCOL; c++) {
-            row[c] = cells[c];
+        for (size_t r = 0; r < m; r++) {
+            char label[STATS_CELL - 8];
+            snprintf(label, sizeof(label), "%s %s", r + 1 < m ? "\u251c" : "\u2514", members[r]);
+            stats_cells(label, json_object_get(nodes, members[r]), rows[r], sums);
         }
-        bnctl_table_add(t, row);
+        snprintf(cells[0], sizeof(cells[0]), "%s", base);
+        for (size_t c = 1; c < STATS_NCOL; c++) {
+            snprintf(cells[c], sizeof(cells[c]), "%" JSON_INTEGER_FORMAT, sums[c]);
+        }
+        bnctl_fmt_bytes((uint64_t)sums[12], cells[12], sizeof(cells[12]));
+        snprintf(cells[13], sizeof(cells[13]), "%" JSON_INTEGER_FORMAT "/%zu up", sums[0], m);
+        stats_add(t, cells);
+        for (size_t r = 0; r < m; r++) {
+            stats_add(t, rows[r]);
+        }
+        free(rows);
+        free(index);
+        free(members);
     }
+    json_decref(done);
+    json_decref(group_size);
     json_decref(names);
 }
 

@@ -148,7 +148,7 @@ try {
   const readyAt = await Promise.race([Promise.all(ready),
     Promise.all(benches.map((b) => b.done)).then((r) => { throw new Error(`a listener failed: ${r.map((x) => x.err).join('\n')}`); })]);
   const listenersJoined = per * (PROCS - 1);
-  const connectS = (Math.max(...readyAt) - tc0) / 1000;
+  const connectS = PROCS > 1 ? (Math.max(...readyAt) - tc0) / 1000 : 0;
   log(`${listenersJoined} listener sockets joined in ${connectS.toFixed(1)} s`);
   const leadSubs = SOCKETS - listenersJoined - 1;
   const mark0 = path.join(tmp, 'start');
@@ -197,7 +197,8 @@ try {
     bench_processes: PROCS,
     rate: Number(RATE),
     measured_s: secs,
-    connect_join_per_s: listenersJoined / connectS,
+    // The listeners connect together (the publisher's process after them).
+    connect_join_per_s: PROCS > 1 ? listenersJoined / connectS : js[0].joined / js[0].connect_s,
     rss_idle_bytes: idle.rss,
     rss_joined_bytes: s0.rss,
     rss_end_bytes: s1.rss,
@@ -205,6 +206,8 @@ try {
     broadcasts_measured: bc.size,
     broadcasts_complete: complete,
     reach_all_ms: { p50: pct(lasts, 0.5), p99: pct(lasts, 0.99), max: lasts[lasts.length - 1] },
+    // In send order: a rising series means the node (or the host) does not keep up.
+    reach_all_series_ms: [...bc.entries()].sort((a, b) => a[0] - b[0]).map(([, e]) => Math.round(e.last / 1000)),
     delivery_latency_us: {
       p50_median_of_procs: js.map((j) => j.latency_us.p50).sort((a, b) => a - b)[Math.floor(js.length / 2)],
       p99_max_of_procs: Math.max(...js.map((j) => j.latency_us.p99)),

@@ -9,7 +9,7 @@
 //
 //   node tools/bench/broadcast-100k.mjs --bennu PATH --bench PATH [--sockets 100000]
 //        [--workers 6] [--procs 6] [--rate 2] [--duration 20] [--warmup 5]
-//        [--port 4700] [--mesh-port 4710] [--out DIR]
+//        [--port 4700] [--mesh-port 4710] [--out DIR] [--sched-batch]
 // Env fallbacks: BENNU_BIN, BENNU_BENCH_BIN.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -39,6 +39,9 @@ const WARMUP = opt('warmup', '5');
 const PORT = Number(opt('port', '4700'));
 const MESH_PORT = Number(opt('mesh-port', '4710'));
 const OUT = opt('out', 'bench-out');
+// --sched-batch: the bench processes run SCHED_BATCH, so their wake-ups do
+// not preempt the workers in the middle of a fanout.
+const BATCH = argv.includes('--sched-batch');
 if (!BENNU || !BENCH) {
   console.error('broadcast-100k: need --bennu and --bench (or BENNU_BIN, BENNU_BENCH_BIN)');
   process.exit(2);
@@ -87,7 +90,8 @@ function sample(pids) {
 }
 
 function runBench(args, onStderr) {
-  const child = spawn(BENCH, ['--quiet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const cmd = BATCH ? ['chrt', '--batch', '0', BENCH] : [BENCH];
+  const child = spawn(cmd[0], [...cmd.slice(1), '--quiet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => { out += d; });

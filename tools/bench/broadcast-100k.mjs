@@ -107,7 +107,7 @@ function runBench(args, onStderr) {
 
 const pct = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : NaN);
 
-const conditions = { loadavg_before: os.loadavg(), cpus: os.cpus().length, started: new Date().toISOString() };
+const conditions = { loadavg_before: os.loadavg(), cpus: os.cpus().length, started: new Date().toISOString(), sched_batch: BATCH };
 const cookie = crypto.randomBytes(16).toString('hex');
 // A plain broadcast channel: the demo chat's room:lobby tracks Presence,
 // whose diffs would make every join a broadcast to everyone already there.
@@ -246,7 +246,7 @@ const md = `| sockets | workers | rate | connect+join/s | RSS total | bytes/sock
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 | ${f0(result.sockets)} | ${result.workers} | ${result.rate}/s | ${f0(result.connect_join_per_s)} | ${(result.rss_joined_bytes / 1048576).toFixed(0)} MiB | ${f0(result.bytes_per_socket)} | ${f0(result.reach_all_ms.p50)} / ${f0(result.reach_all_ms.p99)} / ${f0(result.reach_all_ms.max)} ms | ${f0(result.deliveries_per_s)} | ${result.server_us_per_delivery.toFixed(2)} us | ${result.lost} / ${result.duplicates} / ${result.reordered} |
 
-${result.broadcasts_measured} broadcasts measured over ${result.measured_s.toFixed(1)} s, ${result.broadcasts_complete} reached all ${f0(result.sockets)} sockets; ${result.disconnects} disconnects. Server CPU ${result.server_cpu_pct.toFixed(0)} % of one core (all workers, the hop included), bench ${result.bench_cpu_s.toFixed(1)} s CPU. Load average ${conditions.loadavg_before.map((x) => x.toFixed(1)).join(' ')} before, ${conditions.loadavg_after.map((x) => x.toFixed(1)).join(' ')} after, ${conditions.cpus} CPUs, ${conditions.started}.
+${result.broadcasts_measured} broadcasts measured over ${result.measured_s.toFixed(1)} s, ${result.broadcasts_complete} reached all ${f0(result.sockets)} sockets; ${result.disconnects} disconnects. Server CPU ${result.server_cpu_pct.toFixed(0)} % of one core (all workers, the hop included), bench ${result.bench_cpu_s.toFixed(1)} s CPU${BATCH ? ' (SCHED_BATCH)' : ''}. Load average ${conditions.loadavg_before.map((x) => x.toFixed(1)).join(' ')} before, ${conditions.loadavg_after.map((x) => x.toFixed(1)).join(' ')} after, ${conditions.cpus} CPUs, ${conditions.started}.
 `;
 fs.writeFileSync(path.join(OUT, 'broadcast-100k.json'), `${JSON.stringify(result, null, 1)}\n`);
 fs.writeFileSync(path.join(OUT, 'broadcast-100k.md'), md);

@@ -62,7 +62,7 @@ const any_fn public_api[] = {
     fn(bn_presence_push_state), fn(bn_presence_list), fn(bn_presence_member_count),
     fn(bn_presence_on_event), fn(bn_presence_attach_mesh), fn(bn_presence_peer_up),
     fn(bn_presence_peer_down), fn(bn_presence_node_message), fn(bn_presence_admin_json),
-    fn(bn_mesh_send),
+    fn(bn_mesh_send), fn(bn_mesh_worker_name),
     // ops.h
     fn(bn_server_enable_ops), fn(bn_server_close_expired), fn(bn_socket_id), fn(bn_socket_set_id),
     fn(bn_socket_set_expiry), fn(bn_metrics_family), fn(bn_metrics_u64), fn(bn_metrics_double),

@@ -129,6 +129,11 @@ BN_EXTERN int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service,
  * bn_server_attach_mesh (bennu/cluster.h) to wire a mesh created without
  * callbacks. */
 BN_EXTERN void bn_mesh_set_callbacks(bn_mesh_t *m, const bn_mesh_callbacks_t *cb, void *ud);
+/* The --workers naming convention: worker I of node "NAME@HOST" is the mesh
+ * node "NAME-wI@HOST". Returns I (0..99) and writes "NAME@HOST" to base
+ * (when base is not NULL), or -1 when name is not a worker's name or base
+ * is too small. Admin tools use it to show a node's workers as one node. */
+BN_EXTERN int bn_mesh_worker_name(const char *name, char *base, size_t cap);
 
 /* ---- snapshots (plain C; bennu/admin.h renders them as JSON) ------------ */
 

@@ -485,6 +485,44 @@ static void api_broadcast(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
     json_decref(body);
 }
 
+/* A worker of a --workers node (bn_mesh_worker_name) answers for the
+ * whole node too: "node" is the node's name, "worker" this worker's index
+ * and "workers" every worker with its state (this one is up). The counts
+ * of the answer stay this worker's own. */
+static void add_workers(json_t *j, const char *self, const json_t *members)
+{
+    char base[256], other[256];
+    int index = bn_mesh_worker_name(self, base, sizeof(base));
+    if (index < 0) {
+        return;
+    }
+    json_t *workers = json_array();
+    json_array_append_new(workers, json_pack("{s:s, s:i, s:s}", "name", self, "index", index,
+                                             "state", "up"));
+    size_t up = 1, i;
+    json_t *m;
+    json_array_foreach(members, i, m)
+    {
+        const char *name = json_string_value(json_object_get(m, "name"));
+        int w = bn_mesh_worker_name(name, other, sizeof(other));
+        if (w < 0 || strcmp(other, base) != 0) {
+            continue;
+        }
+        const char *state = json_string_value(json_object_get(m, "state"));
+        up += state != NULL && strcmp(state, "up") == 0;
+        json_array_append_new(workers, json_pack("{s:s, s:i, s:s}", "name", name, "index", w,
+                                                 "state", state != NULL ? state : "down"));
+    }
+    if (json_array_size(workers) < 2) {
+        json_decref(workers); /* a lone node whose name ends in -wN */
+        return;
+    }
+    json_object_set_new(j, "node", json_string(base));
+    json_object_set_new(j, "worker", json_integer(index));
+    json_object_set_new(j, "workers_up", json_integer((json_int_t)up));
+    json_object_set_new(j, "workers", workers);
+}
+
 static void api_node(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
 {
     if (!is_get(req)) {
@@ -501,6 +539,7 @@ static void api_node(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
     if (j != NULL && o->mesh != NULL) {
         json_t *members = json_array();
         peers_up(o, members);
+        add_workers(j, node_name(o), members);
         json_object_set_new(j, "members", members);
     }
     respond_json(c, req, 200, j, NULL);

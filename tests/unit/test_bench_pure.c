@@ -393,12 +393,16 @@ static void test_args(void **state)
     char *a3[] = {"bb", "--subs", "18000", "--pubs", "4"};
     assert_int_equal(bnb_args_parse(&cfg, 5, a3, err, sizeof(err)), BNB_ARGS_OK);
     assert_int_equal(bnb_config_sockets(&cfg), 18004);
+    char *a5[] = {"bb", "--subs", "20000", "--pubs", "0", "--listen-pubs", "1"};
+    assert_int_equal(bnb_args_parse(&cfg, 7, a5, err, sizeof(err)), BNB_ARGS_OK);
+    assert_int_equal(bnb_config_sockets(&cfg), 20000);
+    assert_int_equal(cfg.listen_pubs, 1);
     char *a4[] = {"bb", "--help"};
     assert_int_equal(bnb_args_parse(&cfg, 2, a4, err, sizeof(err)), BNB_ARGS_HELP);
 
     static struct {
         const char *name;
-        char *argv[4];
+        char *argv[8];
         int argc;
     } bad[] = {
         {"unknown", {"bb", "--nope"}, 2},
@@ -407,6 +411,8 @@ static void test_args(void **state)
         {"negative", {"bb", "--subs", "-1"}, 3},
         {"trailing junk", {"bb", "--subs", "10x"}, 3},
         {"zero pubs", {"bb", "--pubs", "0"}, 3},
+        {"listen with pubs", {"bb", "--listen-pubs", "1"}, 3},
+        {"listen, topics", {"bb", "--pubs", "0", "--listen-pubs", "1", "--topics", "2"}, 7},
         {"bad mode", {"bb", "--mode", "flood"}, 3},
         {"nan rate", {"bb", "--rate", "nan"}, 3},
         {"positional", {"bb", "fanout"}, 2},

@@ -376,6 +376,65 @@ static void test_members_view(void **state)
     json_decref(raw);
 }
 
+/* Worker 1 of a --workers 3 node answers; worker 2 is down; "x-w1@h" is a
+ * lone node whose name merely ends in -w1. */
+static const char MEMBERS_W[] =
+    "{\"node\":\"n-w1@h\",\"incarnation\":5,\"port\":4101,\"hidden\":false,\"closes\":{},"
+    "\"nodes\":["
+    " {\"name\":\"n-w2@h\",\"host\":\"h\",\"port\":4102,\"incarnation\":6,\"state\":\"down\","
+    "  \"link_state\":\"connecting\",\"hidden\":false,\"last_down_reason\":\"none\"},"
+    " {\"name\":\"n-w0@h\",\"host\":\"h\",\"port\":4100,\"incarnation\":4,\"state\":\"up\","
+    "  \"link_state\":\"up\",\"hidden\":false,\"last_down_reason\":\"none\"},"
+    " {\"name\":\"x-w1@h\",\"host\":\"h\",\"port\":5000,\"incarnation\":7,\"state\":\"up\","
+    "  \"link_state\":\"up\",\"hidden\":false,\"last_down_reason\":\"none\"},"
+    " {\"name\":\"a@h\",\"host\":\"h\",\"port\":4000,\"incarnation\":8,\"state\":\"up\","
+    "  \"link_state\":\"up\",\"hidden\":false,\"last_down_reason\":\"none\"}"
+    "]}";
+
+static void test_members_workers(void **state)
+{
+    (void)state;
+    char base[32];
+    assert_int_equal(bn_mesh_worker_name("n-w12@h", base, sizeof(base)), 12);
+    assert_string_equal(base, "n@h");
+    assert_int_equal(bn_mesh_worker_name("bennu-4000-w0", base, sizeof(base)), 0);
+    assert_string_equal(base, "bennu-4000");
+    assert_int_equal(bn_mesh_worker_name("n-w@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("n-w01@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("n-w100@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("nw1@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("-w1@h", base, sizeof(base)), -1);
+    assert_int_equal(bn_mesh_worker_name("n-w1@h", base, 3), -1); /* too small */
+    assert_int_equal(bn_mesh_worker_name(NULL, NULL, 0), -1);
+
+    json_t *raw = load(MEMBERS_W);
+    json_t *m = bnctl_members_clean(raw, "bennuctl-1-");
+    assert_string_equal(json_string_value(json_object_get(m, "worker_of")), "n@h");
+    assert_int_equal(json_integer_value(json_object_get(m, "worker")), 1);
+    json_t *lone = json_array_get(json_object_get(m, "nodes"), 2);
+    assert_null(json_object_get(lone, "worker_of"));
+    bnctl_table_t t;
+    bnctl_members_table(m, "h:4101", &t);
+    char *s = render(&t);
+    /* The node's own row, its workers beneath it in index order, then the
+     * others by name. */
+    const char *first[] = {"NODE ", "n@h ", "\u251c n-w0@h ", "\u251c n-w1@h ", "\u2514 n-w2@h ",
+                           "a@h ", "x-w1@h "};
+    const char *line = s;
+    for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
+        assert_non_null(line);
+        assert_memory_equal(line, first[i], strlen(first[i]));
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    assert_non_null(strstr(s, "2/3 workers up"));
+    assert_non_null(strstr(s, "n-w1@h            5  h:4101   self"));
+    assert_non_null(strstr(s, "connecting"));
+    free(s);
+    json_decref(m);
+    json_decref(raw);
+}
+
 /* Three nodes' groups answers: a holds room:1 (2 subs) and lobby, b holds
  * room:1 (1 sub) and room:2 (no count: no local_count callback), c none. */
 static const char GROUPS_NODES[] =
@@ -512,6 +571,50 @@ static void test_stats_view(void **state)
     json_decref(nodes);
 }
 
+/* Two workers of n@h answer, a third is down; a@h is a plain node. */
+static void test_stats_workers(void **state)
+{
+    (void)state;
+    json_t *nodes = load(
+        "{\"n-w1@h\":{\"stats\":{\"connections\":30,\"sockets_websocket\":20,\"sockets_longpoll\":1,"
+        "  \"channels\":40,\"broadcasts_in\":5,\"broadcasts_out\":6,\"deliveries\":700,"
+        "  \"slow_consumer_closes\":0,\"refused_connects\":0,\"rss_bytes\":2097152,"
+        "  \"uptime_ms\":5000}},"
+        " \"n-w2@h\":{\"error\":\"down according to n-w0@h\"},"
+        " \"a@h\":{\"stats\":{\"connections\":1,\"sockets_websocket\":1,\"sockets_longpoll\":0,"
+        "  \"channels\":1,\"broadcasts_in\":0,\"broadcasts_out\":0,\"deliveries\":0,"
+        "  \"slow_consumer_closes\":0,\"refused_connects\":0,\"rss_bytes\":1048576,"
+        "  \"uptime_ms\":1000}},"
+        " \"n-w0@h\":{\"stats\":{\"connections\":10,\"sockets_websocket\":10,\"sockets_longpoll\":0,"
+        "  \"channels\":10,\"broadcasts_in\":6,\"broadcasts_out\":5,\"deliveries\":300,"
+        "  \"slow_consumer_closes\":1,\"refused_connects\":2,\"rss_bytes\":1048576,"
+        "  \"uptime_ms\":9000},\"mesh\":{\"closes\":{\"bad_cookie\":1}}}}");
+    bnctl_table_t t;
+    bnctl_stats_table(nodes, &t);
+    char *s = render(&t);
+    const char *first[] = {"NODE ", "a@h ", "n@h ", "\u251c n-w0@h ", "\u251c n-w1@h ",
+                           "\u2514 n-w2@h "};
+    const char *line = s;
+    for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
+        assert_non_null(line);
+        assert_memory_equal(line, first[i], strlen(first[i]));
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    /* The node row: sums of the answering workers, 2 of 3 up. */
+    const char *node = strstr(s, "\nn@h ");
+    assert_non_null(node);
+    char row[512];
+    const char *end = strchr(node + 1, '\n');
+    snprintf(row, sizeof(row), "%.*s", (int)(end - node - 1), node + 1);
+    char want[8][16] = {"31", "30", "1", "40", "50", "1000", "3.0 MiB", "2/3 up"};
+    for (size_t i = 0; i < 8; i++) {
+        assert_non_null(strstr(row, want[i]));
+    }
+    free(s);
+    json_decref(nodes);
+}
+
 /* members + groups answers for check, built per test */
 static json_t *node_view(const char *self, json_int_t inc, const char *up_csv,
                          const char *down_csv, const char *local_json, const char *peers_json)
@@ -636,9 +739,11 @@ int main(void)
         cmocka_unit_test(test_table_render),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_members_view),
+        cmocka_unit_test(test_members_workers),
         cmocka_unit_test(test_groups_view),
         cmocka_unit_test(test_topic_view),
         cmocka_unit_test(test_stats_view),
+        cmocka_unit_test(test_stats_workers),
         cmocka_unit_test(test_check_converged_and_down),
         cmocka_unit_test(test_check_divergences),
         cmocka_unit_test(test_unasked_nodes),

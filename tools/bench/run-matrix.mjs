@@ -5,7 +5,8 @@
 //
 //   node tools/bench/run-matrix.mjs --bennu PATH --bench PATH --limit PATH [--out DIR]
 //        [--subs 100,1000,10000,18000] [--bodies 100,4096] [--pubs 1,4]
-//        [--duration 10] [--warmup 2] [--window 64] [--callgrind] [--quick]
+//        [--duration 10] [--warmup 2] [--window 64] [--callgrind] [--quick] [--broadcast-100k]
+// --broadcast-100k adds the 100,000-socket --workers 6 row (broadcast-100k.mjs).
 // Env fallbacks: BENNU_BIN, BENNU_BENCH_BIN, LIMITSRV_BIN.
 // For testing before bennu exists: --bennu-cmd 'PATH --port {port} --coalesce'
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,7 +21,8 @@ const opt = (name, def) => {
 };
 const flag = (name) => argv.includes(`--${name}`);
 if (flag('help')) {
-  console.log(fs.readFileSync(new URL(import.meta.url)).toString().split('\n').slice(1, 11).join('\n'));
+  const top = fs.readFileSync(new URL(import.meta.url)).toString().split('\n').slice(1);
+  console.log(top.slice(0, top.findIndex((l) => !l.startsWith('//'))).join('\n'));
   process.exit(0);
 }
 const BENCH = opt('bench', process.env.BENNU_BENCH_BIN);
@@ -165,6 +167,13 @@ md += '\n(/proc utime+stime has 10 ms resolution; at low subscriber counts these
 if (cg.bennu) {
   md += `\n## Callgrind (100 subscribers, 50 broadcasts/s, 5 s)\n\n| server | instructions/delivery |\n|---|---:|\n` +
     `| Bennu | ${f0(cg.bennu.per_delivery)} |\n| limit | ${f0(cg.limit.per_delivery)} |\n`;
+}
+if (flag('broadcast-100k')) {
+  // Its own server and bench processes (not pinned: --workers 6 uses both cores).
+  const r = spawnSync(process.execPath, [new URL('broadcast-100k.mjs', import.meta.url).pathname,
+    '--bennu', BENNU, '--bench', BENCH, '--out', OUT], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const f = path.join(OUT, 'broadcast-100k.md');
+  md += `\n## 100,000 sockets, --workers 6, 2 broadcasts/s\n\n${r.status === 0 && fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : 'failed\n'}`;
 }
 md += '\n![deliveries](deliveries.svg)\n\n![latency](latency.svg)\n';
 fs.writeFileSync(path.join(OUT, 'report.md'), md);

@@ -43,6 +43,11 @@ const char *bnb_args_usage(void)
            "  --window W             messages in flight per publisher (default 64)\n"
            "  --rate R               fixed total broadcasts/s instead of the window (default 0)\n"
            "  --drain S              max seconds to wait for stragglers at the end (default 2)\n"
+           "  --listen-pubs N        with --pubs 0: only subscribe, and check the messages of\n"
+           "                         N publishers run by another bennu-bench on this host\n"
+           "                         (several processes reach past one process's descriptor\n"
+           "                         limit); warmup starts at the first message, loss counts\n"
+           "                         gaps up to the highest sequence seen\n"
            "\n"
            "conns: --conns N joined sockets kept alive with heartbeats for --duration;\n"
            "  connect rate, failures, and with --server-pid server memory per socket.\n"
@@ -65,6 +70,9 @@ const char *bnb_args_usage(void)
            "  --help                 this text\n"
            "\n"
            "Output: a human table, then one JSON object as the last line of stdout.\n"
+           "With --rate or --listen-pubs, fanout's JSON has \"broadcasts\": [seq, sockets\n"
+           "reached, last arrival in us] per broadcast of publisher 0, and the publishing\n"
+           "bench \"measure_seqs\": [first, end) of those sent while measuring.\n"
            "Exit status: 0 ok, 1 run failed (e.g. cannot connect), 2 bad usage.\n";
 }
 
@@ -127,7 +135,8 @@ static const opt_t opts[] = {
     {"path", OPT_STR, OFF(path), 0, 0},
     {"mode", OPT_MODE, OFF(mode), 0, 0},
     {"subs", OPT_U32, OFF(subs), 0, 1000000},
-    {"pubs", OPT_U32, OFF(pubs), 1, 1000},
+    {"pubs", OPT_U32, OFF(pubs), 0, 1000},
+    {"listen-pubs", OPT_U32, OFF(listen_pubs), 1, 1000},
     {"topics", OPT_U32, OFF(topics), 1, 100000},
     {"topic", OPT_STR, OFF(topic), 0, 0},
     {"body-size", OPT_U32, OFF(body_size), 1, 1 << 20},
@@ -277,6 +286,16 @@ int bnb_args_parse(bnb_config_t *cfg, int argc, char **argv, char *err, size_t e
     }
     if (cfg->mode == BNB_MODE_FANOUT && cfg->subs == 0 && cfg->pubs == 0) {
         set_err(err, errlen, "fanout needs at least one socket");
+        return BNB_ARGS_BAD;
+    }
+    if (cfg->mode == BNB_MODE_FANOUT && (cfg->listen_pubs > 0) != (cfg->pubs == 0)) {
+        set_err(err, errlen,
+                cfg->pubs == 0 ? "--pubs 0 needs --listen-pubs N (publishers of another bench)"
+                               : "--listen-pubs needs --pubs 0");
+        return BNB_ARGS_BAD;
+    }
+    if (cfg->listen_pubs > 0 && cfg->topics != 1) {
+        set_err(err, errlen, "--listen-pubs needs --topics 1");
         return BNB_ARGS_BAD;
     }
     if (strlen(cfg->topic) > 200 || strpbrk(cfg->topic, "\"\\") != NULL) {

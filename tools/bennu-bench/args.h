@@ -28,6 +28,7 @@ typedef struct bnb_config_s {
     bnb_mode_t mode;
     uint32_t subs;      /* fanout: subscriber sockets */
     uint32_t pubs;      /* fanout: publisher sockets (also subscribed) */
+    uint32_t listen_pubs; /* fanout: publishers run by another bench (then pubs = 0) */
     uint32_t topics;    /* 1: --topic; N > 1: room:bench0..N-1 */
     const char *topic;  /* single-topic name */
     uint32_t body_size; /* bytes of the "body" string */

@@ -25,6 +25,16 @@ typedef struct {
     uint64_t stalls; /* rate mode: ticks skipped because the socket was backed up */
 } pub_t;
 
+/* Arrivals of one broadcast of publisher 0: how many sockets got it and
+ * when the last one did (relative to its send time). */
+typedef struct {
+    uint32_t count;
+    uint64_t last_ns;
+} bcast_t;
+
+/* Per-broadcast records stop past this sequence (bounded memory). */
+#define BCAST_MAX (1u << 22)
+
 enum { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_DONE };
 
 typedef struct {
@@ -32,10 +42,16 @@ typedef struct {
     const bnb_config_t *cfg;
     uint32_t S;
     uint32_t P;
+    uint32_t PT; /* publishers tracked: P, or --listen-pubs */
+    uint64_t *ext_next; /* --listen-pubs: highest sequence seen + 1, per publisher */
+    int first_seen;     /* --listen-pubs: a message arrived */
+    bcast_t *bc;
+    size_t bc_cap;
+    uint64_t measure_seq0, measure_seq1; /* publisher 0's sequences sent while measuring */
     int phase;
     int setup_done;
     int drained;
-    track_t *track; /* [receiver * P + publisher] */
+    track_t *track; /* [receiver * PT + publisher] */
     pub_t *pubs;
     uint64_t *recv_per_topic;
     bnb_hist_t *lat;
@@ -161,15 +177,41 @@ static void fo_text(bnb_run_t *r, bnb_sock_t *s, const bnb_phx_in_t *in, uint64_
     uint64_t seq;
     uint64_t t_ns;
     if (in->body == NULL || bnb_phx_body_parse(in->body, in->body_len, &pub, &seq, &t_ns) != 0 ||
-        pub >= f->P || seq >= f->pubs[pub].seq) {
+        pub >= f->PT || (f->P > 0 && seq >= f->pubs[pub].seq)) {
         f->bad_bodies++;
         return;
     }
+    if (f->P == 0) {
+        f->first_seen = 1;
+        if (seq >= f->ext_next[pub]) {
+            f->ext_next[pub] = seq + 1;
+        }
+    }
     f->deliveries_total++;
-    if (!track_seq(f, &f->track[(uint64_t)s->conn.id * f->P + pub], seq)) {
+    if (!track_seq(f, &f->track[(uint64_t)s->conn.id * f->PT + pub], seq)) {
         return;
     }
     f->uniq_total++;
+    if (pub == 0 && seq < BCAST_MAX && (f->P == 0 || f->cfg->rate > 0)) {
+        if (seq >= f->bc_cap) {
+            size_t cap = f->bc_cap ? f->bc_cap : 1024;
+            while (cap <= seq) {
+                cap *= 2;
+            }
+            bcast_t *bc = realloc(f->bc, cap * sizeof(*bc));
+            if (bc == NULL) {
+                abort();
+            }
+            memset(bc + f->bc_cap, 0, (cap - f->bc_cap) * sizeof(*bc));
+            f->bc = bc;
+            f->bc_cap = cap;
+        }
+        uint64_t lat = now > t_ns ? now - t_ns : 0;
+        f->bc[seq].count++;
+        if (lat > f->bc[seq].last_ns) {
+            f->bc[seq].last_ns = lat;
+        }
+    }
     if (f->phase == PH_MEASURE) {
         f->deliveries_measured++;
         bnb_hist_record(f->lat, now > t_ns ? now - t_ns : 0);
@@ -231,15 +273,17 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
     f->cfg = cfg;
     f->S = cfg->subs;
     f->P = cfg->pubs;
+    f->PT = f->P > 0 ? f->P : cfg->listen_pubs;
     uint32_t n = f->S + f->P;
     bnb_run_init(&f->run, &loop, net, cfg, n, &fanout_ops, f);
-    f->track = calloc((size_t)n * f->P, sizeof(*f->track));
-    f->pubs = calloc(f->P, sizeof(*f->pubs));
+    f->track = calloc((size_t)n * f->PT, sizeof(*f->track));
+    f->pubs = calloc(f->PT, sizeof(*f->pubs));
+    f->ext_next = calloc(f->PT, sizeof(*f->ext_next));
     f->recv_per_topic = calloc(f->run.ntopics, sizeof(*f->recv_per_topic));
     f->lat = malloc(sizeof(*f->lat));
     f->scratch_cap = (size_t)cfg->body_size + 512;
     f->scratch = malloc(f->scratch_cap);
-    if (f->track == NULL || f->pubs == NULL || f->recv_per_topic == NULL || f->lat == NULL ||
+    if (f->track == NULL || f->pubs == NULL || f->ext_next == NULL || f->recv_per_topic == NULL || f->lat == NULL ||
         f->scratch == NULL) {
         abort();
     }
@@ -263,12 +307,25 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
         failed = 1;
     }
     double connect_s = (double)(f->run.dial_t1 - f->run.dial_t0) / 1e9;
+    if (!failed && f->P == 0) {
+        /* Listening for another bench's publishers: tell the operator (or
+         * the script that starts the publishing bench) and wait. */
+        fprintf(stderr, "bennu-bench: %u sockets joined in %.2f s; waiting for the publishers\n",
+                f->run.dial_ok, connect_s);
+        if (!bnb_run_until(&f->run, &f->first_seen, cfg->connect_timeout)) {
+            fprintf(stderr, "bennu-bench: no message from the publishers within %.0f s\n",
+                    cfg->connect_timeout);
+            failed = 1;
+        }
+    }
 
     double u0 = 0, s0 = 0, u1 = 0, s1 = 0, srv0 = -1, srv1 = -1;
     uint64_t t0 = 0, t1 = 0;
     if (!failed) {
         f->phase = PH_WARMUP;
-        if (cfg->rate > 0) {
+        if (f->P == 0) {
+            /* nothing to send */
+        } else if (cfg->rate > 0) {
             f->rate_per_pub = cfg->rate / f->P;
             f->rate_t0 = uv_hrtime();
             uv_timer_start(&f->rate_timer, on_rate, 0, 1);
@@ -283,8 +340,10 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
         bnb_self_cpu(&u0, &s0);
         srv0 = cfg->server_pid ? bnb_proc_cpu(cfg->server_pid) : -1;
         t0 = uv_hrtime();
+        f->measure_seq0 = f->P > 0 ? f->pubs[0].seq : 0;
         bnb_run_for(&f->run, cfg->duration);
         t1 = uv_hrtime();
+        f->measure_seq1 = f->P > 0 ? f->pubs[0].seq : 0;
         bnb_self_cpu(&u1, &s1);
         srv1 = cfg->server_pid ? bnb_proc_cpu(cfg->server_pid) : -1;
         f->phase = PH_DRAIN;
@@ -293,9 +352,18 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
         for (uint32_t j = 0; j < f->P; j++) {
             f->expected += f->pubs[j].seq * f->recv_per_topic[f->run.socks[f->S + j].topic];
         }
-        f->drained = f->uniq_total >= f->expected;
-        if (!f->drained) {
-            (void)bnb_run_until(&f->run, &f->drained, cfg->drain);
+        if (f->P == 0) {
+            /* The publishers' totals are not known here: wait the whole
+             * drain, then expect every sequence up to the highest seen. */
+            bnb_run_for(&f->run, cfg->drain);
+            for (uint32_t j = 0; j < f->PT; j++) {
+                f->expected += f->ext_next[j] * f->S;
+            }
+        } else {
+            f->drained = f->uniq_total >= f->expected;
+            if (!f->drained) {
+                (void)bnb_run_until(&f->run, &f->drained, cfg->drain);
+            }
         }
         f->phase = PH_DONE;
     }
@@ -352,12 +420,32 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
     if (f->run.first_err) {
         json_object_set_new(res, "first_error", json_string(f->run.first_err_text));
     }
+    if (f->P == 0) {
+        json_object_set_new(res, "listen_pubs", json_integer(f->PT));
+    } else {
+        json_object_set_new(res, "measure_seqs",
+                            json_pack("[I, I]", (json_int_t)f->measure_seq0,
+                                      (json_int_t)f->measure_seq1));
+    }
+    /* Publisher 0's broadcasts: [sequence, sockets reached, last arrival
+     * in us after the send]; merged over processes by tools/bench. */
+    json_t *bcs = json_array();
+    for (size_t i = 0; i < f->bc_cap; i++) {
+        if (f->bc[i].count > 0) {
+            json_array_append_new(bcs, json_pack("[I, I, I]", (json_int_t)i,
+                                                 (json_int_t)f->bc[i].count,
+                                                 (json_int_t)(f->bc[i].last_ns / 1000)));
+        }
+    }
+    json_object_set_new(res, "broadcasts", bcs);
 
     bnb_run_free(&f->run);
     bnb_net_free(net);
     (void)uv_loop_close(&loop);
     free(f->track);
     free(f->pubs);
+    free(f->ext_next);
+    free(f->bc);
     free(f->recv_per_topic);
     free(f->lat);
     free(f->scratch);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bennu/mesh.h"
+
 #define LIST_MAX 5 /* topics named per problem before "and N more" */
 
 /* ---- sorted string sets ------------------------------------------------ */
@@ -134,6 +136,46 @@ static void fmt_int(const json_t *v, char *out, size_t cap)
 
 /* ---- members ------------------------------------------------------------ */
 
+/* Marks the workers of one --workers node ("NAME-wI@HOST", see
+ * bn_mesh_worker_name) with "worker_of": "NAME@HOST" and "worker": I, on
+ * the snapshot itself (the answering node) and on its node entries. A name
+ * is taken for a worker's only when at least two names (up or down) share
+ * its NAME@HOST, so a lone node that happens to end in "-w1" stays itself. */
+static void annotate_workers(json_t *members)
+{
+    json_t *count = json_object(); /* NAME@HOST -> names seen */
+    json_t *all = json_array();
+    json_array_append(all, members);
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(members, "nodes"), i, n)
+    {
+        if (!json_is_true(json_object_get(n, "hidden"))) {
+            json_array_append(all, n);
+        }
+    }
+    char base[256];
+    for (int pass = 0; pass < 2; pass++) {
+        json_array_foreach(all, i, n)
+        {
+            const char *name = json_string_value(json_object_get(n, i == 0 ? "node" : "name"));
+            int w = bn_mesh_worker_name(name, base, sizeof(base));
+            if (w < 0) {
+                continue;
+            }
+            json_int_t seen = json_integer_value(json_object_get(count, base));
+            if (pass == 0) {
+                json_object_set_new(count, base, json_integer(seen + 1));
+            } else if (seen >= 2) {
+                json_object_set_new(n, "worker_of", json_string(base));
+                json_object_set_new(n, "worker", json_integer(w));
+            }
+        }
+    }
+    json_decref(all);
+    json_decref(count);
+}
+
 json_t *bnctl_members_clean(const json_t *members, const char *hide_prefix)
 {
     json_t *copy = json_deep_copy(members);
@@ -150,14 +192,8 @@ json_t *bnctl_members_clean(const json_t *members, const char *hide_prefix)
             json_array_remove(nodes, i);
         }
     }
+    annotate_workers(copy);
     return copy;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    const json_t *x = *(const json_t *const *)a;
-    const json_t *y = *(const json_t *const *)b;
-    return strcmp(str_or(json_object_get(x, "name"), ""), str_or(json_object_get(y, "name"), ""));
 }
 
 /* "up", "connecting", "down 3.2s (tick_timeout)", "+ (hidden)". */
@@ -180,66 +216,157 @@ static void member_state(const json_t *n, char *out, size_t cap)
              json_is_true(json_object_get(n, "hidden")) ? " hidden" : "");
 }
 
+/* The name rows sort and group by: a worker under its node's name. */
+static const char *group_key(const json_t *n, const char *name)
+{
+    return str_or(json_object_get(n, "worker_of"), name);
+}
+
+typedef struct member_row_s {
+    const json_t *n; /* the snapshot itself for the self row */
+    const char *name;
+    bool self;
+} member_row_t;
+
+static int by_group(const void *a, const void *b)
+{
+    const member_row_t *x = a, *y = b;
+    int c = strcmp(group_key(x->n, x->name), group_key(y->n, y->name));
+    if (c != 0) {
+        return c;
+    }
+    /* The node's own header (no worker index) first, then its workers. */
+    json_int_t wx = json_is_integer(json_object_get(x->n, "worker"))
+                        ? json_integer_value(json_object_get(x->n, "worker"))
+                        : -1;
+    json_int_t wy = json_is_integer(json_object_get(y->n, "worker"))
+                        ? json_integer_value(json_object_get(y->n, "worker"))
+                        : -1;
+    if (wx != wy) {
+        return wx < wy ? -1 : 1;
+    }
+    return strcmp(x->name, y->name);
+}
+
+static bool member_up(const member_row_t *r)
+{
+    return r->self || strcmp(str_or(json_object_get(r->n, "state"), ""), "up") == 0;
+}
+
+static void member_row(bnctl_table_t *t, const member_row_t *r, const char *label,
+                       const char *self_addr)
+{
+    char inc[32];
+    const json_t *node = r->n;
+    fmt_int(json_object_get(node, "incarnation"), inc, sizeof(inc));
+    if (r->self) {
+        const char *self[] = {label, inc, self_addr, "self", "-", "-", "-", "-", "-", "-", "-"};
+        bnctl_table_add(t, self);
+        return;
+    }
+    char addr[96], state[128], age[32] = "-", tick[32] = "-", rtt[32] = "-";
+    char mi[32] = "-", mo[32] = "-", bi[32] = "-", bo[32] = "-";
+    json_int_t port = json_integer_value(json_object_get(node, "port"));
+    if (port > 0) {
+        snprintf(addr, sizeof(addr), "%s:%" JSON_INTEGER_FORMAT,
+                 str_or(json_object_get(node, "host"), "?"), port);
+    } else {
+        snprintf(addr, sizeof(addr), "-");
+    }
+    member_state(node, state, sizeof(state));
+    json_t *l = json_object_get(node, "link");
+    if (json_is_object(l)) {
+        json_t *v = json_object_get(l, "age_ms");
+        if (json_is_integer(v)) {
+            bnctl_fmt_duration_ms(json_integer_value(v), age, sizeof(age));
+        }
+        v = json_object_get(l, "last_tick_ms_ago");
+        if (json_is_integer(v)) {
+            bnctl_fmt_duration_ms(json_integer_value(v), tick, sizeof(tick));
+        }
+        json_int_t us = json_integer_value(json_object_get(l, "rtt_us"));
+        if (us > 0) {
+            bnctl_fmt_rtt_us((uint64_t)us, rtt, sizeof(rtt));
+        }
+        fmt_int(json_object_get(l, "msgs_in"), mi, sizeof(mi));
+        fmt_int(json_object_get(l, "msgs_out"), mo, sizeof(mo));
+        bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_in")), bi,
+                        sizeof(bi));
+        bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_out")), bo,
+                        sizeof(bo));
+    }
+    const char *row[] = {label, inc, addr, state, age, tick, rtt, mi, mo, bi, bo};
+    bnctl_table_add(t, row);
+}
+
 void bnctl_members_table(const json_t *members, const char *self_addr, bnctl_table_t *t)
 {
     static const char *const heads[] = {"NODE",     "INCARNATION", "ADDRESS",  "STATE",
                                         "LINK AGE", "LAST TICK",   "RTT",      "MSGS IN",
                                         "MSGS OUT", "BYTES IN",    "BYTES OUT"};
     bnctl_table_init(t, 11, heads, "lrllrrrrrrr");
-    char inc[32];
-    fmt_int(json_object_get(members, "incarnation"), inc, sizeof(inc));
-    const char *self[] = {str_or(json_object_get(members, "node"), "?"), inc, self_addr, "self",
-                          "-", "-", "-", "-", "-", "-", "-"};
-    bnctl_table_add(t, self);
     json_t *nodes = json_object_get(members, "nodes");
-    size_t n = json_array_size(nodes);
-    const json_t **sorted = calloc(n ? n : 1, sizeof(*sorted));
-    if (sorted == NULL) {
+    size_t n = json_array_size(nodes) + 1;
+    member_row_t *rows = calloc(n, sizeof(*rows));
+    if (rows == NULL) {
         abort();
     }
-    for (size_t i = 0; i < n; i++) {
-        sorted[i] = json_array_get(nodes, i);
+    rows[0] = (member_row_t){members, str_or(json_object_get(members, "node"), "?"), true};
+    for (size_t i = 1; i < n; i++) {
+        rows[i].n = json_array_get(nodes, i - 1);
+        rows[i].name = str_or(json_object_get(rows[i].n, "name"), "?");
     }
-    qsort(sorted, n, sizeof(*sorted), by_name);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *node = sorted[i];
-        char addr[96], state[128], age[32] = "-", tick[32] = "-", rtt[32] = "-";
-        char mi[32] = "-", mo[32] = "-", bi[32] = "-", bo[32] = "-";
-        fmt_int(json_object_get(node, "incarnation"), inc, sizeof(inc));
-        json_int_t port = json_integer_value(json_object_get(node, "port"));
-        if (port > 0) {
-            snprintf(addr, sizeof(addr), "%s:%" JSON_INTEGER_FORMAT,
-                     str_or(json_object_get(node, "host"), "?"), port);
-        } else {
-            snprintf(addr, sizeof(addr), "-");
-        }
-        member_state(node, state, sizeof(state));
-        json_t *l = json_object_get(node, "link");
-        if (json_is_object(l)) {
-            json_t *v = json_object_get(l, "age_ms");
-            if (json_is_integer(v)) {
-                bnctl_fmt_duration_ms(json_integer_value(v), age, sizeof(age));
-            }
-            v = json_object_get(l, "last_tick_ms_ago");
-            if (json_is_integer(v)) {
-                bnctl_fmt_duration_ms(json_integer_value(v), tick, sizeof(tick));
-            }
-            json_int_t us = json_integer_value(json_object_get(l, "rtt_us"));
-            if (us > 0) {
-                bnctl_fmt_rtt_us((uint64_t)us, rtt, sizeof(rtt));
-            }
-            fmt_int(json_object_get(l, "msgs_in"), mi, sizeof(mi));
-            fmt_int(json_object_get(l, "msgs_out"), mo, sizeof(mo));
-            bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_in")), bi,
-                            sizeof(bi));
-            bnctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(l, "bytes_out")), bo,
-                            sizeof(bo));
-        }
-        const char *row[] = {str_or(json_object_get(node, "name"), "?"), inc, addr, state, age,
-                             tick, rtt, mi, mo, bi, bo};
-        bnctl_table_add(t, row);
+    /* The answering node first (with its siblings when it is a worker),
+     * then the others by name; the workers of one node stay together under
+     * a row of its own name: "NAME@HOST  3/4 workers up". */
+    const char *self_key = group_key(rows[0].n, rows[0].name);
+    qsort(rows + 1, n - 1, sizeof(*rows), by_group);
+    size_t order_cap = n;
+    member_row_t *ordered = calloc(order_cap, sizeof(*ordered));
+    if (ordered == NULL) {
+        abort();
     }
-    free(sorted);
+    size_t k = 0;
+    ordered[k++] = rows[0];
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(group_key(rows[i].n, rows[i].name), self_key) == 0) {
+            ordered[k++] = rows[i];
+        }
+    }
+    if (json_object_get(members, "worker_of") != NULL) {
+        qsort(ordered, k, sizeof(*ordered), by_group);
+    }
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(group_key(rows[i].n, rows[i].name), self_key) != 0) {
+            ordered[k++] = rows[i];
+        }
+    }
+    for (size_t i = 0; i < k;) {
+        const json_t *of = json_object_get(ordered[i].n, "worker_of");
+        if (of == NULL) {
+            member_row(t, &ordered[i], ordered[i].name, self_addr);
+            i++;
+            continue;
+        }
+        size_t end = i, up = 0;
+        while (end < k && json_equal(json_object_get(ordered[end].n, "worker_of"), of)) {
+            up += member_up(&ordered[end]);
+            end++;
+        }
+        char summary[64];
+        snprintf(summary, sizeof(summary), "%zu/%zu workers up", up, end - i);
+        const char *head[] = {json_string_value(of), "-", "-", summary, "-", "-",
+                              "-",                   "-", "-", "-",     "-"};
+        bnctl_table_add(t, head);
+        for (; i < end; i++) {
+            char label[300];
+            snprintf(label, sizeof(label), "%s %s", i + 1 < end ? "\u251c" : "\u2514",
+                     ordered[i].name);
+            member_row(t, &ordered[i], label, self_addr);
+        }
+    }
+    free(ordered);
+    free(rows);
 }
 
 /* ---- groups ------------------------------------------------------------- */
@@ -523,6 +650,65 @@ json_int_t bnctl_refused_links(const json_t *closes)
     return n;
 }
 
+enum { STATS_NCOL = 14, STATS_CELL = 320 };
+
+/* One node's stats row; adds its numbers into sums (columns 1-12; -1 in
+ * sums[0] counts answering nodes). */
+static void stats_cells(const char *label, const json_t *v, char cells[STATS_NCOL][STATS_CELL],
+                        json_int_t sums[STATS_NCOL])
+{
+    static const char *const keys[] = {NULL,          "sockets_websocket", "sockets_longpoll",
+                                       "connections", "channels",          "broadcasts_in",
+                                       "broadcasts_out", "deliveries",     "slow_consumer_closes",
+                                       "refused_connects"};
+    const json_t *st = json_object_get(v, "stats");
+    snprintf(cells[0], sizeof(cells[0]), "%s", label);
+    for (size_t c = 1; c < STATS_NCOL; c++) {
+        snprintf(cells[c], sizeof(cells[c]), "%s", json_object_get(v, "error") ? "?" : "-");
+    }
+    if (json_is_object(st)) {
+        sums[0]++;
+        for (size_t c = 1; c < 10; c++) {
+            json_t *x = json_object_get(st, keys[c]);
+            fmt_int(x, cells[c + 1], sizeof(cells[c + 1]));
+            sums[c + 1] += json_integer_value(x);
+        }
+        json_t *ws = json_object_get(st, "sockets_websocket");
+        json_t *lp = json_object_get(st, "sockets_longpoll");
+        if (json_is_integer(ws) && json_is_integer(lp)) {
+            snprintf(cells[1], sizeof(cells[1]), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(ws) + json_integer_value(lp));
+            sums[1] += json_integer_value(ws) + json_integer_value(lp);
+        }
+        json_t *rss = json_object_get(st, "rss_bytes");
+        if (json_is_integer(rss)) {
+            bnctl_fmt_bytes((uint64_t)json_integer_value(rss), cells[12], sizeof(cells[12]));
+            sums[12] += json_integer_value(rss);
+        }
+        json_t *up = json_object_get(st, "uptime_ms");
+        if (json_is_integer(up)) {
+            bnctl_fmt_duration_ms(json_integer_value(up), cells[13], sizeof(cells[13]));
+        }
+    }
+    json_t *mesh = json_object_get(v, "mesh");
+    if (json_is_object(mesh)) {
+        json_int_t r = bnctl_refused_links(json_object_get(mesh, "closes"));
+        snprintf(cells[11], sizeof(cells[11]), "%" JSON_INTEGER_FORMAT, r);
+        sums[11] += r;
+    }
+}
+
+static void stats_add(bnctl_table_t *t, char cells[STATS_NCOL][STATS_CELL])
+{
+    const char *row[STATS_NCOL];
+    for (size_t c = 0; c < STATS_NCOL; c++) {
+        row[c] = cells[c];
+    }
+    bnctl_table_add(t, row);
+}
+
+/* The workers of one --workers node ("NAME-wI@HOST", at least two answer)
+ * are summed in a row "NAME@HOST (N workers)" and listed beneath it. */
 void bnctl_stats_table(const json_t *nodes, bnctl_table_t *t)
 {
     /* SOCKETS (Phoenix sockets) = WS + LP, by construction; TCP is every
@@ -533,55 +719,82 @@ void bnctl_stats_table(const json_t *nodes, bnctl_table_t *t)
                                         "TCP",        "CHANNELS",   "BCAST IN",    "BCAST OUT",
                                         "DELIVERIES", "SLOW CLOSES", "REFUSED CONNS",
                                         "REFUSED LINKS", "RSS",      "UPTIME"};
-    enum { NCOL = 14 };
-    bnctl_table_init(t, NCOL, heads, "lrrrrrrrrrrrrr");
-    static const char *const keys[] = {NULL,          "sockets_websocket", "sockets_longpoll",
-                                       "connections", "channels",          "broadcasts_in",
-                                       "broadcasts_out", "deliveries",     "slow_consumer_closes",
-                                       "refused_connects"};
+    bnctl_table_init(t, STATS_NCOL, heads, "lrrrrrrrrrrrrr");
     json_t *names = sorted_keys(nodes);
-    size_t i;
-    json_t *k;
+    json_t *group_size = json_object(); /* NAME@HOST -> workers */
+    char base[256], other[256];
+    size_t i, j;
+    json_t *k, *k2;
+    json_array_foreach(names, i, k)
+    {
+        if (bn_mesh_worker_name(json_string_value(k), base, sizeof(base)) >= 0) {
+            json_int_t n = json_integer_value(json_object_get(group_size, base));
+            json_object_set_new(group_size, base, json_integer(n + 1));
+        }
+    }
+    json_t *done = json_object();
     json_array_foreach(names, i, k)
     {
         const char *node = json_string_value(k);
-        const json_t *v = json_object_get(nodes, node);
-        const json_t *st = json_object_get(v, "stats");
-        char cells[NCOL][64];
-        const char *row[NCOL];
-        snprintf(cells[0], sizeof(cells[0]), "%s", node);
-        for (size_t c = 1; c < NCOL; c++) {
-            snprintf(cells[c], sizeof(cells[c]), "%s", json_object_get(v, "error") ? "?" : "-");
+        char cells[STATS_NCOL][STATS_CELL];
+        json_int_t sums[STATS_NCOL] = {0};
+        int w = bn_mesh_worker_name(node, base, sizeof(base));
+        if (w < 0 || json_integer_value(json_object_get(group_size, base)) < 2) {
+            stats_cells(node, json_object_get(nodes, node), cells, sums);
+            stats_add(t, cells);
+            continue;
         }
-        if (json_is_object(st)) {
-            for (size_t c = 1; c < 10; c++) {
-                fmt_int(json_object_get(st, keys[c]), cells[c + 1], sizeof(cells[c + 1]));
-            }
-            json_t *ws = json_object_get(st, "sockets_websocket");
-            json_t *lp = json_object_get(st, "sockets_longpoll");
-            if (json_is_integer(ws) && json_is_integer(lp)) {
-                snprintf(cells[1], sizeof(cells[1]), "%" JSON_INTEGER_FORMAT,
-                         json_integer_value(ws) + json_integer_value(lp));
-            }
-            json_t *rss = json_object_get(st, "rss_bytes");
-            if (json_is_integer(rss)) {
-                bnctl_fmt_bytes((uint64_t)json_integer_value(rss), cells[12], sizeof(cells[12]));
-            }
-            json_t *up = json_object_get(st, "uptime_ms");
-            if (json_is_integer(up)) {
-                bnctl_fmt_duration_ms(json_integer_value(up), cells[13], sizeof(cells[13]));
+        if (json_object_get(done, base) != NULL) {
+            continue;
+        }
+        json_object_set_new(done, base, json_true());
+        /* The workers in index order, summed first. */
+        json_int_t n = json_integer_value(json_object_get(group_size, base));
+        const char **members = calloc((size_t)n, sizeof(*members));
+        int *index = calloc((size_t)n, sizeof(*index));
+        if (members == NULL || index == NULL) {
+            abort();
+        }
+        size_t m = 0;
+        json_array_foreach(names, j, k2)
+        {
+            int wi = bn_mesh_worker_name(json_string_value(k2), other, sizeof(other));
+            if (wi >= 0 && strcmp(other, base) == 0) {
+                size_t at = m++;
+                while (at > 0 && index[at - 1] > wi) {
+                    members[at] = members[at - 1];
+                    index[at] = index[at - 1];
+                    at--;
+                }
+                members[at] = json_string_value(k2);
+                index[at] = wi;
             }
         }
-        json_t *mesh = json_object_get(v, "mesh");
-        if (json_is_object(mesh)) {
-            snprintf(cells[11], sizeof(cells[11]), "%" JSON_INTEGER_FORMAT,
-                     bnctl_refused_links(json_object_get(mesh, "closes")));
+        char (*rows)[STATS_NCOL][STATS_CELL] = calloc(m, sizeof(*rows));
+        if (rows == NULL) {
+            abort();
         }
-        for (size_t c = 0; c < NCOL; c++) {
-            row[c] = cells[c];
+        for (size_t r = 0; r < m; r++) {
+            char label[STATS_CELL - 8];
+            snprintf(label, sizeof(label), "%s %s", r + 1 < m ? "\u251c" : "\u2514", members[r]);
+            stats_cells(label, json_object_get(nodes, members[r]), rows[r], sums);
         }
-        bnctl_table_add(t, row);
+        snprintf(cells[0], sizeof(cells[0]), "%s", base);
+        for (size_t c = 1; c < STATS_NCOL; c++) {
+            snprintf(cells[c], sizeof(cells[c]), "%" JSON_INTEGER_FORMAT, sums[c]);
+        }
+        bnctl_fmt_bytes((uint64_t)sums[12], cells[12], sizeof(cells[12]));
+        snprintf(cells[13], sizeof(cells[13]), "%" JSON_INTEGER_FORMAT "/%zu up", sums[0], m);
+        stats_add(t, cells);
+        for (size_t r = 0; r < m; r++) {
+            stats_add(t, rows[r]);
+        }
+        free(rows);
+        free(index);
+        free(members);
     }
+    json_decref(done);
+    json_decref(group_size);
     json_decref(names);
 }
 

@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const argv = process.argv.slice(2);
 const opt = (name, def) => {
@@ -44,9 +45,12 @@ if (!BENCH || !LIMIT || (!BENNU && !opt('bennu-cmd'))) {
 }
 fs.mkdirSync(OUT, { recursive: true });
 
+const CHANNELS = fileURLToPath(new URL('./channels.json', import.meta.url));
 const servers = {
   bennu: (port) => (opt('bennu-cmd') ? opt('bennu-cmd').replaceAll('{port}', port).split(' ')
-    : [BENNU, '--port', String(port), '--bind', '127.0.0.1', '--log-level', 'warn']),
+    // The bench's room:* topics as plain broadcast channels: the demo chat
+    // tracks Presence in room:lobby, which the limit server has no part of.
+    : [BENNU, '--config', CHANNELS, '--port', String(port), '--bind', '127.0.0.1', '--log-level', 'warn']),
   limit: (port) => [LIMIT, '--port', String(port), '--coalesce'],
 };
 

@@ -172,14 +172,12 @@ static bn_chan_result_t room_join(bn_channel_t *ch, const bn_payload_t *params, 
     app_t *app = bn_channel_route_data(ch);
     const char *topic = bn_channel_topic(ch);
     const char *name = topic + strlen("room:");
-    const char *user =
-        json_string_value(bn_socket_assigns_get(bn_channel_socket(ch), "user"));
+    const char *user = json_string_value(bn_socket_assigns_get(bn_channel_socket(ch), "user"));
     if (user == NULL || *name == '\0') {
         return join_error(reply, "unauthorized");
     }
     if (strncmp(name, "vip-", 4) == 0) {
-        json_t *key = params->kind == BN_PAYLOAD_JSON ? json_object_get(params->json, "key")
-                                                      : NULL;
+        json_t *key = params->kind == BN_PAYLOAD_JSON ? json_object_get(params->json, "key") : NULL;
         if (app->vip_key == NULL || !json_is_string(key) ||
             !key_matches(json_string_value(key), app->vip_key)) {
             return join_error(reply, "unauthorized");

@@ -68,8 +68,8 @@ BN_EXTERN json_t *bn_admin_groups_json(bn_mesh_t *m);
  * UV_ECANCELED at bn_mesh_close; see bn_mesh_request for node and
  * timeout_ms. Returns 0, or a negative code (and cb never runs). */
 typedef void (*bn_admin_cb)(void *ud, int status, json_t *response);
-BN_EXTERN int bn_admin_request(bn_mesh_t *m, const char *node, json_t *request,
-                               unsigned timeout_ms, bn_admin_cb cb, void *ud);
+BN_EXTERN int bn_admin_request(bn_mesh_t *m, const char *node, json_t *request, unsigned timeout_ms,
+                               bn_admin_cb cb, void *ud);
 
 #ifdef __cplusplus
 }

@@ -28,32 +28,32 @@ typedef struct bn_server_s bn_server_t;
  * when hit; README "Limits" lists them. Each field's default and accepted
  * range are in one table, bennu/config_table.h, and nowhere else. */
 typedef struct bn_config_s {
-    const char *bind;           /* listen address */
-    int port;                   /* 0 = ephemeral (see bn_server_port) */
-    const char *static_dir;     /* directory served at / (index.html, assets); NULL = none */
-    size_t max_frame_size;      /* largest WebSocket frame payload (close 1009) */
-    size_t max_message_size;    /* largest reassembled message (close 1009) */
-    unsigned idle_timeout_ms;   /* close a WebSocket silent this long (close 1001) */
+    const char *bind;              /* listen address */
+    int port;                      /* 0 = ephemeral (see bn_server_port) */
+    const char *static_dir;        /* directory served at / (index.html, assets); NULL = none */
+    size_t max_frame_size;         /* largest WebSocket frame payload (close 1009) */
+    size_t max_message_size;       /* largest reassembled message (close 1009) */
+    unsigned idle_timeout_ms;      /* close a WebSocket silent this long (close 1001) */
     unsigned handshake_timeout_ms; /* an HTTP request must be complete this long after its
                                     * first byte (408), and keep-alive idle time */
-    unsigned frame_timeout_ms;  /* a started WebSocket frame or fragmented message must
+    unsigned frame_timeout_ms;     /* a started WebSocket frame or fragmented message must
                                  * complete in (close 1008); 0 = no deadline */
-    size_t max_queued_bytes;    /* slow-consumer limit per connection (close 1008);
+    size_t max_queued_bytes;       /* slow-consumer limit per connection (close 1008);
                                  * reading pauses above a quarter of it (flow control) */
-    unsigned max_connections;   /* per node (503 beyond), clamped at start below
+    unsigned max_connections;      /* per node (503 beyond), clamped at start below
                                  * RLIMIT_NOFILE minus reserved_fds */
-    unsigned reserved_fds;      /* descriptors kept for listeners, the mesh, tools */
-    unsigned max_pending_per_ip; /* connections per source address that have not completed
+    unsigned reserved_fds;         /* descriptors kept for listeners, the mesh, tools */
+    unsigned max_pending_per_ip;   /* connections per source address that have not completed
                                   * a request, the oldest closed beyond; 0 = no cap */
-    size_t memory_budget;       /* bytes in incomplete frames/messages, all connections;
+    size_t memory_budget;          /* bytes in incomplete frames/messages, all connections;
                                  * past it the largest holders get 1009 */
-    unsigned max_channels;      /* per connection ("too many channels joined") */
-    unsigned max_topics;        /* distinct topics with local subscribers (join error
+    unsigned max_channels;         /* per connection ("too many channels joined") */
+    unsigned max_topics;           /* distinct topics with local subscribers (join error
                                  * "too many topics") */
-    size_t max_request_line;    /* request line (414) */
-    size_t max_header_bytes;    /* all headers (431) */
-    unsigned max_headers;       /* header count (431) */
-    size_t max_body;            /* request body (413) */
+    size_t max_request_line;       /* request line (414) */
+    size_t max_header_bytes;       /* all headers (431) */
+    unsigned max_headers;          /* header count (431) */
+    size_t max_body;               /* request body (413) */
     /* Origin check before connect, both transports (PROTOCOL.md 1.6):
      * NULL or "off" = allow all; "conn" = Origin must equal the request's
      * own scheme://Host; "host" = Origin's host must equal url_host; else a
@@ -62,20 +62,20 @@ typedef struct bn_config_s {
      * host, where a host of "*.example.com" admits every subdomain. A refused
      * origin gets 403 (LongPoll: {"status":403}). */
     const char *check_origin;
-    const char *url_host;       /* the endpoint's host for check_origin "host" */
+    const char *url_host; /* the endpoint's host for check_origin "host" */
     /* Signs LongPoll session tokens; when NULL a random per-process key is
      * used (sessions then live on this node only, which they do anyway). */
     const char *secret_key_base;
-    unsigned longpoll_window_ms;     /* a poll waits this long for messages */
+    unsigned longpoll_window_ms;          /* a poll waits this long for messages */
     unsigned longpoll_session_timeout_ms; /* a session not polled this long ends */
-    unsigned max_longpoll_sessions;  /* {"status":403} beyond, logged */
-    unsigned max_longpoll_buffered;  /* messages buffered per session (session closed) */
+    unsigned max_longpoll_sessions;       /* {"status":403} beyond, logged */
+    unsigned max_longpoll_buffered;       /* messages buffered per session (session closed) */
     /* Per-connection rate limit on client messages: rate_limit per second
      * with bursts of rate_burst (0 = rate_limit). 0 = off. Over
      * the limit: WebSocket close 1008; LongPoll POST {"status":429}. */
     unsigned rate_limit;
     unsigned rate_burst;
-    bool reuse_port;            /* SO_REUSEPORT: several processes share the port */
+    bool reuse_port; /* SO_REUSEPORT: several processes share the port */
     /* Reverse proxies to believe: a comma list of networks ("10.0.0.0/8,::1").
      * A request whose TCP peer is inside one takes its scheme from
      * X-Forwarded-Proto (check_origin "conn") and its client address from
@@ -88,10 +88,10 @@ typedef struct bn_config_s {
     unsigned drain_ms;
     unsigned drain_batch;
     /* Presence (bennu/presence.h, docs/presence.md). */
-    unsigned presence_diff_ms;      /* presence_diff coalescing interval per topic */
-    unsigned presence_broadcast_ms; /* replication delta interval between nodes */
+    unsigned presence_diff_ms;       /* presence_diff coalescing interval per topic */
+    unsigned presence_broadcast_ms;  /* replication delta interval between nodes */
     unsigned presence_max_per_topic; /* metas per topic; a track beyond fails */
-    unsigned presence_count_above;  /* distinct keys above which a topic sends only
+    unsigned presence_count_above;   /* distinct keys above which a topic sends only
                                      * presence_count (0 = never) */
 } bn_config_t;
 
@@ -105,9 +105,9 @@ BN_EXTERN int bn_config_validate(const bn_config_t *cfg, char *why, size_t why_l
 /* One numeric bn_config_t field as the table describes it: an embedder
  * reading its own configuration format can look fields up by name. */
 typedef struct bn_config_field_s {
-    const char *name;   /* the field's C name, "max_frame_size" */
-    size_t offset;      /* offsetof(bn_config_t, field) */
-    size_t size;        /* sizeof the field */
+    const char *name; /* the field's C name, "max_frame_size" */
+    size_t offset;    /* offsetof(bn_config_t, field) */
+    size_t size;      /* sizeof the field */
     bool is_signed;
     long long def, min, max;
 } bn_config_field_t;

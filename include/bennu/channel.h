@@ -34,20 +34,21 @@ typedef struct bn_channel_s bn_channel_t;
 
 /* What a callback asks the server to do next (Phoenix's return tuples). */
 typedef enum {
-    BN_CHAN_OK = 0,       /* join: {:ok, socket} or {:ok, reply, socket}; handle_in: {:noreply, socket} */
-    BN_CHAN_REPLY = 1,    /* handle_in: {:reply, {status, response}, socket} */
-    BN_CHAN_ERROR = 2,    /* join: {:error, reply} */
-    BN_CHAN_STOP = 3,     /* handle_in: {:stop, :normal, socket}, with a reply first if one was set */
-    BN_CHAN_CRASH = -1,   /* the callback failed: like a raised exception (phx_error / "join crashed") */
-    BN_CHAN_ASYNC = 4,    /* join/handle_in: the answer comes later, through bn_channel_finish */
+    BN_CHAN_OK = 0, /* join: {:ok, socket} or {:ok, reply, socket}; handle_in: {:noreply, socket} */
+    BN_CHAN_REPLY = 1, /* handle_in: {:reply, {status, response}, socket} */
+    BN_CHAN_ERROR = 2, /* join: {:error, reply} */
+    BN_CHAN_STOP = 3,  /* handle_in: {:stop, :normal, socket}, with a reply first if one was set */
+    BN_CHAN_CRASH =
+        -1, /* the callback failed: like a raised exception (phx_error / "join crashed") */
+    BN_CHAN_ASYNC = 4, /* join/handle_in: the answer comes later, through bn_channel_finish */
 } bn_chan_result_t;
 
 /* Why a channel ends; given to terminate (Phoenix's terminate reasons). */
-#define BN_STOP_REASON_MAP(X)            \
-    X(LEFT, "left")                      \
-    X(CLOSED, "closed")                  \
-    X(NORMAL, "normal")                  \
-    X(DUPLICATE_JOIN, "duplicate_join")  \
+#define BN_STOP_REASON_MAP(X)           \
+    X(LEFT, "left")                     \
+    X(CLOSED, "closed")                 \
+    X(NORMAL, "normal")                 \
+    X(DUPLICATE_JOIN, "duplicate_join") \
     X(CRASH, "crash")
 
 typedef enum {
@@ -85,7 +86,8 @@ typedef struct bn_channel_type_s {
     /* Optional: called for intercepted broadcasts; it may bn_channel_push.
      * Returns OK, or STOP (the channel closes: phx_close, terminate
      * "normal"); anything else (CRASH, ERROR, REPLY) crashes it. */
-    bn_chan_result_t (*handle_out)(bn_channel_t *ch, const char *event, const bn_payload_t *payload);
+    bn_chan_result_t (*handle_out)(bn_channel_t *ch, const char *event,
+                                   const bn_payload_t *payload);
     /* Optional: the channel is going away; no push is possible any more. */
     void (*terminate)(bn_channel_t *ch, bn_stop_reason_t reason);
 } bn_channel_type_t;

@@ -35,8 +35,8 @@ BN_EXTERN int bn_server_attach_mesh(bn_server_t *srv, bn_mesh_t *mesh);
 
 /* Optional, after bn_server_attach_mesh: adds fields to the admin "stats"
  * answer (fn gets the server's stats object). */
-BN_EXTERN void bn_server_admin_stats_hook(bn_server_t *srv,
-                                          void (*fn)(void *ud, json_t *stats), void *ud);
+BN_EXTERN void bn_server_admin_stats_hook(bn_server_t *srv, void (*fn)(void *ud, json_t *stats),
+                                          void *ud);
 
 /* The routing policy: sends one Broadcast frame (encoded once; a JSON payload
  * is serialised once) to every up peer holding topic

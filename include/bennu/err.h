@@ -19,16 +19,16 @@ extern "C" {
 
 /* X(NAME, value, message): the code is BN_E<NAME>. Values are part of the
  * ABI: never renumber, only append. */
-#define BN_ERRNO_MAP(X)                                                                 \
-    X(COOKIE, -30001, "cluster cookie missing or shorter than 16 bytes")                \
-    X(NODENAME, -30002, "invalid node name (expected name@host)")                       \
-    X(PATTERN, -30003, "invalid route pattern")                                         \
-    X(TOPIC, -30004, "invalid topic or event name")                                     \
-    X(PAYLOAD, -30005, "payload cannot be encoded for this socket")                     \
-    X(GONE, -30006, "connection or channel gone")                                       \
-    X(TABLEFULL, -30007, "table full")                                                  \
-    X(LIMIT, -30008, "configured limit reached")                                        \
-    X(STOPPING, -30009, "server or mesh is stopping")                                   \
+#define BN_ERRNO_MAP(X)                                                  \
+    X(COOKIE, -30001, "cluster cookie missing or shorter than 16 bytes") \
+    X(NODENAME, -30002, "invalid node name (expected name@host)")        \
+    X(PATTERN, -30003, "invalid route pattern")                          \
+    X(TOPIC, -30004, "invalid topic or event name")                      \
+    X(PAYLOAD, -30005, "payload cannot be encoded for this socket")      \
+    X(GONE, -30006, "connection or channel gone")                        \
+    X(TABLEFULL, -30007, "table full")                                   \
+    X(LIMIT, -30008, "configured limit reached")                         \
+    X(STOPPING, -30009, "server or mesh is stopping")                    \
     X(NOPEER, -30010, "no such peer is up")
 
 #define BN_ERR_MAX (-30001)

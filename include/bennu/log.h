@@ -70,16 +70,15 @@ BN_EXTERN const char *bn_log_value(char *buf, size_t cap, const char *s);
  *     BN_LOG(INFO, "connect_refused", "origin=%s", BN_LOG_VAL(origin));
  * Evaluated only when the level is enabled. */
 #define BN_LOG_VAL(s) bn_log_value((char[BN_LOG_VALUE_MAX]){0}, BN_LOG_VALUE_MAX, (s))
-#define BN_LOG_VAL_N(s, n) \
-    bn_log_value_n((char[BN_LOG_VALUE_MAX]){0}, BN_LOG_VALUE_MAX, (s), (n))
+#define BN_LOG_VAL_N(s, n) bn_log_value_n((char[BN_LOG_VALUE_MAX]){0}, BN_LOG_VALUE_MAX, (s), (n))
 
 /* Usage: BN_LOG(INFO, "conn_open", "id=%llu peer=%s", ...). The event name is
  * the first field; the format adds the rest. */
-#define BN_LOG(level, event, ...)                               \
-    do {                                                        \
-        if (BN_LOG_##level >= bn_log_level) {                   \
-            bn_log_write(BN_LOG_##level, event, __VA_ARGS__);   \
-        }                                                       \
+#define BN_LOG(level, event, ...)                             \
+    do {                                                      \
+        if (BN_LOG_##level >= bn_log_level) {                 \
+            bn_log_write(BN_LOG_##level, event, __VA_ARGS__); \
+        }                                                     \
     } while (0)
 
 #ifdef __cplusplus

@@ -30,15 +30,15 @@ typedef struct bn_mesh_config_s {
     const char *cookie;       /* cluster cookie; required, at least 16 bytes */
     const char *const *seeds; /* "host:port" to dial at start and redial with backoff */
     size_t n_seeds;
-    unsigned tick_ms;         /* interval between ticks; default 1000 */
-    unsigned down_ms;         /* silence after which a peer is down; default 5000 */
-    bool hidden;              /* join no groups, not gossiped (bennuctl) */
+    unsigned tick_ms; /* interval between ticks; default 1000 */
+    unsigned down_ms; /* silence after which a peer is down; default 5000 */
+    bool hidden;      /* join no groups, not gossiped (bennuctl) */
     /* "name@host=HOST:PORT": dial that node at this address instead of the
      * one it advertises (fault-injection proxies, NAT). */
     const char *const *dial_overrides;
     size_t n_dial_overrides;
-    size_t max_frame;         /* default 16 MiB */
-    size_t max_link_queue;    /* bytes queued per link before it is dropped; default 64 MiB */
+    size_t max_frame;      /* default 16 MiB */
+    size_t max_link_queue; /* bytes queued per link before it is dropped; default 64 MiB */
     /* Inbound connections that have not proved the cookie yet: at most this
      * many in all (default 128) and per source address (default 16); a new
      * one over a cap evicts the oldest. */
@@ -120,8 +120,8 @@ BN_EXTERN size_t bn_mesh_group_peers(bn_mesh_t *m, const char *topic, size_t top
 /* Sends a node-to-node message (not a client topic) to the named up peer,
  * for its node_message callback. Returns 0 when queued, -1 when the peer is
  * not up, the mesh is closing, or the frame would exceed max_frame. */
-BN_EXTERN int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service,
-                           const void *bytes, size_t len);
+BN_EXTERN int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service, const void *bytes,
+                           size_t len);
 /* Service numbers of NodeMessage. */
 #define BN_MESH_SERVICE_PRESENCE 1u
 
@@ -143,26 +143,26 @@ typedef struct bn_mesh_link_info_s {
     const char *addr;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, queued_bytes, rtt_us;
     uint64_t last_rx_ms_ago, age_ms;
-    bool have_tick;             /* a tick was received on this link */
-    uint64_t last_tick_ms_ago;  /* valid when have_tick */
+    bool have_tick;            /* a tick was received on this link */
+    uint64_t last_tick_ms_ago; /* valid when have_tick */
 } bn_mesh_link_info_t;
 
 typedef struct bn_mesh_member_s {
     const char *name, *host;
     int port;
     uint64_t incarnation;
-    const char *state;            /* "up", "down", ... */
-    const char *link_state;       /* "up", "connecting" (a dial in flight) or "down" */
+    const char *state;      /* "up", "down", ... */
+    const char *link_state; /* "up", "connecting" (a dial in flight) or "down" */
     bool up, hidden;
     size_t groups;
     uint64_t digest;
     const char *last_down_reason; /* a close-reason name */
     uint64_t downs;
-    uint64_t up_ms;               /* 0 unless up */
+    uint64_t up_ms; /* 0 unless up */
     bool have_down_ms;
-    uint64_t down_ms;             /* valid when have_down_ms */
+    uint64_t down_ms; /* valid when have_down_ms */
     bool have_link;
-    bn_mesh_link_info_t link;     /* valid when have_link */
+    bn_mesh_link_info_t link; /* valid when have_link */
 } bn_mesh_member_t;
 
 typedef struct bn_mesh_info_s {
@@ -199,7 +199,7 @@ BN_EXTERN int bn_mesh_forget(bn_mesh_t *m, const char *node);
 /* An AdminRequest carries opaque bytes; the node answers with opaque bytes
  * under the same id. bennu/admin.h speaks JSON over it. */
 typedef struct bn_mesh_answer_s {
-    void *body;   /* malloc'd by the responder, freed by the mesh; NULL = empty */
+    void *body; /* malloc'd by the responder, freed by the mesh; NULL = empty */
     size_t len;
     char tag[24]; /* optional short label for the admin_session log line ("" = none) */
 } bn_mesh_answer_t;

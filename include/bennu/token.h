@@ -20,10 +20,10 @@
 extern "C" {
 #endif
 
-#define BN_TOKEN_RESULT_MAP(X)     \
-    X(OK, "ok")                    \
-    X(MISSING, "missing")          \
-    X(INVALID, "invalid")          \
+#define BN_TOKEN_RESULT_MAP(X) \
+    X(OK, "ok")                \
+    X(MISSING, "missing")      \
+    X(INVALID, "invalid")      \
     X(EXPIRED, "expired")
 
 typedef enum {
@@ -42,21 +42,21 @@ typedef struct bn_token_key_s {
 
 /* Returns 0, or -1 when secret is shorter than 20 bytes (Phoenix's minimum). */
 BN_EXTERN int bn_token_key_derive(bn_token_key_t *k, const char *secret, size_t secret_len,
-                        const char *salt, size_t salt_len);
+                                  const char *salt, size_t salt_len);
 
 /* Mints a token for data (JSON integer, string, true/false/null, object,
  * array) signed at signed_at_ms with embedded max age max_age_s. Returns a
  * malloc'd NUL-terminated token or NULL (unsupported data, OOM). */
 BN_EXTERN char *bn_token_sign(const bn_token_key_t *k, const json_t *data, int64_t signed_at_ms,
-                    int64_t max_age_s);
+                              int64_t max_age_s);
 
 /* Verifies token (NULL -> MISSING). max_age_s < 0 means "use the max age
  * embedded in the token"; INT64_MAX means infinity. now_ms is the current
  * Unix time in ms. On OK *data_out (if non-NULL) receives a new reference to
  * the decoded data. The MAC is compared in constant time before anything
  * else is decoded; a token signed in the future is INVALID. */
-BN_EXTERN bn_token_result_t bn_token_verify(const bn_token_key_t *k, const char *token, int64_t max_age_s,
-                                  int64_t now_ms, json_t **data_out);
+BN_EXTERN bn_token_result_t bn_token_verify(const bn_token_key_t *k, const char *token,
+                                            int64_t max_age_s, int64_t now_ms, json_t **data_out);
 
 /* The salt and max age (seconds) of the Phoenix guide's user socket tokens:
  * Phoenix.Token.sign(socket, "user socket", user_id) and verify with

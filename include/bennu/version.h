@@ -12,9 +12,9 @@
 #define BN_VERSION_STR_(x) #x
 #define BN_VERSION_STR(x) BN_VERSION_STR_(x)
 /* "MAJOR.MINOR.PATCH" */
-#define BN_VERSION_STRING                                                                   \
-    BN_VERSION_STR(BN_VERSION_MAJOR) "." BN_VERSION_STR(BN_VERSION_MINOR) "." BN_VERSION_STR( \
-        BN_VERSION_PATCH)
+#define BN_VERSION_STRING            \
+    BN_VERSION_STR(BN_VERSION_MAJOR) \
+    "." BN_VERSION_STR(BN_VERSION_MINOR) "." BN_VERSION_STR(BN_VERSION_PATCH)
 /* 0xMMmmpp, for comparisons in the preprocessor. */
 #define BN_VERSION_HEX ((BN_VERSION_MAJOR << 16) | (BN_VERSION_MINOR << 8) | BN_VERSION_PATCH)
 /* The name the bennu binary has always used. */

@@ -32,12 +32,12 @@ static json_t *closes_json(const bn_mesh_t *m)
 
 static void add_member(void *ud, const bn_mesh_member_t *n)
 {
-    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:s, s:b, s:I, s:I, s:s, s:I, s:I}", "name",
-                          n->name, "host", n->host, "port", n->port, "incarnation",
-                          (json_int_t)n->incarnation, "state", n->state, "hidden", n->hidden,
-                          "groups", (json_int_t)n->groups, "digest", (json_int_t)n->digest,
-                          "last_down_reason", n->last_down_reason, "downs", (json_int_t)n->downs,
-                          "up_ms", (json_int_t)n->up_ms);
+    json_t *o =
+        json_pack("{s:s, s:s, s:i, s:I, s:s, s:b, s:I, s:I, s:s, s:I, s:I}", "name", n->name,
+                  "host", n->host, "port", n->port, "incarnation", (json_int_t)n->incarnation,
+                  "state", n->state, "hidden", n->hidden, "groups", (json_int_t)n->groups, "digest",
+                  (json_int_t)n->digest, "last_down_reason", n->last_down_reason, "downs",
+                  (json_int_t)n->downs, "up_ms", (json_int_t)n->up_ms);
     json_object_set_new(o, "link_state", json_string(n->link_state));
     if (n->have_down_ms) {
         json_object_set_new(o, "down_ms", json_integer((json_int_t)n->down_ms));
@@ -66,11 +66,10 @@ json_t *bn_admin_members_json(bn_mesh_t *m)
     bn_mesh_info(m, &info);
     json_t *nodes = json_array();
     bn_mesh_members(m, add_member, nodes);
-    return json_pack("{s:s, s:I, s:i, s:b, s:I, s:I, s:o, s:o}", "node", info.name,
-                     "incarnation", (json_int_t)info.incarnation, "port", info.port, "hidden",
-                     info.hidden, "local_groups", (json_int_t)info.local_groups,
-                     "unknown_frames", (json_int_t)info.unknown_frames, "closes", closes_json(m),
-                     "nodes", nodes);
+    return json_pack("{s:s, s:I, s:i, s:b, s:I, s:I, s:o, s:o}", "node", info.name, "incarnation",
+                     (json_int_t)info.incarnation, "port", info.port, "hidden", info.hidden,
+                     "local_groups", (json_int_t)info.local_groups, "unknown_frames",
+                     (json_int_t)info.unknown_frames, "closes", closes_json(m), "nodes", nodes);
 }
 
 static void add_topic(void *ud, const char *topic, size_t len)
@@ -103,7 +102,8 @@ json_t *bn_admin_groups_json(bn_mesh_t *m)
     bn_mesh_members(m, add_peer_groups, &c);
     const char *name;
     json_t *arr;
-    json_object_foreach(c.peers, name, arr) {
+    json_object_foreach(c.peers, name, arr)
+    {
         bn_mesh_groups(m, name, add_topic, arr);
     }
     return json_pack("{s:o, s:o}", "local", local, "peers", c.peers);
@@ -155,8 +155,9 @@ static void add_count(void *ud, const char *topic, size_t len)
     if (key == NULL) {
         abort();
     }
-    json_object_set_new(c->counts, key,
-                        json_integer((json_int_t)bn_server_subscriber_count(c->a->srv, topic, len)));
+    json_object_set_new(
+        c->counts, key,
+        json_integer((json_int_t)bn_server_subscriber_count(c->a->srv, topic, len)));
     free(key);
 }
 
@@ -216,7 +217,7 @@ static json_t *admin_topic(bn_admin_t *a, json_t *req)
 
 static json_t *admin_stats(bn_admin_t *a)
 {
-    json_t *stats = a->stats != NULL  ? a->stats(a->ud)
+    json_t *stats = a->stats != NULL ? a->stats(a->ud)
                     : a->srv != NULL ? bn_server_stats_json(a->srv)
                                      : NULL;
     if (a->extend_stats != NULL && stats != NULL) {
@@ -224,9 +225,9 @@ static json_t *admin_stats(bn_admin_t *a)
     }
     bn_mesh_info_t info;
     bn_mesh_info(a->mesh, &info);
-    json_t *mesh = json_pack("{s:I, s:I, s:o}", "peers_up", (json_int_t)bn_mesh_up_count(a->mesh),
-                             "local_groups", (json_int_t)info.local_groups, "closes",
-                             closes_json(a->mesh));
+    json_t *mesh =
+        json_pack("{s:I, s:I, s:o}", "peers_up", (json_int_t)bn_mesh_up_count(a->mesh),
+                  "local_groups", (json_int_t)info.local_groups, "closes", closes_json(a->mesh));
     return json_pack("{s:b, s:s, s:o, s:o}", "ok", 1, "node", info.name, "stats",
                      stats != NULL ? stats : json_null(), "mesh", mesh);
 }

@@ -60,9 +60,9 @@ static bn_chan_result_t chat_join(bn_channel_t *ch, const bn_payload_t *params, 
         snprintf(online_at, sizeof(online_at), "%lld", (long long)time(NULL));
         /* A failed track (the room is at its cap) leaves the join as it is:
          * the member is online but not listed (logged "presence_cap"). */
-        bn_presence_track(ch, key,
-                          json_pack("{s:s, s:s}", "node", node != NULL ? node : "", "online_at",
-                                    online_at));
+        bn_presence_track(
+            ch, key,
+            json_pack("{s:s, s:s}", "node", node != NULL ? node : "", "online_at", online_at));
         return BN_CHAN_OK;
     }
     if (strcmp(topic, "room:secret") == 0 &&
@@ -77,8 +77,8 @@ static bn_chan_result_t chat_handle_in(bn_channel_t *ch, const char *event,
                                        const bn_payload_t *payload, bn_reply_t *reply)
 {
     if (strcmp(event, "new_msg") == 0) {
-        json_t *body = payload->kind == BN_PAYLOAD_JSON ? json_object_get(payload->json, "body")
-                                                        : NULL;
+        json_t *body =
+            payload->kind == BN_PAYLOAD_JSON ? json_object_get(payload->json, "body") : NULL;
         if (body == NULL) {
             /* Phoenix's pattern match %{"body" => body} would raise here. */
             return BN_CHAN_CRASH;

@@ -147,8 +147,8 @@ static int parse_route(bn_app_file_t *f, json_t *r, size_t idx, char *why, size_
         if (strcmp(key, "topic") == 0) {
             if (!json_is_string(v) || json_string_length(v) == 0 ||
                 json_string_length(v) >= sizeof(rt->pattern)) {
-                return fail(why, why_len, "%s: expected a non-empty string (at most %zu bytes)",
-                            kp, sizeof(rt->pattern) - 1);
+                return fail(why, why_len, "%s: expected a non-empty string (at most %zu bytes)", kp,
+                            sizeof(rt->pattern) - 1);
             }
             snprintf(rt->pattern, sizeof(rt->pattern), "%s", json_string_value(v));
             if (!bn_app_pattern_valid(rt->pattern, &has_uid)) {
@@ -181,8 +181,9 @@ static int parse_route(bn_app_file_t *f, json_t *r, size_t idx, char *why, size_
             }
             rt->leave_webhook = e == 1;
         } else {
-            return fail(why, why_len, "%s: unknown key (accepted: topic, join, events, presence, "
-                                      "leave)",
+            return fail(why, why_len,
+                        "%s: unknown key (accepted: topic, join, events, presence, "
+                        "leave)",
                         kp);
         }
     }
@@ -336,8 +337,9 @@ int bn_app_file_parse(const char *text, size_t len, const struct option *opts, b
             }
         }
         if (o == NULL) {
-            fail(why, why_len, "%s: unknown key (channels, webhook, or a flag of bennu --help "
-                               "without its dashes)",
+            fail(why, why_len,
+                 "%s: unknown key (channels, webhook, or a flag of bennu --help "
+                 "without its dashes)",
                  kp);
             goto out;
         }

@@ -15,15 +15,15 @@
 #include "bennu/bennu.h"
 #include "bennu/ops.h"
 
-#define BN_APP_JOIN_MAP(X)  \
-    X(ANYONE, "anyone")     \
-    X(TOKEN, "token")       \
-    X(OWNER, "owner")       \
-    X(WEBHOOK, "webhook")   \
+#define BN_APP_JOIN_MAP(X) \
+    X(ANYONE, "anyone")    \
+    X(TOKEN, "token")      \
+    X(OWNER, "owner")      \
+    X(WEBHOOK, "webhook")  \
     X(DENY, "deny")
 
-#define BN_APP_EVENTS_MAP(X) \
-    X(NONE, "none")          \
+#define BN_APP_EVENTS_MAP(X)  \
+    X(NONE, "none")           \
     X(BROADCAST, "broadcast") \
     X(WEBHOOK, "webhook")
 
@@ -48,7 +48,7 @@ typedef struct bn_app_route_s {
     bn_app_join_t join;
     bn_app_events_t events;
     bool presence;
-    bool leave_webhook;       /* "leave": "webhook": leave/close notifications */
+    bool leave_webhook; /* "leave": "webhook": leave/close notifications */
     struct bn_app_file_s *file;
 } bn_app_route_t;
 
@@ -57,9 +57,9 @@ typedef struct bn_app_route_s {
 /* The loaded file. Owner: main (process lifetime); bn_app_file_close ends
  * its webhook client at shutdown. */
 typedef struct bn_app_file_s {
-    char **argv;              /* argv[0], the file's flags, then the real flags */
+    char **argv; /* argv[0], the file's flags, then the real flags */
     int argc;
-    char **orig_argv;         /* the command line as given (for --workers' children, which
+    char **orig_argv; /* the command line as given (for --workers' children, which
                                * read the file themselves) */
     int orig_argc;
     bn_app_route_t routes[BN_APP_ROUTES_MAX];
@@ -67,8 +67,8 @@ typedef struct bn_app_file_s {
     bool have_channels;
     bool have_webhook;
     bn_wh_config_t wh_cfg;
-    bn_wh_t *wh;              /* made by bn_app_file_install */
-    char node[256];           /* this node's name, for the join call */
+    bn_wh_t *wh;    /* made by bn_app_file_install */
+    char node[256]; /* this node's name, for the join call */
     uint64_t next_socket_id;
 } bn_app_file_t;
 

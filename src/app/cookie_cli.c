@@ -67,8 +67,9 @@ int bn_app_cookie_cli(int argc, char **argv)
         text[len + 1] = '\0';
         rc = write_new_file(argv[2], text);
         if (rc == 0) {
-            fprintf(stderr, "bennu: wrote a new cluster cookie to %s (mode 0600); start every "
-                            "node with --cookie-file %s\n",
+            fprintf(stderr,
+                    "bennu: wrote a new cluster cookie to %s (mode 0600); start every "
+                    "node with --cookie-file %s\n",
                     argv[2], argv[2]);
         }
     } else {
@@ -126,14 +127,14 @@ bool bn_app_cidr_valid(const char *s)
 
 static bool is_scheme_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '-' || c == '.';
 }
 
 static bool is_host_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 /* One list entry, n bytes, surrounding blanks already removed. */

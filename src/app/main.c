@@ -35,12 +35,12 @@ typedef struct app_s {
     bool have_user_key;
     bn_token_key_t user_key;
     bn_mesh_t *mesh;
-    bn_app_file_t *file;       /* --config FILE, or NULL */
+    bn_app_file_t *file; /* --config FILE, or NULL */
     bn_app_ops_t ops;
-    bn_app_opts_t o;           /* the flags */
-    const char *secret;        /* resolved secret_key_base, or NULL */
-    int worker;                /* index of this --workers child, or -1 */
-    char node_name[256];       /* the chat's presence meta; set once the mesh is named */
+    bn_app_opts_t o;     /* the flags */
+    const char *secret;  /* resolved secret_key_base, or NULL */
+    int worker;          /* index of this --workers child, or -1 */
+    char node_name[256]; /* the chat's presence meta; set once the mesh is named */
     char bind_addr[64], mesh_bind_addr[64];
 } app_t;
 
@@ -154,8 +154,8 @@ static int app_resolve(app_t *app)
     }
     o->cfg.bind = app->bind_addr;
     if (o->mesh_bind != NULL) {
-        if (bn_app_resolve_bind(o->mesh_bind, app->mesh_bind_addr, sizeof(app->mesh_bind_addr),
-                                why, sizeof(why)) != 0) {
+        if (bn_app_resolve_bind(o->mesh_bind, app->mesh_bind_addr, sizeof(app->mesh_bind_addr), why,
+                                sizeof(why)) != 0) {
             fprintf(stderr, "bennu: --mesh-bind: %s\n", why);
             return 2;
         }
@@ -187,8 +187,8 @@ static int app_resolve(app_t *app)
     o->cfg.secret_key_base = app->secret;
     if (o->cookie == NULL && o->cookie_file != NULL) {
         static char cookie_buf[BN_APP_COOKIE_FILE_MAX + 1]; /* lives as long as the process */
-        o->cookie = bn_secret_file_read(o->cookie_file, cookie_buf, sizeof(cookie_buf), why,
-                                        sizeof(why));
+        o->cookie =
+            bn_secret_file_read(o->cookie_file, cookie_buf, sizeof(cookie_buf), why, sizeof(why));
         if (o->cookie == NULL) {
             fprintf(stderr, "bennu: --cookie-file: %s\n", why);
             return 2;
@@ -214,8 +214,9 @@ static int app_resolve(app_t *app)
     }
     const char *mesh_addr = o->mesh_bind != NULL ? o->mesh_bind : o->cfg.bind;
     if (o->dev && !cookie_explicit && !o->no_mesh && !bn_app_is_loopback(mesh_addr)) {
-        fprintf(stderr, "bennu: --dev would open the mesh on %s with the public development "
-                        "cookie; pass --cookie-file (or --cookie, BENNU_COOKIE), or --no-mesh\n",
+        fprintf(stderr,
+                "bennu: --dev would open the mesh on %s with the public development "
+                "cookie; pass --cookie-file (or --cookie, BENNU_COOKIE), or --no-mesh\n",
                 mesh_addr);
         return 2;
     }
@@ -248,8 +249,8 @@ static void app_as_worker(app_t *app)
     } else {
         const char *at = strchr(o->node_name, '@');
         snprintf(worker_name, sizeof(worker_name), "%.*s-w%d%s",
-                 (int)(at ? at - o->node_name : (long)strlen(o->node_name)), o->node_name,
-                 worker, at ? at : "");
+                 (int)(at ? at - o->node_name : (long)strlen(o->node_name)), o->node_name, worker,
+                 at ? at : "");
     }
     o->node_name = worker_name;
     if (worker > 0 && o->seeds.n < BN_APP_LIST_MAX) {
@@ -362,8 +363,8 @@ static int app_build_mesh(app_t *app)
     }
     int rc = bn_mesh_start(app->mesh);
     if (rc != 0) {
-        fprintf(stderr, "bennu: cannot listen for the mesh on %s:%ld: %s\n", mc.bind,
-                o->mesh_port, uv_strerror(rc));
+        fprintf(stderr, "bennu: cannot listen for the mesh on %s:%ld: %s\n", mc.bind, o->mesh_port,
+                uv_strerror(rc));
         return 1;
     }
     snprintf(app->node_name, sizeof(app->node_name), "%s", bn_mesh_name(app->mesh));

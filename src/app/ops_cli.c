@@ -24,8 +24,8 @@ int bn_app_ops_load(bn_app_ops_t *o)
 {
     char why[512];
     if (o->api_key_file != NULL) {
-        o->api_key = bn_secret_file_read(o->api_key_file, o->key_buf, sizeof(o->key_buf), why,
-                                         sizeof(why));
+        o->api_key =
+            bn_secret_file_read(o->api_key_file, o->key_buf, sizeof(o->key_buf), why, sizeof(why));
         if (o->api_key == NULL) {
             fprintf(stderr, "bennu: --api-key-file: %s\n", why);
             return -1;
@@ -67,8 +67,8 @@ int bn_app_ops_start(bn_app_ops_t *o, uv_loop_t *loop, bn_server_t *srv, bn_mesh
         .metrics_public = o->metrics_public,
         .mesh = mesh,
         .ready_min_peers = o->ready_min_peers >= 0 ? (unsigned)o->ready_min_peers
-                           : n_seeds > 0          ? 1
-                                                  : 0,
+                           : n_seeds > 0           ? 1
+                                                   : 0,
         .node_name = node_name,
         .metrics = o->metrics,
         .metrics_ud = o->metrics_ud,
@@ -86,7 +86,9 @@ int bn_app_ops_start(bn_app_ops_t *o, uv_loop_t *loop, bn_server_t *srv, bn_mesh
     }
     BN_LOG(INFO, "ops", "api=%s metrics=%s ready_min_peers=%u enforce_token_expiry=%s",
            o->api_key != NULL ? "on" : "off",
-           o->metrics_public ? "public" : o->api_key != NULL ? "api_key" : "off",
+           o->metrics_public    ? "public"
+           : o->api_key != NULL ? "api_key"
+                                : "off",
            cfg.ready_min_peers, o->enforce_expiry ? "on" : "off");
     return 0;
 }

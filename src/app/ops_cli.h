@@ -20,11 +20,11 @@
 #define BN_APP_API_KEY_MIN 16
 
 typedef struct bn_app_ops_s {
-    const char *api_key_file;   /* --api-key-file */
-    bool metrics_public;        /* --metrics-public */
-    long ready_min_peers;       /* --ready-min-peers; -1 = 1 with seeds, else 0 */
-    bool enforce_expiry;        /* --enforce-token-expiry */
-    const char *api_key;        /* resolved by bn_app_ops_load */
+    const char *api_key_file; /* --api-key-file */
+    bool metrics_public;      /* --metrics-public */
+    long ready_min_peers;     /* --ready-min-peers; -1 = 1 with seeds, else 0 */
+    bool enforce_expiry;      /* --enforce-token-expiry */
+    const char *api_key;      /* resolved by bn_app_ops_load */
     char key_buf[BN_APP_API_KEY_MAX + 1];
     /* The application's own /metrics series (bn_ops_config_t.metrics). */
     void (*metrics)(void *ud, bn_metrics_t *m);

@@ -17,9 +17,22 @@
 #define BN_APP_OPT_OFF_LIST(t) offsetof(bn_app_opts_t, t)
 
 static bn_app_opt_t rows[] = {
-#define BN_APP_OPT_ROW(id, nm, kind, tgt, mn, mx, df, grp, mesh, chk, meta, deftext, hlp)          \
-    {BN_APP_OPT_##id, nm, BN_APP_KIND_##kind, #tgt, BN_APP_OPT_OFF_##kind(tgt), NULL, mn, mx, df,  \
-     BN_APP_GROUP_##grp, mesh, chk, meta, deftext, hlp},
+#define BN_APP_OPT_ROW(id, nm, kind, tgt, mn, mx, df, grp, mesh, chk, meta, deftext, hlp) \
+    {BN_APP_OPT_##id,                                                                     \
+     nm,                                                                                  \
+     BN_APP_KIND_##kind,                                                                  \
+     #tgt,                                                                                \
+     BN_APP_OPT_OFF_##kind(tgt),                                                          \
+     NULL,                                                                                \
+     mn,                                                                                  \
+     mx,                                                                                  \
+     df,                                                                                  \
+     BN_APP_GROUP_##grp,                                                                  \
+     mesh,                                                                                \
+     chk,                                                                                 \
+     meta,                                                                                \
+     deftext,                                                                             \
+     hlp},
     BN_APP_OPTIONS(BN_APP_OPT_ROW)
 #undef BN_APP_OPT_ROW
 };
@@ -27,12 +40,12 @@ static bn_app_opt_t rows[] = {
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
 
 static struct option long_opts[] = {
-#define BN_APP_OPT_GETOPT(id, nm, kind, ...)                                                       \
-    {nm, BN_APP_KIND_##kind == BN_APP_KIND_BOOL ? no_argument : required_argument, NULL,           \
+#define BN_APP_OPT_GETOPT(id, nm, kind, ...)                                             \
+    {nm, BN_APP_KIND_##kind == BN_APP_KIND_BOOL ? no_argument : required_argument, NULL, \
      BN_APP_OPT_##id},
     BN_APP_OPTIONS(BN_APP_OPT_GETOPT)
 #undef BN_APP_OPT_GETOPT
-    {NULL, 0, NULL, 0},
+        {NULL, 0, NULL, 0},
 };
 
 /* Kind CFG rows point at the library's descriptor of their field. */
@@ -187,15 +200,14 @@ int bn_app_opt_check_dial(const char *value)
 
 /* ------------------------------------------------------------ parsing */
 
-static int parse_num(const char *flag, const char *s, long long min, long long max,
-                     long long *out)
+static int parse_num(const char *flag, const char *s, long long min, long long max, long long *out)
 {
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "bennu: invalid value for --%s: '%s' (expected %lld..%lld)\n", flag, s,
-                min, max);
+        fprintf(stderr, "bennu: invalid value for --%s: '%s' (expected %lld..%lld)\n", flag, s, min,
+                max);
         return -1;
     }
     *out = v;
@@ -461,8 +473,8 @@ void bn_app_usage(FILE *out)
             fprintf(out, "\n%s", sections[group]);
         }
         char head[64], def[96], text[512];
-        int hl = snprintf(head, sizeof(head), "  --%s%s%s", r->name, r->meta[0] ? " " : "",
-                          r->meta);
+        int hl =
+            snprintf(head, sizeof(head), "  --%s%s%s", r->name, r->meta[0] ? " " : "", r->meta);
         default_text(r, &d, def, sizeof(def));
         snprintf(text, sizeof(text), "%s%s%s%s", r->help, def[0] ? " (default\x1f" : "", def,
                  def[0] ? ")" : "");

@@ -25,15 +25,15 @@ typedef struct bn_app_list_s {
 /* Everything the command line sets. */
 typedef struct bn_app_opts_s {
     bn_config_t cfg;
-    const char *config;          /* --config (read by bn_app_file_argv) */
+    const char *config; /* --config (read by bn_app_file_argv) */
     const char *static_dir, *secret_flag, *secret_file, *log_level, *api_key_file;
     const char *node_name, *mesh_bind, *advertise, *cookie, *cookie_file;
     bool dev, no_mesh, metrics_public, enforce_expiry, help, version;
-    long mesh_port;              /* -1: --port + 370 */
+    long mesh_port; /* -1: --port + 370 */
     long tick_ms, down_ms, max_preauth, max_preauth_per_ip, workers, ready_min_peers;
     bn_app_list_t seeds, join_dns, allow, overrides;
     /* Set by the parser, for the checks between flags. */
-    const char *mesh_flag;       /* the first flag given that needs the mesh */
+    const char *mesh_flag; /* the first flag given that needs the mesh */
     bool burst_given, url_host_given;
 } bn_app_opts_t;
 
@@ -50,7 +50,8 @@ typedef struct bn_app_opts_s {
       "a JSON file of flags, channel routes and the webhook (docs/config.md); flags given here "   \
       "override it")                                                                               \
     X(PORT, "port", CFG, port, 0, 0, 0, GEN, 0, NULL, "N", NULL, "HTTP port (0 = any free port)")  \
-    X(BIND, "bind", CSTR, bind, 0, 0, 0, GEN, 0, NULL, "ADDR", NULL, "listen address or host name")\
+    X(BIND, "bind", CSTR, bind, 0, 0, 0, GEN, 0, NULL, "ADDR", NULL,                               \
+      "listen address or host name")                                                               \
     X(STATIC, "static-dir", STR, static_dir, 0, 0, 0, GEN, 0, NULL, "DIR", "",                     \
       "the demo page's directory (index.html, app.js, phoenix.js)")                                \
     X(SECRET, "secret-key-base", STR, secret_flag, 0, 0, 0, GEN, 0, NULL, "K", "",                 \
@@ -61,8 +62,8 @@ typedef struct bn_app_opts_s {
     X(DEV, "dev", BOOL, dev, 0, 0, 0, GEN, 0, NULL, "", "",                                        \
       "development mode: a built-in, clearly non-secret key, and the demo page gets a token for "  \
       "user \"demo\"")                                                                             \
-    X(ORIGIN, "check-origin", CSTR, check_origin, 0, 0, 0, GEN, 0, bn_app_opt_check_origin, "MODE",\
-      NULL,                                                                                        \
+    X(ORIGIN, "check-origin", CSTR, check_origin, 0, 0, 0, GEN, 0, bn_app_opt_check_origin,        \
+      "MODE", NULL,                                                                                \
       "off, conn (Origin must match Host), host (Origin host must equal --url-host), or a comma "  \
       "list of scheme://host[:port] or //host[:port]")                                             \
     X(URL_HOST, "url-host", CSTR, url_host, 0, 0, 0, GEN, 0, NULL, "HOST", NULL,                   \
@@ -89,15 +90,15 @@ typedef struct bn_app_opts_s {
       "a LongPoll GET waits this long for messages")                                               \
     X(LP_TIMEOUT, "longpoll-session-timeout", CFG, longpoll_session_timeout_ms, 0, 0, 0, GEN, 0,   \
       NULL, "MS", NULL, "a session not polled this long ends")                                     \
-    X(LP_SESSIONS, "max-longpoll-sessions", CFG, max_longpoll_sessions, 0, 0, 0, GEN, 0, NULL, "N",\
-      NULL, "LongPoll sessions per node")                                                          \
+    X(LP_SESSIONS, "max-longpoll-sessions", CFG, max_longpoll_sessions, 0, 0, 0, GEN, 0, NULL,     \
+      "N", NULL, "LongPoll sessions per node")                                                     \
     X(FRAME_TIMEOUT, "frame-timeout", CFG, frame_timeout_ms, 0, 0, 0, GEN, 0, NULL, "MS", NULL,    \
       "a started WebSocket frame or fragmented message must be complete within this (close "       \
       "1008; 0 = no deadline)")                                                                    \
     X(MEM_BUDGET, "memory-budget", CFG, memory_budget, 0, 0, 0, GEN, 0, NULL, "N", NULL,           \
       "bytes held in incomplete frames by all connections (beyond, the largest get close 1009)")   \
     X(PENDING_IP, "max-pending-per-ip", CFG, max_pending_per_ip, 0, 0, 0, GEN, 0, NULL, "N", NULL, \
-      "connections per address without a completed request (the oldest is closed beyond; 0 = "    \
+      "connections per address without a completed request (the oldest is closed beyond; 0 = "     \
       "no cap)")                                                                                   \
     X(RATE, "rate-limit", CFG, rate_limit, 0, 0, 0, GEN, 0, NULL, "N", "0 = off",                  \
       "client messages per second per connection (over it: close 1008, LongPoll POST status "      \
@@ -180,23 +181,33 @@ typedef enum {
 #undef BN_APP_OPT_ENUM
 } bn_app_opt_id_t;
 
-typedef enum { BN_APP_KIND_CFG, BN_APP_KIND_CSTR, BN_APP_KIND_STR, BN_APP_KIND_NUM,
-               BN_APP_KIND_BOOL, BN_APP_KIND_LIST } bn_app_kind_t;
-typedef enum { BN_APP_GROUP_GEN, BN_APP_GROUP_OPS, BN_APP_GROUP_MESH,
-               BN_APP_GROUP_END } bn_app_group_t;
+typedef enum {
+    BN_APP_KIND_CFG,
+    BN_APP_KIND_CSTR,
+    BN_APP_KIND_STR,
+    BN_APP_KIND_NUM,
+    BN_APP_KIND_BOOL,
+    BN_APP_KIND_LIST
+} bn_app_kind_t;
+typedef enum {
+    BN_APP_GROUP_GEN,
+    BN_APP_GROUP_OPS,
+    BN_APP_GROUP_MESH,
+    BN_APP_GROUP_END
+} bn_app_group_t;
 
 /* A value check: 0, or -1 after printing "bennu: ..." to stderr. */
 typedef int (*bn_app_opt_check_fn)(const char *value);
 
 /* One row of the table. */
 typedef struct bn_app_opt_s {
-    int id;                       /* BN_APP_OPT_* (getopt's val) */
-    const char *name;             /* without the dashes */
+    int id;           /* BN_APP_OPT_* (getopt's val) */
+    const char *name; /* without the dashes */
     bn_app_kind_t kind;
-    const char *target;           /* the field's name, as written in the table */
-    size_t offset;                /* into bn_app_opts_t */
+    const char *target;             /* the field's name, as written in the table */
+    size_t offset;                  /* into bn_app_opts_t */
     const bn_config_field_t *field; /* kind CFG: the library's row (set at first use) */
-    long min, max, def;           /* kind NUM */
+    long min, max, def;             /* kind NUM */
     bn_app_group_t group;
     bool mesh_only;
     bn_app_opt_check_fn check;

@@ -32,8 +32,7 @@ bool bn_app_pattern_valid(const char *pattern, bool *has_user_id)
     return true;
 }
 
-bool bn_app_topic_match(const char *pattern, const char *topic, const char *user_id,
-                        bool *owner_ok)
+bool bn_app_topic_match(const char *pattern, const char *topic, const char *user_id, bool *owner_ok)
 {
     *owner_ok = true;
     const char *p = pattern;
@@ -72,8 +71,8 @@ bool bn_app_topic_match(const char *pattern, const char *topic, const char *user
 static void routes_presence_track(bn_channel_t *ch, const char *key)
 {
     if (bn_presence_track(ch, key, NULL) != 0) {
-        BN_LOG(WARN, "presence_track_failed", "topic=%s key=%s",
-               BN_LOG_VAL(bn_channel_topic(ch)), BN_LOG_VAL(key));
+        BN_LOG(WARN, "presence_track_failed", "topic=%s key=%s", BN_LOG_VAL(bn_channel_topic(ch)),
+               BN_LOG_VAL(key));
     }
 }
 
@@ -230,10 +229,10 @@ static bn_chan_result_t route_join(bn_channel_t *ch, const bn_payload_t *params,
         return BN_CHAN_ERROR;
     case BN_APP_JOIN_WEBHOOK: {
         bn_app_file_t *f = rt->file;
-        json_t *body = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "type", "join", "topic",
-                                 bn_channel_topic(ch), "params", payload_json(params), "user_id",
-                                 user_id_json(s), "socket_id", socket_id_json(f, s), "node",
-                                 f->node);
+        json_t *body =
+            json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "type", "join", "topic",
+                      bn_channel_topic(ch), "params", payload_json(params), "user_id",
+                      user_id_json(s), "socket_id", socket_id_json(f, s), "node", f->node);
         pending_t *p = malloc(sizeof(*p));
         const char *name = rt->presence ? join_name(params) : NULL;
         char *name_copy = name != NULL ? strdup(name) : NULL;
@@ -319,10 +318,9 @@ static bn_chan_result_t route_handle_in(bn_channel_t *ch, const char *event,
     bn_socket_t *s = bn_channel_socket(ch);
     json_t *assigns = bn_channel_data(ch);
     json_t *body = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "type", "event", "topic",
-                             bn_channel_topic(ch), "event", event, "payload",
-                             payload_json(payload), "user_id", user_id_json(s), "socket_id",
-                             socket_id_json(f, s), "assigns",
-                             assigns != NULL ? json_incref(assigns) : json_object());
+                             bn_channel_topic(ch), "event", event, "payload", payload_json(payload),
+                             "user_id", user_id_json(s), "socket_id", socket_id_json(f, s),
+                             "assigns", assigns != NULL ? json_incref(assigns) : json_object());
     pending_t *p = malloc(sizeof(*p));
     if (body == NULL || p == NULL) {
         abort();

@@ -71,7 +71,8 @@ json_t *bn_token_cli_user_id(const char *id)
     char *end = NULL;
     errno = 0;
     long long v = strtoll(id, &end, 10);
-    if (*id != '\0' && errno == 0 && end != NULL && *end == '\0' && (id[0] != '0' || id[1] == '\0')) {
+    if (*id != '\0' && errno == 0 && end != NULL && *end == '\0' &&
+        (id[0] != '0' || id[1] == '\0')) {
         return json_integer(v);
     }
     return json_string(id);

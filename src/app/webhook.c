@@ -13,10 +13,9 @@
 #include "app/webhook_http.h"
 #include "bennu/log.h"
 
-static const char *const result_names[] = {
-    "ok",
+static const char *const result_names[] = {"ok",
 #define BN_WH_FAIL_NAME(name, str) str,
-    BN_WH_FAIL_MAP(BN_WH_FAIL_NAME)
+                                           BN_WH_FAIL_MAP(BN_WH_FAIL_NAME)
 #undef BN_WH_FAIL_NAME
 };
 
@@ -34,7 +33,7 @@ typedef struct wh_call_s {
     char *req;
     size_t req_len;
     uint64_t start_ns;
-    bool retried;             /* already moved once off a stale keep-alive connection */
+    bool retried; /* already moved once off a stale keep-alive connection */
 } wh_call_t;
 
 /* One TCP connection to the backend. Owner: wh's list; freed when its two
@@ -45,14 +44,14 @@ typedef struct wh_conn_s {
     uv_connect_t connect;
     uv_write_t write;
     bn_wh_t *wh;
-    struct wh_conn_s *prev, *next;   /* every connection */
-    struct wh_conn_s *idle_next;     /* idle stack */
-    wh_call_t *call;                 /* the call in progress, or NULL when idle */
+    struct wh_conn_s *prev, *next; /* every connection */
+    struct wh_conn_s *idle_next;   /* idle stack */
+    wh_call_t *call;               /* the call in progress, or NULL when idle */
     bn_wh_resp_t resp;
-    bn_wh_result_t deferred;         /* a failure reported on the timer's next run */
+    bn_wh_result_t deferred; /* a failure reported on the timer's next run */
     int handles_open;
     bool connected;
-    bool reused;                     /* the call in progress came to an idle connection */
+    bool reused; /* the call in progress came to an idle connection */
     bool idle;
     bool closing;
     char rbuf[8192];
@@ -128,7 +127,8 @@ int bn_wh_url_parse(const char *url, bn_wh_config_t *cfg, char *why, size_t why_
     snprintf(cfg->path, sizeof(cfg->path), "%s", path);
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
-    if (uv_ip4_addr(cfg->host, cfg->port, &a4) != 0 && uv_ip6_addr(cfg->host, cfg->port, &a6) != 0) {
+    if (uv_ip4_addr(cfg->host, cfg->port, &a4) != 0 &&
+        uv_ip6_addr(cfg->host, cfg->port, &a6) != 0) {
         snprintf(why, why_len,
                  "the host must be an IP address such as 127.0.0.1 (no name lookups on the "
                  "event loop), got '%s'",
@@ -170,8 +170,8 @@ static void count_failure(bn_wh_t *wh, bn_wh_result_t r)
     size_t off = 0;
     for (int i = 1; i < BN_WH_FAIL_COUNT_; i++) {
         if (wh->log_failures[i] > 0 && off < sizeof(detail)) {
-            off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s=%llu",
-                                    result_names[i], (unsigned long long)wh->log_failures[i]);
+            off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s=%llu", result_names[i],
+                                    (unsigned long long)wh->log_failures[i]);
         }
         wh->log_failures[i] = 0;
     }
@@ -497,10 +497,10 @@ json_t *bn_wh_stats_json(const bn_wh_t *wh)
     for (int i = 1; i < BN_WH_FAIL_COUNT_; i++) {
         json_object_set_new(fail, result_names[i], json_integer((json_int_t)wh->failures[i]));
     }
-    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
-                     "calls", (json_int_t)wh->calls, "ok", (json_int_t)wh->ok, "in_flight",
-                     (json_int_t)wh->in_flight, "connections", (json_int_t)wh->n_conns,
-                     "failures", fail, "latency_ms", "count", (json_int_t)wh->lat_count, "sum",
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "calls",
+                     (json_int_t)wh->calls, "ok", (json_int_t)wh->ok, "in_flight",
+                     (json_int_t)wh->in_flight, "connections", (json_int_t)wh->n_conns, "failures",
+                     fail, "latency_ms", "count", (json_int_t)wh->lat_count, "sum",
                      (json_int_t)wh->lat_sum_ms, "max", (json_int_t)wh->lat_max_ms, "le_10",
                      (json_int_t)wh->lat_le10, "le_100", (json_int_t)wh->lat_le100, "le_1000",
                      (json_int_t)wh->lat_le1000, "gt_1000", (json_int_t)wh->lat_gt1000);
@@ -516,7 +516,8 @@ void bn_wh_metrics(const bn_wh_t *wh, bn_metrics_t *m)
         bn_metrics_u64(m, "bennu_webhook_failures_total", "reason", result_names[i],
                        wh->failures[i]);
     }
-    bn_metrics_family(m, "bennu_webhook_in_flight", "gauge", "Webhook calls waiting for an answer.");
+    bn_metrics_family(m, "bennu_webhook_in_flight", "gauge",
+                      "Webhook calls waiting for an answer.");
     bn_metrics_u64(m, "bennu_webhook_in_flight", NULL, NULL, wh->in_flight);
     /* The latency of answered calls, as a Prometheus histogram (cumulative
      * buckets, seconds). */

@@ -11,13 +11,13 @@
 #include <uv.h>
 
 /* Why a call failed; counted per reason in the stats. */
-#define BN_WH_FAIL_MAP(X)                                                       \
-    X(CONNECT, "connect")     /* no connection, or it broke before an answer */ \
-    X(TIMEOUT, "timeout")     /* no complete answer within timeout_ms */        \
-    X(STATUS, "status")       /* an HTTP status other than 2xx */               \
+#define BN_WH_FAIL_MAP(X)                                                         \
+    X(CONNECT, "connect")     /* no connection, or it broke before an answer */   \
+    X(TIMEOUT, "timeout")     /* no complete answer within timeout_ms */          \
+    X(STATUS, "status")       /* an HTTP status other than 2xx */                 \
     X(GARBAGE, "garbage")     /* not HTTP, or a body that is not a JSON object */ \
-    X(TOO_LARGE, "too_large") /* the answer passed max_response_bytes */        \
-    X(FULL, "full")           /* max_in_flight calls were already waiting */    \
+    X(TOO_LARGE, "too_large") /* the answer passed max_response_bytes */          \
+    X(FULL, "full")           /* max_in_flight calls were already waiting */      \
     X(CLOSED, "closed")       /* the node is stopping */
 
 typedef enum {
@@ -31,14 +31,14 @@ typedef enum {
 const char *bn_wh_result_name(bn_wh_result_t r);
 
 typedef struct bn_wh_config_s {
-    char host[64];            /* IP literal */
+    char host[64]; /* IP literal */
     int port;
-    char hostport[80];        /* the Host header */
+    char hostport[80]; /* the Host header */
     char path[512];
-    unsigned timeout_ms;      /* 2000 */
-    unsigned max_in_flight;   /* 64 */
+    unsigned timeout_ms;       /* 2000 */
+    unsigned max_in_flight;    /* 64 */
     size_t max_response_bytes; /* 65536 */
-    uint8_t key[256];         /* the HMAC key (the secret file's bytes) */
+    uint8_t key[256];          /* the HMAC key (the secret file's bytes) */
     size_t key_len;
 } bn_wh_config_t;
 

@@ -87,7 +87,7 @@ bn_wh_resp_rc_t bn_wh_resp_feed(bn_wh_resp_t *r, const char *data, size_t len)
     if (r->done) {
         /* Anything after the response on a non-pipelined connection. */
         return n == len && HTTP_PARSER_ERRNO(&r->parser) == HPE_OK ? BN_WH_RESP_DONE
-                                                                     : BN_WH_RESP_GARBAGE;
+                                                                   : BN_WH_RESP_GARBAGE;
     }
     if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || n != len || len == 0) {
         return BN_WH_RESP_GARBAGE;
@@ -95,8 +95,7 @@ bn_wh_resp_rc_t bn_wh_resp_feed(bn_wh_resp_t *r, const char *data, size_t len)
     return BN_WH_RESP_MORE;
 }
 
-void bn_wh_sign(const uint8_t *key, size_t key_len, const char *body, size_t body_len,
-                char out[72])
+void bn_wh_sign(const uint8_t *key, size_t key_len, const char *body, size_t body_len, char out[72])
 {
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;

@@ -23,11 +23,11 @@ typedef enum {
 typedef struct bn_wh_resp_s {
     http_parser parser;
     size_t max_body;
-    size_t fed;               /* bytes given so far */
-    char *body;               /* NUL-terminated, len body_len */
+    size_t fed; /* bytes given so far */
+    char *body; /* NUL-terminated, len body_len */
     size_t body_len;
     size_t body_cap;
-    int status;               /* HTTP status once headers are in */
+    int status; /* HTTP status once headers are in */
     bool keep_alive;
     bool done;
     bool too_large;

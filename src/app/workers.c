@@ -32,18 +32,18 @@ struct supervisor_s;
 
 typedef struct worker_s {
     uv_process_t proc;
-    uv_pipe_t err;       /* the worker's stderr, forwarded line by line */
-    uv_pipe_t ready;     /* the worker's READY_FD */
+    uv_pipe_t err;   /* the worker's stderr, forwarded line by line */
+    uv_pipe_t ready; /* the worker's READY_FD */
     uv_timer_t restart;
     struct supervisor_s *sv;
     int index;
-    bool running;        /* spawned and not yet reaped */
-    bool proc_open;      /* proc is an initialised handle that must be closed */
+    bool running;   /* spawned and not yet reaped */
+    bool proc_open; /* proc is an initialised handle that must be closed */
     bool err_open, ready_open;
-    bool exited;         /* exit_cb ran for the current process */
-    bool listening;      /* the current process reported READY_FD */
-    int open_handles;    /* proc/err/ready handles not yet closed */
-    int failures;        /* failed starts in a row */
+    bool exited;      /* exit_cb ran for the current process */
+    bool listening;   /* the current process reported READY_FD */
+    int open_handles; /* proc/err/ready handles not yet closed */
+    int failures;     /* failed starts in a row */
     int64_t status;
     int term_signal;
     size_t line_len;
@@ -293,9 +293,11 @@ static void after_run(worker_t *w, const char *how)
         return;
     }
     unsigned delay = FAILED_START_MS << (w->failures - 1);
-    BN_LOG(ERROR, "worker_start_failed", "worker=%d failures=%d status=%lld signal=%d "
-           "restart_ms=%u last=%s", w->index, w->failures, (long long)w->status,
-           w->term_signal, delay, BN_LOG_VAL(w->reason[0] != '\0' ? w->reason : how));
+    BN_LOG(ERROR, "worker_start_failed",
+           "worker=%d failures=%d status=%lld signal=%d "
+           "restart_ms=%u last=%s",
+           w->index, w->failures, (long long)w->status, w->term_signal, delay,
+           BN_LOG_VAL(w->reason[0] != '\0' ? w->reason : how));
     uv_timer_start(&w->restart, on_restart, delay, 0);
 }
 
@@ -358,8 +360,7 @@ static void spawn(supervisor_t *sv, int i)
     w->proc_open = true;
     w->open_handles++;
     if (rc != 0) {
-        BN_LOG(ERROR, "worker_spawn_failed", "worker=%d error=%s", i,
-               BN_LOG_VAL(uv_strerror(rc)));
+        BN_LOG(ERROR, "worker_spawn_failed", "worker=%d error=%s", i, BN_LOG_VAL(uv_strerror(rc)));
         snprintf(w->reason, sizeof(w->reason), "cannot run %.200s: %s", sv->exe, uv_strerror(rc));
         close_worker_handle((uv_handle_t *)&w->proc, &w->proc_open);
         close_worker_handle((uv_handle_t *)&w->err, &w->err_open);

@@ -14,24 +14,23 @@
 int bn_etf_encode(const json_t *v, uint8_t **out, size_t *out_len);
 int bn_etf_decode(const uint8_t *data, size_t len, json_t **out);
 
-
 /* The ETF tags of the subset above (erts external format). */
-#define BN_ETF_TAG_MAP(X)                 \
-    X(VERSION, 131)                       \
-    X(SMALL_INTEGER, 97)                  \
-    X(INTEGER, 98)                        \
-    X(ATOM, 100)                          \
-    X(SMALL_TUPLE, 104)                   \
-    X(LARGE_TUPLE, 105)                   \
-    X(NIL, 106)                           \
-    X(STRING, 107)                        \
-    X(LIST, 108)                          \
-    X(BINARY, 109)                        \
-    X(SMALL_BIG, 110)                     \
-    X(LARGE_BIG, 111)                     \
-    X(SMALL_ATOM, 115)                    \
-    X(MAP, 116)                           \
-    X(ATOM_UTF8, 118)                     \
+#define BN_ETF_TAG_MAP(X) \
+    X(VERSION, 131)       \
+    X(SMALL_INTEGER, 97)  \
+    X(INTEGER, 98)        \
+    X(ATOM, 100)          \
+    X(SMALL_TUPLE, 104)   \
+    X(LARGE_TUPLE, 105)   \
+    X(NIL, 106)           \
+    X(STRING, 107)        \
+    X(LIST, 108)          \
+    X(BINARY, 109)        \
+    X(SMALL_BIG, 110)     \
+    X(LARGE_BIG, 111)     \
+    X(SMALL_ATOM, 115)    \
+    X(MAP, 116)           \
+    X(ATOM_UTF8, 118)     \
     X(SMALL_ATOM_UTF8, 119)
 
 enum {

@@ -10,7 +10,7 @@
 typedef struct {
     char scheme[16]; /* "" = any */
     char host[256];
-    int port;        /* 0 = any */
+    int port; /* 0 = any */
 } origin_t;
 
 static int default_port(const char *scheme)
@@ -136,7 +136,8 @@ bool bn__origin_allowed(const bn_config_t *cfg, const bn_http_req_t *req)
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         origin_t allowed;
         if (origin_parse(p, len, &allowed) == 0) {
-            bool scheme_ok = allowed.scheme[0] == '\0' || strcasecmp(allowed.scheme, origin.scheme) == 0;
+            bool scheme_ok =
+                allowed.scheme[0] == '\0' || strcasecmp(allowed.scheme, origin.scheme) == 0;
             bool port_ok = allowed.port == 0 || allowed.port == origin.port;
             if (scheme_ok && port_ok && host_matches(allowed.host, origin.host)) {
                 return true;

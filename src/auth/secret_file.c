@@ -99,4 +99,3 @@ char *bn_secret_file_read(const char *path, char *buf, size_t cap, char *err, si
     }
     return buf;
 }
-

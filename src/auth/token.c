@@ -42,11 +42,11 @@ const char *bn_token_result_name(bn_token_result_t r)
     return "unknown";
 }
 
-int bn_token_key_derive(bn_token_key_t *k, const char *secret, size_t secret_len,
-                        const char *salt, size_t salt_len)
+int bn_token_key_derive(bn_token_key_t *k, const char *secret, size_t secret_len, const char *salt,
+                        size_t salt_len)
 {
-    if (k == NULL || secret == NULL || secret_len < TOKEN_MIN_SECRET_LEN ||
-        secret_len > INT_MAX || salt_len > INT_MAX || (salt == NULL && salt_len != 0)) {
+    if (k == NULL || secret == NULL || secret_len < TOKEN_MIN_SECRET_LEN || secret_len > INT_MAX ||
+        salt_len > INT_MAX || (salt == NULL && salt_len != 0)) {
         return -1;
     }
     if (PKCS5_PBKDF2_HMAC(secret, (int)secret_len, (const unsigned char *)(salt ? salt : ""),
@@ -147,8 +147,8 @@ char *bn_token_sign(const bn_token_key_t *k, const json_t *data, int64_t signed_
     size_t signed_len = strlen(tok);
     uint8_t mac[32];
     unsigned int mac_len = 0;
-    if (HMAC(EVP_sha256(), k->key, (int)sizeof k->key, (const unsigned char *)tok, signed_len,
-             mac, &mac_len) == NULL ||
+    if (HMAC(EVP_sha256(), k->key, (int)sizeof k->key, (const unsigned char *)tok, signed_len, mac,
+             &mac_len) == NULL ||
         mac_len != sizeof mac) {
         free(tok);
         return NULL;
@@ -329,10 +329,9 @@ static int decode_claims(const uint8_t *p, size_t n, claims_t *c)
         if (n < 6) {
             return -1;
         }
-        return decode_tuple(p, n, 6,
-                            ((uint32_t)p[2] << 24) | ((uint32_t)p[3] << 16) |
-                                ((uint32_t)p[4] << 8) | p[5],
-                            c);
+        return decode_tuple(
+            p, n, 6, ((uint32_t)p[2] << 24) | ((uint32_t)p[3] << 16) | ((uint32_t)p[4] << 8) | p[5],
+            c);
     case BN_ETF_MAP:
         return decode_legacy_map(p, n, 2, c);
     default:
@@ -405,8 +404,8 @@ bn_token_result_t bn_token_verify(const bn_token_key_t *k, const char *token, in
     }
     uint8_t want[EVP_MAX_MD_SIZE];
     unsigned int want_len = 0;
-    if (HMAC(md, k->key, (int)sizeof k->key, (const unsigned char *)token,
-             (size_t)(dot2 - token), want, &want_len) == NULL) {
+    if (HMAC(md, k->key, (int)sizeof k->key, (const unsigned char *)token, (size_t)(dot2 - token),
+             want, &want_len) == NULL) {
         return BN_TOKEN_INVALID;
     }
     if (got_len != want_len || CRYPTO_memcmp(got, want, want_len) != 0) {

@@ -166,7 +166,7 @@ void bn__chan_remove(bn_channel_t *ch, bn_stop_reason_t reason)
         ch->route->type->terminate(ch, reason);
     }
     bn__presence_channel_gone(ch); /* its presences end with it */
-    bn__chan_unref(ch); /* the owner's */
+    bn__chan_unref(ch);            /* the owner's */
 }
 
 void bn__chan_stop(bn_channel_t *ch, bn_stop_reason_t reason)
@@ -260,8 +260,7 @@ bool bn_channel_alive(const bn_channel_t *ch)
 
 /* The reference taken when the callback returned BN_CHAN_ASYNC is dropped
  * here, after the completion (which may remove the channel) has run. */
-void bn_channel_finish(bn_channel_t *ch, bn_chan_result_t res, const char *status,
-                       json_t *response)
+void bn_channel_finish(bn_channel_t *ch, bn_chan_result_t res, const char *status, json_t *response)
 {
     if (!ch->busy) {
         BN_LOG(ERROR, "channel_finish_unexpected", "topic=%s", BN_LOG_VAL(ch->topic));
@@ -317,8 +316,8 @@ static void sub_handle_out(bn_ps_sub_t *sub, const char *event, const bn_payload
         return;
     }
     bn__chan_ref(ch);
-    bn_chan_result_t res = type->handle_out != NULL ? type->handle_out(ch, event, payload)
-                                                    : BN_CHAN_CRASH;
+    bn_chan_result_t res =
+        type->handle_out != NULL ? type->handle_out(ch, event, payload) : BN_CHAN_CRASH;
     if (res == BN_CHAN_STOP) {
         bn__chan_stop(ch, BN_STOP_NORMAL);
     } else if (res != BN_CHAN_OK) {

@@ -9,15 +9,18 @@
 #define BN__CFG_SIGNED_int true
 #define BN__CFG_SIGNED_unsigned false
 #define BN__CFG_SIGNED_size_t false
-#define BN__CFG_FIELD(field, type, def, min, max)                                                  \
-    {#field, offsetof(bn_config_t, field), sizeof(type), BN__CFG_SIGNED_##type, (long long)(def),  \
-     (long long)(min), (long long)(max)},
+#define BN__CFG_FIELD(field, type, def, min, max)    \
+    {#field,           offsetof(bn_config_t, field), \
+     sizeof(type),     BN__CFG_SIGNED_##type,        \
+     (long long)(def), (long long)(min),             \
+     (long long)(max)},
 static const bn_config_field_t fields[] = {BN_CONFIG_NUMBERS(BN__CFG_FIELD)};
 #undef BN__CFG_FIELD
 
 /* The table's type column must be the field's type. */
-#define BN__CFG_TYPE_CHECK(field, type, def, min, max)                                             \
-    _Static_assert(_Generic(((bn_config_t *)0)->field, type: 1, default: 0), #field " is " #type);
+#define BN__CFG_TYPE_CHECK(field, type, def, min, max)                                      \
+    _Static_assert(_Generic(((bn_config_t *)0)->field, type : 1, default : 0), #field " is" \
+                                                                                      " " #type);
 BN_CONFIG_NUMBERS(BN__CFG_TYPE_CHECK)
 #undef BN__CFG_TYPE_CHECK
 

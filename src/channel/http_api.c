@@ -120,8 +120,7 @@ static void respond_json(bn_conn_t *c, const bn_http_req_t *req, int status, jso
     }
     size_t len = strlen(text);
     text[len++] = '\n'; /* replaces the NUL: the length is explicit */
-    bn_http_respond(c, status, "application/json", extra, text,
-                    req->method == HTTP_HEAD ? 0 : len);
+    bn_http_respond(c, status, "application/json", extra, text, req->method == HTTP_HEAD ? 0 : len);
     free(text);
 }
 
@@ -221,9 +220,7 @@ static void do_ready(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
     bool listening = o->srv->transport != NULL && !o->srv->stopping;
     size_t up = peers_up(o, NULL);
     bool ready = listening && up >= o->ready_min_peers;
-    const char *reason = !listening ? "not listening"
-                         : !ready   ? "waiting for peers"
-                                    : NULL;
+    const char *reason = !listening ? "not listening" : !ready ? "waiting for peers" : NULL;
     json_t *j = json_pack("{s:b, s:b, s:b, s:I, s:I}", "ready", ready, "listening", listening,
                           "clustered", o->mesh != NULL, "peers_up", (json_int_t)up, "min_peers",
                           (json_int_t)o->ready_min_peers);
@@ -238,9 +235,9 @@ static void do_ready(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
 /* Mesh link closes that end a handshake (never an established link). */
 static bool handshake_reason(const char *r)
 {
-    static const char *const names[] = {"handshake_timeout", "bad_cookie",   "version_mismatch",
-                                        "protocol",          "bad_hello",    "decrypt_failed",
-                                        "self_connect",      "name_clash",   "preauth_limit",
+    static const char *const names[] = {"handshake_timeout", "bad_cookie",    "version_mismatch",
+                                        "protocol",          "bad_hello",     "decrypt_failed",
+                                        "self_connect",      "name_clash",    "preauth_limit",
                                         "not_allowed",       "connect_failed"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcmp(r, names[i]) == 0) {
@@ -440,8 +437,8 @@ static void api_broadcast(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
         return;
     }
     json_error_t err;
-    json_t *body = json_loadb(req->body != NULL ? req->body : "", req->body_len,
-                              JSON_REJECT_DUPLICATES, &err);
+    json_t *body =
+        json_loadb(req->body != NULL ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &err);
     if (body == NULL) {
         char msg[200];
         snprintf(msg, sizeof(msg), "invalid JSON: %s", err.text);
@@ -454,8 +451,8 @@ static void api_broadcast(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
         return;
     }
     const char *topic = string_field(c, req, body, "topic", BN_API_TOPIC_MAX);
-    const char *event = topic != NULL ? string_field(c, req, body, "event", BN_API_EVENT_MAX)
-                                      : NULL;
+    const char *event =
+        topic != NULL ? string_field(c, req, body, "event", BN_API_EVENT_MAX) : NULL;
     if (event == NULL) {
         json_decref(body);
         return;
@@ -497,8 +494,8 @@ static void add_workers(json_t *j, const char *self, const json_t *members)
         return;
     }
     json_t *workers = json_array();
-    json_array_append_new(workers, json_pack("{s:s, s:i, s:s}", "name", self, "index", index,
-                                             "state", "up"));
+    json_array_append_new(
+        workers, json_pack("{s:s, s:i, s:s}", "name", self, "index", index, "state", "up"));
     size_t up = 1, i;
     json_t *m;
     json_array_foreach(members, i, m)
@@ -530,12 +527,11 @@ static void api_node(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
         return;
     }
     const bn_server_stats_t *st = &o->srv->stats;
-    json_t *j = json_pack("{s:s, s:s, s:I, s:b, s:{s:I, s:I}, s:I, s:I}", "name", node_name(o),
-                          "version", BN_VERSION, "uptime_ms", uptime_ms(o->srv), "clustered",
-                          o->mesh != NULL, "connections", "websocket",
-                          (json_int_t)st->sockets_ws, "longpoll", (json_int_t)st->sockets_lp,
-                          "channels", (json_int_t)st->channels, "topics",
-                          (json_int_t)bn_ps_stats(o->srv->ps)->topics);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:I, s:b, s:{s:I, s:I}, s:I, s:I}", "name", node_name(o), "version", BN_VERSION,
+        "uptime_ms", uptime_ms(o->srv), "clustered", o->mesh != NULL, "connections", "websocket",
+        (json_int_t)st->sockets_ws, "longpoll", (json_int_t)st->sockets_lp, "channels",
+        (json_int_t)st->channels, "topics", (json_int_t)bn_ps_stats(o->srv->ps)->topics);
     if (j != NULL && o->mesh != NULL) {
         json_t *members = json_array();
         peers_up(o, members);
@@ -562,8 +558,7 @@ static void api_presence(struct bn_ops_s *o, bn_conn_t *c, bn_http_req_t *req)
     if (list == NULL) {
         respond_error(c, req, 501, "presence not available", NULL);
     } else {
-        respond_json(c, req, 200, json_pack("{s:s, s:o}", "topic", topic, "presences", list),
-                     NULL);
+        respond_json(c, req, 200, json_pack("{s:s, s:o}", "topic", topic, "presences", list), NULL);
     }
     json_decref(q);
 }

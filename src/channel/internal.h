@@ -24,25 +24,25 @@ typedef struct bn_sock_io_s {
 } bn_sock_io_t;
 
 /* Why a connect was refused (server stats, /metrics). */
-#define BN_REFUSE_REASON_MAP(X)                 \
-    X(ORIGIN, "origin")                         \
-    X(BAD_VSN, "bad_vsn")                       \
-    X(CONNECT_CALLBACK, "connect_callback")     \
-    X(SOCKET_ID, "socket_id")                   \
+#define BN_REFUSE_REASON_MAP(X)             \
+    X(ORIGIN, "origin")                     \
+    X(BAD_VSN, "bad_vsn")                   \
+    X(CONNECT_CALLBACK, "connect_callback") \
+    X(SOCKET_ID, "socket_id")               \
     X(LONGPOLL_SESSIONS, "too_many_longpoll_sessions")
 
 typedef enum {
 #define BN_REFUSE_ENUM(name, str) BN_REFUSE_##name,
     BN_REFUSE_REASON_MAP(BN_REFUSE_ENUM)
 #undef BN_REFUSE_ENUM
-    BN_REFUSE__COUNT
+        BN_REFUSE__COUNT
 } bn_refuse_reason_t;
 
 typedef struct bn_server_stats_s {
-    uint64_t sockets;          /* open Phoenix sockets */
+    uint64_t sockets; /* open Phoenix sockets */
     uint64_t sockets_ws;
     uint64_t sockets_lp;
-    uint64_t channels;         /* open channels */
+    uint64_t channels; /* open channels */
     uint64_t joins;
     uint64_t join_errors;
     uint64_t crashes;
@@ -54,8 +54,8 @@ typedef struct bn_server_stats_s {
     uint64_t rate_limited;
     /* Refused connects by reason (BN_REFUSE_*), for /metrics. */
     uint64_t refused_by[BN_REFUSE__COUNT];
-    uint64_t disconnects;      /* sockets closed by a "disconnect" broadcast to their id */
-    uint64_t token_expired;    /* sockets closed at their token's expiry */
+    uint64_t disconnects;   /* sockets closed by a "disconnect" broadcast to their id */
+    uint64_t token_expired; /* sockets closed at their token's expiry */
 } bn_server_stats_t;
 
 typedef struct bn_static_file_s {
@@ -92,8 +92,8 @@ struct bn_server_s {
     void *connect_ud;
     bn_transport_t *transport;
     bn_ps_t *ps;
-    bn_intern_t *join_refs;    /* channels' string join_refs, shared (NULL = not shared) */
-    bn_socket_t *sockets;      /* every open Phoenix socket */
+    bn_intern_t *join_refs; /* channels' string join_refs, shared (NULL = not shared) */
+    bn_socket_t *sockets;   /* every open Phoenix socket */
     bn_server_stats_t stats;
     bn_static_file_t files[BN_STATIC_MAX];
     size_t n_files;
@@ -104,8 +104,8 @@ struct bn_server_s {
     void (*stop_cb)(void *ud);
     void *stop_ud;
     uint64_t started_ms;
-    bool stopping;             /* bn_server_stop was called */
-    struct bn_ops_s *ops;      /* /api/, /metrics, /health, /ready (http_api.c); NULL = off */
+    bool stopping;                 /* bn_server_stop was called */
+    struct bn_ops_s *ops;          /* /api/, /metrics, /health, /ready (http_api.c); NULL = off */
     struct bn__cluster_s *cluster; /* bn_server_attach_mesh (src/cluster/); NULL = none */
 };
 
@@ -124,30 +124,30 @@ struct bn_server_s {
 struct bn_socket_s {
     bn_server_t *srv;
     const bn_sock_io_t *io;
-    void *io_ud;               /* NULL once released (the transport is gone) */
+    void *io_ud; /* NULL once released (the transport is gone) */
     bn_socket_t *prev, *next;
-    bn_channel_t *channels;    /* singly linked; at most cfg.max_channels */
-    json_t *assigns;           /* NULL until the first bn_socket_assign */
-    json_t *params;            /* NULL until bn_socket_params parses `query` */
-    double rate_tokens;        /* token bucket of the per-connection rate limit */
+    bn_channel_t *channels; /* singly linked; at most cfg.max_channels */
+    json_t *assigns;        /* NULL until the first bn_socket_assign */
+    json_t *params;         /* NULL until bn_socket_params parses `query` */
+    double rate_tokens;     /* token bucket of the per-connection rate limit */
     uint64_t rate_last_ms;
-    bn_channel_t *joining;     /* a channel whose join is asynchronous (owner ref) */
+    bn_channel_t *joining; /* a channel whose join is asynchronous (owner ref) */
     struct bn_sock_queued_s *queue_head, *queue_tail; /* messages waiting behind async work */
     size_t queue_n, queue_bytes;
     /* Socket id (socket_id.c): while set and the socket is open, id_sub is
      * subscribed to the topic of that name ("disconnect" closes). */
     char *id;
     bn_ps_sub_t id_sub;
-    int64_t expires_ms;        /* Unix ms when the socket closes (token expiry); 0 = never */
+    int64_t expires_ms; /* Unix ms when the socket closes (token expiry); 0 = never */
     unsigned n_channels;
     unsigned refs;
     uint8_t vsn;
-    bool longpoll;             /* the transport: LongPoll, else WebSocket */
-    bool closed;               /* the closing flag: no channel, nothing sent, unlisted */
-    bool released;             /* bn__sock_free ran (the transport's reference is gone) */
+    bool longpoll; /* the transport: LongPoll, else WebSocket */
+    bool closed;   /* the closing flag: no channel, nothing sent, unlisted */
+    bool released; /* bn__sock_free ran (the transport's reference is gone) */
     bool draining;
     bool id_subscribed;
-    char query[];              /* the connect query string, parsed on first use (last: the
+    char query[]; /* the connect query string, parsed on first use (last: the
                                 * socket is allocated as offsetof(query) + its length + 1) */
 };
 
@@ -155,29 +155,29 @@ struct bn_socket_s {
  * unsubscribed, unlisted, terminated) by bn__chan_remove and freed when its
  * last reference goes. */
 struct bn_channel_s {
-    bn_ps_sub_t sub;           /* the channel's subscription (bn_container_of) */
+    bn_ps_sub_t sub; /* the channel's subscription (bn_container_of) */
     bn_channel_t *next;
-    bn_socket_t *sock;         /* holds a socket reference */
+    bn_socket_t *sock; /* holds a socket reference */
     const bn_route_t *route;
-    json_t *join_ref;          /* as the client sent it; NULL = null */
+    json_t *join_ref; /* as the client sent it; NULL = null */
     void *data;
     unsigned refs;
     bool joined;
-    bool busy;                 /* an asynchronous join or handle_in is pending */
-    json_t *pending_ref;       /* the ref of that join or push */
-    bool closing;              /* removed: nothing more is sent or called for it but terminate */
-    bool join_ref_shared;      /* join_ref came from srv->join_refs */
+    bool busy;            /* an asynchronous join or handle_in is pending */
+    json_t *pending_ref;  /* the ref of that join or push */
+    bool closing;         /* removed: nothing more is sent or called for it but terminate */
+    bool join_ref_shared; /* join_ref came from srv->join_refs */
     uint32_t topic_len;
-    char topic[];              /* allocated as offsetof(topic) + length + 1 */
+    char topic[]; /* allocated as offsetof(topic) + length + 1 */
 };
 
 struct bn_reply_s {
     char status[64];
-    json_t *response;          /* owned */
-    uint8_t *bin;              /* owned */
+    json_t *response; /* owned */
+    uint8_t *bin;     /* owned */
     size_t bin_len;
     bool is_binary;
-    bool set;                  /* a bn_reply_set* call was made */
+    bool set; /* a bn_reply_set* call was made */
 };
 
 /* String join_refs up to this length are shared through srv->join_refs. */
@@ -185,15 +185,15 @@ struct bn_reply_s {
 
 /* server.c: runs vsn negotiation and the connect callback; NULL = refused. */
 bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,
-                               const bn_sock_io_t *io, void *io_ud, const char *transport);
+                                const bn_sock_io_t *io, void *io_ud, const char *transport);
 
 /* socket.c */
 bn_socket_t *bn__sock_new(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
                           json_t *params, const char *transport);
 /* Same, keeping only the raw query string (copied): bn_socket_params parses
  * it on first use, so an idle socket holds no JSON object. */
-bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
-                                bn_vsn_t vsn, const char *query, const char *transport);
+bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
+                                const char *query, const char *transport);
 /* The client's messages. Return 0; -1 when the message was malformed and
  * the transport must be closed (Phoenix kills the connection); or
  * BN_SOCK_RATE_LIMITED when the connection exceeded its rate limit (the
@@ -253,6 +253,5 @@ void bn__sock_id_detach(bn_socket_t *s);
 /* http_api.c: bn_server_enable_ops routes /health, /ready, /metrics and
  * /api/ there. */
 void bn__ops_free(struct bn_ops_s *ops);
-
 
 #endif

@@ -106,8 +106,7 @@ void bn_prom_u64(bn_prom_t *p, const char *name, const char *label, const char *
     put(p, num, (size_t)n);
 }
 
-void bn_prom_double(bn_prom_t *p, const char *name, const char *label, const char *value,
-                    double v)
+void bn_prom_double(bn_prom_t *p, const char *name, const char *label, const char *value, double v)
 {
     char num[48];
     sample_head(p, name, label, value);

@@ -22,11 +22,9 @@ void bn_prom_free(bn_prom_t *p);
 void bn_prom_family(bn_prom_t *p, const char *name, const char *type, const char *help);
 /* One sample: name{label="value"} v, or name v when label is NULL. The
  * label value is escaped (backslash, double quote, newline). */
-void bn_prom_u64(bn_prom_t *p, const char *name, const char *label, const char *value,
-                 uint64_t v);
+void bn_prom_u64(bn_prom_t *p, const char *name, const char *label, const char *value, uint64_t v);
 /* The same with a floating value (%.9g; never NaN or infinite here). */
-void bn_prom_double(bn_prom_t *p, const char *name, const char *label, const char *value,
-                    double v);
+void bn_prom_double(bn_prom_t *p, const char *name, const char *label, const char *value, double v);
 
 /* Parses an Authorization header value "Bearer <token>" (scheme case-
  * insensitive, blanks around the token ignored). Returns true and the

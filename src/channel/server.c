@@ -69,7 +69,7 @@ static const char *auth_token(const bn_http_req_t *req, char *buf, size_t cap)
 
 /* Runs the connect callback; returns the new socket or NULL (refused). */
 bn_socket_t *bn__socket_connect(bn_server_t *srv, bn_conn_t *c, bn_http_req_t *req,
-                                   const bn_sock_io_t *io, void *io_ud, const char *transport)
+                                const bn_sock_io_t *io, void *io_ud, const char *transport)
 {
     json_t *params = bn_http_query_parse(req->query);
     if (params == NULL) {
@@ -142,7 +142,7 @@ static void on_ws_message(void *ud, void *session, bool binary, uint8_t *data, s
     (void)ud;
     bn_socket_t *s = session;
     bn_conn_t *c = s->io_ud; /* alive: this is its read callback */
-    bn__sock_ref(s);          /* the outermost dispatch */
+    bn__sock_ref(s);         /* the outermost dispatch */
     int rc = binary ? bn__sock_handle_binary(s, data, len)
                     : bn__sock_handle_text(s, (const char *)data, len);
     if (rc == BN_SOCK_RATE_LIMITED) {
@@ -442,8 +442,7 @@ bn_server_t *bn_server_new(uv_loop_t *loop, const bn_config_t *cfg)
     return srv;
 }
 
-int bn_server_route(bn_server_t *srv, const char *pattern, const bn_channel_type_t *type,
-                    void *ud)
+int bn_server_route(bn_server_t *srv, const char *pattern, const bn_channel_type_t *type, void *ud)
 {
     return bn_router_add(&srv->router, pattern, type, ud);
 }
@@ -563,30 +562,30 @@ json_t *bn_server_stats_json(bn_server_t *srv)
     size_t rss = 0;
     uv_resident_set_memory(&rss);
     json_t *o = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I, s:I, "
         "s:I, s:o}",
         "uptime_ms", (json_int_t)(uv_now(srv->loop) - srv->started_ms), "rss_bytes",
-        (json_int_t)rss, "connections", (json_int_t)ts->open, "sockets", (json_int_t)srv->stats.sockets,
-        "sockets_websocket", (json_int_t)srv->stats.sockets_ws, "sockets_longpoll",
-        (json_int_t)srv->stats.sockets_lp, "channels", (json_int_t)srv->stats.channels, "joins",
-        (json_int_t)srv->stats.joins, "join_errors", (json_int_t)srv->stats.join_errors,
-        "channel_crashes", (json_int_t)srv->stats.crashes, "messages_in",
-        (json_int_t)srv->stats.messages_in, "bad_messages", (json_int_t)srv->stats.bad_messages,
-        "refused_connects", (json_int_t)(srv->stats.refused_connects + ts->refused_upgrades),
-        "broadcasts_out", (json_int_t)ps->broadcasts_local, "broadcasts_in",
-        (json_int_t)ps->broadcasts_remote, "deliveries", (json_int_t)ps->deliveries,
-        "slow_consumer_closes", (json_int_t)ts->closed[BN_CLOSE_SLOW_CONSUMER], "rate_limited",
-        (json_int_t)srv->stats.rate_limited, "frames_out",
-        (json_int_t)ts->frames_out, "writes", (json_int_t)ts->writes, "topics",
-        (json_int_t)ps->topics, "closed", closed);
+        (json_int_t)rss, "connections", (json_int_t)ts->open, "sockets",
+        (json_int_t)srv->stats.sockets, "sockets_websocket", (json_int_t)srv->stats.sockets_ws,
+        "sockets_longpoll", (json_int_t)srv->stats.sockets_lp, "channels",
+        (json_int_t)srv->stats.channels, "joins", (json_int_t)srv->stats.joins, "join_errors",
+        (json_int_t)srv->stats.join_errors, "channel_crashes", (json_int_t)srv->stats.crashes,
+        "messages_in", (json_int_t)srv->stats.messages_in, "bad_messages",
+        (json_int_t)srv->stats.bad_messages, "refused_connects",
+        (json_int_t)(srv->stats.refused_connects + ts->refused_upgrades), "broadcasts_out",
+        (json_int_t)ps->broadcasts_local, "broadcasts_in", (json_int_t)ps->broadcasts_remote,
+        "deliveries", (json_int_t)ps->deliveries, "slow_consumer_closes",
+        (json_int_t)ts->closed[BN_CLOSE_SLOW_CONSUMER], "rate_limited",
+        (json_int_t)srv->stats.rate_limited, "frames_out", (json_int_t)ts->frames_out, "writes",
+        (json_int_t)ts->writes, "topics", (json_int_t)ps->topics, "closed", closed);
     if (o != NULL) {
         /* The client port's limits in force and what they hold now. */
         json_object_set_new(o, "partial_bytes", json_integer((json_int_t)ts->partial_bytes));
         json_object_set_new(o, "memory_budget", json_integer((json_int_t)srv->cfg.memory_budget));
         json_object_set_new(o, "read_pauses", json_integer((json_int_t)ts->read_pauses));
         json_object_set_new(o, "queue_rings", json_integer((json_int_t)ts->queue_rings));
-        json_object_set_new(o, "max_connections",
-                            json_integer((json_int_t)ts->max_connections));
+        json_object_set_new(o, "max_connections", json_integer((json_int_t)ts->max_connections));
     }
     return o;
 }

@@ -18,8 +18,8 @@ typedef struct bn_sock_queued_s {
     uint8_t data[];
 } bn_sock_queued_t;
 
-bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud,
-                                bn_vsn_t vsn, const char *query, const char *transport)
+bn_socket_t *bn__sock_new_query(bn_server_t *srv, const bn_sock_io_t *io, void *io_ud, bn_vsn_t vsn,
+                                const char *query, const char *transport)
 {
     size_t qlen = query != NULL ? strlen(query) : 0;
     bn_socket_t *s = calloc(1, offsetof(bn_socket_t, query) + qlen + 1);
@@ -605,7 +605,8 @@ static int handle_message(bn_socket_t *s, const uint8_t *data, size_t len, bool 
             s->queue_bytes + len > s->srv->cfg.max_queued_bytes) {
             bn_msg_clear(&m);
             s->srv->stats.rate_limited++;
-            BN_LOG(WARN, "async_queue_full", "transport=%s queued=%zu", bn_socket_transport(s), s->queue_n);
+            BN_LOG(WARN, "async_queue_full", "transport=%s queued=%zu", bn_socket_transport(s),
+                   s->queue_n);
             return BN_SOCK_RATE_LIMITED;
         }
         bn_msg_clear(&m);

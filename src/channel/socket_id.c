@@ -49,7 +49,8 @@ static void id_handle_out(bn_ps_sub_t *sub, const char *event, const bn_payload_
     if (strcmp(event, "disconnect") != 0 || s->closed || s->io_ud == NULL) {
         return;
     }
-    BN_LOG(INFO, "socket_disconnect", "id=%s transport=%s", BN_LOG_VAL(s->id), bn_socket_transport(s));
+    BN_LOG(INFO, "socket_disconnect", "id=%s transport=%s", BN_LOG_VAL(s->id),
+           bn_socket_transport(s));
     s->srv->stats.disconnects++;
     s->io->close(s->io_ud, BN_WS_CLOSE_GOING_AWAY);
 }
@@ -122,7 +123,8 @@ size_t bn_server_close_expired(bn_server_t *srv, int64_t now_unix_ms)
         /* Closing asks the transport only; the socket stays listed until
          * the transport reports it gone, so the walk is safe. */
         if (s->expires_ms != 0 && s->expires_ms <= now_unix_ms && s->io_ud != NULL) {
-            BN_LOG(INFO, "token_expired", "id=%s transport=%s", BN_LOG_VAL(s->id), bn_socket_transport(s));
+            BN_LOG(INFO, "token_expired", "id=%s transport=%s", BN_LOG_VAL(s->id),
+                   bn_socket_transport(s));
             s->expires_ms = 0; /* once */
             srv->stats.token_expired++;
             s->io->close(s->io_ud, BN_WS_CLOSE_TOKEN_EXPIRED);

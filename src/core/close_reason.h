@@ -19,51 +19,51 @@
 #define BN_CLOSE_LINK 2u
 #define BN_CLOSE_BOTH (BN_CLOSE_CONN | BN_CLOSE_LINK)
 
-#define BN_CLOSE_REASON_MAP(X)                                  \
-    X(NONE, "none", BN_CLOSE_BOTH)                              \
-    X(READ_ERROR, "read_error", BN_CLOSE_BOTH)                  \
-    X(WRITE_ERROR, "write_error", BN_CLOSE_BOTH)                \
-    X(HANDSHAKE_TIMEOUT, "handshake_timeout", BN_CLOSE_BOTH)    \
-    X(SLOW_CONSUMER, "slow_consumer", BN_CLOSE_BOTH)            \
-    X(SHUTDOWN, "shutdown", BN_CLOSE_BOTH)                      \
-    /* client connections */                                    \
-    X(PEER_CLOSED, "peer_closed", BN_CLOSE_CONN)                \
-    X(BAD_REQUEST, "bad_request", BN_CLOSE_CONN)                \
-    X(HTTP_DONE, "http_done", BN_CLOSE_CONN)                    \
-    X(IDLE_TIMEOUT, "idle_timeout", BN_CLOSE_CONN)              \
-    X(WS_PROTOCOL, "ws_protocol_error", BN_CLOSE_CONN)          \
-    X(WS_CLOSE, "ws_close", BN_CLOSE_CONN)                      \
-    X(BAD_MESSAGE, "bad_message", BN_CLOSE_CONN)                \
-    X(SERVER_CLOSE, "server_close", BN_CLOSE_CONN)              \
-    X(RATE_LIMITED, "rate_limited", BN_CLOSE_CONN)              \
-    X(TOO_MANY_CONNS, "too_many_connections", BN_CLOSE_CONN)    \
-    X(FRAME_TIMEOUT, "frame_timeout", BN_CLOSE_CONN)            \
-    X(MEMORY_BUDGET, "memory_budget", BN_CLOSE_CONN)            \
-    X(PENDING_LIMIT, "pending_per_ip", BN_CLOSE_CONN)           \
-    /* mesh links */                                            \
-    X(CONNECTION_CLOSED, "connection_closed", BN_CLOSE_LINK)    \
-    X(CONNECT_FAILED, "connect_failed", BN_CLOSE_LINK)          \
-    X(TICK_TIMEOUT, "tick_timeout", BN_CLOSE_LINK)              \
-    X(BAD_FRAME, "bad_frame", BN_CLOSE_LINK)                    \
-    X(FRAME_TOO_LARGE, "frame_too_large", BN_CLOSE_LINK)        \
-    X(BAD_COOKIE, "bad_cookie", BN_CLOSE_LINK)                  \
-    X(VERSION_MISMATCH, "version_mismatch", BN_CLOSE_LINK)      \
-    X(PROTOCOL, "protocol", BN_CLOSE_LINK)                      \
-    X(BAD_HELLO, "bad_hello", BN_CLOSE_LINK)                    \
-    X(DECRYPT_FAILED, "decrypt_failed", BN_CLOSE_LINK)          \
-    X(SELF_CONNECT, "self_connect", BN_CLOSE_LINK)              \
-    X(DUPLICATE_LINK, "duplicate_link", BN_CLOSE_LINK)          \
-    X(NAME_CLASH, "name_clash", BN_CLOSE_LINK)                  \
-    X(REPLACED, "replaced", BN_CLOSE_LINK)                      \
-    X(PREAUTH_LIMIT, "preauth_limit", BN_CLOSE_LINK)            \
-    X(NOT_ALLOWED, "not_allowed", BN_CLOSE_LINK)                \
+#define BN_CLOSE_REASON_MAP(X)                               \
+    X(NONE, "none", BN_CLOSE_BOTH)                           \
+    X(READ_ERROR, "read_error", BN_CLOSE_BOTH)               \
+    X(WRITE_ERROR, "write_error", BN_CLOSE_BOTH)             \
+    X(HANDSHAKE_TIMEOUT, "handshake_timeout", BN_CLOSE_BOTH) \
+    X(SLOW_CONSUMER, "slow_consumer", BN_CLOSE_BOTH)         \
+    X(SHUTDOWN, "shutdown", BN_CLOSE_BOTH)                   \
+    /* client connections */                                 \
+    X(PEER_CLOSED, "peer_closed", BN_CLOSE_CONN)             \
+    X(BAD_REQUEST, "bad_request", BN_CLOSE_CONN)             \
+    X(HTTP_DONE, "http_done", BN_CLOSE_CONN)                 \
+    X(IDLE_TIMEOUT, "idle_timeout", BN_CLOSE_CONN)           \
+    X(WS_PROTOCOL, "ws_protocol_error", BN_CLOSE_CONN)       \
+    X(WS_CLOSE, "ws_close", BN_CLOSE_CONN)                   \
+    X(BAD_MESSAGE, "bad_message", BN_CLOSE_CONN)             \
+    X(SERVER_CLOSE, "server_close", BN_CLOSE_CONN)           \
+    X(RATE_LIMITED, "rate_limited", BN_CLOSE_CONN)           \
+    X(TOO_MANY_CONNS, "too_many_connections", BN_CLOSE_CONN) \
+    X(FRAME_TIMEOUT, "frame_timeout", BN_CLOSE_CONN)         \
+    X(MEMORY_BUDGET, "memory_budget", BN_CLOSE_CONN)         \
+    X(PENDING_LIMIT, "pending_per_ip", BN_CLOSE_CONN)        \
+    /* mesh links */                                         \
+    X(CONNECTION_CLOSED, "connection_closed", BN_CLOSE_LINK) \
+    X(CONNECT_FAILED, "connect_failed", BN_CLOSE_LINK)       \
+    X(TICK_TIMEOUT, "tick_timeout", BN_CLOSE_LINK)           \
+    X(BAD_FRAME, "bad_frame", BN_CLOSE_LINK)                 \
+    X(FRAME_TOO_LARGE, "frame_too_large", BN_CLOSE_LINK)     \
+    X(BAD_COOKIE, "bad_cookie", BN_CLOSE_LINK)               \
+    X(VERSION_MISMATCH, "version_mismatch", BN_CLOSE_LINK)   \
+    X(PROTOCOL, "protocol", BN_CLOSE_LINK)                   \
+    X(BAD_HELLO, "bad_hello", BN_CLOSE_LINK)                 \
+    X(DECRYPT_FAILED, "decrypt_failed", BN_CLOSE_LINK)       \
+    X(SELF_CONNECT, "self_connect", BN_CLOSE_LINK)           \
+    X(DUPLICATE_LINK, "duplicate_link", BN_CLOSE_LINK)       \
+    X(NAME_CLASH, "name_clash", BN_CLOSE_LINK)               \
+    X(REPLACED, "replaced", BN_CLOSE_LINK)                   \
+    X(PREAUTH_LIMIT, "preauth_limit", BN_CLOSE_LINK)         \
+    X(NOT_ALLOWED, "not_allowed", BN_CLOSE_LINK)             \
     X(BAD_PAYLOAD, "bad_payload", BN_CLOSE_LINK)
 
 typedef enum {
 #define BN_CLOSE_ENUM(name, str, layers) BN_CLOSE_##name,
     BN_CLOSE_REASON_MAP(BN_CLOSE_ENUM)
 #undef BN_CLOSE_ENUM
-    BN_CLOSE__COUNT
+        BN_CLOSE__COUNT
 } bn_close_reason_t;
 
 /* The reason's name; "unknown" outside the table. */

@@ -28,7 +28,8 @@ void bn_intern_free(bn_intern_t *t)
         return;
     }
     entry_t *e, *tmp;
-    HASH_ITER(hh, t->entries, e, tmp) {
+    HASH_ITER(hh, t->entries, e, tmp)
+    {
         HASH_DEL(t->entries, e);
         json_decref(e->val);
         free(e);

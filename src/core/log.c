@@ -55,11 +55,21 @@ static size_t escape_byte(unsigned char c, char out[4])
     static const char hex[] = "0123456789abcdef";
     char simple = 0;
     switch (c) {
-    case '"': simple = '"'; break;
-    case '\\': simple = '\\'; break;
-    case '\n': simple = 'n'; break;
-    case '\r': simple = 'r'; break;
-    case '\t': simple = 't'; break;
+    case '"':
+        simple = '"';
+        break;
+    case '\\':
+        simple = '\\';
+        break;
+    case '\n':
+        simple = 'n';
+        break;
+    case '\r':
+        simple = 'r';
+        break;
+    case '\t':
+        simple = 't';
+        break;
     default:
         if (c >= 0x20 && c < 0x7f) {
             out[0] = (char)c;
@@ -141,9 +151,10 @@ void bn_log_write(bn_log_level_t level, const char *event, const char *fmt, ...)
     time_t sec = (time_t)(now / 1000u);
     struct tm tm;
     gmtime_r(&sec, &tm);
-    int n = snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (long)(now % 1000u), level_names[level], event);
+    int n =
+        snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (long)(now % 1000u), level_names[level], event);
     if (n < 0) {
         return;
     }

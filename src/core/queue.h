@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 /* The struct of type `type` whose member `member` is at ptr. */
-#define bn_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define bn_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 typedef struct bn_queue_s {
     struct bn_queue_s *next;

@@ -92,9 +92,9 @@ static void direction_key(uint8_t out[BN__HS_KEY_BYTES], const uint8_t cookie_ke
     crypto_generichash_final(&st, out, BN__HS_KEY_BYTES);
 }
 
-int bn__hs_derive(bn__hs_t *hs, const uint8_t cookie_key[BN__HS_KEY_BYTES],
-                  const uint8_t *hello, size_t hello_len, const uint8_t *challenge,
-                  size_t challenge_len, const uint8_t *peer_pk, size_t peer_pk_len)
+int bn__hs_derive(bn__hs_t *hs, const uint8_t cookie_key[BN__HS_KEY_BYTES], const uint8_t *hello,
+                  size_t hello_len, const uint8_t *challenge, size_t challenge_len,
+                  const uint8_t *peer_pk, size_t peer_pk_len)
 {
     if (!hs->keyed || peer_pk_len != crypto_kx_PUBLICKEYBYTES) {
         return -1;

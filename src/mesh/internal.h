@@ -45,8 +45,8 @@
  * the link (or a test); bn__frame_reader_free releases the buffer. */
 typedef struct bn__frame_reader_s {
     uint8_t *buf;
-    size_t len;       /* bytes held */
-    size_t off;       /* start of the first unconsumed frame */
+    size_t len; /* bytes held */
+    size_t off; /* start of the first unconsumed frame */
     size_t cap;
     size_t max_frame; /* bodies above this are refused before any allocation */
 } bn__frame_reader_t;
@@ -72,29 +72,29 @@ void bn__frame_reader_compact(bn__frame_reader_t *r);
 
 /* ---- decoded messages --------------------------------------------------- */
 
-#define BN__MSG_TYPE_MAP(X)              \
-    X(NONE, "none")                      \
-    X(HELLO, "hello")                    \
-    X(CHALLENGE, "challenge")            \
-    X(IDENTIFY, "identify")              \
-    X(REFUSE, "refuse")                  \
-    X(READY, "ready")                    \
-    X(TICK, "tick")                      \
-    X(PEER_LIST, "peer_list")            \
-    X(GROUP_JOIN, "group_join")          \
-    X(GROUP_LEAVE, "group_leave")        \
-    X(GROUP_SYNC, "group_sync")          \
-    X(SYNC_REQUEST, "sync_request")      \
-    X(BROADCAST, "broadcast")            \
-    X(ADMIN_REQUEST, "admin_request")    \
-    X(ADMIN_RESPONSE, "admin_response")  \
+#define BN__MSG_TYPE_MAP(X)             \
+    X(NONE, "none")                     \
+    X(HELLO, "hello")                   \
+    X(CHALLENGE, "challenge")           \
+    X(IDENTIFY, "identify")             \
+    X(REFUSE, "refuse")                 \
+    X(READY, "ready")                   \
+    X(TICK, "tick")                     \
+    X(PEER_LIST, "peer_list")           \
+    X(GROUP_JOIN, "group_join")         \
+    X(GROUP_LEAVE, "group_leave")       \
+    X(GROUP_SYNC, "group_sync")         \
+    X(SYNC_REQUEST, "sync_request")     \
+    X(BROADCAST, "broadcast")           \
+    X(ADMIN_REQUEST, "admin_request")   \
+    X(ADMIN_RESPONSE, "admin_response") \
     X(NODE_MESSAGE, "node_message")
 
 typedef enum {
 #define BN__MSG_ENUM(name, str) BN__MSG_##name,
     BN__MSG_TYPE_MAP(BN__MSG_ENUM)
 #undef BN__MSG_ENUM
-    BN__MSG_COUNT
+        BN__MSG_COUNT
 } bn__msg_type_t;
 
 const char *bn__msg_type_name(bn__msg_type_t t);
@@ -221,9 +221,9 @@ void bn__hs_keygen(bn__hs_t *hs);
 /* Once the Hello and the Challenge are known (the exact bytes sent):
  * directional session keys bound to the cookie key, the X25519 exchange and
  * the transcript. Returns 0, or -1 if the peer's public key is unusable. */
-int bn__hs_derive(bn__hs_t *hs, const uint8_t cookie_key[BN__HS_KEY_BYTES],
-                  const uint8_t *hello, size_t hello_len, const uint8_t *challenge,
-                  size_t challenge_len, const uint8_t *peer_pk, size_t peer_pk_len);
+int bn__hs_derive(bn__hs_t *hs, const uint8_t cookie_key[BN__HS_KEY_BYTES], const uint8_t *hello,
+                  size_t hello_len, const uint8_t *challenge, size_t challenge_len,
+                  const uint8_t *peer_pk, size_t peer_pk_len);
 /* AEAD per frame with a counter nonce. seal writes len + ABYTES bytes;
  * open returns the plaintext length or -1. */
 #define BN__HS_ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -338,11 +338,11 @@ struct bn__link_s {
     bn__hs_t hs;
     uint8_t *own_hello; /* dialler: our Hello bytes until the Challenge binds them */
     size_t own_hello_len;
-    bool got_hello;     /* acceptor: Hello received, Challenge sent */
-    bool sent_identify; /* our Identify is out: everything we send is sealed */
-    bool authed;        /* the peer proved the cookie (its Identify opened) */
-    bool tx_crypt;      /* our frames are sealed */
-    bool rx_crypt;      /* the peer's frames are sealed */
+    bool got_hello;      /* acceptor: Hello received, Challenge sent */
+    bool sent_identify;  /* our Identify is out: everything we send is sealed */
+    bool authed;         /* the peer proved the cookie (its Identify opened) */
+    bool tx_crypt;       /* our frames are sealed */
+    bool rx_crypt;       /* the peer's frames are sealed */
     bool resync_pending; /* we sent a SyncRequest and await its GroupSync */
     uint32_t refused;    /* BN__REFUSE_* the peer sent us, 0 = none */
     char *peer_name;
@@ -437,12 +437,12 @@ struct bn__node_s {
     uint64_t incarnation;
     bool hidden;
     bn__node_state_t state;
-    bn__link_t *link;      /* the authenticated link carrying this node */
-    bn__link_t *dial_link; /* our outbound attempt, if any */
+    bn__link_t *link;         /* the authenticated link carrying this node */
+    bn__link_t *dial_link;    /* our outbound attempt, if any */
     bn__link_t *pending_link; /* an inbound link we accepted, awaiting Ready */
     bn__gset_t groups;
     uint64_t up_since_ms;
-    uint64_t down_since_ms;    /* when the node last went down; 0 = never up */
+    uint64_t down_since_ms; /* when the node last went down; 0 = never up */
     unsigned downs;
     bn_close_reason_t last_reason;
     unsigned backoff_ms;
@@ -493,7 +493,7 @@ int bn__parse_hostport(const char *s, char *host, size_t host_cap, int *port);
 typedef struct bn__dns_name_s {
     bn_mesh_t *mesh;
     char host[256];
-    int port;              /* 0 = our own mesh port */
+    int port; /* 0 = our own mesh port */
     uv_getaddrinfo_t req;
     bool busy;
 } bn__dns_name_t;
@@ -582,12 +582,12 @@ void bn__admin_cancel_all(bn_mesh_t *m);
 
 /* Knobs that tests shrink. Defaults in bn_mesh_new. */
 typedef struct bn__mesh_timing_s {
-    unsigned sweep_ms;      /* housekeeping period */
-    unsigned handshake_ms;  /* connect + Hello + Auth must finish within */
+    unsigned sweep_ms;     /* housekeeping period */
+    unsigned handshake_ms; /* connect + Hello + Auth must finish within */
     unsigned backoff_min_ms;
     unsigned backoff_max_ms;
-    unsigned sync_chunk;    /* topics per GroupSync frame */
-    unsigned tick_force;    /* send a tick at least every N intervals even when busy */
+    unsigned sync_chunk; /* topics per GroupSync frame */
+    unsigned tick_force; /* send a tick at least every N intervals even when busy */
 } bn__mesh_timing_t;
 
 typedef void (*bn__mesh_tap_cb)(void *ud, bn__link_t *l, const uint8_t *frame, size_t len);
@@ -601,7 +601,7 @@ struct bn_mesh_s {
     int adv_port;
     struct bn__dns_name_s *dns; /* --join-dns names (dns.c) */
     size_t n_dns;
-    size_t seeds_cap;          /* seeds has room for DNS-found addresses */
+    size_t seeds_cap; /* seeds has room for DNS-found addresses */
     unsigned dns_interval_ms;
     uint64_t dns_next_ms;
     bool dns_full_logged;
@@ -629,7 +629,7 @@ struct bn_mesh_s {
     bn__node_t *nodes;
     bn__seed_t *seeds;
     size_t n_seeds;
-    char **dial_overrides;     /* "name=host:port", copied from the config */
+    char **dial_overrides; /* "name=host:port", copied from the config */
     size_t n_dial_overrides;
     bn__gset_t local;
     uint64_t next_sync_id;

@@ -95,8 +95,8 @@ static void on_link_closed(uv_handle_t *h)
 /* Closes that are part of normal operation are logged at debug level. */
 static bool quiet_reason(bn_close_reason_t r)
 {
-    return r == BN_CLOSE_SHUTDOWN || r == BN_CLOSE_DUPLICATE_LINK ||
-           r == BN_CLOSE_SELF_CONNECT || r == BN_CLOSE_CONNECT_FAILED;
+    return r == BN_CLOSE_SHUTDOWN || r == BN_CLOSE_DUPLICATE_LINK || r == BN_CLOSE_SELF_CONNECT ||
+           r == BN_CLOSE_CONNECT_FAILED;
 }
 
 void bn__link_close(bn__link_t *l, bn_close_reason_t reason)

@@ -61,9 +61,9 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
     size_t seeds_cap = cfg->n_seeds + (cfg->n_join_dns > 0 ? BN__DNS_MAX_ADDRS : 0);
     bn__seed_t *seeds = bn_xcalloc(seeds_cap ? seeds_cap : 1, sizeof(*seeds));
     for (size_t i = 0; i < cfg->n_seeds; i++) {
-        if (cfg->seeds[i] == NULL || bn__parse_hostport(cfg->seeds[i], seeds[i].host,
-                                                        sizeof(seeds[i].host),
-                                                        &seeds[i].port) != 0) {
+        if (cfg->seeds[i] == NULL ||
+            bn__parse_hostport(cfg->seeds[i], seeds[i].host, sizeof(seeds[i].host),
+                               &seeds[i].port) != 0) {
             BN_LOG(ERROR, "mesh_config", "reason=%s seed=%s",
                    BN_LOG_VAL("bad seed, want host:port"), BN_LOG_VAL(cfg->seeds[i]));
             free(seeds);
@@ -114,7 +114,8 @@ int bn_mesh_new(uv_loop_t *loop, const bn_mesh_config_t *cfg, const bn_mesh_call
     memcpy(m->cookie_key, cookie_key, sizeof(cookie_key));
     sodium_memzero(cookie_key, sizeof(cookie_key));
     m->pa.max_total = cfg->max_preauth ? cfg->max_preauth : DEFAULT_MAX_PREAUTH;
-    m->pa.max_per_ip = cfg->max_preauth_per_ip ? cfg->max_preauth_per_ip : DEFAULT_MAX_PREAUTH_PER_IP;
+    m->pa.max_per_ip =
+        cfg->max_preauth_per_ip ? cfg->max_preauth_per_ip : DEFAULT_MAX_PREAUTH_PER_IP;
     m->pa.allow = allow;
     m->pa.n_allow = cfg->n_allow;
     m->pa.summary_ms = 10000;
@@ -448,9 +449,8 @@ void bn__mesh_dispatch(bn_mesh_t *m, bn__link_t *l, const bn__msg_t *msg)
         }
         break;
     case BN__MSG_GROUP_SYNC:
-        if (!n->hidden && bn__grx_chunk(&l->grx, &n->groups, msg->u.sync.sync_id,
-                                        msg->u.sync.first, msg->u.sync.last, msg->u.sync.topics,
-                                        msg->u.sync.n)) {
+        if (!n->hidden && bn__grx_chunk(&l->grx, &n->groups, msg->u.sync.sync_id, msg->u.sync.first,
+                                        msg->u.sync.last, msg->u.sync.topics, msg->u.sync.n)) {
             l->resync_pending = false;
             BN_LOG(DEBUG, "mesh_group_sync", "mesh=%s node=%s groups=%zu", m->name,
                    BN_LOG_VAL(n->name), n->groups.count);
@@ -625,8 +625,7 @@ void bn_mesh_group_leave(bn_mesh_t *m, const char *topic, size_t topic_len)
     }
 }
 
-int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service, const void *bytes,
-                 size_t len)
+int bn_mesh_send(bn_mesh_t *m, const char *node, uint32_t service, const void *bytes, size_t len)
 {
     if (m->closing || node == NULL) {
         return -1;
@@ -677,8 +676,8 @@ size_t bn_mesh_send_broadcast(bn_mesh_t *m, const char *const *nodes, size_t n_n
     msg.u.bcast.binary = payload->kind == BN_PAYLOAD_BINARY;
     bn_buf_t *b = NULL;
     if (bn__codec_encode(&msg, m->max_frame, &b) != 0) {
-        BN_LOG(WARN, "mesh_broadcast_too_large", "mesh=%s topic_len=%zu payload_len=%zu",
-               m->name, topic_len, msg.u.bcast.payload.len);
+        BN_LOG(WARN, "mesh_broadcast_too_large", "mesh=%s topic_len=%zu payload_len=%zu", m->name,
+               topic_len, msg.u.bcast.payload.len);
         return 0;
     }
     /* One encoded frame shared by every named link. */

@@ -131,20 +131,20 @@ void bn__preauth_sweep(bn_mesh_t *m, uint64_t now)
         return;
     }
     bn_log_write(level, "mesh_preauth_summary",
-           "mesh=%s interval_ms=%u accepted=%llu open=%zu not_allowed=%llu evicted=%llu "
-           "closed=%llu bad_cookie=%llu handshake_timeout=%llu bad_hello=%llu "
-           "connection_closed=%llu other=%llu",
-           m->name, pa->summary_ms, (unsigned long long)c->accepted, pa->count,
-           (unsigned long long)c->not_allowed, (unsigned long long)c->evicted,
-           (unsigned long long)c->closed,
-           (unsigned long long)c->by_reason[BN_CLOSE_BAD_COOKIE],
-           (unsigned long long)c->by_reason[BN_CLOSE_HANDSHAKE_TIMEOUT],
-           (unsigned long long)c->by_reason[BN_CLOSE_BAD_HELLO],
-           (unsigned long long)c->by_reason[BN_CLOSE_CONNECTION_CLOSED],
-           (unsigned long long)(c->closed - c->by_reason[BN_CLOSE_BAD_COOKIE] -
-                                c->by_reason[BN_CLOSE_HANDSHAKE_TIMEOUT] -
-                                c->by_reason[BN_CLOSE_BAD_HELLO] -
-                                c->by_reason[BN_CLOSE_CONNECTION_CLOSED]));
+                 "mesh=%s interval_ms=%u accepted=%llu open=%zu not_allowed=%llu evicted=%llu "
+                 "closed=%llu bad_cookie=%llu handshake_timeout=%llu bad_hello=%llu "
+                 "connection_closed=%llu other=%llu",
+                 m->name, pa->summary_ms, (unsigned long long)c->accepted, pa->count,
+                 (unsigned long long)c->not_allowed, (unsigned long long)c->evicted,
+                 (unsigned long long)c->closed,
+                 (unsigned long long)c->by_reason[BN_CLOSE_BAD_COOKIE],
+                 (unsigned long long)c->by_reason[BN_CLOSE_HANDSHAKE_TIMEOUT],
+                 (unsigned long long)c->by_reason[BN_CLOSE_BAD_HELLO],
+                 (unsigned long long)c->by_reason[BN_CLOSE_CONNECTION_CLOSED],
+                 (unsigned long long)(c->closed - c->by_reason[BN_CLOSE_BAD_COOKIE] -
+                                      c->by_reason[BN_CLOSE_HANDSHAKE_TIMEOUT] -
+                                      c->by_reason[BN_CLOSE_BAD_HELLO] -
+                                      c->by_reason[BN_CLOSE_CONNECTION_CLOSED]));
     memset(&pa->since, 0, sizeof(pa->since));
 }
 

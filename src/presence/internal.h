@@ -40,15 +40,15 @@ typedef struct bn__pr_owner_s bn__pr_owner_t;
 
 /* One presence (one meta). Owner: its replica's list (and ref hash). */
 struct bn__pr_meta_s {
-    UT_hash_handle hh;              /* replica's ref -> meta */
-    bn__pr_meta_t *kprev, *knext;   /* within its key, in join order */
-    bn__pr_meta_t *rprev, *rnext;   /* within its replica */
-    bn__pr_meta_t *oprev, *onext;   /* within its local owner (a channel) */
+    UT_hash_handle hh;            /* replica's ref -> meta */
+    bn__pr_meta_t *kprev, *knext; /* within its key, in join order */
+    bn__pr_meta_t *rprev, *rnext; /* within its replica */
+    bn__pr_meta_t *oprev, *onext; /* within its local owner (a channel) */
     bn__pr_key_t *key;
     bn__pr_rep_t *rep;
-    bn__pr_owner_t *owner;          /* local presences only */
-    json_t *meta;                   /* with phx_ref; never modified once stored */
-    uint64_t gen;                   /* mark of the last full state that had it */
+    bn__pr_owner_t *owner; /* local presences only */
+    json_t *meta;          /* with phx_ref; never modified once stored */
+    uint64_t gen;          /* mark of the last full state that had it */
     char ref[BN__PR_REF_MAX + 1];
 };
 

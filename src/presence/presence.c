@@ -890,8 +890,7 @@ json_t *bn_presence_admin_json(bn_server_t *srv, const char *topic)
     const char *node = pr != NULL ? pr->self->name : "";
     if (topic == NULL) {
         json_t *topics = json_object();
-        for (const bn__pr_topic_t *t = pr != NULL ? pr->topics : NULL; t != NULL;
-             t = t->hh.next) {
+        for (const bn__pr_topic_t *t = pr != NULL ? pr->topics : NULL; t != NULL; t = t->hh.next) {
             if (t->n_metas > 0) {
                 char *name = bn_xstrndup(t->name, t->len);
                 json_object_set_new(topics, name, topic_digest(t));

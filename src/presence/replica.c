@@ -256,8 +256,7 @@ static bool op_ok(const json_t *op)
     if (kind != NULL && strcmp(kind, "+") == 0) {
         return meta_ok(json_array_get(op, 3));
     }
-    return kind != NULL && strcmp(kind, "-") == 0 &&
-           str_ok(json_array_get(op, 3), BN__PR_REF_MAX);
+    return kind != NULL && strcmp(kind, "-") == 0 && str_ok(json_array_get(op, 3), BN__PR_REF_MAX);
 }
 
 static bool entry_ok(const json_t *e)
@@ -299,8 +298,7 @@ static int apply_delta(bn__pr_t *pr, bn__pr_rep_t *rep, uint64_t seq, const json
         /* A gap: something between our clock and base never arrived. */
         if (!rep->full_requested) {
             BN_LOG(INFO, "presence_gap", "node=%s peer=%s have=%llu base=%llu", pr->self->name,
-                   BN_LOG_VAL(rep->name), (unsigned long long)rep->seq,
-                   (unsigned long long)base);
+                   BN_LOG_VAL(rep->name), (unsigned long long)rep->seq, (unsigned long long)base);
             request_full(pr, rep);
         }
         return 0;

@@ -67,13 +67,13 @@ typedef enum {
 
 typedef struct bn_out_s {
     bn_out_kind_t kind;
-    json_t *join_ref;       /* NULL = null; borrowed */
-    json_t *ref;            /* NULL = null; borrowed; binary push layout ignores it */
+    json_t *join_ref; /* NULL = null; borrowed */
+    json_t *ref;      /* NULL = null; borrowed; binary push layout ignores it */
     const char *topic;
     size_t topic_len;
-    const char *event;      /* PUSH and BROADCAST */
+    const char *event; /* PUSH and BROADCAST */
     size_t event_len;
-    const char *status;     /* REPLY: "ok", "error", ... */
+    const char *status;          /* REPLY: "ok", "error", ... */
     const bn_payload_t *payload; /* the payload, or for REPLY the response */
 } bn_out_t;
 

@@ -53,8 +53,7 @@ int bn__v2_encode_text(bn_buf_t **bp, const bn_out_t *o, const char **err)
     *err = "out of memory";
     if (bn_buf_append(bp, "[", 1) != 0 || bn__json_append_value(bp, join_ref) != 0 ||
         bn_buf_append(bp, ",", 1) != 0 || bn__json_append_value(bp, ref) != 0 ||
-        bn_buf_append(bp, ",", 1) != 0 ||
-        bn_json_append_string(bp, o->topic, o->topic_len) != 0 ||
+        bn_buf_append(bp, ",", 1) != 0 || bn_json_append_string(bp, o->topic, o->topic_len) != 0 ||
         bn_buf_append(bp, ",", 1) != 0 || bn_json_append_string(bp, event, event_len) != 0 ||
         bn_buf_append(bp, ",", 1) != 0) {
         return -1;

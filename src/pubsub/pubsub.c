@@ -42,7 +42,8 @@ void bn_ps_free(bn_ps_t *ps)
         return;
     }
     bn_ps_topic_t *t, *tmp;
-    HASH_ITER(hh, ps->topics, t, tmp) {
+    HASH_ITER(hh, ps->topics, t, tmp)
+    {
         HASH_DEL(ps->topics, t);
         free(t);
     }

@@ -35,8 +35,8 @@ struct bn_ps_sub_s {
     bn_ps_sub_t *prev, *next;
     bn_ps_topic_t *topic;
     const bn_ps_sub_ops_t *ops;
-    uint8_t vsn;         /* bn_vsn_t of the subscriber's connection */
-    bool intercepts;     /* the subscriber intercepts some events */
+    uint8_t vsn;     /* bn_vsn_t of the subscriber's connection */
+    bool intercepts; /* the subscriber intercepts some events */
 };
 
 typedef struct bn_ps_stats_s {

@@ -240,8 +240,8 @@ static void conn_slow_consumer(bn_conn_t *c)
         c->q_len--;
     }
     if (c->mode == BN_CONN_WS) {
-        static const uint8_t payload[] = {0x03, 0xf0, 's', 'l', 'o', 'w', ' ', 'c', 'o', 'n',
-                                          's', 'u', 'm', 'e', 'r'}; /* 1008 */
+        static const uint8_t payload[] = {0x03, 0xf0, 's', 'l', 'o', 'w', ' ', 'c',
+                                          'o',  'n',  's', 'u', 'm', 'e', 'r'}; /* 1008 */
         bn__ws_send_control(c, BN_WS_OP_CLOSE, payload, sizeof(payload));
     }
     bn__conn_shutdown(c, BN_CLOSE_SLOW_CONSUMER);
@@ -289,8 +289,7 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
     c->q_recent = true;
     c->q_bytes += n;
     t->stats.frames_out++;
-    if (c->mode == BN_CONN_WS && !c->read_blocked && !c->closing &&
-        c->q_bytes > high_water(t)) {
+    if (c->mode == BN_CONN_WS && !c->read_blocked && !c->closing && c->q_bytes > high_water(t)) {
         /* Flow control: the peer takes our bytes slower than it sends its
          * own; stop reading it until the queue drains. */
         if (uv_read_stop((uv_stream_t *)&c->tcp) == 0) {
@@ -714,8 +713,8 @@ static void on_connection(uv_stream_t *server, int status)
     if (t->fd_limit > 0 && (uint64_t)fd + BN_FD_HEADROOM >= t->fd_limit) {
         if (!t->accept_paused) {
             t->accept_paused = true;
-            BN_LOG(WARN, "accept_failed", "error=EMFILE open=%u fd_limit=%llu detail=%s", t->n_conns,
-                   (unsigned long long)t->fd_limit,
+            BN_LOG(WARN, "accept_failed", "error=EMFILE open=%u fd_limit=%llu detail=%s",
+                   t->n_conns, (unsigned long long)t->fd_limit,
                    "\"descriptors exhausted: new connections are dropped until some close\"");
         }
     } else if (t->accept_paused && (uint64_t)fd + 2 * BN_FD_HEADROOM < t->fd_limit) {

@@ -28,39 +28,39 @@ typedef enum {
 struct bn_conn_s {
     uv_tcp_t tcp;
     bn_transport_t *t;
-    bn_conn_t *prev, *next;     /* all connections */
-    bn_conn_t *flush_next;      /* pending-flush list (singly linked: see flush_all) */
+    bn_conn_t *prev, *next; /* all connections */
+    bn_conn_t *flush_next;  /* pending-flush list (singly linked: see flush_all) */
     uint64_t id;
     uint64_t last_rx_ms;
-    uint64_t req_start_ms;      /* first byte of an incomplete request; 0 = none */
-    uint64_t partial_since_ms;  /* a WebSocket frame/message started; 0 = none */
+    uint64_t req_start_ms;     /* first byte of an incomplete request; 0 = none */
+    uint64_t partial_since_ms; /* a WebSocket frame/message started; 0 = none */
     uint64_t close_deadline_ms;
-    size_t held;                /* bytes the frame parser holds (memory budget) */
-    struct bn_ipcount_s *ip;    /* while no request completed (pending per IP) */
-    bn_queue_t pend_node;       /* on the transport's pending list */
+    size_t held;             /* bytes the frame parser holds (memory budget) */
+    struct bn_ipcount_s *ip; /* while no request completed (pending per IP) */
+    bn_queue_t pend_node;    /* on the transport's pending list */
     uint8_t mode;
     bool in_flush_list;
-    bool writing;               /* a uv_write is pending (its request is on the heap) */
-    bool closing;               /* close started: no more input is processed */
-    bool close_after_flush;     /* shut down once the queue is empty */
-    bool handle_closed;         /* uv_close called */
-    bool shut;                  /* shutdown issued */
-    bool read_blocked;          /* flow control: reading stopped, queue above high water */
-    bool trusted;               /* the peer is a trusted proxy (--trust-forwarded) */
-    bool fwd_https;             /* ... and said X-Forwarded-Proto: https */
-    bool served;                /* a request completed (no longer pending) */
-    bool draining;              /* picked by the drain (close sent or due) */
-    char client[48];            /* the forwarded client address, "" = the peer's */
+    bool writing;           /* a uv_write is pending (its request is on the heap) */
+    bool closing;           /* close started: no more input is processed */
+    bool close_after_flush; /* shut down once the queue is empty */
+    bool handle_closed;     /* uv_close called */
+    bool shut;              /* shutdown issued */
+    bool read_blocked;      /* flow control: reading stopped, queue above high water */
+    bool trusted;           /* the peer is a trusted proxy (--trust-forwarded) */
+    bool fwd_https;         /* ... and said X-Forwarded-Proto: https */
+    bool served;            /* a request completed (no longer pending) */
+    bool draining;          /* picked by the drain (close sent or due) */
+    char client[48];        /* the forwarded client address, "" = the peer's */
     uint8_t close_reason;
-    bool q_recent;              /* something was queued since the last sweep */
+    bool q_recent; /* something was queued since the last sweep */
     /* Write queue: a ring of shared buffers, `q_inline` until a burst needs
      * more slots; a heap ring goes back to the inline one at the sweep once
      * idle. `inflight` entries from the head belong to the pending uv_write. */
     uint32_t q_head, q_len, q_cap, inflight;
     bn_buf_t **q;
     bn_buf_t *q_inline[BN_Q_INLINE];
-    size_t q_off;               /* bytes of the head entry already written */
-    size_t q_bytes;             /* queued bytes not yet written */
+    size_t q_off;   /* bytes of the head entry already written */
+    size_t q_bytes; /* queued bytes not yet written */
     /* Per-phase state: HTTP until the upgrade, WebSocket after it (the
      * mode says which member is live; the upgrade starts with no request,
      * no pending bytes and no request data held). */
@@ -71,8 +71,8 @@ struct bn_conn_s {
             void *request_data; /* the upper layer's, for a request answered later */
             char *pending;      /* request bytes read while a request was answered */
             size_t pending_len;
-            int http_status;    /* set by a parser callback that hit a limit */
-            bool read_paused;   /* reading stopped while a request is answered later */
+            int http_status;  /* set by a parser callback that hit a limit */
+            bool read_paused; /* reading stopped while a request is answered later */
         };
         struct { /* mode WS */
             bn_ws_parser_t ws;
@@ -91,23 +91,23 @@ struct bn_transport_s {
     bn_transport_ops_t ops;
     bn_conn_t *conns;
     bn_conn_t *flush_list;
-    bn_queue_t pending;     /* connections with no completed request, oldest first */
+    bn_queue_t pending; /* connections with no completed request, oldest first */
     struct bn_ipcount_s *ips;
     uint64_t next_id;
     unsigned n_conns;
     unsigned open_handles;
     bool stopping;
-    bool accept_paused;         /* inside an EMFILE episode (logged once) */
-    uint64_t fd_limit;          /* RLIMIT_NOFILE at start, 0 = unknown */
+    bool accept_paused; /* inside an EMFILE episode (logged once) */
+    uint64_t fd_limit;  /* RLIMIT_NOFILE at start, 0 = unknown */
     bool handles_closing;
-    bool started;               /* handles exist and must be closed */
+    bool started; /* handles exist and must be closed */
     void (*stop_cb)(void *ud);
     void *stop_ud;
     uint64_t stop_deadline_ms;
-    bn__cidr_t *trusted;        /* --trust-forwarded networks */
+    bn__cidr_t *trusted; /* --trust-forwarded networks */
     size_t n_trusted;
-    uv_timer_t drain_timer;     /* graceful drain: closes WebSockets in batches */
-    unsigned drain_batch_now;   /* WebSockets closed per drain tick */
+    uv_timer_t drain_timer;   /* graceful drain: closes WebSockets in batches */
+    unsigned drain_batch_now; /* WebSockets closed per drain tick */
     bn_transport_stats_t stats;
     char read_buf[BN_READ_BUF_SIZE]; /* shared by every connection of the loop */
 };

@@ -23,9 +23,8 @@
 typedef struct bn_conn_s bn_conn_t;
 typedef struct bn_transport_s bn_transport_t;
 
-
 typedef struct bn_http_header_s {
-    const char *name;  /* lower-case */
+    const char *name; /* lower-case */
     const char *value;
 } bn_http_header_t;
 
@@ -34,8 +33,8 @@ typedef struct bn_http_header_s {
 typedef struct bn_http_req_s {
     /* read-only */
     enum http_method method;
-    const char *path;       /* raw (undecoded) path, NUL-terminated, without the query */
-    const char *query;      /* raw query string without '?', "" when absent */
+    const char *path;  /* raw (undecoded) path, NUL-terminated, without the query */
+    const char *query; /* raw query string without '?', "" when absent */
     bn_http_header_t *headers;
     size_t n_headers;
     const char *body;
@@ -47,7 +46,7 @@ typedef struct bn_http_req_s {
     /* private: storage */
     char *store;
     size_t store_len, store_cap;
-    size_t *hdr_off;        /* pairs of offsets into store */
+    size_t *hdr_off; /* pairs of offsets into store */
     size_t hdr_cap;
     size_t url_off, url_len;
     size_t body_off;
@@ -118,7 +117,7 @@ typedef struct bn_transport_config_s {
     size_t max_header_bytes;
     unsigned max_headers;
     size_t max_body;
-    bool reuse_port;    /* SO_REUSEPORT on the listener (worker processes) */
+    bool reuse_port; /* SO_REUSEPORT on the listener (worker processes) */
     /* Comma list of CIDRs whose X-Forwarded-For/-Proto are believed; NULL = none. */
     const char *trust_forwarded;
     /* Graceful stop: WebSockets get close 1001 in batches of drain_batch
@@ -137,9 +136,9 @@ typedef struct bn_transport_stats_s {
     uint64_t writes;
     uint64_t closed[BN_CLOSE__COUNT];
     uint64_t accept_errors;
-    uint64_t partial_bytes;  /* held in incomplete frames and messages now */
-    uint64_t read_pauses;    /* flow control: reads stopped on a full queue */
-    uint64_t queue_rings;    /* connections holding a write-queue ring now */
+    uint64_t partial_bytes;   /* held in incomplete frames and messages now */
+    uint64_t read_pauses;     /* flow control: reads stopped on a full queue */
+    uint64_t queue_rings;     /* connections holding a write-queue ring now */
     unsigned max_connections; /* the figure in force after clamping */
 } bn_transport_stats_t;
 
@@ -176,7 +175,7 @@ void *bn_conn_request_data(const bn_conn_t *c);
 
 /* Answers the pending request of c. extra_headers is raw "Name: v\r\n" lines
  * or NULL. The connection is closed after the response unless keep-alive. */
-void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
-                     const char *extra_headers, const void *body, size_t body_len);
+void bn_http_respond(bn_conn_t *c, int status, const char *content_type, const char *extra_headers,
+                     const void *body, size_t body_len);
 
 #endif

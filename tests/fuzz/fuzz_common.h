@@ -13,13 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define FUZZ_CHECK(cond, what)                                                     \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "fuzz oracle failed at %s:%d: %s (%s)\n", __FILE__,    \
-                    __LINE__, what, #cond);                                        \
-            abort();                                                               \
-        }                                                                          \
+#define FUZZ_CHECK(cond, what)                                                                  \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
+            fprintf(stderr, "fuzz oracle failed at %s:%d: %s (%s)\n", __FILE__, __LINE__, what, \
+                    #cond);                                                                     \
+            abort();                                                                            \
+        }                                                                                       \
     } while (0)
 
 /* The libFuzzer entry points (declared here because -Wmissing-prototypes

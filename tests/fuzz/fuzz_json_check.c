@@ -27,8 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Where jansson refuses valid JSON for its own reasons: its depth
      * limit counts differently, it refuses lone \uD800-style escapes (which
      * JSON.parse accepts) and numbers a double or an int64 cannot hold. */
-    static const char *const jansson_only[] = {"depth", "invalid Unicode", "overflow",
-                                               "too big"};
+    static const char *const jansson_only[] = {"depth", "invalid Unicode", "overflow", "too big"};
     if (!theirs && ours) {
         for (size_t i = 0; i < sizeof(jansson_only) / sizeof(jansson_only[0]); i++) {
             if (strstr(err.text, jansson_only[i]) != NULL) {

@@ -27,16 +27,16 @@ static json_t *lp_request(const char *method, int vsn, const char *token, const 
                           const uint8_t *body, size_t body_len)
 {
     char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "%s /socket/longpoll?vsn=%s HTTP/1.1\r\n"
-                     "Host: 127.0.0.1:%d\r\n"
-                     "%s%s%s"
-                     "%s%s%s"
-                     "Content-Length: %zu\r\n\r\n",
-                     method, vsn == 2 ? "2.0.0" : "1.0.0", fz_port,
-                     token[0] ? "X-Phoenix-Longpoll-Token: " : "", token, token[0] ? "\r\n" : "",
-                     ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "",
-                     body_len);
+    int n =
+        snprintf(head, sizeof head,
+                 "%s /socket/longpoll?vsn=%s HTTP/1.1\r\n"
+                 "Host: 127.0.0.1:%d\r\n"
+                 "%s%s%s"
+                 "%s%s%s"
+                 "Content-Length: %zu\r\n\r\n",
+                 method, vsn == 2 ? "2.0.0" : "1.0.0", fz_port,
+                 token[0] ? "X-Phoenix-Longpoll-Token: " : "", token, token[0] ? "\r\n" : "",
+                 ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "", body_len);
     FUZZ_CHECK(n > 0 && (size_t)n < sizeof head, "request head");
     int fd = fz_connect();
     fz_send_all(fd, head, (size_t)n);

@@ -56,7 +56,8 @@ static uint64_t check_body(const uint8_t *body, size_t len)
                "an encoded Envelope does not start with version 2");
 
     bn__msg_t m2;
-    FUZZ_CHECK(bn__codec_decode(w + 4, flen, &m2) == BN__DEC_OK, "re-encoded frame does not decode");
+    FUZZ_CHECK(bn__codec_decode(w + 4, flen, &m2) == BN__DEC_OK,
+               "re-encoded frame does not decode");
     FUZZ_CHECK(m2.type == m.type, "type changed in a round trip");
     bn_buf_t *e2 = NULL;
     FUZZ_CHECK(bn__codec_encode(&m2, SIZE_MAX, &e2) == 0, "second encode failed");

@@ -87,12 +87,12 @@ static uint8_t cookie_key[BN__HS_KEY_BYTES];
 static uint8_t other_key[BN__HS_KEY_BYTES];
 
 typedef struct {
-    bn__hs_t ini, acc;      /* keyed, not derived: the base of every clone */
-    uint8_t hello[128];     /* exact Hello and Challenge bodies sent */
+    bn__hs_t ini, acc;  /* keyed, not derived: the base of every clone */
+    uint8_t hello[128]; /* exact Hello and Challenge bodies sent */
     size_t hello_len;
     uint8_t chal[128];
     size_t chal_len;
-    uint8_t ident_d[128];   /* plaintext Identify bodies */
+    uint8_t ident_d[128]; /* plaintext Identify bodies */
     size_t ident_d_len;
     uint8_t ident_a[128];
     size_t ident_a_len;
@@ -159,11 +159,11 @@ static int derive_clone(const bn__hs_t *base, bn__hs_t *out, const uint8_t *key,
 
 static void honest(const world_t *w, bn__hs_t *ini, bn__hs_t *acc)
 {
-    FUZZ_CHECK(derive_clone(&w->ini, ini, cookie_key, w->hello, w->hello_len, w->chal,
-                            w->chal_len, w->acc.pk, sizeof(w->acc.pk)) == 0,
+    FUZZ_CHECK(derive_clone(&w->ini, ini, cookie_key, w->hello, w->hello_len, w->chal, w->chal_len,
+                            w->acc.pk, sizeof(w->acc.pk)) == 0,
                "honest derive (dialler)");
-    FUZZ_CHECK(derive_clone(&w->acc, acc, cookie_key, w->hello, w->hello_len, w->chal,
-                            w->chal_len, w->ini.pk, sizeof(w->ini.pk)) == 0,
+    FUZZ_CHECK(derive_clone(&w->acc, acc, cookie_key, w->hello, w->hello_len, w->chal, w->chal_len,
+                            w->ini.pk, sizeof(w->ini.pk)) == 0,
                "honest derive (acceptor)");
 }
 
@@ -207,7 +207,8 @@ static void fixed_checks(void)
     FUZZ_CHECK(derive_clone(&w.ini, &x, other_key, w.hello, w.hello_len, w.chal, w.chal_len,
                             w.acc.pk, sizeof(w.acc.pk)) == 0,
                "derive (other cookie)");
-    FUZZ_CHECK(!try_pair(&x, &acc, w.ident_d, w.ident_d_len), "a proof under another cookie opened");
+    FUZZ_CHECK(!try_pair(&x, &acc, w.ident_d, w.ident_d_len),
+               "a proof under another cookie opened");
 
     /* The honest Hello and proof replayed to a fresh acceptor: its new
      * Challenge changes the keys. */
@@ -225,8 +226,7 @@ static void fixed_checks(void)
     uint8_t out[256];
     FUZZ_CHECK(bn__hs_open(&acc2, proof, w.ident_d_len + BN__HS_ABYTES, out) == -1,
                "a replayed handshake opened at a fresh acceptor");
-    FUZZ_CHECK(bn__hs_open(&acc, proof, w.ident_d_len + BN__HS_ABYTES, out) ==
-                   (long)w.ident_d_len,
+    FUZZ_CHECK(bn__hs_open(&acc, proof, w.ident_d_len + BN__HS_ABYTES, out) == (long)w.ident_d_len,
                "the proof does not open at its own acceptor");
 
     /* Open before derive; derive before keygen. */
@@ -416,8 +416,8 @@ static void case_transcript(const world_t *w, const uint8_t *in, size_t len)
         bool same_a = hello_len == w->hello_len && memcmp(hello, w->hello, hello_len) == 0 &&
                       pk_a_len == sizeof(w->ini.pk) && memcmp(pk_a, w->ini.pk, pk_a_len) == 0;
         bn__hs_t acc2;
-        FUZZ_CHECK(derive_clone(&w->acc, &acc2, cookie_key, hello, hello_len, w->chal,
-                                w->chal_len, pk_a, pk_a_len) == 0,
+        FUZZ_CHECK(derive_clone(&w->acc, &acc2, cookie_key, hello, hello_len, w->chal, w->chal_len,
+                                pk_a, pk_a_len) == 0,
                    "derive is not deterministic");
         FUZZ_CHECK(try_pair(&hini, &acc2, w->ident_d, w->ident_d_len) == same_a,
                    "the honest proof opened under a rewritten Hello");
@@ -469,8 +469,7 @@ static void deliver(bn__hs_t *acc, stream_t *s, const uint8_t *blob, size_t len)
     long n = len <= sizeof(out) ? bn__hs_open(acc, blob, len, out) : -1;
     FUZZ_CHECK((n >= 0) == expect, "the receiver disagrees with the counter-nonce model");
     if (n >= 0) {
-        FUZZ_CHECK(n == (long)s->plain_len[s->r] &&
-                       memcmp(out, s->plain[s->r], (size_t)n) == 0,
+        FUZZ_CHECK(n == (long)s->plain_len[s->r] && memcmp(out, s->plain[s->r], (size_t)n) == 0,
                    "a frame opened to other bytes");
         s->r++;
     }
@@ -526,16 +525,15 @@ static void case_stream(const world_t *w, const uint8_t *in, size_t len)
             break;
         case 6: /* reorder: the frame after the next one */
             if (s->next + 1 < s->n) {
-                deliver(&acc, s, s->sealed[s->next + 1],
-                        s->plain_len[s->next + 1] + BN__HS_ABYTES);
+                deliver(&acc, s, s->sealed[s->next + 1], s->plain_len[s->next + 1] + BN__HS_ABYTES);
             }
             break;
         default: /* reflect a used frame back to its sender */
             if (s->next > 0) {
                 size_t k = arg % s->next;
                 uint8_t out[512];
-                FUZZ_CHECK(bn__hs_open(&ini, s->sealed[k], s->plain_len[k] + BN__HS_ABYTES,
-                                       out) == -1,
+                FUZZ_CHECK(bn__hs_open(&ini, s->sealed[k], s->plain_len[k] + BN__HS_ABYTES, out) ==
+                               -1,
                            "a frame reflected to its sender opened");
             }
             break;

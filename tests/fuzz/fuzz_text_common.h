@@ -85,7 +85,8 @@ static void check_roundtrip(bn_vsn_t vsn, const bn_msg_t *m, bn_out_kind_t kind)
         FUZZ_CHECK(json_is_string(status) && strcmp(json_string_value(status), "ok") == 0,
                    "reply status changed");
     } else {
-        FUZZ_CHECK(back.event_len == m->event_len && memcmp(back.event, m->event, m->event_len) == 0,
+        FUZZ_CHECK(back.event_len == m->event_len &&
+                       memcmp(back.event, m->event, m->event_len) == 0,
                    "push event changed in a round trip");
         FUZZ_CHECK(fuzz_json_equal(back.payload.json, body), "push payload changed");
     }

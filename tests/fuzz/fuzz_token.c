@@ -49,8 +49,8 @@ static char *sign_text(int digest, const char *text, size_t text_len)
 {
     static const char *const headers[3] = {"SFMyNTY", "SFMzODQ", "SFM1MTI"};
     const EVP_MD *mds[3] = {EVP_sha256(), EVP_sha384(), EVP_sha512()};
-    size_t mac_b64 = sodium_base64_ENCODED_LEN(EVP_MAX_MD_SIZE,
-                                               sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t mac_b64 =
+        sodium_base64_ENCODED_LEN(EVP_MAX_MD_SIZE, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     char *tok = malloc(7 + 1 + text_len + 1 + mac_b64 + 1);
     FUZZ_CHECK(tok != NULL, "malloc");
     memcpy(tok, headers[digest], 7);

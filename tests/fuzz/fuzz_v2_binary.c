@@ -44,7 +44,8 @@ static void check_frame(const bn_buf_t *b, uint8_t kind, size_t nf, const char *
         off += n[i];
     }
     FUZZ_CHECK(len - off == pl->len, "binary frame length != header + fields + payload");
-    FUZZ_CHECK(pl->len == 0 || memcmp(p + off, pl->raw, pl->len) == 0, "binary payload bytes differ");
+    FUZZ_CHECK(pl->len == 0 || memcmp(p + off, pl->raw, pl->len) == 0,
+               "binary payload bytes differ");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(whole.status == split.status, "status depends on the split");
         FUZZ_CHECK(whole.body_len == split.body_len, "body length depends on the split");
         FUZZ_CHECK(whole.body_len <= LIMIT, "body over the limit");
-        FUZZ_CHECK(whole.body_len == 0 || whole.body[whole.body_len] == '\0', "body not terminated");
+        FUZZ_CHECK(whole.body_len == 0 || whole.body[whole.body_len] == '\0',
+                   "body not terminated");
         FUZZ_CHECK(whole.body_len == 0 || memcmp(whole.body, split.body, whole.body_len) == 0,
                    "body depends on the split");
     }

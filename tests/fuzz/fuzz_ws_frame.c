@@ -95,7 +95,8 @@ static void check_accept_key(const uint8_t *key, size_t n)
         }
         return;
     }
-    FUZZ_CHECK(n == 24 && key[22] == '=' && key[23] == '=', "accepted a key that is not 24 chars ending ==");
+    FUZZ_CHECK(n == 24 && key[22] == '=' && key[23] == '=',
+               "accepted a key that is not 24 chars ending ==");
     /* Recompute independently. */
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     uint8_t cat[24 + sizeof guid];
@@ -106,7 +107,8 @@ static void check_accept_key(const uint8_t *key, size_t n)
     unsigned char expect[33];
     int elen = EVP_EncodeBlock(expect, md, sizeof md);
     FUZZ_CHECK(elen == 28, "EVP_EncodeBlock length");
-    FUZZ_CHECK(memcmp(out, expect, 28) == 0 && out[28] == '\0', "accept key differs from SHA-1/base64");
+    FUZZ_CHECK(memcmp(out, expect, 28) == 0 && out[28] == '\0',
+               "accept key differs from SHA-1/base64");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

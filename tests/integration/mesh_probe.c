@@ -33,7 +33,7 @@ typedef struct probe_s {
     bn_mesh_t *mesh;
     json_t *requests[PROBE_MAX_REQUESTS];
     size_t n_requests;
-    size_t next;       /* index of the request in flight */
+    size_t next; /* index of the request in flight */
     /* Name the target must have, or NULL for whichever node answers at
      * --target: a hidden node learns of no other node than its seed. */
     const char *node;
@@ -89,8 +89,7 @@ static void probe_send_next(probe_t *p)
         }
         return;
     }
-    int rc = bn_admin_request(p->mesh, p->node, p->requests[p->next], p->timeout_ms,
-                                   on_answer, p);
+    int rc = bn_admin_request(p->mesh, p->node, p->requests[p->next], p->timeout_ms, on_answer, p);
     if (rc != 0) {
         fprintf(stderr, "mesh_probe: request failed: %s\n", uv_err_name(rc));
         p->failed = 1;
@@ -123,10 +122,13 @@ int main(int argc, char **argv)
     p.timeout_ms = 5000;
 
     static const struct option opts[] = {
-        {"target", required_argument, NULL, 't'}, {"cookie", required_argument, NULL, 'c'},
-        {"node", required_argument, NULL, 'n'},   {"name", required_argument, NULL, 'N'},
+        {"target", required_argument, NULL, 't'},
+        {"cookie", required_argument, NULL, 'c'},
+        {"node", required_argument, NULL, 'n'},
+        {"name", required_argument, NULL, 'N'},
         {"timeout-ms", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

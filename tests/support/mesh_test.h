@@ -106,8 +106,7 @@ static inline void mt_raw_connected(uv_connect_t *c, int status)
 }
 
 /* Connects to 127.0.0.1:port and writes data (copied) once connected. */
-static inline void mt_raw_open(uv_loop_t *loop, mt_raw_t *r, int port, const void *data,
-                               size_t len)
+static inline void mt_raw_open(uv_loop_t *loop, mt_raw_t *r, int port, const void *data, size_t len)
 {
     memset(r, 0, sizeof(*r));
     r->out = malloc(len ? len : 1);

@@ -17,9 +17,9 @@
 /* A real server on a private loop, for tests over real sockets. */
 typedef struct bn_test_server_s {
     uv_loop_t loop;
-    bn_server_t *srv;   /* NULL once a stop has begun */
+    bn_server_t *srv; /* NULL once a stop has begun */
     int port;
-    bool stopped;       /* the stop callback ran */
+    bool stopped; /* the stop callback ran */
 } bn_test_server_t;
 
 /* Initialises ts->loop and starts a server with cfg (its port is replaced
@@ -52,13 +52,13 @@ typedef struct bn_test_client_s {
     uv_loop_t *loop;
     bool connected;
     int connect_status;
-    bool eof;           /* the peer closed (or reset) the connection */
-    int read_status;    /* UV_EOF or the read error */
+    bool eof;        /* the peer closed (or reset) the connection */
+    int read_status; /* UV_EOF or the read error */
     bool closing;
-    bool closed;        /* the close callback ran */
-    bool auto_read;     /* read as soon as connected */
-    bool close_on_eof;  /* close our handle when the peer's EOF arrives */
-    char *buf;          /* everything read and not consumed */
+    bool closed;       /* the close callback ran */
+    bool auto_read;    /* read as soon as connected */
+    bool close_on_eof; /* close our handle when the peer's EOF arrives */
+    char *buf;         /* everything read and not consumed */
     size_t len, cap;
     size_t total_read;
     unsigned writes_pending;

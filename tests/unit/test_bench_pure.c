@@ -52,8 +52,8 @@ static void test_hist_quantiles(void **state)
     struct {
         double q;
         uint64_t want;
-    } rows[] = {{0.0, 1000}, {0.5, 5000000}, {0.9, 9000000}, {0.99, 9900000}, {0.999, 9990000},
-                {1.0, 10000000}};
+    } rows[] = {{0.0, 1000},     {0.5, 5000000},   {0.9, 9000000},
+                {0.99, 9900000}, {0.999, 9990000}, {1.0, 10000000}};
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         uint64_t got = bnb_hist_quantile(h, rows[i].q);
         double err = ((double)got - (double)rows[i].want) / (double)rows[i].want;
@@ -140,8 +140,8 @@ static void test_ws_parser_table_and_split(void **state)
             if (rc != 0 || s.n != c->want_msgs || s.ops[0] != c->op0) {
                 fail_msg("%s cut=%zu rc=%d msgs=%d op=%d", c->name, cut, rc, s.n, s.ops[0]);
             }
-            if (c->msg0 != NULL && (s.lens[0] != strlen(c->msg0) ||
-                                    memcmp(s.data[0], c->msg0, s.lens[0]) != 0)) {
+            if (c->msg0 != NULL &&
+                (s.lens[0] != strlen(c->msg0) || memcmp(s.data[0], c->msg0, s.lens[0]) != 0)) {
                 fail_msg("%s cut=%zu: wrong payload", c->name, cut);
             }
             if (strcmp(c->name, "fragmented+ping") == 0 &&
@@ -243,11 +243,13 @@ static void test_ws_handshake(void **state)
         int want;
     } bad[] = {
         {"403", "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n", BNB_WS_E_HS_STATUS},
-        {"no upgrade", "HTTP/1.1 101 X\r\nConnection: upgrade\r\n"
-                       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        {"no upgrade",
+         "HTTP/1.1 101 X\r\nConnection: upgrade\r\n"
+         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
          BNB_WS_E_HS_UPGRADE},
-        {"bad accept", "HTTP/1.1 101 X\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
-                       "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+        {"bad accept",
+         "HTTP/1.1 101 X\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+         "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
          BNB_WS_E_HS_ACCEPT},
         {"garbage", "SSH-2.0-OpenSSH\r\n\r\n", BNB_WS_E_HS_SYNTAX},
         {"header without colon", "HTTP/1.1 101 X\r\nbogus\r\n\r\n", BNB_WS_E_HS_SYNTAX},
@@ -289,11 +291,15 @@ static void test_phx_classify(void **state)
         int ok;
         const char *body;
     } rows[] = {
-        {"join ok", "[\"1\",\"1\",\"room:lobby\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]",
-         0, BNB_PHX_EV_REPLY, 1, 1, NULL},
-        {"status first", "[\"1\",\"7\",\"room:lobby\",\"phx_reply\",{\"status\": \"ok\",\"response\":{}}]",
-         0, BNB_PHX_EV_REPLY, 7, 1, NULL},
-        {"error", "[null,\"3\",\"x\",\"phx_reply\",{\"response\":{\"reason\":\"unmatched topic\"},\"status\":\"error\"}]",
+        {"join ok",
+         "[\"1\",\"1\",\"room:lobby\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]", 0,
+         BNB_PHX_EV_REPLY, 1, 1, NULL},
+        {"status first",
+         "[\"1\",\"7\",\"room:lobby\",\"phx_reply\",{\"status\": \"ok\",\"response\":{}}]", 0,
+         BNB_PHX_EV_REPLY, 7, 1, NULL},
+        {"error",
+         "[null,\"3\",\"x\",\"phx_reply\",{\"response\":{\"reason\":\"unmatched "
+         "topic\"},\"status\":\"error\"}]",
          0, BNB_PHX_EV_REPLY, 3, 0, NULL},
         {"broadcast", "[null,null,\"room:lobby\",\"new_msg\",{\"body\":\"p1 s2 t3 xx\"}]", 0,
          BNB_PHX_EV_NEW_MSG, 0, 0, "p1 s2 t3 xx"},
@@ -301,7 +307,8 @@ static void test_phx_classify(void **state)
          BNB_PHX_EV_NEW_MSG, 0, 0, "a\\\"b"},
         {"close", "[\"1\",\"1\",\"t\",\"phx_close\",{}]", 0, BNB_PHX_EV_CLOSE, 1, 0, NULL},
         {"other", "[null,null,\"t\",\"shout\",{}]", 0, BNB_PHX_EV_OTHER, 0, 0, NULL},
-        {"non-numeric ref", "[null,\"abc\",\"t\",\"phx_reply\",{}]", 0, BNB_PHX_EV_REPLY, 0, 0, NULL},
+        {"non-numeric ref", "[null,\"abc\",\"t\",\"phx_reply\",{}]", 0, BNB_PHX_EV_REPLY, 0, 0,
+         NULL},
         {"object", "{\"topic\":\"x\"}", -1, 0, 0, 0, NULL},
         {"short", "[null,null,\"t\"]", -1, 0, 0, 0, NULL},
         {"truncated", "[null,null,\"t", -1, 0, 0, 0, NULL},
@@ -317,12 +324,11 @@ static void test_phx_classify(void **state)
             continue;
         }
         if (in.event != rows[i].ev || in.ref != rows[i].ref || in.status_ok != rows[i].ok) {
-            fail_msg("%s: ev=%d ref=%llu ok=%d", rows[i].name, in.event,
-                     (unsigned long long)in.ref, in.status_ok);
+            fail_msg("%s: ev=%d ref=%llu ok=%d", rows[i].name, in.event, (unsigned long long)in.ref,
+                     in.status_ok);
         }
-        if (rows[i].body != NULL &&
-            (in.body == NULL || in.body_len != strlen(rows[i].body) ||
-             memcmp(in.body, rows[i].body, in.body_len) != 0)) {
+        if (rows[i].body != NULL && (in.body == NULL || in.body_len != strlen(rows[i].body) ||
+                                     memcmp(in.body, rows[i].body, in.body_len) != 0)) {
             fail_msg("%s: wrong body", rows[i].name);
         }
     }
@@ -358,8 +364,9 @@ static void test_phx_build_and_body(void **state)
         assert_int_equal(seq, 1234);
         assert_true(t == 1700000000123456789ull);
     }
-    static const char *bad[] = {"", "p", "px s1 t1", "p1 s1", "p1 t1 s1", "p1 s1 t1x",
-                                "p99999999999 s1 t1", "p1 s1 t99999999999999999999999"};
+    static const char *bad[] = {
+        "",         "p",         "px s1 t1",           "p1 s1",
+        "p1 t1 s1", "p1 s1 t1x", "p99999999999 s1 t1", "p1 s1 t99999999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint32_t pub;
         uint64_t seq;

@@ -47,59 +47,99 @@ static void test_args_table(void **state)
     static const args_case_t cases[] = {
         {{"bennuctl", "--node", "127.0.0.1:4000", "members", NULL}, 0, BNCTL_CMD_MEMBERS, NULL},
         {{"bennuctl", "nodes", "--node=h:1", NULL}, 0, BNCTL_CMD_MEMBERS, NULL},
-        {{"bennuctl", "groups", "room:*", "--node", "h:2", "--summary", NULL}, 0, BNCTL_CMD_GROUPS,
+        {{"bennuctl", "groups", "room:*", "--node", "h:2", "--summary", NULL},
+         0,
+         BNCTL_CMD_GROUPS,
          NULL},
         {{"bennuctl", "--node", "h:2", "topic", "room:1", NULL}, 0, BNCTL_CMD_TOPIC, NULL},
-        {{"bennuctl", "--node", "h:2", "stats", "--watch", "0.5", "--count", "3", NULL}, 0,
-         BNCTL_CMD_STATS, NULL},
-        {{"bennuctl", "--node", "h:2", "check", "--timeout", "1500", NULL}, 0, BNCTL_CMD_CHECK,
+        {{"bennuctl", "--node", "h:2", "stats", "--watch", "0.5", "--count", "3", NULL},
+         0,
+         BNCTL_CMD_STATS,
          NULL},
-        {{"bennuctl", "--node", "h:2", "broadcast", "t", "e", "{\"a\":1}", NULL}, 0,
-         BNCTL_CMD_BROADCAST, NULL},
-        {{"bennuctl", "--node", "h:2", "broadcast", "t", "e", "42", NULL}, 0, BNCTL_CMD_BROADCAST,
+        {{"bennuctl", "--node", "h:2", "check", "--timeout", "1500", NULL},
+         0,
+         BNCTL_CMD_CHECK,
+         NULL},
+        {{"bennuctl", "--node", "h:2", "broadcast", "t", "e", "{\"a\":1}", NULL},
+         0,
+         BNCTL_CMD_BROADCAST,
+         NULL},
+        {{"bennuctl", "--node", "h:2", "broadcast", "t", "e", "42", NULL},
+         0,
+         BNCTL_CMD_BROADCAST,
          NULL},
         {{"bennuctl", "--node", "h:2", "--", "topic", "--odd", NULL}, 0, BNCTL_CMD_TOPIC, NULL},
         {{"bennuctl", "token", "mint", "--user", "42", "--dev", NULL}, 0, BNCTL_CMD_TOKEN, NULL},
         /* usage errors */
         {{"bennuctl", NULL}, -1, BNCTL_CMD_NONE, "no command"},
         {{"bennuctl", "--node", "h:1", "frobnicate", NULL}, -1, BNCTL_CMD_NONE, "unknown command"},
-        {{"bennuctl", "--node", "h:1", "members", "--bogus", NULL}, -1, BNCTL_CMD_MEMBERS,
+        {{"bennuctl", "--node", "h:1", "members", "--bogus", NULL},
+         -1,
+         BNCTL_CMD_MEMBERS,
          "unknown option '--bogus'"},
         {{"bennuctl", "members", NULL}, -1, BNCTL_CMD_MEMBERS, "--node HOST:PORT is required"},
         {{"bennuctl", "--node", "nohost", "members", NULL}, -1, BNCTL_CMD_NONE, "HOST:PORT"},
         {{"bennuctl", "--node", "h:0", "members", NULL}, -1, BNCTL_CMD_NONE, "HOST:PORT"},
         {{"bennuctl", "--node", "h:65536", "members", NULL}, -1, BNCTL_CMD_NONE, "HOST:PORT"},
         {{"bennuctl", "--node", ":80", "members", NULL}, -1, BNCTL_CMD_NONE, "HOST:PORT"},
-        {{"bennuctl", "--node", "h:1", "members", "--node", NULL}, -1, BNCTL_CMD_MEMBERS,
+        {{"bennuctl", "--node", "h:1", "members", "--node", NULL},
+         -1,
+         BNCTL_CMD_MEMBERS,
          "--node needs a value"},
-        {{"bennuctl", "--node", "h:1", "--timeout", "0", "members", NULL}, -1, BNCTL_CMD_NONE,
+        {{"bennuctl", "--node", "h:1", "--timeout", "0", "members", NULL},
+         -1,
+         BNCTL_CMD_NONE,
          "--timeout"},
-        {{"bennuctl", "--node", "h:1", "--timeout", "5s", "members", NULL}, -1, BNCTL_CMD_NONE,
+        {{"bennuctl", "--node", "h:1", "--timeout", "5s", "members", NULL},
+         -1,
+         BNCTL_CMD_NONE,
          "--timeout"},
-        {{"bennuctl", "--node", "h:1", "--json=yes", "members", NULL}, -1, BNCTL_CMD_NONE,
+        {{"bennuctl", "--node", "h:1", "--json=yes", "members", NULL},
+         -1,
+         BNCTL_CMD_NONE,
          "takes no value"},
         {{"bennuctl", "--node", "h:1", "topic", NULL}, -1, BNCTL_CMD_TOPIC, "exactly one TOPIC"},
-        {{"bennuctl", "--node", "h:1", "topic", "a", "b", NULL}, -1, BNCTL_CMD_TOPIC,
+        {{"bennuctl", "--node", "h:1", "topic", "a", "b", NULL},
+         -1,
+         BNCTL_CMD_TOPIC,
          "exactly one TOPIC"},
         {{"bennuctl", "--node", "h:1", "topic", "", NULL}, -1, BNCTL_CMD_TOPIC, "empty"},
-        {{"bennuctl", "--node", "h:1", "broadcast", "t", "e", NULL}, -1, BNCTL_CMD_BROADCAST,
+        {{"bennuctl", "--node", "h:1", "broadcast", "t", "e", NULL},
+         -1,
+         BNCTL_CMD_BROADCAST,
          "TOPIC EVENT JSON"},
-        {{"bennuctl", "--node", "h:1", "broadcast", "t", "e", "{nope", NULL}, -1,
-         BNCTL_CMD_BROADCAST, "not JSON"},
-        {{"bennuctl", "--node", "h:1", "members", "extra", NULL}, -1, BNCTL_CMD_MEMBERS,
+        {{"bennuctl", "--node", "h:1", "broadcast", "t", "e", "{nope", NULL},
+         -1,
+         BNCTL_CMD_BROADCAST,
+         "not JSON"},
+        {{"bennuctl", "--node", "h:1", "members", "extra", NULL},
+         -1,
+         BNCTL_CMD_MEMBERS,
          "takes no arguments"},
-        {{"bennuctl", "--node", "h:1", "groups", "a", "b", NULL}, -1, BNCTL_CMD_GROUPS,
+        {{"bennuctl", "--node", "h:1", "groups", "a", "b", NULL},
+         -1,
+         BNCTL_CMD_GROUPS,
          "at most one PATTERN"},
-        {{"bennuctl", "--node", "h:1", "members", "--summary", NULL}, -1, BNCTL_CMD_MEMBERS,
+        {{"bennuctl", "--node", "h:1", "members", "--summary", NULL},
+         -1,
+         BNCTL_CMD_MEMBERS,
          "--summary applies to groups only"},
-        {{"bennuctl", "--node", "h:1", "groups", "--watch", "1", NULL}, -1, BNCTL_CMD_GROUPS,
+        {{"bennuctl", "--node", "h:1", "groups", "--watch", "1", NULL},
+         -1,
+         BNCTL_CMD_GROUPS,
          "--watch applies to members and stats only"},
-        {{"bennuctl", "--node", "h:1", "members", "--watch", "0", NULL}, -1, BNCTL_CMD_MEMBERS,
+        {{"bennuctl", "--node", "h:1", "members", "--watch", "0", NULL},
+         -1,
+         BNCTL_CMD_MEMBERS,
          "--watch expects seconds"},
-        {{"bennuctl", "--node", "h:1", "members", "--count", "2", NULL}, -1, BNCTL_CMD_MEMBERS,
+        {{"bennuctl", "--node", "h:1", "members", "--count", "2", NULL},
+         -1,
+         BNCTL_CMD_MEMBERS,
          "--count needs --watch"},
-        {{"bennuctl", "--node", "h:1", "members", "--log-level", "loud", NULL}, -1,
-         BNCTL_CMD_MEMBERS, "--log-level"},
+        {{"bennuctl", "--node", "h:1", "members", "--log-level", "loud", NULL},
+         -1,
+         BNCTL_CMD_MEMBERS,
+         "--log-level"},
         {{"bennuctl", "help", "nope", NULL}, -1, BNCTL_CMD_NONE, "unknown command"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -119,8 +159,9 @@ static void test_args_values(void **state)
     (void)state;
     bnctl_args_t a;
     char err[256];
-    const char *g[] = {"bennuctl", "groups", "room:*", "--node", "10.0.0.1:4369", "--cookie",
-                       "c1",       "--summary", "--json", "--timeout=250", NULL};
+    const char *g[] = {"bennuctl",      "groups",        "room:*", "--node",
+                       "10.0.0.1:4369", "--cookie",      "c1",     "--summary",
+                       "--json",        "--timeout=250", NULL};
     assert_int_equal(parse(g, &a, err, sizeof(err)), 0);
     assert_string_equal(a.node, "10.0.0.1:4369");
     assert_string_equal(a.cookie, "c1");
@@ -130,14 +171,14 @@ static void test_args_values(void **state)
     assert_int_equal(a.timeout_ms, 250);
     assert_string_equal(a.log_level, "off");
 
-    const char *w[] = {"bennuctl", "--node", "h:1", "stats", "--watch", "0.25", "--count", "4",
-                       NULL};
+    const char *w[] = {"bennuctl", "--node",  "h:1", "stats", "--watch",
+                       "0.25",     "--count", "4",   NULL};
     assert_int_equal(parse(w, &a, err, sizeof(err)), 0);
     assert_int_equal(a.watch_ms, 250);
     assert_int_equal(a.count, 4);
     assert_int_equal(a.timeout_ms, BNCTL_DEFAULT_TIMEOUT_MS);
 
-    const char *b[] = {"bennuctl", "--node", "h:1", "broadcast", "room:1", "new_msg",
+    const char *b[] = {"bennuctl",          "--node", "h:1", "broadcast", "room:1", "new_msg",
                        "{\"body\":\"hi\"}", NULL};
     assert_int_equal(parse(b, &a, err, sizeof(err)), 0);
     assert_string_equal(a.topic, "room:1");
@@ -180,7 +221,8 @@ static void test_args_help(void **state)
         bnctl_usage(f, (bnctl_cmd_t)c);
         fclose(f);
         char want[64];
-        snprintf(want, sizeof(want), "bennuctl --node HOST:PORT %s", bnctl_cmd_name((bnctl_cmd_t)c));
+        snprintf(want, sizeof(want), "bennuctl --node HOST:PORT %s",
+                 bnctl_cmd_name((bnctl_cmd_t)c));
         if (c != BNCTL_CMD_TOKEN && strstr(buf, want) == NULL) {
             fail_msg("help of %s lacks '%s':\n%s", bnctl_cmd_name((bnctl_cmd_t)c), want, buf);
         }
@@ -271,9 +313,14 @@ static void test_formats(void **state)
     static const struct {
         uint64_t n;
         const char *want;
-    } bytes[] = {{0, "0 B"},          {1023, "1023 B"},         {1024, "1.0 KiB"},
-                 {1536, "1.5 KiB"},   {1048575, "1.0 MiB"},     {5 * 1048576ull, "5.0 MiB"},
-                 {3ull << 30, "3.0 GiB"}, {5ull << 40, "5.0 TiB"}};
+    } bytes[] = {{0, "0 B"},
+                 {1023, "1023 B"},
+                 {1024, "1.0 KiB"},
+                 {1536, "1.5 KiB"},
+                 {1048575, "1.0 MiB"},
+                 {5 * 1048576ull, "5.0 MiB"},
+                 {3ull << 30, "3.0 GiB"},
+                 {5ull << 40, "5.0 TiB"}};
     char buf[32];
     for (size_t i = 0; i < sizeof(bytes) / sizeof(bytes[0]); i++) {
         bnctl_fmt_bytes(bytes[i].n, buf, sizeof(buf));
@@ -282,9 +329,9 @@ static void test_formats(void **state)
     static const struct {
         int64_t ms;
         const char *want;
-    } durs[] = {{-1, "-"},          {0, "0ms"},          {999, "999ms"},       {1000, "1.0s"},
-                {59999, "59.9s"},   {60000, "1m00s"},    {307000, "5m07s"},    {3599999, "59m59s"},
-                {3600000, "1h00m"}, {11520000, "3h12m"}, {86400000, "1d00h"},  {187200000, "2d04h"}};
+    } durs[] = {{-1, "-"},          {0, "0ms"},          {999, "999ms"},      {1000, "1.0s"},
+                {59999, "59.9s"},   {60000, "1m00s"},    {307000, "5m07s"},   {3599999, "59m59s"},
+                {3600000, "1h00m"}, {11520000, "3h12m"}, {86400000, "1d00h"}, {187200000, "2d04h"}};
     for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
         bnctl_fmt_duration_ms(durs[i].ms, buf, sizeof(buf));
         assert_string_equal(buf, durs[i].want);
@@ -418,8 +465,8 @@ static void test_members_workers(void **state)
     char *s = render(&t);
     /* The node's own row, its workers beneath it in index order, then the
      * others by name. */
-    const char *first[] = {"NODE ", "n@h ", "\u251c n-w0@h ", "\u251c n-w1@h ", "\u2514 n-w2@h ",
-                           "a@h ", "x-w1@h "};
+    const char *first[] = {"NODE ",          "n@h ", "\u251c n-w0@h ", "\u251c n-w1@h ",
+                           "\u2514 n-w2@h ", "a@h ", "x-w1@h "};
     const char *line = s;
     for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
         assert_non_null(line);
@@ -495,10 +542,10 @@ static void test_topic_view(void **state)
 {
     (void)state;
     /* agreement: a and b hold it, every node sees {a, b} */
-    json_t *nodes = load(
-        "{\"a@h\":{\"topic\":{\"local\":true,\"count\":2,\"peers\":[\"b@h\"]}},"
-        " \"b@h\":{\"topic\":{\"local\":true,\"count\":1,\"peers\":[\"a@h\"]}},"
-        " \"c@h\":{\"topic\":{\"local\":false,\"count\":0,\"peers\":[\"b@h\",\"a@h\"]}}}");
+    json_t *nodes =
+        load("{\"a@h\":{\"topic\":{\"local\":true,\"count\":2,\"peers\":[\"b@h\"]}},"
+             " \"b@h\":{\"topic\":{\"local\":true,\"count\":1,\"peers\":[\"a@h\"]}},"
+             " \"c@h\":{\"topic\":{\"local\":false,\"count\":0,\"peers\":[\"b@h\",\"a@h\"]}}}");
     json_t *cmp = bnctl_topic_compare("room:1", nodes);
     assert_true(json_is_true(json_object_get(cmp, "known")));
     assert_true(json_is_true(json_object_get(cmp, "agree")));
@@ -576,7 +623,8 @@ static void test_stats_workers(void **state)
 {
     (void)state;
     json_t *nodes = load(
-        "{\"n-w1@h\":{\"stats\":{\"connections\":30,\"sockets_websocket\":20,\"sockets_longpoll\":1,"
+        "{\"n-w1@h\":{\"stats\":{\"connections\":30,\"sockets_websocket\":20,\"sockets_longpoll\":"
+        "1,"
         "  \"channels\":40,\"broadcasts_in\":5,\"broadcasts_out\":6,\"deliveries\":700,"
         "  \"slow_consumer_closes\":0,\"refused_connects\":0,\"rss_bytes\":2097152,"
         "  \"uptime_ms\":5000}},"
@@ -585,15 +633,16 @@ static void test_stats_workers(void **state)
         "  \"channels\":1,\"broadcasts_in\":0,\"broadcasts_out\":0,\"deliveries\":0,"
         "  \"slow_consumer_closes\":0,\"refused_connects\":0,\"rss_bytes\":1048576,"
         "  \"uptime_ms\":1000}},"
-        " \"n-w0@h\":{\"stats\":{\"connections\":10,\"sockets_websocket\":10,\"sockets_longpoll\":0,"
+        " \"n-w0@h\":{\"stats\":{\"connections\":10,\"sockets_websocket\":10,\"sockets_longpoll\":"
+        "0,"
         "  \"channels\":10,\"broadcasts_in\":6,\"broadcasts_out\":5,\"deliveries\":300,"
         "  \"slow_consumer_closes\":1,\"refused_connects\":2,\"rss_bytes\":1048576,"
         "  \"uptime_ms\":9000},\"mesh\":{\"closes\":{\"bad_cookie\":1}}}}");
     bnctl_table_t t;
     bnctl_stats_table(nodes, &t);
     char *s = render(&t);
-    const char *first[] = {"NODE ", "a@h ", "n@h ", "\u251c n-w0@h ", "\u251c n-w1@h ",
-                           "\u2514 n-w2@h "};
+    const char *first[] = {"NODE ",          "a@h ",           "n@h ",
+                           "\u251c n-w0@h ", "\u251c n-w1@h ", "\u2514 n-w2@h "};
     const char *line = s;
     for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
         assert_non_null(line);
@@ -616,8 +665,8 @@ static void test_stats_workers(void **state)
 }
 
 /* members + groups answers for check, built per test */
-static json_t *node_view(const char *self, json_int_t inc, const char *up_csv,
-                         const char *down_csv, const char *local_json, const char *peers_json)
+static json_t *node_view(const char *self, json_int_t inc, const char *up_csv, const char *down_csv,
+                         const char *local_json, const char *peers_json)
 {
     json_t *nodes = json_array();
     char buf[256];
@@ -629,15 +678,15 @@ static json_t *node_view(const char *self, json_int_t inc, const char *up_csv,
             char *eq = strchr(tok, '=');
             *eq = '\0';
             json_array_append_new(
-                nodes, json_pack("{s:s, s:s, s:i, s:I, s:s, s:b}", "name", tok, "host",
-                                 "127.0.0.1", "port", 4000 + tok[0], "incarnation",
-                                 (json_int_t)atoll(eq + 1), "state", pass == 0 ? "up" : "down",
-                                 "hidden", 0));
+                nodes, json_pack("{s:s, s:s, s:i, s:I, s:s, s:b}", "name", tok, "host", "127.0.0.1",
+                                 "port", 4000 + tok[0], "incarnation", (json_int_t)atoll(eq + 1),
+                                 "state", pass == 0 ? "up" : "down", "hidden", 0));
         }
     }
-    json_t *members = json_pack("{s:s, s:I, s:o}", "node", self, "incarnation", inc, "nodes", nodes);
-    return json_pack("{s:o, s:{s:o, s:o}}", "members", members, "groups", "local",
-                     load(local_json), "peers", load(peers_json));
+    json_t *members =
+        json_pack("{s:s, s:I, s:o}", "node", self, "incarnation", inc, "nodes", nodes);
+    return json_pack("{s:o, s:{s:o, s:o}}", "members", members, "groups", "local", load(local_json),
+                     "peers", load(peers_json));
 }
 
 static void test_check_converged_and_down(void **state)
@@ -672,10 +721,10 @@ static void test_check_divergences(void **state)
     } cases[] = {
         {"partition: a lost b, b still sees a", "", "b@h=2", "[]", "{}", "a@h=1", "", "[]",
          "{\"a@h\":[]}", NULL, "a@h sees b@h down, but b@h answers (and sees a@h up)"},
-        {"stale incarnation", "b@h=7", "", "[]", "{\"b@h\":[]}", "a@h=1", "", "[]",
-         "{\"a@h\":[]}", NULL, "a@h knows b@h as incarnation 7, but b@h is incarnation 2"},
-        {"missed join", "b@h=2", "", "[]", "{\"b@h\":[]}", "a@h=1", "", "[\"t9\"]",
-         "{\"a@h\":[]}", NULL, "a@h does not know that b@h holds t9"},
+        {"stale incarnation", "b@h=7", "", "[]", "{\"b@h\":[]}", "a@h=1", "", "[]", "{\"a@h\":[]}",
+         NULL, "a@h knows b@h as incarnation 7, but b@h is incarnation 2"},
+        {"missed join", "b@h=2", "", "[]", "{\"b@h\":[]}", "a@h=1", "", "[\"t9\"]", "{\"a@h\":[]}",
+         NULL, "a@h does not know that b@h holds t9"},
         {"missed leave", "b@h=2", "", "[]", "{\"b@h\":[\"gone\"]}", "a@h=1", "", "[]",
          "{\"a@h\":[]}", NULL, "a@h believes b@h holds gone, but it does not"},
         {"up but silent", "b@h=2,c@h=3", "", "[]", "{\"b@h\":[]}", "a@h=1,c@h=3", "", "[]",
@@ -684,10 +733,12 @@ static void test_check_divergences(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *nodes = json_object();
-        json_object_set_new(nodes, "a@h", node_view("a@h", 1, cases[i].a_up, cases[i].a_down,
-                                                    cases[i].a_local, cases[i].a_peers));
-        json_object_set_new(nodes, "b@h", node_view("b@h", 2, cases[i].b_up, cases[i].b_down,
-                                                    cases[i].b_local, cases[i].b_peers));
+        json_object_set_new(nodes, "a@h",
+                            node_view("a@h", 1, cases[i].a_up, cases[i].a_down, cases[i].a_local,
+                                      cases[i].a_peers));
+        json_object_set_new(nodes, "b@h",
+                            node_view("b@h", 2, cases[i].b_up, cases[i].b_down, cases[i].b_local,
+                                      cases[i].b_peers));
         if (cases[i].c_error != NULL) {
             json_object_set_new(nodes, "c@h", json_pack("{s:s}", "error", cases[i].c_error));
         }

@@ -26,7 +26,7 @@
 #define MAX_FRAMES 32
 
 typedef struct fake_io_s {
-    char *frames[MAX_FRAMES]; /* bodies as strings */
+    char *frames[MAX_FRAMES];   /* bodies as strings */
     bn_buf_t *bufs[MAX_FRAMES]; /* one ref each, for sharing checks */
     size_t n;
     int closes;
@@ -137,8 +137,7 @@ static bn_chan_result_t t_handle_in(bn_channel_t *ch, const char *event,
         return bn_channel_broadcast(ch, "other", payload) >= 0 ? BN_CHAN_OK : BN_CHAN_CRASH;
     }
     if (strcmp(event, "bcast_from") == 0) {
-        return bn_channel_broadcast_from(ch, "shout", payload) >= 0 ? BN_CHAN_OK
-                                                                     : BN_CHAN_CRASH;
+        return bn_channel_broadcast_from(ch, "shout", payload) >= 0 ? BN_CHAN_OK : BN_CHAN_CRASH;
     }
     return BN_CHAN_CRASH; /* "crash" and anything unknown */
 }
@@ -176,8 +175,8 @@ static const bn_channel_type_t type_icpt = {.name = "icpt",
                                             .handle_in = t_handle_in,
                                             .handle_out = t_handle_out,
                                             .terminate = t_terminate};
-static const bn_channel_type_t type_bare = {.name = "bare", .join = t_join,
-                                            .terminate = t_terminate};
+static const bn_channel_type_t type_bare = {
+    .name = "bare", .join = t_join, .terminate = t_terminate};
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -241,7 +240,7 @@ typedef struct {
 
 #define OK_REPLY(jr, ref, topic) \
     "[" jr "," ref ",\"" topic "\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"
-#define ERR_REPLY(jr, ref, topic, reason)                                  \
+#define ERR_REPLY(jr, ref, topic, reason)                                             \
     "[" jr "," ref ",\"" topic "\",\"phx_reply\",{\"response\":{\"reason\":\"" reason \
     "\"},\"status\":\"error\"}]"
 #define JOIN(jr, topic) "[" jr "," jr ",\"" topic "\",\"phx_join\",{}]"
@@ -280,7 +279,9 @@ static const script_t scripts[] = {
      {NULL}},
     {"join crash",
      0,
-     {{JOIN("\"1\"", "room:crash"), 0, {ERR_REPLY("\"1\"", "\"1\"", "room:crash", "join crashed")}}},
+     {{JOIN("\"1\"", "room:crash"),
+       0,
+       {ERR_REPLY("\"1\"", "\"1\"", "room:crash", "join crashed")}}},
      {NULL},
      {NULL}},
     {"unmatched topic join has null join_ref",
@@ -363,15 +364,20 @@ static const script_t scripts[] = {
       {"[\"1\",\"2\",\"room:a\",\"noreply\",{}]", 0, {NULL}},
       {"[\"1\",\"3\",\"room:a\",\"reply\",{\"x\":1}]",
        0,
-       {"[\"1\",\"3\",\"room:a\",\"phx_reply\",{\"response\":{\"echo\":{\"x\":1}},\"status\":\"ok\"}]"}},
+       {"[\"1\",\"3\",\"room:a\",\"phx_reply\",{\"response\":{\"echo\":{\"x\":1}},\"status\":"
+        "\"ok\"}]"}},
       {"[\"1\",\"4\",\"room:a\",\"reply_error\",{}]",
        0,
-       {"[\"1\",\"4\",\"room:a\",\"phx_reply\",{\"response\":{\"why\":\"nope\"},\"status\":\"error\"}]"}},
-      {"[\"1\",\"5\",\"room:a\",\"push\",{\"y\":2}]", 0, {"[\"1\",null,\"room:a\",\"pushed\",{\"y\":2}]"}},
+       {"[\"1\",\"4\",\"room:a\",\"phx_reply\",{\"response\":{\"why\":\"nope\"},\"status\":"
+        "\"error\"}]"}},
+      {"[\"1\",\"5\",\"room:a\",\"push\",{\"y\":2}]",
+       0,
+       {"[\"1\",null,\"room:a\",\"pushed\",{\"y\":2}]"}},
       /* payloads may be any JSON value */
       {"[\"1\",\"6\",\"room:a\",\"reply\",[1,\"two\"]]",
        0,
-       {"[\"1\",\"6\",\"room:a\",\"phx_reply\",{\"response\":{\"echo\":[1,\"two\"]},\"status\":\"ok\"}]"}},
+       {"[\"1\",\"6\",\"room:a\",\"phx_reply\",{\"response\":{\"echo\":[1,\"two\"]},\"status\":"
+        "\"ok\"}]"}},
       /* refs are echoed verbatim, whatever their JSON type */
       {"[\"1\",17,\"room:a\",\"reply_plain\",{}]", 0, {OK_REPLY("\"1\"", "17", "room:a")}}},
      {NULL},
@@ -474,8 +480,8 @@ static void test_dispatch_scripts(void **state)
                 const char *got = i < io.n ? io.frames[i] : "(nothing)";
                 const char *want = i < n_want ? st->out[i] : "(nothing)";
                 if (strcmp(got, want) != 0) {
-                    fail_msg("script '%s' step %zu (%s) frame %zu:\n  got  %s\n  want %s",
-                             sc->name, k, st->in, i, got, want);
+                    fail_msg("script '%s' step %zu (%s) frame %zu:\n  got  %s\n  want %s", sc->name,
+                             k, st->in, i, got, want);
                 }
             }
             io_clear(&io);
@@ -574,7 +580,7 @@ static void test_join_ref_shared(void **state)
     feed(b, JOIN("\"1\"", "room:b"));
     feed(a, JOIN("\"3\"", "room:c"));
     feed(a, JOIN("\"12345678901234567\"", "room:d")); /* over the shared length: own copy */
-    feed(b, "[5,5,\"room:e\",\"phx_join\",{}]");         /* a number (V2 JSON allows it) */
+    feed(b, "[5,5,\"room:e\",\"phx_join\",{}]");      /* a number (V2 JSON allows it) */
     assert_int_equal(fx->srv.stats.channels, 6);
     assert_int_equal(bn_intern_count(fx->srv.join_refs), 2); /* "1" and "3" */
     bn_channel_t *ca = a->channels, *cb = b->channels;
@@ -590,8 +596,8 @@ static void test_join_ref_shared(void **state)
     io_clear(&ia);
     io_clear(&ib);
     assert_int_equal(feed(b, "[\"1\",\"9\",\"room:b\",\"phx_leave\",{}]"), 0);
-    assert_string_equal(ib.frames[0],
-                        "[\"1\",\"9\",\"room:b\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]");
+    assert_string_equal(
+        ib.frames[0], "[\"1\",\"9\",\"room:b\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]");
     assert_int_equal(bn_intern_count(fx->srv.join_refs), 2);
     bn__sock_free(a); /* "3" goes, "1" stays with b's room:a */
     assert_int_equal(bn_intern_count(fx->srv.join_refs), 1);
@@ -682,8 +688,10 @@ static void test_intercept_handle_out(void **state)
     assert_int_equal(feed(a, "[\"1\",\"2\",\"icpt:1\",\"bcast\",{\"x\":1}]"), 0);
     assert_int_equal(ia.n, 1);
     assert_int_equal(ib.n, 1);
-    assert_string_equal(ia.frames[0], "[\"1\",null,\"icpt:1\",\"shout\",{\"x\":1,\"seen_by\":\"icpt:1\"}]");
-    assert_string_equal(ib.frames[0], "[\"5\",null,\"icpt:1\",\"shout\",{\"x\":1,\"seen_by\":\"icpt:1\"}]");
+    assert_string_equal(ia.frames[0],
+                        "[\"1\",null,\"icpt:1\",\"shout\",{\"x\":1,\"seen_by\":\"icpt:1\"}]");
+    assert_string_equal(ib.frames[0],
+                        "[\"5\",null,\"icpt:1\",\"shout\",{\"x\":1,\"seen_by\":\"icpt:1\"}]");
     io_clear(&ia);
     io_clear(&ib);
 
@@ -713,8 +721,9 @@ static void test_intercept_handle_out(void **state)
     assert_int_equal(g_n_terms, 1);
     assert_string_equal(g_terms[0], "icpt:1:crash");
     assert_int_equal(ia.n, 1);
-    assert_string_equal(ia.frames[0],
-                        "[\"1\",null,\"icpt:1\",\"shout\",{\"crash_out\":\"5\",\"seen_by\":\"icpt:1\"}]");
+    assert_string_equal(
+        ia.frames[0],
+        "[\"1\",null,\"icpt:1\",\"shout\",{\"crash_out\":\"5\",\"seen_by\":\"icpt:1\"}]");
     assert_int_equal(bn_ps_count(fx->srv.ps, "icpt:1", 6), 1);
     io_clear(&ia);
     io_clear(&ib);
@@ -745,12 +754,12 @@ static void run_isolated(const char *what, int (*fn)(void))
     }
 }
 
-#define CHILD_CHECK(cond)                                                           \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
+#define CHILD_CHECK(cond)                                                            \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            return 3;                                                               \
-        }                                                                           \
+            return 3;                                                                \
+        }                                                                            \
     } while (0)
 
 static void on_stopped(void *ud)
@@ -806,9 +815,9 @@ static int child_single_handle_out_crash(void)
     bn_server_broadcast(&srv, "icpt:solo", "shout", &pp);
     json_decref(p);
     CHILD_CHECK(io.n == 1);
-    CHILD_CHECK(strcmp(io.frames[0],
-                       "[\"1\",\"1\",\"icpt:solo\",\"phx_error\",{\"reason\":\"channel_crash\"}]") ==
-                0);
+    CHILD_CHECK(
+        strcmp(io.frames[0],
+               "[\"1\",\"1\",\"icpt:solo\",\"phx_error\",{\"reason\":\"channel_crash\"}]") == 0);
     CHILD_CHECK(bn_ps_stats(srv.ps)->topics == 0);
     io_clear(&io);
     bn__sock_free(s);
@@ -840,7 +849,8 @@ static int child_join_error_with_response(void)
     bn_socket_t *s = bn__sock_new(&srv, &fake_io_ops, &io, BN_VSN_2, NULL, "websocket");
     CHILD_CHECK(feed(s, JOIN("\"1\"", "room:error")) == 0);
     CHILD_CHECK(io.n == 1);
-    CHILD_CHECK(strcmp(io.frames[0], ERR_REPLY("\"1\"", "\"1\"", "room:error", "unauthorized")) == 0);
+    CHILD_CHECK(strcmp(io.frames[0], ERR_REPLY("\"1\"", "\"1\"", "room:error", "unauthorized")) ==
+                0);
     CHILD_CHECK(srv.stats.join_errors == 1);
     CHILD_CHECK(srv.stats.channels == 0);
     io_clear(&io);

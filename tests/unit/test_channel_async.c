@@ -210,9 +210,9 @@ static void test_event_waits_per_topic(void **state)
     io_clear(&f.io);
     feed(&f, "[\"1\",\"3\",\"fast:a\",\"slow\",{}]");
     assert_non_null(pending_event);
-    feed(&f, "[\"1\",\"4\",\"fast:a\",\"echo\",{\"n\":4}]");   /* waits behind slow */
-    feed(&f, "[\"2\",\"5\",\"fast:b\",\"echo\",{\"n\":5}]");   /* another topic: goes */
-    feed(&f, "[null,\"6\",\"phoenix\",\"heartbeat\",{}]");      /* the transport: goes */
+    feed(&f, "[\"1\",\"4\",\"fast:a\",\"echo\",{\"n\":4}]"); /* waits behind slow */
+    feed(&f, "[\"2\",\"5\",\"fast:b\",\"echo\",{\"n\":5}]"); /* another topic: goes */
+    feed(&f, "[null,\"6\",\"phoenix\",\"heartbeat\",{}]");   /* the transport: goes */
     static const char *const want1[] = {
         "[\"2\",\"5\",\"fast:b\",\"phx_reply\",{\"response\":{\"n\":5},\"status\":\"ok\"}]",
         "[null,\"6\",\"phoenix\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]",

@@ -33,8 +33,10 @@ static void test_schedule_reproducible(void **state)
         for (uint64_t seed = 0; seed < 20; seed++) {
             bnc_schedule_t a;
             bnc_schedule_t b;
-            assert_int_equal(bnc_schedule_build(&a, (bnc_scenario_t)sc, 3, 12000, seed, &timing), 0);
-            assert_int_equal(bnc_schedule_build(&b, (bnc_scenario_t)sc, 3, 12000, seed, &timing), 0);
+            assert_int_equal(bnc_schedule_build(&a, (bnc_scenario_t)sc, 3, 12000, seed, &timing),
+                             0);
+            assert_int_equal(bnc_schedule_build(&b, (bnc_scenario_t)sc, 3, 12000, seed, &timing),
+                             0);
             assert_int_equal(a.n, b.n);
             assert_memory_equal(a.faults, b.faults, a.n * sizeof(bnc_fault_t));
         }
@@ -62,7 +64,8 @@ static void test_schedule_well_formed(void **state)
                     dur = bnc_scenario_min_duration_ms((bnc_scenario_t)sc) + seed * 100;
                 }
                 bnc_schedule_t s;
-                assert_int_equal(bnc_schedule_build(&s, (bnc_scenario_t)sc, nodes, dur, seed, &timing), 0);
+                assert_int_equal(
+                    bnc_schedule_build(&s, (bnc_scenario_t)sc, nodes, dur, seed, &timing), 0);
                 assert_true(s.n >= 1);
                 uint32_t all = (1u << nodes) - 1;
                 for (size_t i = 0; i < s.n; i++) {
@@ -91,7 +94,8 @@ static void test_schedule_well_formed(void **state)
                         for (size_t j = i + 1; j < s.n; j++) {
                             const bnc_fault_t *x = &s.faults[i];
                             const bnc_fault_t *y = &s.faults[j];
-                            if (bnc_fault_kind_is_node(x->kind) && bnc_fault_kind_is_node(y->kind)) {
+                            if (bnc_fault_kind_is_node(x->kind) &&
+                                bnc_fault_kind_is_node(y->kind)) {
                                 assert_true(y->start_ms >= x->end_ms || x->start_ms >= y->end_ms);
                             }
                         }
@@ -146,7 +150,8 @@ static void test_schedule_attacks(void **state)
         for (int nodes = 2; nodes <= 12; nodes++) {
             bnc_schedule_t s;
             uint64_t end = 15000 - BNC_TAIL_MS;
-            assert_int_equal(bnc_schedule_build(&s, BNC_SC_DUPLICATE_NAME, nodes, 15000, seed, &timing), 0);
+            assert_int_equal(
+                bnc_schedule_build(&s, BNC_SC_DUPLICATE_NAME, nodes, 15000, seed, &timing), 0);
             assert_int_equal(s.n, 1);
             assert_int_equal(s.faults[0].kind, BNC_FAULT_IMPOSTOR);
             assert_int_equal(__builtin_popcount(s.faults[0].a_mask), 1);
@@ -244,8 +249,12 @@ static void test_rng_and_describe(void **state)
         bnc_rng_below(&r2, 7);
         bnc_rng_unit(&r2);
     }
-    bnc_fault_t f = {.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6, .oneway = true,
-                     .start_ms = 1500, .end_ms = 4000};
+    bnc_fault_t f = {.kind = BNC_FAULT_PARTITION,
+                     .a_mask = 1,
+                     .b_mask = 6,
+                     .oneway = true,
+                     .start_ms = 1500,
+                     .end_ms = 4000};
     char buf[128];
     bnc_fault_describe(&f, buf, sizeof(buf));
     assert_string_equal(buf, "partition {n0}->{n1,n2} 1500-4000ms");
@@ -278,12 +287,14 @@ static void test_flow_state(void **state)
     bnc_fault_t part = {.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6};
     bnc_fault_t oneway = {.kind = BNC_FAULT_PARTITION, .a_mask = 2, .b_mask = 5, .oneway = true};
     bnc_fault_t hole = {.kind = BNC_FAULT_BLACKHOLE, .a_mask = 2, .b_mask = 4};
-    bnc_fault_t lat1 = {.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 2, .latency_ms = 50,
-                        .jitter_ms = 30};
-    bnc_fault_t lat2 = {.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 2, .latency_ms = 20,
-                        .jitter_ms = 90};
-    bnc_fault_t bw1 = {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 1, .b_mask = 2, .bw_bytes_per_s = 9000};
-    bnc_fault_t bw2 = {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 1, .bw_bytes_per_s = 4000};
+    bnc_fault_t lat1 = {
+        .kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 2, .latency_ms = 50, .jitter_ms = 30};
+    bnc_fault_t lat2 = {
+        .kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 2, .latency_ms = 20, .jitter_ms = 90};
+    bnc_fault_t bw1 = {
+        .kind = BNC_FAULT_BANDWIDTH, .a_mask = 1, .b_mask = 2, .bw_bytes_per_s = 9000};
+    bnc_fault_t bw2 = {
+        .kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 1, .bw_bytes_per_s = 4000};
     bnc_fault_t kill = {.kind = BNC_FAULT_KILL, .a_mask = 1};
     bnc_fault_t tam = {.kind = BNC_FAULT_TAMPER, .a_mask = 1, .b_mask = 2};
     bnc_fault_t flood = {.kind = BNC_FAULT_FLOOD, .a_mask = 1, .conns = 10};
@@ -303,7 +314,12 @@ static void test_flow_state(void **state)
         {"oneway backward", {&oneway}, 1, 0, 1, {0}, BNC_ADMIT_CONNECT},
         {"oneway other", {&oneway}, 1, 0, 2, {0}, BNC_ADMIT_CONNECT},
         {"blackhole", {&hole}, 1, 2, 1, {.held = true}, BNC_ADMIT_DEFER},
-        {"latency max", {&lat1, &lat2}, 2, 1, 0, {.latency_ms = 50, .jitter_ms = 90},
+        {"latency max",
+         {&lat1, &lat2},
+         2,
+         1,
+         0,
+         {.latency_ms = 50, .jitter_ms = 90},
          BNC_ADMIT_CONNECT},
         {"bandwidth min", {&bw1, &bw2}, 2, 0, 1, {.bw_bytes_per_s = 4000}, BNC_ADMIT_CONNECT},
         {"kill leaves flows", {&kill}, 1, 0, 1, {0}, BNC_ADMIT_CONNECT},
@@ -311,8 +327,13 @@ static void test_flow_state(void **state)
         {"tamper reverse", {&tam}, 1, 1, 0, {.tamper = true}, BNC_ADMIT_CONNECT},
         {"tamper other link", {&tam}, 1, 0, 2, {0}, BNC_ADMIT_CONNECT},
         {"flood leaves flows", {&flood}, 1, 0, 1, {0}, BNC_ADMIT_CONNECT},
-        {"mixed", {&part, &lat1, &hole}, 3, 1, 0,
-         {.reject = true, .held = true, .latency_ms = 50, .jitter_ms = 30}, BNC_ADMIT_RESET},
+        {"mixed",
+         {&part, &lat1, &hole},
+         3,
+         1,
+         0,
+         {.reject = true, .held = true, .latency_ms = 50, .jitter_ms = 30},
+         BNC_ADMIT_RESET},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         bnc_flow_t got = bnc_flow_state(rows[i].act, rows[i].n, rows[i].from, rows[i].to);
@@ -374,10 +395,11 @@ static void test_pace(void **state)
     uint64_t rng = bnc_rng_seed(9);
     uint64_t last = 0;
     for (int i = 0; i < 2000; i++) {
-        bnc_flow_t f = {.latency_ms = bnc_rng_below(&rng, 200), .jitter_ms = bnc_rng_below(&rng, 200),
+        bnc_flow_t f = {.latency_ms = bnc_rng_below(&rng, 200),
+                        .jitter_ms = bnc_rng_below(&rng, 200),
                         .bw_bytes_per_s = bnc_rng_below(&rng, 3) * 5000};
-        uint64_t d = bnc_pace_due(&m, &f, (uint64_t)i * 3, bnc_rng_below(&rng, 2000),
-                                  bnc_rng_unit(&rng));
+        uint64_t d =
+            bnc_pace_due(&m, &f, (uint64_t)i * 3, bnc_rng_below(&rng, 2000), bnc_rng_unit(&rng));
         assert_true(d >= last);
         assert_true(d >= (uint64_t)i * 3 + f.latency_ms);
         last = d;
@@ -419,8 +441,8 @@ static void test_loss_classify(void **state)
         {"rejoined long ago", 0, 1, 21001, 20000, BNC_LOSS_UNEXPLAINED},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        bnc_loss_t got = bnc_loss_classify(w, 2, &g, rows[i].pub, rows[i].sub, rows[i].sent,
-                                           rows[i].join);
+        bnc_loss_t got =
+            bnc_loss_classify(w, 2, &g, rows[i].pub, rows[i].sub, rows[i].sent, rows[i].join);
         if (got != rows[i].want) {
             fail_msg("%s: got %s want %s", rows[i].name, bnc_loss_name(got),
                      bnc_loss_name(rows[i].want));
@@ -673,8 +695,8 @@ static void test_tamper_inject(void **state)
             assert_memory_equal(out.buf, in, at);
             assert_memory_equal(out.buf + at + t.inject_len, in + at, len - at);
             const uint8_t *f = out.buf + at;
-            uint32_t flen = ((uint32_t)f[0] << 24) | ((uint32_t)f[1] << 16) |
-                            ((uint32_t)f[2] << 8) | f[3];
+            uint32_t flen =
+                ((uint32_t)f[0] << 24) | ((uint32_t)f[1] << 16) | ((uint32_t)f[2] << 8) | f[3];
             switch (kind) {
             case BNC_TAMPER_REPLAY: {
                 /* The last frame complete when it was armed, again. */
@@ -802,11 +824,11 @@ static json_t *members_of(const char *const *up, size_t n)
 {
     json_t *nodes = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(nodes, json_pack("{s:s, s:s, s:b}", "name", up[i], "state", "up",
-                                               "hidden", 0));
+        json_array_append_new(
+            nodes, json_pack("{s:s, s:s, s:b}", "name", up[i], "state", "up", "hidden", 0));
     }
-    json_array_append_new(nodes, json_pack("{s:s, s:s, s:b}", "name", "chaos-probe@x", "state",
-                                           "up", "hidden", 1));
+    json_array_append_new(
+        nodes, json_pack("{s:s, s:s, s:b}", "name", "chaos-probe@x", "state", "up", "hidden", 1));
     return json_pack("{s:o}", "nodes", nodes);
 }
 
@@ -828,13 +850,15 @@ static void test_converged(void **state)
     char why[160];
     assert_true(bnc_converged(3, names, m, g, "room:lobby", why, sizeof(why)));
     /* Order inside a topic list does not matter. */
-    json_object_set_new(json_object_get(g[0], "peers"), "b@h", json_pack("[s, s]", "room:lobby", "x"));
+    json_object_set_new(json_object_get(g[0], "peers"), "b@h",
+                        json_pack("[s, s]", "room:lobby", "x"));
     assert_true(bnc_converged(3, names, m, g, "room:lobby", why, sizeof(why)));
     /* b's view of c's groups is stale. */
     json_object_set_new(json_object_get(g[1], "peers"), "c@h", json_pack("[s]", "room:lobby"));
     assert_false(bnc_converged(3, names, m, g, "room:lobby", why, sizeof(why)));
     assert_string_equal(why, "b@h disagrees with c@h on its groups");
-    json_object_set_new(json_object_get(g[1], "peers"), "c@h", json_pack("[s, s]", "x", "room:lobby"));
+    json_object_set_new(json_object_get(g[1], "peers"), "c@h",
+                        json_pack("[s, s]", "x", "room:lobby"));
     /* c sees b down. */
     json_t *saved = m[2];
     m[2] = members_of(others[2], 1);
@@ -978,45 +1002,64 @@ static void test_netns_rules(void **state)
     } rows[] = {
         {"no fault", {{0}}, 0, 0, none},
         {"partition, minority side",
-         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6}}, 1, 0,
+         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6}},
+         1,
+         0,
          "*filter\n-F BNC\n"
          "-A BNC -d 10.213.7.11/32 -p tcp -j REJECT --reject-with tcp-reset\n"
          "-A BNC -d 10.213.7.12/32 -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n"},
         {"partition, majority side",
-         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6}}, 1, 2,
+         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 6}},
+         1,
+         2,
          "*filter\n-F BNC\n"
          "-A BNC -d 10.213.7.10/32 -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n"},
         {"one-way cut, sender",
-         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 2, .oneway = true}}, 1, 0,
+         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 2, .oneway = true}},
+         1,
+         0,
          "*filter\n-F BNC\n-A BNC -d 10.213.7.11/32 -j DROP\nCOMMIT\n"},
         {"one-way cut, receiver sends freely",
-         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 2, .oneway = true}}, 1, 1, none},
+         {{.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 2, .oneway = true}},
+         1,
+         1,
+         none},
         {"blackhole, both ends drop",
-         {{.kind = BNC_FAULT_BLACKHOLE, .a_mask = 4, .b_mask = 2}}, 1, 1,
+         {{.kind = BNC_FAULT_BLACKHOLE, .a_mask = 4, .b_mask = 2}},
+         1,
+         1,
          "*filter\n-F BNC\n-A BNC -d 10.213.7.12/32 -j DROP\nCOMMIT\n"},
         {"latency goes through the flow's queue",
-         {{.kind = BNC_FAULT_LATENCY, .a_mask = 2, .b_mask = 5, .latency_ms = 80,
-           .jitter_ms = 60}},
-         1, 1,
+         {{.kind = BNC_FAULT_LATENCY, .a_mask = 2, .b_mask = 5, .latency_ms = 80, .jitter_ms = 60}},
+         1,
+         1,
          "*filter\n-F BNC\n"
          "-A BNC -d 10.213.7.10/32 -j NFQUEUE --queue-num 4216 --queue-bypass\n"
          "-A BNC -d 10.213.7.12/32 -j NFQUEUE --queue-num 4218 --queue-bypass\nCOMMIT\n"},
         {"jitter alone also queues",
-         {{.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 2, .jitter_ms = 5}}, 1, 0,
+         {{.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 2, .jitter_ms = 5}},
+         1,
+         0,
          "*filter\n-F BNC\n"
          "-A BNC -d 10.213.7.11/32 -j NFQUEUE --queue-num 4201 --queue-bypass\nCOMMIT\n"},
         {"bandwidth is not a firewall rule",
-         {{.kind = BNC_FAULT_BANDWIDTH, .a_mask = 1, .b_mask = 2, .bw_bytes_per_s = 1000}}, 1,
-         0, none},
+         {{.kind = BNC_FAULT_BANDWIDTH, .a_mask = 1, .b_mask = 2, .bw_bytes_per_s = 1000}},
+         1,
+         0,
+         none},
         {"node faults and resets are not rules",
-         {{.kind = BNC_FAULT_KILL, .a_mask = 1}, {.kind = BNC_FAULT_PAUSE, .a_mask = 2},
+         {{.kind = BNC_FAULT_KILL, .a_mask = 1},
+          {.kind = BNC_FAULT_PAUSE, .a_mask = 2},
           {.kind = BNC_FAULT_RESET, .a_mask = 1, .b_mask = 2}},
-         3, 0, none},
+         3,
+         0,
+         none},
         {"a cut beats a delay, REJECT beats DROP",
          {{.kind = BNC_FAULT_LATENCY, .a_mask = 1, .b_mask = 6, .latency_ms = 50},
           {.kind = BNC_FAULT_BLACKHOLE, .a_mask = 1, .b_mask = 2},
           {.kind = BNC_FAULT_PARTITION, .a_mask = 1, .b_mask = 4}},
-         3, 0,
+         3,
+         0,
          "*filter\n-F BNC\n-A BNC -d 10.213.7.11/32 -j DROP\n"
          "-A BNC -d 10.213.7.12/32 -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n"},
     };
@@ -1051,9 +1094,15 @@ static void test_netns_tc(void **state)
      * direction is enough for the test: the smallest limit wins). */
     bnc_fault_t f[3] = {
         {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 1, .bw_bytes_per_s = 49152},
-        {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 4, .bw_bytes_per_s = 200000,
+        {.kind = BNC_FAULT_BANDWIDTH,
+         .a_mask = 2,
+         .b_mask = 4,
+         .bw_bytes_per_s = 200000,
          .oneway = true},
-        {.kind = BNC_FAULT_BANDWIDTH, .a_mask = 2, .b_mask = 4, .bw_bytes_per_s = 100000,
+        {.kind = BNC_FAULT_BANDWIDTH,
+         .a_mask = 2,
+         .b_mask = 4,
+         .bw_bytes_per_s = 100000,
          .oneway = true},
     };
     bnc_flow_t flows[BNC_MAX_NODES];

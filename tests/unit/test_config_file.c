@@ -15,12 +15,9 @@
 #include "app/config_file.h"
 
 static const struct option opts[] = {
-    {"port", required_argument, NULL, 1},
-    {"join", required_argument, NULL, 2},
-    {"dev", no_argument, NULL, 3},
-    {"config", required_argument, NULL, 4},
-    {"help", no_argument, NULL, 5},
-    {NULL, 0, NULL, 0},
+    {"port", required_argument, NULL, 1}, {"join", required_argument, NULL, 2},
+    {"dev", no_argument, NULL, 3},        {"config", required_argument, NULL, 4},
+    {"help", no_argument, NULL, 5},       {NULL, 0, NULL, 0},
 };
 
 static void file_free(bn_app_file_t *f)
@@ -42,8 +39,8 @@ static void test_flags(void **state)
     (void)state;
     bn_app_file_t f;
     char why[512];
-    assert_int_equal(parse("{\"port\": 4001, \"dev\": true, \"join\": [\"a:1\", \"b:2\"]}", &f,
-                           why, sizeof(why)),
+    assert_int_equal(parse("{\"port\": 4001, \"dev\": true, \"join\": [\"a:1\", \"b:2\"]}", &f, why,
+                           sizeof(why)),
                      0);
     assert_int_equal(f.argc, 4);
     assert_string_equal(f.argv[0], "--port=4001");

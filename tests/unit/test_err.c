@@ -91,8 +91,8 @@ static void test_zero_and_unknown(void **state)
     (void)state;
     assert_string_equal(bn_strerror(0), "success");
     assert_string_equal(bn_err_name(0), "OK");
-    const int unknown[] = {1, 42, INT_MAX, INT_MIN, -4096, -29999, -30000, -30998, -30999,
-                           -31000, -4000};
+    const int unknown[] = {1,      42,     INT_MAX, INT_MIN, -4096, -29999,
+                           -30000, -30998, -30999,  -31000,  -4000};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         int c = unknown[i];
         int is_uv = 0;
@@ -128,10 +128,8 @@ static void test_version(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bennu_codes),
-        cmocka_unit_test(test_no_collision_with_libuv),
-        cmocka_unit_test(test_libuv_passthrough),
-        cmocka_unit_test(test_zero_and_unknown),
+        cmocka_unit_test(test_bennu_codes),       cmocka_unit_test(test_no_collision_with_libuv),
+        cmocka_unit_test(test_libuv_passthrough), cmocka_unit_test(test_zero_and_unknown),
         cmocka_unit_test(test_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -118,9 +118,9 @@ static char *many_headers(size_t n)
 typedef struct {
     const char *name;
     const char *req; /* NULL: built by the test from `build` */
-    int build;       /* 0 none, 1 long URL, 2 too many headers, 3 big header, 4 header count at limit */
+    int build; /* 0 none, 1 long URL, 2 too many headers, 3 big header, 4 header count at limit */
     int want_status;
-    bool want_close; /* the server closes after answering */
+    bool want_close;          /* the server closes after answering */
     const char *want_in_head; /* a header that must be present (lower-case), or NULL */
     const char *want_body;
 } status_case_t;
@@ -131,8 +131,10 @@ static const status_case_t status_cases[] = {
     {"bad version", "GET /health HTTP/9\r\n\r\n", 0, 400, true, NULL, NULL},
     {"not found", "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", 0, 404, false, NULL, "not found\n"},
     {"health", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 0, 200, false, NULL, "ok\n"},
-    {"health HEAD has no body", "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n", 0, 200, false, NULL, ""},
-    {"health with query", "GET /health?x=1 HTTP/1.1\r\nHost: x\r\n\r\n", 0, 200, false, NULL, "ok\n"},
+    {"health HEAD has no body", "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n", 0, 200, false, NULL,
+     ""},
+    {"health with query", "GET /health?x=1 HTTP/1.1\r\nHost: x\r\n\r\n", 0, 200, false, NULL,
+     "ok\n"},
     {"method not allowed", "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 0, 405,
      false, "allow: GET, HEAD", NULL},
     {"HTTP/1.0 closes", "GET /health HTTP/1.0\r\n\r\n", 0, 200, true, "connection: close", "ok\n"},
@@ -142,8 +144,8 @@ static const status_case_t status_cases[] = {
     {"too many headers", NULL, 2, 431, true, NULL, NULL},
     {"header too big", NULL, 3, 431, true, NULL, NULL},
     {"headers at the count limit", NULL, 4, 200, false, NULL, "ok\n"},
-    {"declared body too large",
-     "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n", 0, 413, true, NULL, NULL},
+    {"declared body too large", "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+     0, 413, true, NULL, NULL},
     {"chunked body too large",
      "POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
      "50\r\n01234567890123456789012345678901234567890123456789012345678901234567890123456789\r\n"
@@ -191,8 +193,8 @@ static void test_status_table(void **state)
             built = many_headers(MAX_HEADERS + 1);
             break;
         case 3:
-            built = repeat("GET /health HTTP/1.1\r\nX-Big: ", 'b', MAX_HEADER_BYTES + 10,
-                           "\r\n\r\n");
+            built =
+                repeat("GET /health HTTP/1.1\r\nX-Big: ", 'b', MAX_HEADER_BYTES + 10, "\r\n\r\n");
             break;
         case 4:
             built = many_headers(MAX_HEADERS);
@@ -336,7 +338,8 @@ static void test_upgrade(void **state)
     assert_int_equal(bn_test_ws_send(&c, BN_TEST_WS_TEXT, hb, strlen(hb)), 0);
     char *msg = NULL;
     assert_int_equal(bn_test_ws_recv(&c, &msg, NULL, 5000), BN_TEST_WS_TEXT);
-    assert_string_equal(msg, "[null,\"1\",\"phoenix\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]");
+    assert_string_equal(
+        msg, "[null,\"1\",\"phoenix\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]");
     free(msg);
     bn_test_client_close(&c);
 }
@@ -395,7 +398,8 @@ static void test_upgrade_with_frame_in_same_write(void **state)
     bn_test_client_consume(&c, (size_t)end + 4);
     char *msg = NULL;
     assert_int_equal(bn_test_ws_recv(&c, &msg, NULL, 5000), BN_TEST_WS_TEXT);
-    assert_string_equal(msg, "[null,\"7\",\"phoenix\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]");
+    assert_string_equal(
+        msg, "[null,\"7\",\"phoenix\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]");
     free(msg);
     bn_test_client_close(&c);
 }

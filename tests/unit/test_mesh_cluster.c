@@ -325,8 +325,7 @@ static void test_three_nodes_groups_broadcast(void **state)
     wait_has(&w, a, c, "room:c", false);
     wait_has(&w, b, c, "room:c", false);
     assert_int_equal(bn__node_find(a->m, "c@127.0.0.1")->state, BN__NODE_DOWN);
-    assert_int_equal(bn__node_find(a->m, "c@127.0.0.1")->last_reason,
-                     BN_CLOSE_CONNECTION_CLOSED);
+    assert_int_equal(bn__node_find(a->m, "c@127.0.0.1")->last_reason, BN_CLOSE_CONNECTION_CLOSED);
     world_close(&w);
 }
 
@@ -378,7 +377,8 @@ static bool pred_single_link(void *ud)
     world_t *w = ud;
     for (int i = 0; i < 2; i++) {
         int links = 0;
-        for (bn__link_t *l = bn__link_first(w->n[i].m); l != NULL; l = bn__link_next(w->n[i].m, l)) {
+        for (bn__link_t *l = bn__link_first(w->n[i].m); l != NULL;
+             l = bn__link_next(w->n[i].m, l)) {
             links++;
         }
         if (links != 1 || bn_mesh_up_count(w->n[i].m) != 1) {
@@ -555,8 +555,8 @@ static void test_bad_input_and_replay(void **state)
         {"empty frame", "\x00\x00\x00\x00", 4, BN_CLOSE_BAD_FRAME, false},
         {"junk body", "\x00\x00\x00\x04\xff\xff\xff\xff", 8, BN_CLOSE_BAD_FRAME, false},
         {"truncated then eof", "\x00\x00\x00\x40xx", 6, BN_CLOSE_CONNECTION_CLOSED, true},
-        {"version mismatch", bn_buf_body(bad_version), bad_version->len,
-         BN_CLOSE_VERSION_MISMATCH, false},
+        {"version mismatch", bn_buf_body(bad_version), bad_version->len, BN_CLOSE_VERSION_MISMATCH,
+         false},
         {"unknown type before auth", bn_buf_body(unknown), unknown->len, BN_CLOSE_PROTOCOL, false},
         {"plain identify before hello", bn_buf_body(identify), identify->len, BN_CLOSE_PROTOCOL,
          false},
@@ -569,8 +569,8 @@ static void test_bad_input_and_replay(void **state)
         {"plain identify after hello", hello_identify, hello_ok->len + identify->len,
          BN_CLOSE_BAD_COOKIE, false},
         {"hello twice", hello_twice, 2 * hello_ok->len, BN_CLOSE_BAD_COOKIE, false},
-        {"short nonce", bn_buf_body(hello_short_nonce), hello_short_nonce->len,
-         BN_CLOSE_BAD_HELLO, false},
+        {"short nonce", bn_buf_body(hello_short_nonce), hello_short_nonce->len, BN_CLOSE_BAD_HELLO,
+         false},
         {"zero public key", bn_buf_body(hello_zero_pk), hello_zero_pk->len, BN_CLOSE_BAD_HELLO,
          false},
         {"replayed hello and identify", replay, rec.lens[0] + rec.lens[1], BN_CLOSE_BAD_COOKIE,
@@ -1165,9 +1165,12 @@ static void test_config_errors(void **state)
         const char *const *seeds;
         size_t n_seeds;
     } rows[] = {
-        {NULL, TEST_COOKIE, 0, NULL, 0},      {"noat", TEST_COOKIE, 0, NULL, 0},
-        {"a@h", NULL, 0, NULL, 0},            {"a@h", "", 0, NULL, 0},
-        {"a@h", "fifteen-bytes!!", 0, NULL, 0}, {"a@h", TEST_COOKIE, 70000, NULL, 0},
+        {NULL, TEST_COOKIE, 0, NULL, 0},
+        {"noat", TEST_COOKIE, 0, NULL, 0},
+        {"a@h", NULL, 0, NULL, 0},
+        {"a@h", "", 0, NULL, 0},
+        {"a@h", "fifteen-bytes!!", 0, NULL, 0},
+        {"a@h", TEST_COOKIE, 70000, NULL, 0},
         {"a@h", TEST_COOKIE, 0, bad_seed, 1},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

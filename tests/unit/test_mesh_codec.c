@@ -579,9 +579,11 @@ static void test_names_and_hostport(void **state)
     static const struct {
         const char *name;
         bool ok;
-    } names[] = {{"a@h", true},     {"node1@10.0.0.1", true}, {"", false},  {"ab", false},
-                 {"a@", false},     {"@h", false},            {"a@b@c", false},
-                 {"a b@h", false},  {"abc", false},           {"a\x7f@h", false}};
+    } names[] = {{"a@h", true},    {"node1@10.0.0.1", true},
+                 {"", false},      {"ab", false},
+                 {"a@", false},    {"@h", false},
+                 {"a@b@c", false}, {"a b@h", false},
+                 {"abc", false},   {"a\x7f@h", false}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (bn__node_name_valid((const uint8_t *)names[i].name, strlen(names[i].name)) !=
             names[i].ok) {
@@ -593,10 +595,14 @@ static void test_names_and_hostport(void **state)
         int rc;
         const char *host;
         int port;
-    } hp[] = {{"127.0.0.1:4000", 0, "127.0.0.1", 4000}, {"[::1]:5", 0, "::1", 5},
-              {"localhost:1", 0, "localhost", 1},     {"nohost", -1, "", 0},
-              {":4000", -1, "", 0},                   {"h:0", -1, "", 0},
-              {"h:70000", -1, "", 0},                 {"h:12x", -1, "", 0},
+    } hp[] = {{"127.0.0.1:4000", 0, "127.0.0.1", 4000},
+              {"[::1]:5", 0, "::1", 5},
+              {"localhost:1", 0, "localhost", 1},
+              {"nohost", -1, "", 0},
+              {":4000", -1, "", 0},
+              {"h:0", -1, "", 0},
+              {"h:70000", -1, "", 0},
+              {"h:12x", -1, "", 0},
               {"[::1]5", -1, "", 0}};
     for (size_t i = 0; i < sizeof(hp) / sizeof(hp[0]); i++) {
         char host[64] = "";

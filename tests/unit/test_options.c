@@ -314,8 +314,8 @@ static void test_config_file_keys(void **state)
     char why[512], text[256];
     for (size_t i = 0; i < n; i++) {
         const bn_app_opt_t *r = &rows[i];
-        bool refused = r->id == BN_APP_OPT_CONFIG || r->id == BN_APP_OPT_HELP ||
-                       r->id == BN_APP_OPT_VERSION;
+        bool refused =
+            r->id == BN_APP_OPT_CONFIG || r->id == BN_APP_OPT_HELP || r->id == BN_APP_OPT_VERSION;
         const char *value = r->kind == BN_APP_KIND_BOOL ? "true" : "\"1\"";
         snprintf(text, sizeof(text), "{\"%s\": %s}", r->name, value);
         memset(f, 0, sizeof(*f));
@@ -325,8 +325,7 @@ static void test_config_file_keys(void **state)
         }
         if (rc == 0) {
             char want[96];
-            snprintf(want, sizeof(want), r->kind == BN_APP_KIND_BOOL ? "--%s" : "--%s=1",
-                     r->name);
+            snprintf(want, sizeof(want), r->kind == BN_APP_KIND_BOOL ? "--%s" : "--%s=1", r->name);
             assert_int_equal(f->argc, 1);
             assert_string_equal(f->argv[0], want);
         }
@@ -346,9 +345,9 @@ static void test_config_file_keys(void **state)
         file_free(f);
     }
     memset(f, 0, sizeof(*f));
-    assert_int_equal(bn_app_file_parse("{\"no-such-flag\": 1}", 20, bn_app_long_options(), f, why,
-                                       sizeof(why)),
-                     -1);
+    assert_int_equal(
+        bn_app_file_parse("{\"no-such-flag\": 1}", 20, bn_app_long_options(), f, why, sizeof(why)),
+        -1);
     file_free(f);
     free(f);
 }

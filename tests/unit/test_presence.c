@@ -188,7 +188,8 @@ static void test_track_diff_shape(void **state)
     snprintf(ref, sizeof(ref), "%s", ref_of(&a, "room:x", "alice", 0));
     snprintf(ref_b, sizeof(ref_b), "%s", ref_of(&a, "room:x", "bob", 0));
     assert_int_equal(strlen(ref), 16);
-    assert_int_equal(strspn(ref, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 16);
+    assert_int_equal(
+        strspn(ref, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 16);
     char want[512];
     snprintf(want, sizeof(want),
              "{\"joins\":{\"alice\":{\"metas\":[{\"alpha\":1,\"phx_ref\":\"%s\",\"zeta\":\"z\"}]},"
@@ -233,8 +234,12 @@ static void test_update_leave_and_join_in_one_diff(void **state)
     assert_int_equal(bn__pr_update(a.pr, &owner_tag[0], "k", json_pack("{s:s}", "s", "busy")), 0);
     bn__pr_flush_diffs(a.pr);
     assert_int_equal(a.n_ev, 1);
-    json_t *j = json_array_get(json_object_get(json_object_get(json_object_get(a.ev[0].payload, "joins"), "k"), "metas"), 0);
-    json_t *l = json_array_get(json_object_get(json_object_get(json_object_get(a.ev[0].payload, "leaves"), "k"), "metas"), 0);
+    json_t *j = json_array_get(
+        json_object_get(json_object_get(json_object_get(a.ev[0].payload, "joins"), "k"), "metas"),
+        0);
+    json_t *l = json_array_get(
+        json_object_get(json_object_get(json_object_get(a.ev[0].payload, "leaves"), "k"), "metas"),
+        0);
     assert_string_equal(json_string_value(json_object_get(l, "phx_ref")), old);
     assert_string_equal(json_string_value(json_object_get(j, "phx_ref_prev")), old);
     assert_string_not_equal(json_string_value(json_object_get(j, "phx_ref")), old);
@@ -251,15 +256,18 @@ static void test_owner_gone_duplicate_and_bad_input(void **state)
     assert_int_equal(bn__pr_track(a.pr, &owner_tag[0], NULL, "t", "k1", NULL), 0);
     assert_int_equal(bn__pr_track(a.pr, &owner_tag[0], NULL, "t", "k2", NULL), 0);
     assert_int_equal(bn__pr_track(a.pr, &owner_tag[0], NULL, "t", "k1", NULL), -1); /* again */
-    assert_int_equal(bn__pr_track(a.pr, &owner_tag[1], NULL, "t", "k1", NULL), 0);  /* another owner */
+    assert_int_equal(bn__pr_track(a.pr, &owner_tag[1], NULL, "t", "k1", NULL),
+                     0); /* another owner */
     assert_int_equal(bn__pr_track(a.pr, &owner_tag[2], NULL, "t", "", NULL), -1);
     assert_int_equal(bn__pr_track(a.pr, &owner_tag[2], NULL, "t", "x", json_integer(3)), -1);
-    assert_int_equal(bn__pr_track(a.pr, &owner_tag[2], NULL, "t", "x",
-                                  json_pack("{s:s}", "phx_ref", "mine")), -1);
+    assert_int_equal(
+        bn__pr_track(a.pr, &owner_tag[2], NULL, "t", "x", json_pack("{s:s}", "phx_ref", "mine")),
+        -1);
     char big[5000];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    assert_int_equal(bn__pr_track(a.pr, &owner_tag[2], NULL, "t", "x", json_pack("{s:s}", "b", big)), -1);
+    assert_int_equal(
+        bn__pr_track(a.pr, &owner_tag[2], NULL, "t", "x", json_pack("{s:s}", "b", big)), -1);
     assert_string_equal(keys(&a, "t"), "k1,k2");
     bn__pr_flush_diffs(a.pr);
     node_events_clear(&a);
@@ -455,8 +463,10 @@ static void test_peer_input_validated_before_apply(void **state)
         /* count does not match the seq range */
         "{\"v\":1,\"t\":\"d\",\"inc\":\"100\",\"seq\":5,\"base\":0,\"ops\":["
         "[\"+\",\"t\",\"ok\",{\"phx_ref\":\"r1\"}]]}",
-        "{\"v\":1,\"t\":\"d\",\"inc\":\"100\",\"seq\":1,\"base\":0,\"ops\":[[\"+\",\"\",\"k\",{\"phx_ref\":\"r\"}]]}",
-        "{\"v\":1,\"t\":\"f\",\"inc\":\"100\",\"seq\":1,\"entries\":[[\"t\",\"k\",{\"phx_ref\":1}]]}",
+        "{\"v\":1,\"t\":\"d\",\"inc\":\"100\",\"seq\":1,\"base\":0,\"ops\":[[\"+\",\"\",\"k\",{"
+        "\"phx_ref\":\"r\"}]]}",
+        "{\"v\":1,\"t\":\"f\",\"inc\":\"100\",\"seq\":1,\"entries\":[[\"t\",\"k\",{\"phx_ref\":1}]]"
+        "}",
         "{\"v\":1,\"t\":\"f\",\"inc\":\"x\",\"seq\":1,\"entries\":[]}",
         "{\"v\":1,\"t\":\"c\",\"inc\":\"100\",\"seq\":-1}",
     };

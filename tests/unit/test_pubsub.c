@@ -329,12 +329,8 @@ typedef struct {
 } mix_case_t;
 
 static const mix_case_t mix_cases[] = {
-    {"no subscribers", 0, 0, 0},
-    {"one V2", 0, 1, 1},
-    {"many V2", 0, 5, 1},
-    {"many V1", 4, 0, 1},
-    {"mixed", 2, 3, 2},
-    {"one of each", 1, 1, 2},
+    {"no subscribers", 0, 0, 0}, {"one V2", 0, 1, 1}, {"many V2", 0, 5, 1},
+    {"many V1", 4, 0, 1},        {"mixed", 2, 3, 2},  {"one of each", 1, 1, 2},
 };
 
 static void test_fanout_encode_once(void **state)
@@ -352,8 +348,8 @@ static void test_fanout_encode_once(void **state)
         uint64_t enc0 = st->encodes, del0 = st->deliveries, bl0 = st->broadcasts_local;
         int got = bcast_json(fx->ps, "room:mix", "new_msg", "{\"body\":\"hi\"}", NULL);
         if (got != n || st->encodes - enc0 != (uint64_t)mc->want_encodes) {
-            fail_msg("case '%s': delivered %d (want %d), encodes %llu (want %d)", mc->name, got,
-                     n, (unsigned long long)(st->encodes - enc0), mc->want_encodes);
+            fail_msg("case '%s': delivered %d (want %d), encodes %llu (want %d)", mc->name, got, n,
+                     (unsigned long long)(st->encodes - enc0), mc->want_encodes);
         }
         assert_int_equal(st->deliveries - del0, (uint64_t)n);
         assert_int_equal(st->broadcasts_local - bl0, 1);
@@ -365,8 +361,7 @@ static void test_fanout_encode_once(void **state)
             if (*s == NULL) {
                 *s = f->got[0];
             } else if (*s != f->got[0]) {
-                fail_msg("case '%s': sub %d (vsn %u) got its own buffer", mc->name, i,
-                         f->sub.vsn);
+                fail_msg("case '%s': sub %d (vsn %u) got its own buffer", mc->name, i, f->sub.vsn);
             }
             if (f->sub.vsn == BN_VSN_2) {
                 assert_string_equal(got_body(f, 0),
@@ -530,11 +525,11 @@ static void test_fanout_binary(void **state)
  * the cases below are written against that order. */
 typedef struct {
     const char *name;
-    int actor;        /* index doing something on delivery */
+    int actor; /* index doing something on delivery */
     action_t action;
-    int victim;       /* for ACT_UNSUB_OTHER */
-    int want_got[4];  /* deliveries per subscriber */
-    int want_count;   /* subscribers left */
+    int victim;      /* for ACT_UNSUB_OTHER */
+    int want_got[4]; /* deliveries per subscriber */
+    int want_count;  /* subscribers left */
 } unsub_case_t;
 
 static const unsub_case_t unsub_cases[] = {
@@ -571,8 +566,8 @@ static void test_unsubscribe_during_fanout(void **state)
             }
         }
         if (n != expected || (int)bn_ps_count(fx->ps, T("room:u")) != uc->want_count) {
-            fail_msg("case '%s': delivered %d (want %d), left %zu (want %d)", uc->name, n,
-                     expected, bn_ps_count(fx->ps, T("room:u")), uc->want_count);
+            fail_msg("case '%s': delivered %d (want %d), left %zu (want %d)", uc->name, n, expected,
+                     bn_ps_count(fx->ps, T("room:u")), uc->want_count);
         }
         /* The registry is intact: a second broadcast reaches whoever is left. */
         for (int i = 0; i < 4; i++) {
@@ -683,12 +678,12 @@ static void run_isolated(const char *what, int (*fn)(void))
     }
 }
 
-#define CHILD_CHECK(cond)                                                           \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
+#define CHILD_CHECK(cond)                                                            \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            return 3;                                                               \
-        }                                                                           \
+            return 3;                                                                \
+        }                                                                            \
     } while (0)
 
 /* The last subscriber a fanout visits unsubscribes itself during its

@@ -63,8 +63,8 @@ static void test_query_table(void **state)
         json_t *got = bn_http_query_parse(c->query);
         if (got == NULL || !json_equal(got, want)) {
             char *g = got ? json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-            fail_msg("case '%s': query '%s' gave %s, want %s", c->name, c->query,
-                     g ? g : "NULL", c->want);
+            fail_msg("case '%s': query '%s' gave %s, want %s", c->name, c->query, g ? g : "NULL",
+                     c->want);
         }
         json_decref(got);
         json_decref(want);

@@ -29,11 +29,9 @@ static const struct {
     const char *pattern;
     const bn_channel_type_t *type;
 } routes[] = {
-    {"room:lobby", &type_a},   /* exact, declared before the wildcard: wins for room:lobby */
-    {"room:*", &type_b},
-    {"room:special", &type_c}, /* shadowed by room:* */
-    {"user", &type_c},
-    {"*", &type_a},            /* everything else... only if declared; see below */
+    {"room:lobby", &type_a}, /* exact, declared before the wildcard: wins for room:lobby */
+    {"room:*", &type_b},     {"room:special", &type_c}, /* shadowed by room:* */
+    {"user", &type_c},       {"*", &type_a}, /* everything else... only if declared; see below */
 };
 
 static void test_match_table(void **state)

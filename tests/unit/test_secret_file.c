@@ -35,7 +35,7 @@ static void test_modes(void **state)
         mode_t mode;
         bool ok;
     } rows[] = {
-        {0600, true}, {0400, true}, {0700, true}, {0640, false}, {0604, false},
+        {0600, true},  {0400, true},  {0700, true},  {0640, false}, {0604, false},
         {0620, false}, {0602, false}, {0644, false}, {0666, false},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -74,7 +74,9 @@ static void test_sizes(void **state)
         {"1234 \n", 6, "1234", NULL},
         {"123456789", 9, NULL, "at most 8 bytes"},
         {"12345678\nx", 10, NULL, "at most 8 bytes"},
-        {"1234\0" "5678", 9, NULL, "NUL byte"},
+        {"1234\0"
+         "5678",
+         9, NULL, "NUL byte"},
         {"", 0, "", NULL},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

@@ -62,11 +62,26 @@ static void test_vsn_parse(void **state)
         const char *in;
         int want;
     } cases[] = {
-        {NULL, BN_VSN_1},     {"1.0.0", BN_VSN_1},  {"1.0.12", BN_VSN_1}, {"2.0.0", BN_VSN_2},
-        {"2.0.7", BN_VSN_2},  {"2.0.123", BN_VSN_2}, {"", -1},           {"1", -1},
-        {"1.0", -1},          {"1.0.", -1},         {"1.1.0", -1},        {"2.1.0", -1},
-        {"3.0.0", -1},        {"2.0.0-rc1", -1},    {"2.0.x", -1},        {" 2.0.0", -1},
-        {"2.0.0 ", -1},       {"v2.0.0", -1},       {"12.0.0", -1},       {"2.00.0", -1},
+        {NULL, BN_VSN_1},
+        {"1.0.0", BN_VSN_1},
+        {"1.0.12", BN_VSN_1},
+        {"2.0.0", BN_VSN_2},
+        {"2.0.7", BN_VSN_2},
+        {"2.0.123", BN_VSN_2},
+        {"", -1},
+        {"1", -1},
+        {"1.0", -1},
+        {"1.0.", -1},
+        {"1.1.0", -1},
+        {"2.1.0", -1},
+        {"3.0.0", -1},
+        {"2.0.0-rc1", -1},
+        {"2.0.x", -1},
+        {" 2.0.0", -1},
+        {"2.0.0 ", -1},
+        {"v2.0.0", -1},
+        {"12.0.0", -1},
+        {"2.00.0", -1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int got = bn_vsn_parse(cases[i].in);
@@ -97,29 +112,29 @@ static void test_decode_text_good(void **state)
         /* PROTOCOL.md 2.1, client -> server lines. */
         {"v2 join", BN_VSN_2, "[\"3\",\"3\",\"room:lobby\",\"phx_join\",{\"token\":\"x\"}]",
          "\"3\"", "\"3\"", "room:lobby", "phx_join", "{\"token\":\"x\"}"},
-        {"v2 push", BN_VSN_2, "[\"3\",\"4\",\"room:lobby\",\"new_msg\",{\"body\":\"hi\"}]",
-         "\"3\"", "\"4\"", "room:lobby", "new_msg", "{\"body\":\"hi\"}"},
-        {"v2 heartbeat", BN_VSN_2, "[null,\"5\",\"phoenix\",\"heartbeat\",{}]", "null",
-         "\"5\"", "phoenix", "heartbeat", "{}"},
-        {"v2 leave", BN_VSN_2, "[\"3\",\"6\",\"room:lobby\",\"phx_leave\",{}]", "\"3\"",
-         "\"6\"", "room:lobby", "phx_leave", "{}"},
+        {"v2 push", BN_VSN_2, "[\"3\",\"4\",\"room:lobby\",\"new_msg\",{\"body\":\"hi\"}]", "\"3\"",
+         "\"4\"", "room:lobby", "new_msg", "{\"body\":\"hi\"}"},
+        {"v2 heartbeat", BN_VSN_2, "[null,\"5\",\"phoenix\",\"heartbeat\",{}]", "null", "\"5\"",
+         "phoenix", "heartbeat", "{}"},
+        {"v2 leave", BN_VSN_2, "[\"3\",\"6\",\"room:lobby\",\"phx_leave\",{}]", "\"3\"", "\"6\"",
+         "room:lobby", "phx_leave", "{}"},
         /* Refs of any JSON type are echoed; extra elements are ignored; any
          * payload value passes through. */
         {"v2 numeric refs", BN_VSN_2, "[1,2.5,\"t\",\"e\",{}]", "1", "2.5", "t", "e", "{}"},
-        {"v2 object ref", BN_VSN_2, "[{\"a\":1},[true],\"t\",\"e\",{}]", "{\"a\":1}", "[true]",
+        {"v2 object ref", BN_VSN_2, "[{\"a\":1},[true],\"t\",\"e\",{}]", "{\"a\":1}", "[true]", "t",
+         "e", "{}"},
+        {"v2 extra elements", BN_VSN_2, "[\"1\",\"2\",\"t\",\"e\",{},\"x\",9]", "\"1\"", "\"2\"",
          "t", "e", "{}"},
-        {"v2 extra elements", BN_VSN_2, "[\"1\",\"2\",\"t\",\"e\",{},\"x\",9]", "\"1\"",
-         "\"2\"", "t", "e", "{}"},
-        {"v2 array payload", BN_VSN_2, "[null,null,\"t\",\"e\",[1,2]]", "null", "null", "t",
-         "e", "[1,2]"},
-        {"v2 string payload", BN_VSN_2, "[null,null,\"t\",\"e\",\"s\"]", "null", "null", "t",
-         "e", "\"s\""},
+        {"v2 array payload", BN_VSN_2, "[null,null,\"t\",\"e\",[1,2]]", "null", "null", "t", "e",
+         "[1,2]"},
+        {"v2 string payload", BN_VSN_2, "[null,null,\"t\",\"e\",\"s\"]", "null", "null", "t", "e",
+         "\"s\""},
         {"v2 null payload", BN_VSN_2, "[null,null,\"t\",\"e\",null]", "null", "null", "t", "e",
          "null"},
-        {"v2 escaped topic", BN_VSN_2, "[null,null,\"a\\\"b\\u00e9\\n\",\"e\",{}]", "null",
-         "null", "a\"b\xc3\xa9\n", "e", "{}"},
-        {"v2 whitespace", BN_VSN_2, " [ \"1\" , \"2\" , \"t\" , \"e\" , { } ] \n", "\"1\"",
-         "\"2\"", "t", "e", "{}"},
+        {"v2 escaped topic", BN_VSN_2, "[null,null,\"a\\\"b\\u00e9\\n\",\"e\",{}]", "null", "null",
+         "a\"b\xc3\xa9\n", "e", "{}"},
+        {"v2 whitespace", BN_VSN_2, " [ \"1\" , \"2\" , \"t\" , \"e\" , { } ] \n", "\"1\"", "\"2\"",
+         "t", "e", "{}"},
         /* PROTOCOL.md 2.2, V1 objects. */
         {"v1 full", BN_VSN_1,
          "{\"topic\":\"room:lobby\",\"event\":\"phx_join\",\"payload\":{},\"ref\":\"1\","
@@ -257,10 +272,10 @@ static void test_decode_text_bad(void **state)
         {"v1 missing event", BN_VSN_1, "{\"topic\":\"t\",\"payload\":{},\"ref\":\"1\"}", 0},
         {"v1 missing payload", BN_VSN_1, "{\"topic\":\"t\",\"event\":\"e\",\"ref\":\"1\"}", 0},
         {"v1 missing ref", BN_VSN_1, "{\"topic\":\"t\",\"event\":\"e\",\"payload\":{}}", 0},
-        {"v1 topic number", BN_VSN_1,
-         "{\"topic\":3,\"event\":\"e\",\"payload\":{},\"ref\":\"1\"}", 0},
-        {"v1 event null", BN_VSN_1,
-         "{\"topic\":\"t\",\"event\":null,\"payload\":{},\"ref\":\"1\"}", 0},
+        {"v1 topic number", BN_VSN_1, "{\"topic\":3,\"event\":\"e\",\"payload\":{},\"ref\":\"1\"}",
+         0},
+        {"v1 event null", BN_VSN_1, "{\"topic\":\"t\",\"event\":null,\"payload\":{},\"ref\":\"1\"}",
+         0},
         {"unknown vsn", (bn_vsn_t)3, "[null,null,\"t\",\"e\",{}]", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -392,10 +407,10 @@ static void test_encode_text(void **state)
     (void)state;
     static const encode_case_t cases[] = {
         /* PROTOCOL.md 2.1, server -> client lines. */
-        {"v2 join reply", BN_VSN_2, BN_OUT_REPLY, "\"3\"", "\"3\"", "room:lobby", NULL, "ok",
-         "{}", "[\"3\",\"3\",\"room:lobby\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
-        {"v2 push reply", BN_VSN_2, BN_OUT_REPLY, "\"3\"", "\"4\"", "room:lobby", NULL, "ok",
-         "{}", "[\"3\",\"4\",\"room:lobby\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
+        {"v2 join reply", BN_VSN_2, BN_OUT_REPLY, "\"3\"", "\"3\"", "room:lobby", NULL, "ok", "{}",
+         "[\"3\",\"3\",\"room:lobby\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
+        {"v2 push reply", BN_VSN_2, BN_OUT_REPLY, "\"3\"", "\"4\"", "room:lobby", NULL, "ok", "{}",
+         "[\"3\",\"4\",\"room:lobby\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
         {"v2 broadcast", BN_VSN_2, BN_OUT_BROADCAST, NULL, NULL, "room:lobby", "new_msg", NULL,
          "{\"body\":\"hi\"}", "[null,null,\"room:lobby\",\"new_msg\",{\"body\":\"hi\"}]"},
         {"v2 broadcast ignores refs", BN_VSN_2, BN_OUT_BROADCAST, "\"3\"", "\"9\"", "room:lobby",
@@ -403,10 +418,10 @@ static void test_encode_text(void **state)
          "[null,null,\"room:lobby\",\"new_msg\",{\"body\":\"hi\"}]"},
         {"v2 channel push", BN_VSN_2, BN_OUT_PUSH, "\"3\"", NULL, "room:lobby", "presence_state",
          NULL, "{}", "[\"3\",null,\"room:lobby\",\"presence_state\",{}]"},
-        {"v2 heartbeat reply", BN_VSN_2, BN_OUT_REPLY, NULL, "\"5\"", "phoenix", NULL, "ok",
-         "{}", "[null,\"5\",\"phoenix\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
-        {"v2 leave reply", BN_VSN_2, BN_OUT_REPLY, "\"3\"", "\"6\"", "room:lobby", NULL, "ok",
-         "{}", "[\"3\",\"6\",\"room:lobby\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
+        {"v2 heartbeat reply", BN_VSN_2, BN_OUT_REPLY, NULL, "\"5\"", "phoenix", NULL, "ok", "{}",
+         "[null,\"5\",\"phoenix\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
+        {"v2 leave reply", BN_VSN_2, BN_OUT_REPLY, "\"3\"", "\"6\"", "room:lobby", NULL, "ok", "{}",
+         "[\"3\",\"6\",\"room:lobby\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
         {"v2 phx_close", BN_VSN_2, BN_OUT_PUSH, "\"3\"", "\"3\"", "room:lobby", "phx_close", NULL,
          "{}", "[\"3\",\"3\",\"room:lobby\",\"phx_close\",{}]"},
         {"v2 phx_error", BN_VSN_2, BN_OUT_PUSH, "\"3\"", "\"3\"", "room:lobby", "phx_error", NULL,
@@ -419,8 +434,8 @@ static void test_encode_text(void **state)
         /* Non-string refs are echoed as the client sent them. */
         {"v2 numeric refs", BN_VSN_2, BN_OUT_REPLY, "1", "22", "t", NULL, "ok", "{}",
          "[1,22,\"t\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
-        {"v2 float/object ref", BN_VSN_2, BN_OUT_REPLY, "{\"a\":[1]}", "2.5", "t", NULL, "ok",
-         "{}", "[{\"a\":[1]},2.5,\"t\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
+        {"v2 float/object ref", BN_VSN_2, BN_OUT_REPLY, "{\"a\":[1]}", "2.5", "t", NULL, "ok", "{}",
+         "[{\"a\":[1]},2.5,\"t\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]"},
         {"v2 nested payload", BN_VSN_2, BN_OUT_PUSH, "\"1\"", NULL, "t", "e", NULL,
          "{\"a\":{\"b\":[1,\"x\",null,true]},\"c\":\"\\u00e9\\n\"}",
          "[\"1\",null,\"t\",\"e\",{\"a\":{\"b\":[1,\"x\",null,true]},\"c\":\"\xc3\xa9\\n\"}]"},
@@ -436,8 +451,8 @@ static void test_encode_text(void **state)
          "{\"body\":\"hi\"}",
          "{\"topic\":\"room:lobby\",\"event\":\"new_msg\",\"payload\":{\"body\":\"hi\"},"
          "\"ref\":null}"},
-        {"v1 phx_close null join_ref", BN_VSN_1, BN_OUT_PUSH, NULL, NULL, "room:lobby",
-         "phx_close", NULL, "{}",
+        {"v1 phx_close null join_ref", BN_VSN_1, BN_OUT_PUSH, NULL, NULL, "room:lobby", "phx_close",
+         NULL, "{}",
          "{\"topic\":\"room:lobby\",\"event\":\"phx_close\",\"payload\":{},\"ref\":null}"},
         {"v1 phx_close with ref", BN_VSN_1, BN_OUT_PUSH, "\"1\"", "\"1\"", "room:lobby",
          "phx_close", NULL, "{}",
@@ -449,8 +464,7 @@ static void test_encode_text(void **state)
         {"escape quotes", BN_VSN_2, BN_OUT_PUSH, "\"a\\\"b\"", NULL, "ro\"om\\1", "e\"v", NULL,
          "{}", "[\"a\\\"b\",null,\"ro\\\"om\\\\1\",\"e\\\"v\",{}]"},
         {"escape controls", BN_VSN_2, BN_OUT_BROADCAST, NULL, NULL, "a\nb\tc\rd\be\ff\x01g\x1f",
-         "e", NULL, "{}",
-         "[null,null,\"a\\nb\\tc\\rd\\be\\ff\\u0001g\\u001F\",\"e\",{}]"},
+         "e", NULL, "{}", "[null,null,\"a\\nb\\tc\\rd\\be\\ff\\u0001g\\u001F\",\"e\",{}]"},
         {"unicode passes through", BN_VSN_2, BN_OUT_BROADCAST, NULL, NULL,
          "room:\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80/x", "e", NULL, "{}",
          "[null,null,\"room:\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80/x\",\"e\",{}]"},
@@ -496,9 +510,8 @@ static void test_roundtrip_echo(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         bn_msg_t m;
         const char *err = NULL;
-        assert_int_equal(bn_ser_decode_text(cases[i].vsn, cases[i].in, strlen(cases[i].in), &m,
-                                            &err),
-                         0);
+        assert_int_equal(
+            bn_ser_decode_text(cases[i].vsn, cases[i].in, strlen(cases[i].in), &m, &err), 0);
         json_t *empty = json_object();
         bn_payload_t p = bn_payload_json(empty);
         bn_out_t o = {.kind = BN_OUT_REPLY,
@@ -600,7 +613,13 @@ static void test_encode_binary(void **state)
                       .status = "ok",
                       .payload = &p};
     expect_body("binary reply", bn_ser_encode(BN_VSN_2, &reply, &err),
-                LIT("\x01\x02\x03\x05\x02" "12" "123" "topic" "ok" "efg"), 1);
+                LIT("\x01\x02\x03\x05\x02"
+                    "12"
+                    "123"
+                    "topic"
+                    "ok"
+                    "efg"),
+                1);
 
     /* Broadcast example: 02 05 05 "topic" "event" 65 66 67; refs never appear. */
     bn_out_t bc = {.kind = BN_OUT_BROADCAST,
@@ -612,26 +631,42 @@ static void test_encode_binary(void **state)
                    .event_len = 5,
                    .payload = &p};
     expect_body("binary broadcast", bn_ser_encode(BN_VSN_2, &bc, &err),
-                LIT("\x02\x05\x05" "topic" "event" "efg"), 1);
+                LIT("\x02\x05\x05"
+                    "topic"
+                    "event"
+                    "efg"),
+                1);
 
     /* Server push: 4-byte header, no ref even when one is given. */
     bn_out_t push = bc;
     push.kind = BN_OUT_PUSH;
     expect_body("binary push", bn_ser_encode(BN_VSN_2, &push, &err),
-                LIT("\x00\x02\x05\x05" "12" "topic" "event" "efg"), 1);
+                LIT("\x00\x02\x05\x05"
+                    "12"
+                    "topic"
+                    "event"
+                    "efg"),
+                1);
 
     /* A nil join_ref is length 0; an empty payload is allowed. */
     bn_payload_t empty = bn_payload_binary(efg, 0);
     push.join_ref = NULL;
     push.payload = &empty;
     expect_body("binary push nil join_ref", bn_ser_encode(BN_VSN_2, &push, &err),
-                LIT("\x00\x00\x05\x05" "topic" "event"), 1);
+                LIT("\x00\x00\x05\x05"
+                    "topic"
+                    "event"),
+                1);
     json_t *jnull = json_null();
     reply.join_ref = jnull;
     reply.ref = NULL;
     reply.status = "error";
     expect_body("binary reply null refs", bn_ser_encode(BN_VSN_2, &reply, &err),
-                LIT("\x01\x00\x00\x05\x05" "topic" "error" "efg"), 1);
+                LIT("\x01\x00\x00\x05\x05"
+                    "topic"
+                    "error"
+                    "efg"),
+                1);
 
     /* Exactly 255 bytes is the maximum that fits. */
     char big[256];
@@ -653,8 +688,8 @@ static void test_encode_binary(void **state)
 static void test_binary_client_roundtrip(void **state)
 {
     (void)state;
-    static const uint8_t in[] = {0x00, 0x02, 0x01, 0x04, 0x03, '1', '0', '9', 'r', 'o', 'o',
-                                 'm', 'm', 's', 'g', 0x00, 0x01, 0x02};
+    static const uint8_t in[] = {0x00, 0x02, 0x01, 0x04, 0x03, '1', '0',  '9',  'r',
+                                 'o',  'o',  'm',  'm',  's',  'g', 0x00, 0x01, 0x02};
     bn_msg_t m;
     const char *err = NULL;
     assert_int_equal(bn_ser_decode_binary(in, sizeof(in), &m, &err), 0);
@@ -666,7 +701,13 @@ static void test_binary_client_roundtrip(void **state)
                   .status = "ok",
                   .payload = &m.payload};
     expect_body("binary echo reply", bn_ser_encode(BN_VSN_2, &o, &err),
-                LIT("\x01\x02\x01\x04\x02" "10" "9" "room" "ok" "\x00\x01\x02"), 1);
+                LIT("\x01\x02\x01\x04\x02"
+                    "10"
+                    "9"
+                    "room"
+                    "ok"
+                    "\x00\x01\x02"),
+                1);
     bn_msg_clear(&m);
 }
 

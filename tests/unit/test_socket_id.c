@@ -119,7 +119,7 @@ static void test_set_id_validation(void **state)
     assert_int_equal(bn_socket_set_id(s, ""), -1);
     assert_int_equal(bn_socket_set_id(s, big), -1);
     big[1024] = '\0';
-    assert_int_equal(bn_socket_set_id(s, big), 0); /* 1024 bytes is the largest */
+    assert_int_equal(bn_socket_set_id(s, big), 0);  /* 1024 bytes is the largest */
     assert_int_equal(bn_socket_set_id(s, "a"), 0);  /* replaced */
     assert_int_equal(bn_socket_set_id(s, NULL), 0); /* cleared */
     assert_null(bn_socket_id(s));
@@ -155,7 +155,7 @@ static void test_expiry_sweep(void **state)
     assert_int_equal(a.closes, 1);
     assert_int_equal(a.close_code, BN_WS_CLOSE_TOKEN_EXPIRED);
     assert_int_equal(bn_server_close_expired(srv, 5000), 0); /* once */
-    assert_int_equal(b.closes, 0);                          /* no expiry: never */
+    assert_int_equal(b.closes, 0);                           /* no expiry: never */
     assert_int_equal(srv->stats.token_expired, 1);
     bn__sock_free(sa);
     bn__sock_free(sb);

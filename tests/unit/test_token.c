@@ -33,8 +33,7 @@ static int setup(void **state)
 
 /* Mints a token by hand: header "." b64(payload) "." b64(HMAC-md(text)).
  * Lets tests cover HS384/HS512 and legacy payloads Bennu never signs. */
-static char *make_token(const char *header, const EVP_MD *md, const uint8_t *payload,
-                        size_t plen)
+static char *make_token(const char *header, const EVP_MD *md, const uint8_t *payload, size_t plen)
 {
     size_t hlen = strlen(header);
     size_t b64p = sodium_base64_ENCODED_LEN(plen, B64);
@@ -47,8 +46,8 @@ static char *make_token(const char *header, const EVP_MD *md, const uint8_t *pay
     size_t text_len = strlen(t);
     uint8_t mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
-    assert_non_null(HMAC(md, g_key.key, sizeof g_key.key, (const unsigned char *)t, text_len, mac,
-                         &mac_len));
+    assert_non_null(
+        HMAC(md, g_key.key, sizeof g_key.key, (const unsigned char *)t, text_len, mac, &mac_len));
     t[text_len] = '.';
     sodium_bin2base64(t + text_len + 1, b64m, mac, mac_len, B64);
     return t;
@@ -328,7 +327,8 @@ static const garbage_t garbage[] = {
      "sfmynty.g2gDYSpuBgAAaOXPiwFiAAFRgA.m7SDXSf3rVdHjrnrb1PRh48trPi839fZKU80GMSVsuo"},
     {"std b64 chars in mac",
      "SFMyNTY.g2gDYSpuBgAAaOXPiwFiAAFRgA.m7SDXSf3rVdHjrnrb1PRh48trPi839fZKU80GMSV+/o"},
-    {"bad b64 mac", "SFMyNTY.g2gDYSpuBgAAaOXPiwFiAAFRgA.m7SDXSf3rVdHjrnrb1PRh48trPi839fZKU80GMSVs!o"},
+    {"bad b64 mac",
+     "SFMyNTY.g2gDYSpuBgAAaOXPiwFiAAFRgA.m7SDXSf3rVdHjrnrb1PRh48trPi839fZKU80GMSVs!o"},
     {"mac length 5 mod 4", "SFMyNTY.g2gDYSpuBgAAaOXPiwFiAAFRgA.m7SDX"},
     {"empty payload and mac", "SFMyNTY.."},
     {"spaces", "SFMyNTY. g2gDYSpuBgAAaOXPiwFiAAFRgA.m7SDXSf3rVdHjrnrb1PRh48trPi839fZKU80GMSVsuo"},
@@ -447,8 +447,9 @@ static void test_legacy_map(void **state)
 {
     (void)state;
     /* %{data: "u1", signed: 1000000} with SMALL_ATOM_UTF8 keys. */
-    const uint8_t ok[] = {131, 116, 0, 0, 0, 2, 119, 4, 'd', 'a', 't', 'a', 109, 0, 0, 0, 2,
-                          'u', '1', 119, 6, 's', 'i', 'g', 'n', 'e', 'd', 98, 0, 0x0f, 0x42, 0x40};
+    const uint8_t ok[] = {131, 116, 0,   0,   0,   2,  119, 4,    'd',  'a', 't',
+                          'a', 109, 0,   0,   0,   2,  'u', '1',  119,  6,   's',
+                          'i', 'g', 'n', 'e', 'd', 98, 0,   0x0f, 0x42, 0x40};
     char *t = make_token("SFMyNTY", EVP_sha256(), ok, sizeof ok);
     json_t *d = NULL;
     assert_int_equal(bn_token_verify(&g_key, t, -1, 1000000 + 5000, &d), BN_TOKEN_OK);
@@ -458,15 +459,16 @@ static void test_legacy_map(void **state)
     free(t);
 
     /* Extra keys are ignored, like an Elixir map pattern; ATOM_EXT keys work too. */
-    const uint8_t extra[] = {131, 116, 0, 0, 0, 3, 100, 0, 1, 'x', 97, 1, 100, 0, 6, 's', 'i',
-                             'g', 'n', 'e', 'd', 97, 5, 100, 0, 4, 'd', 'a', 't', 'a', 97, 9};
+    const uint8_t extra[] = {131, 116, 0, 0, 0,   3,   100, 0,   1,   'x', 97,
+                             1,   100, 0, 6, 's', 'i', 'g', 'n', 'e', 'd', 97,
+                             5,   100, 0, 4, 'd', 'a', 't', 'a', 97,  9};
     t = make_token("SFMyNTY", EVP_sha256(), extra, sizeof extra);
     assert_int_equal(verify_int(t, -1, 5, 9), BN_TOKEN_OK);
     free(t);
 
     /* Binary keys are not the atoms Phoenix matched on. */
-    const uint8_t bin_keys[] = {131, 116, 0, 0, 0, 2, 109, 0, 0, 0, 4, 'd', 'a', 't', 'a', 97, 1,
-                                109, 0, 0, 0, 6, 's', 'i', 'g', 'n', 'e', 'd', 97, 5};
+    const uint8_t bin_keys[] = {131, 116, 0,   0, 0, 2, 109, 0,   0,   0,   4,   'd', 'a', 't', 'a',
+                                97,  1,   109, 0, 0, 0, 6,   's', 'i', 'g', 'n', 'e', 'd', 97,  5};
     t = make_token("SFMyNTY", EVP_sha256(), bin_keys, sizeof bin_keys);
     assert_int_equal(verify_int(t, -1, 5, 1), BN_TOKEN_INVALID);
     free(t);
@@ -478,8 +480,9 @@ static void test_legacy_map(void **state)
     free(t);
 
     /* signed must be an integer. */
-    const uint8_t str_signed[] = {131, 116, 0, 0, 0, 2, 119, 4, 'd', 'a', 't', 'a', 97, 1, 119, 6,
-                                  's', 'i', 'g', 'n', 'e', 'd', 109, 0, 0, 0, 1, '5'};
+    const uint8_t str_signed[] = {131, 116, 0,   0, 0,   2, 119, 4,   'd', 'a',
+                                  't', 'a', 97,  1, 119, 6, 's', 'i', 'g', 'n',
+                                  'e', 'd', 109, 0, 0,   0, 1,   '5'};
     t = make_token("SFMyNTY", EVP_sha256(), str_signed, sizeof str_signed);
     assert_int_equal(verify_int(t, -1, 5, 1), BN_TOKEN_INVALID);
     free(t);

@@ -17,14 +17,14 @@
 static const struct {
     const char *name;
     const char *in;
-    int want;          /* after the whole input (and EOF when eof) */
+    int want; /* after the whole input (and EOF when eof) */
     bool eof;
     int status;
     const char *body;
     bool keep_alive;
 } resp_cases[] = {
-    {"content-length", "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"ok\":true}", BN_WH_RESP_DONE,
-     false, 200, "{\"ok\":true}", true},
+    {"content-length", "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"ok\":true}",
+     BN_WH_RESP_DONE, false, 200, "{\"ok\":true}", true},
     {"chunked (node)",
      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\n"
      "Transfer-Encoding: chunked\r\n\r\nb\r\n{\"ok\":true}\r\n0\r\n\r\n",
@@ -97,8 +97,9 @@ static const struct {
     {"truncated body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", true, BN_WH_RESP_GARBAGE},
     {"bytes after", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}XYZ", false, BN_WH_RESP_GARBAGE},
     {"100 continue", "HTTP/1.1 100 Continue\r\n\r\n", false, BN_WH_RESP_GARBAGE},
-    {"too large body", "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
-                       "0123456789012345678901234567890123456789",
+    {"too large body",
+     "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
+     "0123456789012345678901234567890123456789",
      false, BN_WH_RESP_TOO_LARGE},
     {"bad status line", "HTTP/1.1 abc OK\r\n\r\n", false, BN_WH_RESP_GARBAGE},
 };

@@ -194,7 +194,6 @@ static void test_idle_ring_released(void **state)
 
 /* ---------------------------------------------------------------- slow consumer */
 
-
 static bool one_connection(void *ud)
 {
     return srv_stat(ud, "connections") == 1;

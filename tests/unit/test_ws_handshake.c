@@ -51,7 +51,10 @@ typedef struct {
     size_t len; /* bytes of key passed */
 } bad_case_t;
 
-#define BAD(name, k) {name, k, sizeof(k) - 1}
+#define BAD(name, k)           \
+    {                          \
+        name, k, sizeof(k) - 1 \
+    }
 
 static const bad_case_t bad_cases[] = {
     BAD("empty", ""),

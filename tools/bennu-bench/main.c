@@ -14,11 +14,13 @@ static void print_table(const char *mode, json_t *res)
     printf("bennu-bench %s\n", mode);
     const char *key;
     json_t *v;
-    json_object_foreach(res, key, v) {
+    json_object_foreach(res, key, v)
+    {
         if (json_is_object(v)) {
             const char *k2;
             json_t *v2;
-            json_object_foreach(v, k2, v2) {
+            json_object_foreach(v, k2, v2)
+            {
                 if (json_is_array(v2)) {
                     continue;
                 }

@@ -48,8 +48,8 @@ static void ch_joined(bnb_run_t *r, bnb_sock_t *s, int ok)
         return;
     }
     char buf[512];
-    size_t n = bnb_phx_frame(buf, sizeof(buf), 1, s->next_ref++, r->topics[s->topic], "phx_leave",
-                             "{}");
+    size_t n =
+        bnb_phx_frame(buf, sizeof(buf), 1, s->next_ref++, r->topics[s->topic], "phx_leave", "{}");
     bnb_conn_send_text(&s->conn, buf, n);
 }
 

@@ -98,10 +98,9 @@ int bnb_mode_conns(const bnb_config_t *cfg, json_t *res)
     if (rss0 >= 0 && rss1 >= 0) {
         json_object_set_new(res, "server_rss_before_kb", json_integer(rss0));
         json_object_set_new(res, "server_rss_after_kb", json_integer(rss1));
-        json_object_set_new(res, "server_bytes_per_socket",
-                            json_real(c->run.dial_ok ? (double)(rss1 - rss0) * 1024.0 /
-                                                           c->run.dial_ok
-                                                     : 0));
+        json_object_set_new(
+            res, "server_bytes_per_socket",
+            json_real(c->run.dial_ok ? (double)(rss1 - rss0) * 1024.0 / c->run.dial_ok : 0));
     }
     json_object_set_new(res, "bench_cpu_pct",
                         json_real(100.0 * (u1 - u0 + s1 - s0) / cfg->duration));

@@ -42,7 +42,7 @@ typedef struct {
     const bnb_config_t *cfg;
     uint32_t S;
     uint32_t P;
-    uint32_t PT; /* publishers tracked: P, or --listen-pubs */
+    uint32_t PT;        /* publishers tracked: P, or --listen-pubs */
     uint64_t *ext_next; /* --listen-pubs: highest sequence seen + 1, per publisher */
     int first_seen;     /* --listen-pubs: a message arrived */
     bcast_t *bc;
@@ -124,8 +124,7 @@ static void on_rate(uv_timer_t *t)
         }
         for (uint64_t k = 0; k < due; k++) {
             size_t n = bnb_phx_new_msg(f->scratch, f->scratch_cap, 1, s->next_ref++,
-                                       f->run.topics[s->topic], f->cfg->body_size, j, p->seq,
-                                       now);
+                                       f->run.topics[s->topic], f->cfg->body_size, j, p->seq, now);
             bnb_conn_queue(&s->conn, BNB_WS_OP_TEXT, f->scratch, n);
             p->seq++;
             p->inflight++;
@@ -283,8 +282,8 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
     f->lat = malloc(sizeof(*f->lat));
     f->scratch_cap = (size_t)cfg->body_size + 512;
     f->scratch = malloc(f->scratch_cap);
-    if (f->track == NULL || f->pubs == NULL || f->ext_next == NULL || f->recv_per_topic == NULL || f->lat == NULL ||
-        f->scratch == NULL) {
+    if (f->track == NULL || f->pubs == NULL || f->ext_next == NULL || f->recv_per_topic == NULL ||
+        f->lat == NULL || f->scratch == NULL) {
         abort();
     }
     bnb_hist_init(f->lat);
@@ -299,10 +298,9 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
     int failed = 0;
     bnb_run_dial(&f->run);
     bnb_run_heartbeat_start(&f->run);
-    if (!bnb_run_until(&f->run, &f->setup_done, cfg->connect_timeout) ||
-        f->run.dial_ok != n) {
-        fprintf(stderr, "bennu-bench: setup failed: %u of %u sockets joined%s%s\n",
-                f->run.dial_ok, n, f->run.first_err ? "; first error: " : " before the timeout",
+    if (!bnb_run_until(&f->run, &f->setup_done, cfg->connect_timeout) || f->run.dial_ok != n) {
+        fprintf(stderr, "bennu-bench: setup failed: %u of %u sockets joined%s%s\n", f->run.dial_ok,
+                n, f->run.first_err ? "; first error: " : " before the timeout",
                 f->run.first_err ? f->run.first_err_text : "");
         failed = 1;
     }
@@ -411,7 +409,8 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
     json_object_set_new(res, "bench_sys_s", json_real(s1 - s0));
     if (srv0 >= 0 && srv1 >= 0) {
         json_object_set_new(res, "server_cpu_s", json_real(srv1 - srv0));
-        json_object_set_new(res, "server_cpu_pct", json_real(secs > 0 ? 100.0 * (srv1 - srv0) / secs : 0));
+        json_object_set_new(res, "server_cpu_pct",
+                            json_real(secs > 0 ? 100.0 * (srv1 - srv0) / secs : 0));
         json_object_set_new(res, "server_ns_per_delivery",
                             json_real(f->deliveries_measured
                                           ? (srv1 - srv0) * 1e9 / (double)f->deliveries_measured
@@ -423,18 +422,18 @@ int bnb_mode_fanout(const bnb_config_t *cfg, json_t *res)
     if (f->P == 0) {
         json_object_set_new(res, "listen_pubs", json_integer(f->PT));
     } else {
-        json_object_set_new(res, "measure_seqs",
-                            json_pack("[I, I]", (json_int_t)f->measure_seq0,
-                                      (json_int_t)f->measure_seq1));
+        json_object_set_new(
+            res, "measure_seqs",
+            json_pack("[I, I]", (json_int_t)f->measure_seq0, (json_int_t)f->measure_seq1));
     }
     /* Publisher 0's broadcasts: [sequence, sockets reached, last arrival
      * in us after the send]; merged over processes by tools/bench. */
     json_t *bcs = json_array();
     for (size_t i = 0; i < f->bc_cap; i++) {
         if (f->bc[i].count > 0) {
-            json_array_append_new(bcs, json_pack("[I, I, I]", (json_int_t)i,
-                                                 (json_int_t)f->bc[i].count,
-                                                 (json_int_t)(f->bc[i].last_ns / 1000)));
+            json_array_append_new(bcs,
+                                  json_pack("[I, I, I]", (json_int_t)i, (json_int_t)f->bc[i].count,
+                                            (json_int_t)(f->bc[i].last_ns / 1000)));
         }
     }
     json_object_set_new(res, "broadcasts", bcs);

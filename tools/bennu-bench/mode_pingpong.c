@@ -109,8 +109,8 @@ int bnb_mode_pingpong(const bnb_config_t *cfg, json_t *res)
     bnb_run_heartbeat_start(&p->run);
     if (!bnb_run_until(&p->run, &p->setup_done, cfg->connect_timeout) ||
         p->run.dial_ok != cfg->conns) {
-        fprintf(stderr, "bennu-bench: setup failed: %u of %u sockets joined%s%s\n",
-                p->run.dial_ok, cfg->conns, p->run.first_err ? "; first error: " : "",
+        fprintf(stderr, "bennu-bench: setup failed: %u of %u sockets joined%s%s\n", p->run.dial_ok,
+                cfg->conns, p->run.first_err ? "; first error: " : "",
                 p->run.first_err ? p->run.first_err_text : "");
         failed = 1;
     }

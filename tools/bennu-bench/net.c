@@ -267,8 +267,9 @@ static void handshake_read(bnb_conn_t *c, const char *data, size_t len)
         return;
     }
     if (rc < 0) {
-        bnb_conn_close(c, rc, rc == BNB_WS_E_HS_STATUS ? "upgrade refused (HTTP status not 101)"
-                                                        : bnb_ws_strerror(rc),
+        bnb_conn_close(c, rc,
+                       rc == BNB_WS_E_HS_STATUS ? "upgrade refused (HTTP status not 101)"
+                                                : bnb_ws_strerror(rc),
                        0);
         return;
     }
@@ -320,8 +321,8 @@ static void on_connect(uv_connect_t *req, int status)
     bnb_ws_key_make(key, &c->net->rng);
     bnb_ws_accept_for(key, c->accept);
     bnb_wreq_t *w = wreq_get(c->net, 2048);
-    w->len = bnb_ws_handshake_request((char *)w->buf, w->cap, c->net->cfg->host,
-                                      c->net->cfg->port, c->net->path_q, key);
+    w->len = bnb_ws_handshake_request((char *)w->buf, w->cap, c->net->cfg->host, c->net->cfg->port,
+                                      c->net->path_q, key);
     c->hs = malloc(BNB_WS_HS_MAX + 1);
     if (c->hs == NULL) {
         abort();

@@ -9,12 +9,12 @@
 #include <stdint.h>
 
 /* Events bennu-bench tells apart; everything else is BNB_PHX_EV_OTHER. */
-#define BNB_PHX_EVENT_MAP(X)                    \
-    X(BNB_PHX_EV_OTHER, "")                     \
-    X(BNB_PHX_EV_REPLY, "phx_reply")            \
-    X(BNB_PHX_EV_NEW_MSG, "new_msg")            \
-    X(BNB_PHX_EV_CLOSE, "phx_close")            \
-    X(BNB_PHX_EV_ERROR, "phx_error")            \
+#define BNB_PHX_EVENT_MAP(X)                       \
+    X(BNB_PHX_EV_OTHER, "")                        \
+    X(BNB_PHX_EV_REPLY, "phx_reply")               \
+    X(BNB_PHX_EV_NEW_MSG, "new_msg")               \
+    X(BNB_PHX_EV_CLOSE, "phx_close")               \
+    X(BNB_PHX_EV_ERROR, "phx_error")               \
     X(BNB_PHX_EV_PRESENCE_STATE, "presence_state") \
     X(BNB_PHX_EV_PRESENCE_DIFF, "presence_diff")
 
@@ -33,7 +33,7 @@ typedef struct bnb_phx_in_s {
     uint64_t join_ref; /* likewise */
     const char *topic;
     size_t topic_len;
-    int status_ok; /* replies: 1 if "status":"ok" */
+    int status_ok;    /* replies: 1 if "status":"ok" */
     const char *body; /* new_msg: contents of "body":"..." (raw, unescaped), else NULL */
     size_t body_len;
 } bnb_phx_in_t;

@@ -70,8 +70,8 @@ static void on_text(bnb_conn_t *c, const char *data, size_t len, uint64_t now)
                 s->failed = 1;
                 record_err(r, -1, "join refused");
                 if (r->first_err == -1) {
-                    snprintf(r->first_err_text, sizeof(r->first_err_text),
-                             "join refused: %.*s", (int)(len > 150 ? 150 : len), data);
+                    snprintf(r->first_err_text, sizeof(r->first_err_text), "join refused: %.*s",
+                             (int)(len > 150 ? 150 : len), data);
                 }
                 bnb_conn_close(c, 0, "join refused", 1);
                 dial_done(r, s, 0);
@@ -113,8 +113,8 @@ static void on_close(bnb_conn_t *c, int err, const char *why)
     r->ops->closed(r, s, err, why);
 }
 
-int bnb_run_init(bnb_run_t *r, uv_loop_t *loop, bnb_net_t *net, const bnb_config_t *cfg,
-                 uint32_t n, const bnb_mode_ops_t *ops, void *mode)
+int bnb_run_init(bnb_run_t *r, uv_loop_t *loop, bnb_net_t *net, const bnb_config_t *cfg, uint32_t n,
+                 const bnb_mode_ops_t *ops, void *mode)
 {
     memset(r, 0, sizeof(*r));
     r->cfg = cfg;
@@ -312,8 +312,8 @@ double bnb_proc_cpu(int pid)
     unsigned long long utime = 0;
     unsigned long long stime = 0;
     /* After ')': state(3) ... utime is field 14, stime 15. */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-               &stime) != 2) {
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+        2) {
         return -1;
     }
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
@@ -378,7 +378,7 @@ void bnb_json_latency(json_t *obj, const char *key, const bnb_hist_t *h)
     }
     json_object_set_new(l, "max", json_real((double)h->max / 1e3 * (h->count > 0)));
     /* A percentile spectrum for plotting the distribution. */
-    static const double spectrum[] = {0,    0.1,  0.25,  0.5,    0.75,    0.9,  0.95,
+    static const double spectrum[] = {0,    0.1,   0.25,  0.5,    0.75,   0.9, 0.95,
                                       0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0};
     json_t *arr = json_array();
     for (size_t i = 0; i < sizeof(spectrum) / sizeof(spectrum[0]); i++) {

@@ -17,11 +17,11 @@
  * indexed by bnb_conn_t.id for anything else. */
 typedef struct bnb_sock_s {
     bnb_conn_t conn;
-    uint32_t topic;   /* index into the topic list */
+    uint32_t topic; /* index into the topic list */
     uint8_t joined;
     uint8_t failed;
     uint8_t expect_close; /* the mode closes it on purpose: not a failure */
-    uint64_t next_ref; /* refs 1 is the join; later pushes count up from 2 */
+    uint64_t next_ref;    /* refs 1 is the join; later pushes count up from 2 */
 } bnb_sock_t;
 
 typedef struct bnb_run_s bnb_run_t;
@@ -70,8 +70,8 @@ struct bnb_run_s {
 };
 
 /* Sets up r for n sockets; the socket array is allocated here. */
-int bnb_run_init(bnb_run_t *r, uv_loop_t *loop, bnb_net_t *net, const bnb_config_t *cfg,
-                 uint32_t n, const bnb_mode_ops_t *ops, void *mode);
+int bnb_run_init(bnb_run_t *r, uv_loop_t *loop, bnb_net_t *net, const bnb_config_t *cfg, uint32_t n,
+                 const bnb_mode_ops_t *ops, void *mode);
 void bnb_run_free(bnb_run_t *r);
 
 /* Topic index for the i-th subscriber-like socket. */

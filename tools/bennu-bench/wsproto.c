@@ -72,8 +72,8 @@ void bnb_ws_accept_for(const char *key, char accept[29])
     EVP_EncodeBlock((unsigned char *)accept, digest, SHA_DIGEST_LENGTH);
 }
 
-size_t bnb_ws_handshake_request(char *out, size_t cap, const char *host, int port,
-                                const char *path, const char *key)
+size_t bnb_ws_handshake_request(char *out, size_t cap, const char *host, int port, const char *path,
+                                const char *key)
 {
     int n = snprintf(out, cap,
                      "GET %s HTTP/1.1\r\n"

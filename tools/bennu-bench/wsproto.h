@@ -23,11 +23,11 @@
     X(BNB_WS_E_MASKED, -1, "server frame is masked")                              \
     X(BNB_WS_E_RSV, -2, "reserved bits set")                                      \
     X(BNB_WS_E_OPCODE, -3, "unknown opcode")                                      \
-    X(BNB_WS_E_CONTROL, -4, "control frame fragmented or longer than 125 bytes") \
+    X(BNB_WS_E_CONTROL, -4, "control frame fragmented or longer than 125 bytes")  \
     X(BNB_WS_E_CONT, -5, "continuation frame without a message in progress")      \
-    X(BNB_WS_E_FRAG, -6, "new data frame inside a fragmented message")           \
-    X(BNB_WS_E_TOO_BIG, -7, "message longer than the configured maximum")        \
-    X(BNB_WS_E_LENGTH, -8, "payload length not minimally encoded or too large")  \
+    X(BNB_WS_E_FRAG, -6, "new data frame inside a fragmented message")            \
+    X(BNB_WS_E_TOO_BIG, -7, "message longer than the configured maximum")         \
+    X(BNB_WS_E_LENGTH, -8, "payload length not minimally encoded or too large")   \
     X(BNB_WS_E_HS_STATUS, -20, "handshake status is not 101")                     \
     X(BNB_WS_E_HS_UPGRADE, -21, "handshake lacks Upgrade: websocket")             \
     X(BNB_WS_E_HS_ACCEPT, -22, "handshake Sec-WebSocket-Accept missing or wrong") \
@@ -58,8 +58,8 @@ void bnb_ws_accept_for(const char *key, char accept[29]);
 
 /* Writes the HTTP upgrade request for host:port path (path includes any
  * query). Returns the length written, or 0 if cap is too small. */
-size_t bnb_ws_handshake_request(char *out, size_t cap, const char *host, int port,
-                                const char *path, const char *key);
+size_t bnb_ws_handshake_request(char *out, size_t cap, const char *host, int port, const char *path,
+                                const char *key);
 
 /* Examines the first len bytes received on a fresh connection. Returns 0
  * when the header block is not complete yet, 1 when it is complete and

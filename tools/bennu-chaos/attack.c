@@ -75,7 +75,8 @@ int bnc_tamper_arm(bnc_tamper_t *t, bnc_tamper_kind_t kind, const bnc_ftrack_t *
         break;
     case BNC_TAMPER_GARBAGE:
     case BNC_TAMPER_SHORT:
-        len = kind == BNC_TAMPER_GARBAGE ? 17 + bnc_rng_below(rng, 284) : 1 + bnc_rng_below(rng, 15);
+        len =
+            kind == BNC_TAMPER_GARBAGE ? 17 + bnc_rng_below(rng, 284) : 1 + bnc_rng_below(rng, 15);
         put_be32(t->inject, len);
         random_bytes(t->inject + 4, len, rng);
         t->inject_len = 4 + (size_t)len;

@@ -23,7 +23,7 @@
  * earlier one, under other keys) and any made-up body fail to open; a zero
  * length is not a frame; a length over the limit is refused before the
  * body arrives. */
-#define BNC_TAMPER_MAP(X)                                                                     \
+#define BNC_TAMPER_MAP(X)                                                                      \
     X(BNC_TAMPER_FLIP, "flip", "decrypt_failed")             /* one bit of a frame body */     \
     X(BNC_TAMPER_REPLAY, "replay", "decrypt_failed")         /* the last frame, again */       \
     X(BNC_TAMPER_REPLAY_OLD, "replay_old", "decrypt_failed") /* a frame of an earlier conn. */ \
@@ -48,9 +48,9 @@ const char *bnc_tamper_expect(bnc_tamper_kind_t k);
 
 typedef struct bnc_ftrack_s {
     /* read-only */
-    uint64_t frames;                    /* complete frames seen */
+    uint64_t frames;                     /* complete frames seen */
     uint8_t last[4 + BNC_FRAME_REC_MAX]; /* the last complete frame that fitted, prefix included */
-    size_t last_len;                    /* 0 = none yet */
+    size_t last_len;                     /* 0 = none yet */
     /* private */
     uint8_t hdr[4];
     unsigned hdr_have;
@@ -67,9 +67,9 @@ void bnc_ftrack_init(bnc_ftrack_t *tr);
 typedef struct bnc_tamper_s {
     /* read-only */
     bnc_tamper_kind_t kind;
-    bool armed;     /* waiting for its chance */
-    bool done;      /* applied */
-    uint64_t frame; /* flip: index of the frame changed; injection: frames before it */
+    bool armed;      /* waiting for its chance */
+    bool done;       /* applied */
+    uint64_t frame;  /* flip: index of the frame changed; injection: frames before it */
     uint32_t detail; /* flip: body offset; injection: bytes injected */
     /* private */
     bool victim; /* flip: the current frame is the one */

@@ -27,8 +27,8 @@ bool bnc_loss_allowed(bnc_loss_t l)
     return (unsigned)l < BNC_LOSS_COUNT && loss_ok[l];
 }
 
-bnc_loss_t bnc_loss_classify(const bnc_window_t *w, size_t n, const bnc_grace_t *g,
-                             int pub_node, int sub_node, uint64_t sent_ms, uint64_t sub_join_ms)
+bnc_loss_t bnc_loss_classify(const bnc_window_t *w, size_t n, const bnc_grace_t *g, int pub_node,
+                             int sub_node, uint64_t sent_ms, uint64_t sub_join_ms)
 {
     for (size_t i = 0; i < n; i++) {
         if (!bnc_fault_separates(&w[i].fault, pub_node, sub_node)) {
@@ -221,8 +221,8 @@ void bnc_ledger_flow(const bnc_ledger_t *l, int pub_node, int sub_node, uint64_t
 }
 
 void bnc_ledger_tally(const bnc_ledger_t *l, const bnc_window_t *w, size_t n_windows,
-                      const bnc_grace_t *g, bnc_tally_t *out, uint64_t *lost_at,
-                      size_t n_buckets, uint64_t bucket_ms)
+                      const bnc_grace_t *g, bnc_tally_t *out, uint64_t *lost_at, size_t n_buckets,
+                      uint64_t bucket_ms)
 {
     memset(out, 0, sizeof(*out));
     out->unknown = l->unknown;

@@ -15,9 +15,9 @@
 #include "fault.h"
 
 /* How a copy a subscriber should have received but did not is judged. */
-#define BNC_LOSS_MAP(X)                                                            \
-    X(BNC_LOSS_FAULT, "in_fault_window", 1)   /* publisher and subscriber separated */ \
-    X(BNC_LOSS_REJOIN, "subscriber_rejoining", 1) /* sub had just (re)joined */        \
+#define BNC_LOSS_MAP(X)                                                                    \
+    X(BNC_LOSS_FAULT, "in_fault_window", 1)       /* publisher and subscriber separated */ \
+    X(BNC_LOSS_REJOIN, "subscriber_rejoining", 1) /* sub had just (re)joined */            \
     X(BNC_LOSS_UNEXPLAINED, "unexplained", 0)
 
 typedef enum {
@@ -47,8 +47,8 @@ typedef struct bnc_grace_s {
 
 /* Classifies the loss of a message sent at sent_ms by a client on node
  * pub_node to a subscriber on sub_node that joined at sub_join_ms. */
-bnc_loss_t bnc_loss_classify(const bnc_window_t *w, size_t n, const bnc_grace_t *g,
-                             int pub_node, int sub_node, uint64_t sent_ms, uint64_t sub_join_ms);
+bnc_loss_t bnc_loss_classify(const bnc_window_t *w, size_t n, const bnc_grace_t *g, int pub_node,
+                             int sub_node, uint64_t sent_ms, uint64_t sub_join_ms);
 
 /* ---- ledger ---- */
 
@@ -74,7 +74,7 @@ typedef struct bnc_ledger_s {
     uint64_t **sent_ms; /* [client][seq] send time; seq starts at 1 */
     size_t *sent_cap;
     uint64_t *last_seq;
-    bnc_pair_t *pairs; /* [sub * n_clients + pub] */
+    bnc_pair_t *pairs;   /* [sub * n_clients + pub] */
     bnc_span_t **joined; /* per client, the spans it was joined */
     size_t *n_joined;
     uint64_t unknown; /* copies naming a publisher or seq never sent */
@@ -96,9 +96,9 @@ void bnc_ledger_left(bnc_ledger_t *l, size_t sub, uint64_t now_ms);
 
 typedef struct bnc_tally_s {
     uint64_t sent;
-    uint64_t expected;   /* (message, subscriber joined when it was sent) */
-    uint64_t delivered;  /* distinct expected copies received */
-    uint64_t extra;      /* distinct copies received by subscribers not joined at send time */
+    uint64_t expected;  /* (message, subscriber joined when it was sent) */
+    uint64_t delivered; /* distinct expected copies received */
+    uint64_t extra;     /* distinct copies received by subscribers not joined at send time */
     uint64_t dups;
     uint64_t reordered;
     uint64_t unknown;
@@ -125,8 +125,8 @@ void bnc_ledger_flow(const bnc_ledger_t *l, int pub_node, int sub_node, uint64_t
  * lost_at, if not NULL, receives per-bucket counts of unexplained+allowed
  * losses by send time (bucket_ms wide, n_buckets long). */
 void bnc_ledger_tally(const bnc_ledger_t *l, const bnc_window_t *w, size_t n_windows,
-                      const bnc_grace_t *g, bnc_tally_t *out, uint64_t *lost_at,
-                      size_t n_buckets, uint64_t bucket_ms);
+                      const bnc_grace_t *g, bnc_tally_t *out, uint64_t *lost_at, size_t n_buckets,
+                      uint64_t bucket_ms);
 
 /* 1 when the binary at path was built with a sanitizer (ASan, UBSan, ...):
  * without one, "no sanitizer reports" cannot be checked. */

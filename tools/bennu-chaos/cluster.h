@@ -45,16 +45,16 @@ typedef struct bnc_node_s {
     char name[64];
     int http_port;
     int mesh_port;
-    int pid;        /* 0 when not running */
+    int pid; /* 0 when not running */
     int paused;
-    int listening;  /* the current process logged event=listening */
+    int listening;      /* the current process logged event=listening */
     uint64_t listen_ms; /* when it did */
     int starts;
     uint64_t rss_start_kb;
     uint64_t rss_end_kb;
     int sanitizer_lines;
-    uint64_t lines;          /* log lines so far */
-    unsigned name_clashes;   /* mesh_name_clash lines */
+    uint64_t lines;        /* log lines so far */
+    unsigned name_clashes; /* mesh_name_clash lines */
     uint64_t first_name_clash_ms;
     unsigned preauth_summaries; /* mesh_preauth_summary lines, and their sums */
     uint64_t pa_accepted;

@@ -83,8 +83,7 @@ bool bnc_converged(size_t n, const char *const *names, json_t *const *members,
             }
             if (!same_topics(json_object_get(peers, names[j]),
                              json_object_get(groups[j], "local"))) {
-                return say(why, why_cap, "%s disagrees with %s on its groups", names[i],
-                           names[j]);
+                return say(why, why_cap, "%s disagrees with %s on its groups", names[i], names[j]);
             }
         }
     }

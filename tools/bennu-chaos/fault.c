@@ -114,8 +114,7 @@ bnc_admit_t bnc_flow_admit(const bnc_flow_t *fwd, const bnc_flow_t *back)
     return BNC_ADMIT_CONNECT;
 }
 
-uint64_t bnc_pace_due(bnc_pace_t *p, const bnc_flow_t *f, uint64_t arrival_ms, size_t len,
-                      double r)
+uint64_t bnc_pace_due(bnc_pace_t *p, const bnc_flow_t *f, uint64_t arrival_ms, size_t len, double r)
 {
     double due = (double)arrival_ms + (double)f->latency_ms + r * (double)f->jitter_ms;
     if (due < (double)p->last_due_ms) {

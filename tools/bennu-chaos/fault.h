@@ -66,9 +66,9 @@ typedef struct bnc_fault_s {
     bnc_fault_kind_t kind;
     uint32_t a_mask;
     uint32_t b_mask;
-    bool oneway;         /* partition: only a->b bytes are withheld */
-    uint32_t latency_ms; /* latency: added one-way delay */
-    uint32_t jitter_ms;  /* latency: extra uniform 0..jitter delay per chunk */
+    bool oneway;             /* partition: only a->b bytes are withheld */
+    uint32_t latency_ms;     /* latency: added one-way delay */
+    uint32_t jitter_ms;      /* latency: extra uniform 0..jitter delay per chunk */
     uint32_t bw_bytes_per_s; /* bandwidth: limit per flow */
     uint32_t conns;          /* flood: connections held */
     uint64_t start_ms;
@@ -85,8 +85,8 @@ bool bnc_fault_separates(const bnc_fault_t *f, int x, int y);
 
 /* What a proxy does with one flow, derived from the active faults. */
 typedef struct bnc_flow_s {
-    bool reject;      /* new connections are reset at once, existing ones were reset */
-    bool held;        /* bytes are withheld (not lost) until the fault ends */
+    bool reject; /* new connections are reset at once, existing ones were reset */
+    bool held;   /* bytes are withheld (not lost) until the fault ends */
     uint32_t latency_ms;
     uint32_t jitter_ms;
     uint32_t bw_bytes_per_s; /* 0 = unlimited */

@@ -177,7 +177,8 @@ static void http_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     bnc_flood_t *f = h->data;
-    *buf = uv_buf_init(f->http_buf + f->http_len, (unsigned)(sizeof(f->http_buf) - 1 - f->http_len));
+    *buf =
+        uv_buf_init(f->http_buf + f->http_len, (unsigned)(sizeof(f->http_buf) - 1 - f->http_len));
 }
 
 static void http_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -185,7 +186,8 @@ static void http_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     bnc_flood_t *f = s->data;
     if (nread < 0) {
-        http_finish(f, 0, nread == UV_EOF ? "closed before a status line" : uv_err_name((int)nread));
+        http_finish(f, 0,
+                    nread == UV_EOF ? "closed before a status line" : uv_err_name((int)nread));
         return;
     }
     f->http_len += (size_t)nread;
@@ -218,7 +220,8 @@ static void http_connected(uv_connect_t *req, int status)
         }
         return;
     }
-    static const char get[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    static const char get[] =
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)get, sizeof(get) - 1);
     f->http_wreq.data = f;
     uv_read_start((uv_stream_t *)&f->http, http_alloc, http_read);
@@ -283,8 +286,8 @@ static void tick(uv_timer_t *t)
     }
 }
 
-int bnc_flood_start(bnc_flood_t *f, uv_loop_t *loop, int mesh_port, int http_port,
-                    unsigned target, uint64_t seed, uint64_t (*now)(void *), void *now_ud)
+int bnc_flood_start(bnc_flood_t *f, uv_loop_t *loop, int mesh_port, int http_port, unsigned target,
+                    uint64_t seed, uint64_t (*now)(void *), void *now_ud)
 {
     memset(f, 0, sizeof(*f));
     f->loop = loop;

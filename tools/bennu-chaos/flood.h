@@ -31,8 +31,8 @@ typedef struct bnc_flood_conn_s bnc_flood_conn_t;
 typedef struct bnc_flood_s {
     /* read-only */
     unsigned target;
-    uint64_t attempts;       /* connects started */
-    uint64_t established;    /* connects that succeeded */
+    uint64_t attempts;    /* connects started */
+    uint64_t established; /* connects that succeeded */
     uint64_t connect_failed;
     uint64_t hellos;         /* Hellos written */
     uint64_t closed_by_node; /* established connections the node ended */
@@ -40,8 +40,8 @@ typedef struct bnc_flood_s {
     unsigned open;           /* established and not yet closed */
     unsigned max_open;
     unsigned max_open_settled; /* the largest `open` from the end of the burst + settle on */
-    uint64_t burst_done_ms;  /* 0 while the first `target` connects are being made */
-    int bind_failed;         /* the source addresses could not be used: 127.0.0.1 instead */
+    uint64_t burst_done_ms;    /* 0 while the first `target` connects are being made */
+    int bind_failed;           /* the source addresses could not be used: 127.0.0.1 instead */
     uint64_t http_probes;
     uint64_t http_ok;
     uint64_t http_max_ms;
@@ -74,8 +74,8 @@ typedef struct bnc_flood_s {
 /* Starts flooding 127.0.0.1:mesh_port with target connections and probing
  * 127.0.0.1:http_port. now_ms is the clock of burst_done_ms. Returns 0 or a
  * negative libuv code. */
-int bnc_flood_start(bnc_flood_t *f, uv_loop_t *loop, int mesh_port, int http_port,
-                    unsigned target, uint64_t seed, uint64_t (*now_ms)(void *), void *now_ud);
+int bnc_flood_start(bnc_flood_t *f, uv_loop_t *loop, int mesh_port, int http_port, unsigned target,
+                    uint64_t seed, uint64_t (*now_ms)(void *), void *now_ud);
 
 /* Closes every connection; cb runs once all handles are closed (at once if
  * the flood never started). The counters stay readable. Idempotent: a second

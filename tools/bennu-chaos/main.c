@@ -141,9 +141,8 @@ static int parse(int argc, char **argv, bnc_opts_t *o)
                 bnc_scenario_name(o->scenario));
         return -1;
     }
-    if (o->mode == BNC_MODE_NETNS &&
-        (o->scenario == BNC_SC_DUPLICATE_NAME || o->scenario == BNC_SC_MITM ||
-         o->scenario == BNC_SC_FLOOD)) {
+    if (o->mode == BNC_MODE_NETNS && (o->scenario == BNC_SC_DUPLICATE_NAME ||
+                                      o->scenario == BNC_SC_MITM || o->scenario == BNC_SC_FLOOD)) {
         /* The attacker sits in the proxies, the impostor and the flood
          * reach the nodes on loopback. */
         fprintf(stderr, "bennu-chaos: %s runs in proxy mode only\n",

@@ -152,11 +152,12 @@ static int must(bnc_netns_t *ns, const char *in_ns, const char *const *argv, con
             cl = sizeof(cmd) - 1;
         }
     }
-    snprintf(ns->last_error, sizeof(ns->last_error), "%s%.31s%s%.100s: %.200s",
-             in_ns ? "[" : "",
+    snprintf(ns->last_error, sizeof(ns->last_error), "%s%.31s%s%.100s: %.200s", in_ns ? "[" : "",
              in_ns ? in_ns : "", in_ns ? "] " : "", cmd,
-             rc == 127 ? "command not found" : rc == 126 ? "cannot enter the namespace"
-             : l > 0 ? out : "failed");
+             rc == 127   ? "command not found"
+             : rc == 126 ? "cannot enter the namespace"
+             : l > 0     ? out
+                         : "failed");
     return -1;
 }
 
@@ -586,8 +587,8 @@ static int build(bnc_netns_t *ns, char *why, size_t cap)
         ns->made_ns[i] = 1;
         char ncidr[48];
         snprintf(ncidr, sizeof(ncidr), "%s/24", ns->addr[i]);
-        const char *add_veth[] = {"ip", "link", "add", veth, "type", "veth", "peer",
-                                  "name", peer, "netns", ns->ns[i], NULL};
+        const char *add_veth[] = {"ip",   "link", "add", veth,    "type",    "veth",
+                                  "peer", "name", peer,  "netns", ns->ns[i], NULL};
         const char *enslave[] = {"ip", "link", "set", veth, "master", ns->bridge, "up", NULL};
         const char *lo_up[] = {"ip", "link", "set", "lo", "up", NULL};
         const char *rename[] = {"ip", "link", "set", peer, "name", BNC_NS_DEV, NULL};
@@ -609,8 +610,8 @@ static int build(bnc_netns_t *ns, char *why, size_t cap)
         bnc_ns_rules_script(ns->rules[i], sizeof(ns->rules[i]), i, ns->n, none, ns->subnet);
     }
     /* Informational: whether this kernel could have delayed with netem. */
-    const char *netem_add[] = {"tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay",
-                               "1ms", NULL};
+    const char *netem_add[] = {"tc",   "qdisc", "add",   "dev", "lo",
+                               "root", "netem", "delay", "1ms", NULL};
     ns->netem_available = run_cmd(ns->ns[0], netem_add, NULL, NULL, 0) == 0;
     if (ns->netem_available) {
         const char *netem_del[] = {"tc", "qdisc", "del", "dev", "lo", "root", NULL};

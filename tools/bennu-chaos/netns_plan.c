@@ -175,8 +175,7 @@ unsigned bnc_ns_htb_burst(unsigned bytes_per_s)
     return b < 4u * 1514u ? 4u * 1514u : b;
 }
 
-size_t bnc_ns_tc_script(char *out, size_t cap, int self, int n, const bnc_flow_t *flows,
-                        int subnet)
+size_t bnc_ns_tc_script(char *out, size_t cap, int self, int n, const bnc_flow_t *flows, int subnet)
 {
     size_t len = 0;
     if (cap > 0) {

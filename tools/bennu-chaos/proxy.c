@@ -384,8 +384,8 @@ static void pump(pconn_t *pc)
         while (q->head != NULL) {
             chunk_t *c = q->head;
             if (c->due_ms == 0) {
-                c->due_ms = bnc_pace_due(&q->pace, &fl[d], c->arrival_ms, c->len,
-                                         bnc_rng_unit(&fab->rng));
+                c->due_ms =
+                    bnc_pace_due(&q->pace, &fl[d], c->arrival_ms, c->len, bnc_rng_unit(&fab->rng));
             }
             if (c->due_ms > now) {
                 if (c->due_ms < next) {

@@ -40,7 +40,7 @@ typedef struct bnc_tamper_event_s {
     int from;      /* the bad frame's sender and receiver */
     int to;
     bnc_tamper_kind_t kind;
-    uint64_t frame;  /* see bnc_tamper_t */
+    uint64_t frame; /* see bnc_tamper_t */
     uint32_t detail;
 } bnc_tamper_event_t;
 
@@ -48,11 +48,11 @@ typedef struct bnc_proxy_s bnc_proxy_t;
 
 typedef struct bnc_proxy_stats_s {
     uint64_t accepted;
-    uint64_t refused;       /* reset at accept by a REJECT partition */
+    uint64_t refused;        /* reset at accept by a REJECT partition */
     uint64_t reset_by_fault; /* existing connections reset by a fault */
     uint64_t overflow_resets;
-    uint64_t bytes[2];      /* forwarded dialer->target, target->dialer */
-    uint64_t max_held;      /* largest withheld backlog seen on one flow */
+    uint64_t bytes[2]; /* forwarded dialer->target, target->dialer */
+    uint64_t max_held; /* largest withheld backlog seen on one flow */
 } bnc_proxy_stats_t;
 
 typedef struct bnc_fabric_s {

@@ -100,10 +100,12 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
     const bnc_opts_t *o = &r->opt;
     fprintf(out, "bennu-chaos %s: %s\n", bnc_scenario_name(o->scenario),
             r->all_pass ? "PASS" : "FAIL");
-    fprintf(out, "  nodes %d, duration %.1f s, seed %llu, rate %.1f/s per publisher, %d clients per node\n",
-            o->nodes, sec(o->duration_ms), (unsigned long long)o->seed, o->rate, o->per_node);
-    fprintf(out, "  node timing: --tick-ms %u --down-ms %u; mode: %s\n", o->tick_ms,
-            o->down_ms, bnc_mode_name(o->mode));
+    fprintf(
+        out,
+        "  nodes %d, duration %.1f s, seed %llu, rate %.1f/s per publisher, %d clients per node\n",
+        o->nodes, sec(o->duration_ms), (unsigned long long)o->seed, o->rate, o->per_node);
+    fprintf(out, "  node timing: --tick-ms %u --down-ms %u; mode: %s\n", o->tick_ms, o->down_ms,
+            bnc_mode_name(o->mode));
     if (o->mode == BNC_MODE_NETNS) {
         const bnc_netns_t *ns = &r->ns;
         fprintf(out,
@@ -114,8 +116,9 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
                 ns->netem_available ? "available, not used" : "not in this kernel",
                 (unsigned long long)ns->rule_updates, (unsigned long long)ns->tc_updates);
         if (ns->cmd_failures > 0) {
-            fprintf(out, "  WARNING: %llu kernel commands failed, so some faults may not have "
-                         "been enacted; last: %s\n",
+            fprintf(out,
+                    "  WARNING: %llu kernel commands failed, so some faults may not have "
+                    "been enacted; last: %s\n",
                     (unsigned long long)ns->cmd_failures, ns->last_error);
         }
     }
@@ -141,16 +144,17 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
         fprintf(out, "\n");
     }
     const bnc_tally_t *t = &r->tally;
-    fprintf(out, "\nmessages: %llu sent, %llu copies expected, %llu delivered, %llu lost "
-                 "(%llu in fault windows, %llu rejoining, %llu unexplained), %llu duplicated, "
-                 "%llu reordered, %llu received while not joined\n",
+    fprintf(out,
+            "\nmessages: %llu sent, %llu copies expected, %llu delivered, %llu lost "
+            "(%llu in fault windows, %llu rejoining, %llu unexplained), %llu duplicated, "
+            "%llu reordered, %llu received while not joined\n",
             (unsigned long long)t->sent, (unsigned long long)t->expected,
             (unsigned long long)t->delivered,
             (unsigned long long)(t->lost_allowed + t->lost_unexplained),
             (unsigned long long)t->lost[BNC_LOSS_FAULT],
-            (unsigned long long)t->lost[BNC_LOSS_REJOIN],
-            (unsigned long long)t->lost_unexplained, (unsigned long long)t->dups,
-            (unsigned long long)t->reordered, (unsigned long long)t->extra);
+            (unsigned long long)t->lost[BNC_LOSS_REJOIN], (unsigned long long)t->lost_unexplained,
+            (unsigned long long)t->dups, (unsigned long long)t->reordered,
+            (unsigned long long)t->extra);
     for (size_t i = 0; i < t->n_examples; i++) {
         fprintf(out, "  unexplained: p%u (n%d) seq %llu -> client %u (n%d), sent at %.3f s\n",
                 t->examples[i].pub, r->ledger.node_of[t->examples[i].pub],
@@ -162,11 +166,11 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
         for (size_t i = 0; i < r->n_detects; i++) {
             const bnc_detect_t *d = &r->detects[i];
             if (d->delay_ms < 0) {
-                fprintf(out, "  fault #%u: n%d never declared n%d down\n", d->fault_id,
-                        d->observer, d->peer);
+                fprintf(out, "  fault #%u: n%d never declared n%d down\n", d->fault_id, d->observer,
+                        d->peer);
             } else {
-                fprintf(out, "  fault #%u: n%d declared n%d down after %lld ms (%s)\n",
-                        d->fault_id, d->observer, d->peer, (long long)d->delay_ms, d->reason);
+                fprintf(out, "  fault #%u: n%d declared n%d down after %lld ms (%s)\n", d->fault_id,
+                        d->observer, d->peer, (long long)d->delay_ms, d->reason);
             }
         }
     }
@@ -182,10 +186,10 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
     fprintf(out, "\nnodes:\n");
     for (int i = 0; i < o->nodes; i++) {
         const bnc_node_t *n = &r->cl.nodes[i];
-        fprintf(out, "  %s http %d mesh %d: %d start(s), RSS %llu -> %llu KiB, %d sanitizer lines\n",
-                n->name, n->http_port, n->mesh_port, n->starts,
-                (unsigned long long)n->rss_start_kb, (unsigned long long)n->rss_end_kb,
-                n->sanitizer_lines);
+        fprintf(out,
+                "  %s http %d mesh %d: %d start(s), RSS %llu -> %llu KiB, %d sanitizer lines\n",
+                n->name, n->http_port, n->mesh_port, n->starts, (unsigned long long)n->rss_start_kb,
+                (unsigned long long)n->rss_end_kb, n->sanitizer_lines);
     }
     for (size_t i = 0; i < r->cl.n_exits; i++) {
         const bnc_exit_t *e = &r->cl.exits[i];
@@ -204,7 +208,9 @@ void bnc_report_print_summary(const bnc_run_t *r, FILE *out)
             continue;
         }
         fprintf(out, "  %s %-22s %s\n",
-                r->inv_unchecked[i] ? "not checked:" : r->inv_pass[i] ? "PASS" : "FAIL",
+                r->inv_unchecked[i] ? "not checked:"
+                : r->inv_pass[i]    ? "PASS"
+                                    : "FAIL",
                 bnc_invariant_name((bnc_invariant_t)i), r->inv_detail[i]);
     }
     fprintf(out, "\nresult: %s\n", r->all_pass ? "PASS" : "FAIL");
@@ -238,23 +244,22 @@ static json_t *netns_json(const bnc_run_t *r)
                 continue;
             }
             const bnc_nfq_flow_t *q = &ns->q[i][j];
-            json_array_append_new(
-                flows, json_pack("{s:i, s:i, s:I, s:I, s:I}", "from", i, "to", j,
-                                 "delayed_packets", (json_int_t)q->delayed,
-                                 "max_queued_packets", (json_int_t)q->max_held,
-                                 "sockets_destroyed", (json_int_t)ns->killed[i][j]));
+            json_array_append_new(flows,
+                                  json_pack("{s:i, s:i, s:I, s:I, s:I}", "from", i, "to", j,
+                                            "delayed_packets", (json_int_t)q->delayed,
+                                            "max_queued_packets", (json_int_t)q->max_held,
+                                            "sockets_destroyed", (json_int_t)ns->killed[i][j]));
         }
     }
     char subnet[48];
     snprintf(subnet, sizeof(subnet), "%d.%d.%d.0/24", BNC_NS_NET_A, BNC_NS_NET_B, ns->subnet);
     return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:o}",
                      "bridge", ns->bridge, "subnet", subnet, "bridge_addr", ns->bridge_addr,
-                     "namespaces", names, "addrs", addrs, "latency_via", "nfqueue",
-                     "bandwidth_via", "tc htb", "netem_available", ns->netem_available,
-                     "rule_updates", (json_int_t)ns->rule_updates, "tc_updates",
-                     (json_int_t)ns->tc_updates, "nfq_overruns", (json_int_t)ns->nfq_overruns,
-                     "command_failures", (json_int_t)ns->cmd_failures, "last_error",
-                     ns->last_error, "flows", flows);
+                     "namespaces", names, "addrs", addrs, "latency_via", "nfqueue", "bandwidth_via",
+                     "tc htb", "netem_available", ns->netem_available, "rule_updates",
+                     (json_int_t)ns->rule_updates, "tc_updates", (json_int_t)ns->tc_updates,
+                     "nfq_overruns", (json_int_t)ns->nfq_overruns, "command_failures",
+                     (json_int_t)ns->cmd_failures, "last_error", ns->last_error, "flows", flows);
 }
 
 /* The attack scenarios' figures: "impostor", "tampers", "flood". */
@@ -264,23 +269,22 @@ static void attacks_json(const bnc_run_t *r, json_t *root)
     if (r->inv_applies[BNC_INV_NAME_HELD]) {
         json_t *refs = json_array();
         for (size_t i = 0; i < cl->n_refusals; i++) {
-            json_array_append_new(refs, json_pack("{s:I, s:s, s:s}", "t_ms",
-                                                  (json_int_t)cl->refusals[i].t_ms, "by",
-                                                  cl->refusals[i].addr, "reason",
-                                                  cl->refusals[i].reason));
+            json_array_append_new(
+                refs, json_pack("{s:I, s:s, s:s}", "t_ms", (json_int_t)cl->refusals[i].t_ms, "by",
+                                cl->refusals[i].addr, "reason", cl->refusals[i].reason));
         }
         json_t *clashes = json_array();
         for (int i = 0; i < r->opt.nodes; i++) {
             json_array_append_new(clashes, json_integer(cl->nodes[i].name_clashes));
         }
-        json_object_set_new(
-            root, "impostor",
-            json_pack("{s:s, s:i, s:i, s:i, s:o, s:I, s:o, s:I, s:I, s:i}", "name", cl->imp.name,
-                      "as_node", cl->imp_as, "mesh_port", cl->imp.mesh_port, "starts",
-                      cl->imp.starts, "refusals", refs, "links", (json_int_t)cl->imp_nodeups,
-                      "name_clash_lines", clashes, "probe_rounds", (json_int_t)r->imp_rounds,
-                      "probe_rounds_wrong", (json_int_t)r->imp_bad, "sanitizer_lines",
-                      cl->imp.sanitizer_lines));
+        json_object_set_new(root, "impostor",
+                            json_pack("{s:s, s:i, s:i, s:i, s:o, s:I, s:o, s:I, s:I, s:i}", "name",
+                                      cl->imp.name, "as_node", cl->imp_as, "mesh_port",
+                                      cl->imp.mesh_port, "starts", cl->imp.starts, "refusals", refs,
+                                      "links", (json_int_t)cl->imp_nodeups, "name_clash_lines",
+                                      clashes, "probe_rounds", (json_int_t)r->imp_rounds,
+                                      "probe_rounds_wrong", (json_int_t)r->imp_bad,
+                                      "sanitizer_lines", cl->imp.sanitizer_lines));
     }
     if (r->inv_applies[BNC_INV_TAMPER_DETECTED]) {
         json_t *t = json_array();
@@ -288,12 +292,12 @@ static void attacks_json(const bnc_run_t *r, json_t *root)
             const bnc_tamper_event_t *e = &r->fab.tampers[i];
             const bnc_tamper_seen_t *sn = &r->tamper_seen[i];
             json_array_append_new(
-                t, json_pack("{s:I, s:i, s:i, s:s, s:I, s:I, s:s, s:b, s:I, s:s}", "t_ms",
-                             (json_int_t)e->t_ms, "from", e->from, "to", e->to, "kind",
-                             bnc_tamper_name(e->kind), "frame", (json_int_t)e->frame, "detail",
-                             (json_int_t)e->detail, "expect", bnc_tamper_expect(e->kind),
-                             "noticed", sn->found, "delay_ms", (json_int_t)sn->delay_ms,
-                             "reason", sn->reason));
+                t,
+                json_pack("{s:I, s:i, s:i, s:s, s:I, s:I, s:s, s:b, s:I, s:s}", "t_ms",
+                          (json_int_t)e->t_ms, "from", e->from, "to", e->to, "kind",
+                          bnc_tamper_name(e->kind), "frame", (json_int_t)e->frame, "detail",
+                          (json_int_t)e->detail, "expect", bnc_tamper_expect(e->kind), "noticed",
+                          sn->found, "delay_ms", (json_int_t)sn->delay_ms, "reason", sn->reason));
         }
         json_object_set_new(root, "tampers", t);
         json_object_set_new(
@@ -357,13 +361,12 @@ static json_t *report_json(const bnc_run_t *r)
         if (!r->inv_applies[i]) {
             continue;
         }
-        json_object_set_new(inv, bnc_invariant_name((bnc_invariant_t)i),
-                            json_pack("{s:o, s:b, s:s, s:s}", "pass",
-                                      r->inv_unchecked[i] ? json_null()
-                                                          : json_boolean(r->inv_pass[i]),
-                                      "checked", !r->inv_unchecked[i], "detail",
-                                      r->inv_detail[i], "meaning",
-                                      bnc_invariant_desc((bnc_invariant_t)i)));
+        json_object_set_new(
+            inv, bnc_invariant_name((bnc_invariant_t)i),
+            json_pack("{s:o, s:b, s:s, s:s}", "pass",
+                      r->inv_unchecked[i] ? json_null() : json_boolean(r->inv_pass[i]), "checked",
+                      !r->inv_unchecked[i], "detail", r->inv_detail[i], "meaning",
+                      bnc_invariant_desc((bnc_invariant_t)i)));
     }
     json_object_set_new(root, "invariants", inv);
 
@@ -388,9 +391,10 @@ static json_t *report_json(const bnc_run_t *r)
 
     json_t *wins = json_array();
     for (size_t i = 0; i < r->n_windows; i++) {
-        json_array_append_new(wins, json_pack("{s:I, s:I, s:I}", "fault", (json_int_t)r->windows[i].fault.id,
-                                              "start_ms", (json_int_t)r->windows[i].start_ms,
-                                              "end_ms", (json_int_t)r->windows[i].end_ms));
+        json_array_append_new(wins, json_pack("{s:I, s:I, s:I}", "fault",
+                                              (json_int_t)r->windows[i].fault.id, "start_ms",
+                                              (json_int_t)r->windows[i].start_ms, "end_ms",
+                                              (json_int_t)r->windows[i].end_ms));
     }
     json_object_set_new(root, "fault_windows", wins);
     json_object_set_new(root, "grace_ms",
@@ -418,8 +422,8 @@ static json_t *report_json(const bnc_run_t *r)
                   (json_int_t)t->delivered, "lost_allowed", (json_int_t)t->lost_allowed,
                   "lost_unexplained", (json_int_t)t->lost_unexplained, "duplicated",
                   (json_int_t)t->dups, "reordered", (json_int_t)t->reordered, "unknown",
-                  (json_int_t)t->unknown, "received_not_joined", (json_int_t)t->extra, "lost_by_class",
-                  lost, "unexplained_examples", ex));
+                  (json_int_t)t->unknown, "received_not_joined", (json_int_t)t->extra,
+                  "lost_by_class", lost, "unexplained_examples", ex));
 
     json_t *det = json_array();
     for (size_t i = 0; i < r->n_detects; i++) {
@@ -430,16 +434,15 @@ static json_t *report_json(const bnc_run_t *r)
                                              "reason", d->reason));
     }
     json_object_set_new(root, "down_detection", det);
-    json_object_set_new(root, "convergence",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}", "final_heal_ms",
-                                  (json_int_t)r->final_heal_ms, "converged_ms",
-                                  (json_int_t)r->final_converged_ms, "after_heal_ms",
-                                  (json_int_t)(r->final_converged_ms != 0 && r->final_heal_ms != 0
-                                                   ? r->final_converged_ms - r->final_heal_ms
-                                                   : 0),
-                                  "probe_rounds", (json_int_t)r->probe.rounds, "probe_timeouts",
-                                  (json_int_t)r->probe.timeouts, "last_disagreement",
-                                  r->probe.last_why));
+    json_object_set_new(
+        root, "convergence",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}", "final_heal_ms", (json_int_t)r->final_heal_ms,
+                  "converged_ms", (json_int_t)r->final_converged_ms, "after_heal_ms",
+                  (json_int_t)(r->final_converged_ms != 0 && r->final_heal_ms != 0
+                                   ? r->final_converged_ms - r->final_heal_ms
+                                   : 0),
+                  "probe_rounds", (json_int_t)r->probe.rounds, "probe_timeouts",
+                  (json_int_t)r->probe.timeouts, "last_disagreement", r->probe.last_why));
 
     json_t *nodes = json_array();
     for (int i = 0; i < o->nodes; i++) {
@@ -454,10 +457,9 @@ static json_t *report_json(const bnc_run_t *r)
     json_t *exits = json_array();
     for (size_t i = 0; i < r->cl.n_exits; i++) {
         const bnc_exit_t *e = &r->cl.exits[i];
-        json_array_append_new(exits, json_pack("{s:i, s:I, s:I, s:i, s:b}", "node", e->node,
-                                               "t_ms", (json_int_t)e->t_ms, "status",
-                                               (json_int_t)e->status, "signal", e->signal,
-                                               "expected", e->expected));
+        json_array_append_new(exits, json_pack("{s:i, s:I, s:I, s:i, s:b}", "node", e->node, "t_ms",
+                                               (json_int_t)e->t_ms, "status", (json_int_t)e->status,
+                                               "signal", e->signal, "expected", e->expected));
     }
     json_object_set_new(root, "exits", exits);
     json_object_set_new(root, "crashes", json_integer(bnc_cluster_crashes(&r->cl)));
@@ -465,10 +467,10 @@ static json_t *report_json(const bnc_run_t *r)
     json_t *ev = json_array();
     for (size_t i = 0; i < r->cl.n_events; i++) {
         const bnc_mesh_event_t *e = &r->cl.events[i];
-        json_array_append_new(ev, json_pack("{s:I, s:i, s:i, s:s, s:s}", "t_ms",
-                                            (json_int_t)e->t_ms, "observer", e->observer, "peer",
-                                            e->peer, "event", e->up ? "nodeup" : "nodedown",
-                                            "reason", e->reason));
+        json_array_append_new(ev,
+                              json_pack("{s:I, s:i, s:i, s:s, s:s}", "t_ms", (json_int_t)e->t_ms,
+                                        "observer", e->observer, "peer", e->peer, "event",
+                                        e->up ? "nodeup" : "nodedown", "reason", e->reason));
     }
     json_object_set_new(root, "mesh_events", ev);
 
@@ -498,10 +500,10 @@ static json_t *report_json(const bnc_run_t *r)
     json_t *cl = json_array();
     for (size_t i = 0; i < r->wl.n_clients; i++) {
         const bnc_client_t *c = &r->wl.clients[i];
-        json_array_append_new(cl, json_pack("{s:i, s:i, s:I, s:I, s:I}", "client", (int)i, "node",
-                                            c->node, "sent", (json_int_t)c->seq, "connects",
-                                            (json_int_t)c->connects, "drops",
-                                            (json_int_t)c->drops));
+        json_array_append_new(cl,
+                              json_pack("{s:i, s:i, s:I, s:I, s:I}", "client", (int)i, "node",
+                                        c->node, "sent", (json_int_t)c->seq, "connects",
+                                        (json_int_t)c->connects, "drops", (json_int_t)c->drops));
     }
     json_object_set_new(root, "clients", cl);
 
@@ -523,8 +525,8 @@ static json_t *report_json(const bnc_run_t *r)
     json_object_set_new(tl, "lost_by_send_time", lostb);
     json_t *rounds = json_array();
     for (size_t i = 0; i < r->n_rounds; i++) {
-        json_array_append_new(rounds, json_pack("[I, b]", (json_int_t)r->rounds[i].t_ms,
-                                                r->rounds[i].converged));
+        json_array_append_new(
+            rounds, json_pack("[I, b]", (json_int_t)r->rounds[i].t_ms, r->rounds[i].converged));
     }
     json_object_set_new(tl, "probe_rounds", rounds);
     json_object_set_new(root, "timeline", tl);
@@ -553,8 +555,8 @@ static double sx(const svg_t *s, uint64_t t)
     if (t > s->t_to) {
         t = s->t_to;
     }
-    return SVG_LEFT + (double)(t - s->t_from) * (SVG_W - SVG_LEFT - SVG_RIGHT) /
-                          (double)(s->t_to - s->t_from);
+    return SVG_LEFT +
+           (double)(t - s->t_from) * (SVG_W - SVG_LEFT - SVG_RIGHT) / (double)(s->t_to - s->t_from);
 }
 
 static const char *kind_color(bnc_fault_kind_t k)
@@ -585,16 +587,16 @@ static const char *kind_color(bnc_fault_kind_t k)
     }
 }
 
-static void svg_rect(const svg_t *s, uint64_t a, uint64_t b, double y, double h,
-                     const char *color, const char *title)
+static void svg_rect(const svg_t *s, uint64_t a, uint64_t b, double y, double h, const char *color,
+                     const char *title)
 {
     double x0 = sx(s, a);
     double w = sx(s, b) - x0;
     if (w < 2) {
         w = 2;
     }
-    fprintf(s->f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">",
-            x0, y, w, h, color);
+    fprintf(s->f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">", x0, y,
+            w, h, color);
     if (title != NULL) {
         fprintf(s->f, "<title>");
         for (const char *c = title; *c != '\0'; c++) {
@@ -648,7 +650,7 @@ static void svg_links(svg_t *s, double *y)
                 if (st != prev) {
                     if (prev >= 0) {
                         const char *c = prev == 2 ? "#2ca02c" : prev == 1 ? "#ffbb33" : "#d62728";
-                        const char *tt = prev == 2 ? "up both ways"
+                        const char *tt = prev == 2   ? "up both ways"
                                          : prev == 1 ? "up on one side only"
                                                      : "down";
                         svg_rect(s, run_from, t, *y + 4, LANE_H - 8, c, tt);
@@ -679,20 +681,24 @@ static int write_svg(const bnc_run_t *r, const char *path)
     int pairs = r->opt.nodes * (r->opt.nodes - 1) / 2;
     double chart_h = 160;
     double height = 40 + LANE_H * ((double)r->sched.n + pairs + 1) + 30 + chart_h + 60;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
-               "font-family=\"monospace\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+            "font-family=\"monospace\">\n",
             SVG_W, height);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"6\" y=\"18\" font-size=\"14\">bennu-chaos %s  nodes=%d seed=%llu  %s</text>\n",
-            bnc_scenario_name(r->opt.scenario), r->opt.nodes, (unsigned long long)r->opt.seed,
-            r->all_pass ? "PASS" : "FAIL");
+    fprintf(
+        f,
+        "<text x=\"6\" y=\"18\" font-size=\"14\">bennu-chaos %s  nodes=%d seed=%llu  %s</text>\n",
+        bnc_scenario_name(r->opt.scenario), r->opt.nodes, (unsigned long long)r->opt.seed,
+        r->all_pass ? "PASS" : "FAIL");
     double y = 30;
     /* Time grid, one line per second. */
     for (uint64_t t = s.t_from; t <= s.t_to; t += 1000) {
         double x = sx(&s, t);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eeeeee\"/>\n", x,
-                y, x, height - 40);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" text-anchor=\"middle\">%llus</text>\n",
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eeeeee\"/>\n",
+                x, y, x, height - 40);
+        fprintf(f,
+                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" text-anchor=\"middle\">%llus</text>\n",
                 x, height - 28, (unsigned long long)((t - s.t_from) / 1000));
     }
     for (size_t i = 0; i < r->sched.n; i++) {
@@ -704,8 +710,7 @@ static int write_svg(const bnc_run_t *r, const char *path)
         snprintf(label, sizeof(label), "#%u %s", fl->id, bnc_fault_kind_name(fl->kind));
         svg_label(&s, y, label);
         if (fr->started) {
-            svg_rect(&s, fr->started_ms, fr->ended_ms, y + 3, LANE_H - 6,
-                     kind_color(fl->kind), d);
+            svg_rect(&s, fr->started_ms, fr->ended_ms, y + 3, LANE_H - 6, kind_color(fl->kind), d);
             if (fr->converged_ms != 0 && bnc_fault_kind_separating(fl->kind)) {
                 svg_rect(&s, fr->ended_ms, fr->converged_ms, y + 9, LANE_H - 18, "#bbbbbb",
                          "healing: until the probe saw convergence");
@@ -753,11 +758,12 @@ static int write_svg(const bnc_run_t *r, const char *path)
     fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\"/>\n", SVG_LEFT,
             y + chart_h, SVG_W - SVG_RIGHT, y + chart_h);
     y += chart_h + 14;
-    fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"10\"><tspan fill=\"#1f77b4\">delivered</tspan>"
-               "  <tspan fill=\"#888888\">expected (sent x subscribers)</tspan>"
-               "  <tspan fill=\"#d62728\">lost (by send time)</tspan>  link: "
-               "<tspan fill=\"#2ca02c\">up</tspan>/<tspan fill=\"#e69500\">half</tspan>/"
-               "<tspan fill=\"#d62728\">down</tspan> (from node logs)</text>\n",
+    fprintf(f,
+            "<text x=\"%d\" y=\"%.1f\" font-size=\"10\"><tspan fill=\"#1f77b4\">delivered</tspan>"
+            "  <tspan fill=\"#888888\">expected (sent x subscribers)</tspan>"
+            "  <tspan fill=\"#d62728\">lost (by send time)</tspan>  link: "
+            "<tspan fill=\"#2ca02c\">up</tspan>/<tspan fill=\"#e69500\">half</tspan>/"
+            "<tspan fill=\"#d62728\">down</tspan> (from node logs)</text>\n",
             SVG_LEFT, y);
     fprintf(f, "</svg>\n");
     return fclose(f) == 0 ? 0 : -1;

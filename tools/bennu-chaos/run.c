@@ -367,8 +367,9 @@ static void fault_end(bnc_run_t *r, size_t i, uint64_t now)
         }
         r->flood_lines_during = nd->lines - r->flood_lines_before;
         bnc_flood_stop(&r->flood, NULL, NULL);
-        say(r, "flood: %llu connections made, %llu closed by n%d, at most %u open after the "
-               "burst; /health %llu/%llu; RSS peak %llu KiB",
+        say(r,
+            "flood: %llu connections made, %llu closed by n%d, at most %u open after the "
+            "burst; /health %llu/%llu; RSS peak %llu KiB",
             (unsigned long long)r->flood.established, (unsigned long long)r->flood.closed_by_node,
             r->flood_node, r->flood.max_open_settled, (unsigned long long)r->flood.http_ok,
             (unsigned long long)r->flood.http_probes, (unsigned long long)r->flood_rss_peak_kb);
@@ -611,9 +612,8 @@ static void judge_detection(bnc_run_t *r)
                     const bnc_mesh_event_t *ev = &r->cl.events[e];
                     if (!ev->up && ev->observer == x && ev->peer == y &&
                         ev->t_ms + 50 >= fr->started_ms && ev->t_ms <= fr->started_ms + lim) {
-                        d->delay_ms = ev->t_ms >= fr->started_ms
-                                          ? (int64_t)(ev->t_ms - fr->started_ms)
-                                          : 0;
+                        d->delay_ms =
+                            ev->t_ms >= fr->started_ms ? (int64_t)(ev->t_ms - fr->started_ms) : 0;
                         snprintf(d->reason, sizeof(d->reason), "%s", ev->reason);
                         break;
                     }
@@ -628,8 +628,8 @@ static void judge_detection(bnc_run_t *r)
         }
     }
     set_inv(r, BNC_INV_DOWN_DETECTED, missed == 0,
-            "%d observer/peer pairs checked, %d missed the %llu ms limit, slowest %lld ms",
-            checked, missed, (unsigned long long)limit, (long long)worst);
+            "%d observer/peer pairs checked, %d missed the %llu ms limit, slowest %lld ms", checked,
+            missed, (unsigned long long)limit, (long long)worst);
 }
 
 /* The link a tamper fault attacked, and the invariants about it. */
@@ -660,8 +660,8 @@ static void judge_tamper(bnc_run_t *r)
         const char *want = bnc_tamper_expect(e->kind);
         if (!seen->found) {
             if (missed++ == 0 && bad[0] == '\0') {
-                snprintf(bad, sizeof(bad), "n%d did not drop n%d within %u ms of a %s frame",
-                         e->to, e->from, BNC_TAMPER_DETECT_MS, bnc_tamper_name(e->kind));
+                snprintf(bad, sizeof(bad), "n%d did not drop n%d within %u ms of a %s frame", e->to,
+                         e->from, BNC_TAMPER_DETECT_MS, bnc_tamper_name(e->kind));
             }
         } else if (strcmp(seen->reason, want) != 0) {
             if (wrong++ == 0 && bad[0] == '\0') {
@@ -684,8 +684,9 @@ static void judge_tamper(bnc_run_t *r)
     if (fab->n_tampers == 0) {
         set_inv(r, BNC_INV_TAMPER_DETECTED, 0, "no frame was attacked");
     } else if (missed || wrong) {
-        set_inv(r, BNC_INV_TAMPER_DETECTED, 0, "%zu attacks (%s): %u not noticed, %u wrong reason; %s",
-                fab->n_tampers, kinds, missed, wrong, bad);
+        set_inv(r, BNC_INV_TAMPER_DETECTED, 0,
+                "%zu attacks (%s): %u not noticed, %u wrong reason; %s", fab->n_tampers, kinds,
+                missed, wrong, bad);
     } else {
         set_inv(r, BNC_INV_TAMPER_DETECTED, 1,
                 "%zu attacks (%s): each receiver dropped the link with the expected reason, "
@@ -746,8 +747,8 @@ static void judge_impostor(bnc_run_t *r)
     if (!fr->started) {
         set_inv(r, BNC_INV_NAME_HELD, 0, "the impostor never ran");
     } else if (downs > 0) {
-        set_inv(r, BNC_INV_NAME_HELD, 0, "n%d was declared down %d times while the impostor ran (%s)",
-                a, downs, first);
+        set_inv(r, BNC_INV_NAME_HELD, 0,
+                "n%d was declared down %d times while the impostor ran (%s)", a, downs, first);
     } else if (r->imp_bad > 0) {
         set_inv(r, BNC_INV_NAME_HELD, 0, "%u of %u probe rounds saw it wrong: %s", r->imp_bad,
                 r->imp_rounds, r->imp_bad_why);
@@ -794,15 +795,16 @@ static void judge_impostor(bnc_run_t *r)
     unsigned allowed = (unsigned)floor(log2(span / 75.0 + 1.0)) + 2;
     int logged = 0;
     for (int i = 0; i < r->opt.nodes; i++) {
-        logged += cl->nodes[i].name_clashes > 0 && cl->nodes[i].first_name_clash_ms >= fr->started_ms;
+        logged +=
+            cl->nodes[i].name_clashes > 0 && cl->nodes[i].first_name_clash_ms >= fr->started_ms;
     }
     int pass = fr->started && cl->imp.starts > 0 && clash > 0 && n_addrs == (size_t)r->opt.nodes &&
                cl->imp_nodeups == 0 && logged == r->opt.nodes && most <= allowed;
     set_inv(r, BNC_INV_IMPOSTOR_REFUSED, pass,
             "%u name_clash refusals from %zu of %d nodes (%u other), at most %u from one node in "
             "%.1f s (backoff limit %u); %d of %d nodes logged mesh_name_clash; links it got: %u",
-            clash, n_addrs, r->opt.nodes, other, most, span / 1000.0, allowed, logged,
-            r->opt.nodes, cl->imp_nodeups);
+            clash, n_addrs, r->opt.nodes, other, most, span / 1000.0, allowed, logged, r->opt.nodes,
+            cl->imp_nodeups);
 }
 
 static void judge_flood(bnc_run_t *r)
@@ -817,8 +819,8 @@ static void judge_flood(bnc_run_t *r)
     int x = node_of_mask(f->a_mask);
     int applied = fr->started && fl->burst_done_ms != 0 && fl->established >= f->conns;
     unsigned cap = BNC_PREAUTH_CAP + BNC_FLOOD_OPEN_SLACK;
-    int pass = applied && fl->max_open_settled <= cap &&
-               r->flood_lines_during <= BNC_FLOOD_LOG_LINES_MAX;
+    int pass =
+        applied && fl->max_open_settled <= cap && r->flood_lines_during <= BNC_FLOOD_LOG_LINES_MAX;
     set_inv(r, BNC_INV_FLOOD_CONTAINED, pass,
             "%llu connections made for %u held (%llu with a Hello%s), n%d closed %llu; after the "
             "burst at most %u open at once (limit %u); n%d logged %llu lines during the flood "
@@ -931,17 +933,16 @@ static void judge(bnc_run_t *r)
     if (r->lost_per_bucket == NULL) {
         abort();
     }
-    bnc_ledger_tally(&r->ledger, r->windows, r->n_windows, &r->grace, &r->tally,
-                     r->lost_per_bucket, r->n_buckets, BNC_BUCKET_MS);
+    bnc_ledger_tally(&r->ledger, r->windows, r->n_windows, &r->grace, &r->tally, r->lost_per_bucket,
+                     r->n_buckets, BNC_BUCKET_MS);
     const bnc_tally_t *t = &r->tally;
     set_inv(r, BNC_INV_DELIVERED, t->sent > 0 && t->delivered > 0,
-            "%llu sent, %llu of %llu expected copies delivered",
-            (unsigned long long)t->sent, (unsigned long long)t->delivered,
-            (unsigned long long)t->expected);
+            "%llu sent, %llu of %llu expected copies delivered", (unsigned long long)t->sent,
+            (unsigned long long)t->delivered, (unsigned long long)t->expected);
     set_inv(r, BNC_INV_NO_UNEXPLAINED_LOSS, t->lost_unexplained == 0,
             "%llu lost in fault windows, %llu while rejoining, %llu unexplained",
-            (unsigned long long)t->lost[BNC_LOSS_FAULT], (unsigned long long)t->lost[BNC_LOSS_REJOIN],
-            (unsigned long long)t->lost_unexplained);
+            (unsigned long long)t->lost[BNC_LOSS_FAULT],
+            (unsigned long long)t->lost[BNC_LOSS_REJOIN], (unsigned long long)t->lost_unexplained);
     set_inv(r, BNC_INV_NO_DUPLICATES, t->dups == 0, "%llu duplicate copies",
             (unsigned long long)t->dups);
     set_inv(r, BNC_INV_NO_REORDER, t->reordered == 0, "%llu copies out of order",
@@ -1059,8 +1060,8 @@ static void setup(bnc_run_t *r)
         r->fab.mesh_port[i] = r->cl.nodes[i].mesh_port;
         http[i] = r->cl.nodes[i].http_port;
         r->names[i] = r->cl.nodes[i].name;
-        snprintf(r->seeds[i], sizeof(r->seeds[i]), "%s:%d",
-                 netns ? r->ns_addrs[i] : "127.0.0.1", r->cl.nodes[i].mesh_port);
+        snprintf(r->seeds[i], sizeof(r->seeds[i]), "%s:%d", netns ? r->ns_addrs[i] : "127.0.0.1",
+                 r->cl.nodes[i].mesh_port);
         r->seed_ptrs[i] = r->seeds[i];
     }
     for (int i = 0; i < o->nodes; i++) {
@@ -1078,11 +1079,10 @@ static void setup(bnc_run_t *r)
         clients[k] = (int)(k / (size_t)o->per_node);
     }
     bnc_ledger_init(&r->ledger, nc, clients);
-    size_t buckets = (size_t)((BNC_FORM_TIMEOUT_MS + o->duration_ms + BNC_DRAIN_MS + 20000) /
-                              BNC_BUCKET_MS);
+    size_t buckets =
+        (size_t)((BNC_FORM_TIMEOUT_MS + o->duration_ms + BNC_DRAIN_MS + 20000) / BNC_BUCKET_MS);
     rc = bnc_workload_start(&r->wl, &r->loop, o->nodes, o->per_node, netns ? r->ns_addrs : NULL,
-                            http, o->rate, &r->ledger,
-                            bnc_run_now, r, buckets, BNC_BUCKET_MS);
+                            http, o->rate, &r->ledger, bnc_run_now, r, buckets, BNC_BUCKET_MS);
     if (rc != 0) {
         fail_setup(r, "cannot start the workload");
         return;
@@ -1135,8 +1135,8 @@ int bnc_run(bnc_run_t *r, const bnc_opts_t *opt)
     uv_timer_init(&r->loop, &r->timer);
     r->timer.data = r;
     uv_timer_start(&r->timer, tick_cb, TICK_MS, TICK_MS);
-    say(r, "scenario %s, %d nodes, %.1f s, seed %llu", bnc_scenario_name(opt->scenario),
-        opt->nodes, (double)opt->duration_ms / 1000.0, (unsigned long long)opt->seed);
+    say(r, "scenario %s, %d nodes, %.1f s, seed %llu", bnc_scenario_name(opt->scenario), opt->nodes,
+        (double)opt->duration_ms / 1000.0, (unsigned long long)opt->seed);
     for (int k = 0; k < 2; k++) {
         uv_signal_init(&r->loop, &r->sig[k]);
         r->sig[k].data = r;

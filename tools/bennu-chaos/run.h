@@ -18,8 +18,8 @@
 
 /* How link faults are enacted: userspace proxies on every link, or the
  * kernel, with every node in its own network namespace (root only). */
-#define BNC_MODE_MAP(X)            \
-    X(BNC_MODE_PROXY, "proxy")     \
+#define BNC_MODE_MAP(X)        \
+    X(BNC_MODE_PROXY, "proxy") \
     X(BNC_MODE_NETNS, "netns")
 
 typedef enum {
@@ -84,37 +84,37 @@ typedef struct bnc_detect_s {
     char reason[32];
 } bnc_detect_t;
 
-#define BNC_INVARIANT_MAP(X)                                                                   \
-    X(BNC_INV_FORMED, "cluster_formed", "the cluster formed and every client joined")          \
-    X(BNC_INV_DELIVERED, "workload_delivered", "messages were sent and delivered")             \
-    X(BNC_INV_NO_UNEXPLAINED_LOSS, "no_unexplained_loss",                                       \
-      "every lost copy falls in a fault window between its publisher and subscriber")          \
-    X(BNC_INV_NO_DUPLICATES, "no_duplicates", "no subscriber received a message twice")         \
+#define BNC_INVARIANT_MAP(X)                                                                      \
+    X(BNC_INV_FORMED, "cluster_formed", "the cluster formed and every client joined")             \
+    X(BNC_INV_DELIVERED, "workload_delivered", "messages were sent and delivered")                \
+    X(BNC_INV_NO_UNEXPLAINED_LOSS, "no_unexplained_loss",                                         \
+      "every lost copy falls in a fault window between its publisher and subscriber")             \
+    X(BNC_INV_NO_DUPLICATES, "no_duplicates", "no subscriber received a message twice")           \
     X(BNC_INV_NO_REORDER, "no_reordering", "per publisher, every subscriber saw increasing seqs") \
-    X(BNC_INV_NO_PHANTOMS, "no_phantom_messages", "no copy of a message that was never sent")   \
-    X(BNC_INV_DOWN_DETECTED, "down_detected",                                                   \
-      "every separated peer was declared down within the limit")                               \
-    X(BNC_INV_RECONVERGED, "reconverged", "members and groups agreed again after the last heal") \
-    X(BNC_INV_NO_CRASHES, "no_crashes", "no node exited unless the harness made it")          \
-    X(BNC_INV_NO_SANITIZER, "no_sanitizer_reports", "no sanitizer report in any node's stderr") \
-    X(BNC_INV_PRESENCE, "presence_agreed",                                                      \
-      "after the last heal every node listed exactly the joined clients in room:lobby, one "  \
-      "presence each, and the same presences (no zombie, none missing)")                      \
-    X(BNC_INV_NAME_HELD, "name_held",                                                          \
-      "the node whose name an impostor took stayed up everywhere, with its own incarnation")   \
-    X(BNC_INV_IMPOSTOR_REFUSED, "impostor_refused",                                            \
-      "every node refused the impostor (name_clash), it backed off and never got a link")      \
-    X(BNC_INV_TAMPER_DETECTED, "tamper_detected",                                              \
-      "every altered, replayed or injected frame made its receiver close the link with the "   \
-      "matching reason")                                                                       \
-    X(BNC_INV_DELIVERY_RESUMED, "delivery_resumed",                                            \
-      "after the attack, every message between the attacked nodes was delivered again")        \
-    X(BNC_INV_FLOOD_CONTAINED, "flood_contained",                                              \
-      "the flood happened, the node kept at most its pre-auth cap open and logged no line per "\
-      "connection")                                                                            \
-    X(BNC_INV_FLOOD_REJOIN, "flood_rejoin",                                                    \
-      "a node restarted during the flood was linked with every node again within the limit")   \
-    X(BNC_INV_FLOOD_HTTP, "flood_http", "the flooded node's HTTP port answered every probe")   \
+    X(BNC_INV_NO_PHANTOMS, "no_phantom_messages", "no copy of a message that was never sent")     \
+    X(BNC_INV_DOWN_DETECTED, "down_detected",                                                     \
+      "every separated peer was declared down within the limit")                                  \
+    X(BNC_INV_RECONVERGED, "reconverged", "members and groups agreed again after the last heal")  \
+    X(BNC_INV_NO_CRASHES, "no_crashes", "no node exited unless the harness made it")              \
+    X(BNC_INV_NO_SANITIZER, "no_sanitizer_reports", "no sanitizer report in any node's stderr")   \
+    X(BNC_INV_PRESENCE, "presence_agreed",                                                        \
+      "after the last heal every node listed exactly the joined clients in room:lobby, one "      \
+      "presence each, and the same presences (no zombie, none missing)")                          \
+    X(BNC_INV_NAME_HELD, "name_held",                                                             \
+      "the node whose name an impostor took stayed up everywhere, with its own incarnation")      \
+    X(BNC_INV_IMPOSTOR_REFUSED, "impostor_refused",                                               \
+      "every node refused the impostor (name_clash), it backed off and never got a link")         \
+    X(BNC_INV_TAMPER_DETECTED, "tamper_detected",                                                 \
+      "every altered, replayed or injected frame made its receiver close the link with the "      \
+      "matching reason")                                                                          \
+    X(BNC_INV_DELIVERY_RESUMED, "delivery_resumed",                                               \
+      "after the attack, every message between the attacked nodes was delivered again")           \
+    X(BNC_INV_FLOOD_CONTAINED, "flood_contained",                                                 \
+      "the flood happened, the node kept at most its pre-auth cap open and logged no line per "   \
+      "connection")                                                                               \
+    X(BNC_INV_FLOOD_REJOIN, "flood_rejoin",                                                       \
+      "a node restarted during the flood was linked with every node again within the limit")      \
+    X(BNC_INV_FLOOD_HTTP, "flood_http", "the flooded node's HTTP port answered every probe")      \
     X(BNC_INV_FLOOD_RSS, "flood_rss", "the flooded node's RSS stayed under the limit")
 
 typedef enum {
@@ -132,7 +132,7 @@ bool bnc_invariant_applies(bnc_invariant_t i, const bnc_schedule_t *s);
 
 /* What the checker made of one tamper (the fabric's log, same index). */
 typedef struct bnc_tamper_seen_s {
-    int found;        /* the receiver declared the sender down in time */
+    int found; /* the receiver declared the sender down in time */
     int64_t delay_ms;
     char reason[32];
 } bnc_tamper_seen_t;
@@ -143,8 +143,8 @@ typedef struct bnc_run_s {
     uint64_t t0_ns;
     bnc_schedule_t sched;
     bnc_fault_run_t fr[BNC_MAX_FAULTS];
-    bnc_fabric_t fab;  /* proxy mode */
-    bnc_netns_t ns;    /* netns mode */
+    bnc_fabric_t fab; /* proxy mode */
+    bnc_netns_t ns;   /* netns mode */
     const char *ns_names[BNC_MAX_NODES];
     const char *ns_addrs[BNC_MAX_NODES];
     uv_signal_t sig[2]; /* SIGINT, SIGTERM: stop cleanly (netns objects must go) */
@@ -209,9 +209,9 @@ typedef struct bnc_run_s {
     uint64_t flood_rss_next_ms;
     uint64_t flood_lines_before;
     uint64_t flood_lines_during;
-    int flood_restarted;       /* the node restarted during the flood, -1 = none */
-    int64_t flood_listen_ms;   /* from its restart: listening again, */
-    int64_t flood_rejoin_ms;   /* linked with every node both ways (node logs), */
+    int flood_restarted;        /* the node restarted during the flood, -1 = none */
+    int64_t flood_listen_ms;    /* from its restart: listening again, */
+    int64_t flood_rejoin_ms;    /* linked with every node both ways (node logs), */
     int64_t flood_converged_ms; /* the probe's next converged round; -1 = never */
 } bnc_run_t;
 

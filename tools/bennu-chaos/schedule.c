@@ -40,8 +40,8 @@ int bnc_scenario_parse(const char *name, bnc_scenario_t *out)
 uint64_t bnc_scenario_min_duration_ms(bnc_scenario_t s)
 {
     if (s == BNC_SC_FLOOD) {
-        uint64_t need = BNC_LEAD_MS + BNC_FLOOD_KILL_AT_MS + BNC_FLOOD_KILL_MS + BNC_FLOOD_REJOIN_MS +
-                        BNC_TAIL_MS;
+        uint64_t need = BNC_LEAD_MS + BNC_FLOOD_KILL_AT_MS + BNC_FLOOD_KILL_MS +
+                        BNC_FLOOD_REJOIN_MS + BNC_TAIL_MS;
         return (need + 999) / 1000 * 1000;
     }
     return BNC_MIN_DURATION_MS;
@@ -158,8 +158,8 @@ static bool node_fault_overlaps(const bnc_schedule_t *s, uint64_t start, uint64_
     return false;
 }
 
-static void build_random(bnc_schedule_t *s, uint64_t *rng, int nodes, uint64_t lead,
-                         uint64_t end, const bnc_timing_t *t)
+static void build_random(bnc_schedule_t *s, uint64_t *rng, int nodes, uint64_t lead, uint64_t end,
+                         const bnc_timing_t *t)
 {
     uint32_t count = 3 + bnc_rng_below(rng, 4);
     uint32_t all = all_mask(nodes);
@@ -380,9 +380,8 @@ size_t bnc_fault_describe(const bnc_fault_t *f, char *out, size_t cap)
                      (unsigned long long)f->start_ms, (unsigned long long)f->end_ms);
         break;
     case BNC_FAULT_LATENCY:
-        w = snprintf(out, cap, "latency %s<->%s +%ums jitter %ums %llu-%llums", a, b,
-                     f->latency_ms, f->jitter_ms, (unsigned long long)f->start_ms,
-                     (unsigned long long)f->end_ms);
+        w = snprintf(out, cap, "latency %s<->%s +%ums jitter %ums %llu-%llums", a, b, f->latency_ms,
+                     f->jitter_ms, (unsigned long long)f->start_ms, (unsigned long long)f->end_ms);
         break;
     case BNC_FAULT_BANDWIDTH:
         w = snprintf(out, cap, "bandwidth %s<->%s %u B/s %llu-%llums", a, b, f->bw_bytes_per_s,

@@ -9,25 +9,28 @@
 
 #include "fault.h"
 
-#define BNC_SCENARIO_MAP(X)                                                                    \
-    X(BNC_SC_PARTITION_HALVES, "partition-halves",                                             \
-      "cut the cluster into two halves (RST on every cross link), then heal")                 \
-    X(BNC_SC_ISOLATE_ONE, "isolate-one",                                                       \
-      "one node: first a one-way cut (its bytes withheld), then a full isolation")            \
-    X(BNC_SC_FLAPPING_LINK, "flapping-link",                                                   \
-      "one link cut and healed repeatedly, with connection resets in between")                \
-    X(BNC_SC_BLACKHOLE, "blackhole",                                                           \
-      "one link silently withholds bytes both ways (no RST; only ticks notice)")              \
-    X(BNC_SC_SLOW_LINK, "slow-link",                                                           \
-      "latency+jitter on one node's links and a bandwidth cap on one link; nothing may be lost") \
-    X(BNC_SC_KILL_RESTART, "kill-restart", "SIGKILL one node, restart it with the same name and ports") \
+#define BNC_SCENARIO_MAP(X)                                                                        \
+    X(BNC_SC_PARTITION_HALVES, "partition-halves",                                                 \
+      "cut the cluster into two halves (RST on every cross link), then heal")                      \
+    X(BNC_SC_ISOLATE_ONE, "isolate-one",                                                           \
+      "one node: first a one-way cut (its bytes withheld), then a full isolation")                 \
+    X(BNC_SC_FLAPPING_LINK, "flapping-link",                                                       \
+      "one link cut and healed repeatedly, with connection resets in between")                     \
+    X(BNC_SC_BLACKHOLE, "blackhole",                                                               \
+      "one link silently withholds bytes both ways (no RST; only ticks notice)")                   \
+    X(BNC_SC_SLOW_LINK, "slow-link",                                                               \
+      "latency+jitter on one node's links and a bandwidth cap on one link; nothing may be lost")   \
+    X(BNC_SC_KILL_RESTART, "kill-restart",                                                         \
+      "SIGKILL one node, restart it with the same name and ports")                                 \
     X(BNC_SC_PAUSE_RESUME, "pause-resume", "SIGSTOP one node longer than --down-ms, then SIGCONT") \
-    X(BNC_SC_RANDOM, "random", "a random, overlapping mix of every fault, reproducible from --seed") \
-    X(BNC_SC_DUPLICATE_NAME, "duplicate-name",                                                 \
-      "an impostor with a live node's name and the cookie joins; it is refused, the node stays up") \
-    X(BNC_SC_MITM, "mitm",                                                                     \
-      "an attacker on one link flips bytes, replays and injects frames; nothing reaches clients") \
-    X(BNC_SC_FLOOD, "flood",                                                                   \
+    X(BNC_SC_RANDOM, "random",                                                                     \
+      "a random, overlapping mix of every fault, reproducible from --seed")                        \
+    X(BNC_SC_DUPLICATE_NAME, "duplicate-name",                                                     \
+      "an impostor with a live node's name and the cookie joins; it is refused, the node stays "   \
+      "up")                                                                                        \
+    X(BNC_SC_MITM, "mitm",                                                                         \
+      "an attacker on one link flips bytes, replays and injects frames; nothing reaches clients")  \
+    X(BNC_SC_FLOOD, "flood",                                                                       \
       "2000 unauthenticated connections on one node's mesh port while another node restarts")
 
 typedef enum {

@@ -41,8 +41,8 @@ static void on_open(bnb_conn_t *conn)
      * presence invariant's ground truth). */
     char params[48];
     snprintf(params, sizeof(params), "{\"name\":\"c%u\"}", (unsigned)c->idx);
-    size_t n = bnb_phx_frame(buf, sizeof(buf), c->join_ref, c->join_ref, BNC_TOPIC, "phx_join",
-                             params);
+    size_t n =
+        bnb_phx_frame(buf, sizeof(buf), c->join_ref, c->join_ref, BNC_TOPIC, "phx_join", params);
     send_text(c, buf, n);
 }
 
@@ -135,8 +135,8 @@ static void publish_cb(uv_timer_t *t)
     uint64_t now = now_ms(wl);
     c->seq++;
     char buf[512];
-    size_t n = bnb_phx_new_msg(buf, sizeof(buf), c->join_ref, ++c->next_ref, BNC_TOPIC, 0,
-                               c->idx, c->seq, uv_hrtime());
+    size_t n = bnb_phx_new_msg(buf, sizeof(buf), c->join_ref, ++c->next_ref, BNC_TOPIC, 0, c->idx,
+                               c->seq, uv_hrtime());
     bnc_ledger_sent(wl->ledger, c->idx, c->seq, now);
     bucket_add(wl->sent_per_bucket, wl, now);
     send_text(c, buf, n);

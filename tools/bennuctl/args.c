@@ -16,10 +16,9 @@
 
 static const struct {
     const char *name, *alias, *summary;
-} CMDS[BNCTL_CMD__COUNT] = {
-    [BNCTL_CMD_NONE] = {"", NULL, ""},
+} CMDS[BNCTL_CMD__COUNT] = {[BNCTL_CMD_NONE] = {"", NULL, ""},
 #define BNCTL_CMD_ROW(id, n, al, s) [BNCTL_CMD_##id] = {n, al, s},
-    BNCTL_CMD_MAP(BNCTL_CMD_ROW)
+                            BNCTL_CMD_MAP(BNCTL_CMD_ROW)
 #undef BNCTL_CMD_ROW
 };
 
@@ -72,12 +71,11 @@ static const char *const CMD_HELP[BNCTL_CMD__COUNT] = {
         "node; '?' when it did not answer). PATTERN is a shell glob such as\n"
         "'room:*'.\n\n"
         "  --summary            counts only: topics, memberships and subscribers per node\n",
-    [BNCTL_CMD_TOPIC] =
-        "usage: bennuctl --node HOST:PORT topic TOPIC [--json]\n\n"
-        "One topic asked of every node: whether it has local subscribers (and\n"
-        "how many) and which nodes it believes hold the topic. Says plainly\n"
-        "whether the nodes agree. Exits 1 on divergence or when no node knows\n"
-        "the topic.\n",
+    [BNCTL_CMD_TOPIC] = "usage: bennuctl --node HOST:PORT topic TOPIC [--json]\n\n"
+                        "One topic asked of every node: whether it has local subscribers (and\n"
+                        "how many) and which nodes it believes hold the topic. Says plainly\n"
+                        "whether the nodes agree. Exits 1 on divergence or when no node knows\n"
+                        "the topic.\n",
     [BNCTL_CMD_STATS] =
         "usage: bennuctl --node HOST:PORT stats [--watch SECONDS [--count N]] [--json]\n\n"
         "Per node: connections (WebSocket / LongPoll), channels, broadcasts in\n"
@@ -85,32 +83,29 @@ static const char *const CMD_HELP[BNCTL_CMD__COUNT] = {
         "links, resident memory and uptime.\n\n"
         "  --watch SECONDS      redraw every SECONDS until interrupted\n"
         "  --count N            with --watch: stop after N refreshes\n",
-    [BNCTL_CMD_CHECK] =
-        "usage: bennuctl --node HOST:PORT check [--json]\n\n"
-        "Asks every node the target knows for its members and groups and\n"
-        "compares them: the set of up nodes, incarnations, and for every node\n"
-        "the topics it holds against what each peer believes it holds. Prints\n"
-        "each disagreement and exits 1, or exits 0 when all views agree. Nodes\n"
-        "every answering node agrees are down are listed but are not an error.\n"
-        "Presence is compared too: every answering node must list the same\n"
-        "presences (keys, owner nodes, phx_refs) in every topic.\n",
-    [BNCTL_CMD_PRESENCE] =
-        "usage: bennuctl --node HOST:PORT presence TOPIC [--json]\n\n"
-        "The topic's presences (Phoenix.Presence) as every up node sees them:\n"
-        "each key with its metas and the node that owns it, and whether all\n"
-        "nodes list the same members. Exits 1 when they differ.\n",
+    [BNCTL_CMD_CHECK] = "usage: bennuctl --node HOST:PORT check [--json]\n\n"
+                        "Asks every node the target knows for its members and groups and\n"
+                        "compares them: the set of up nodes, incarnations, and for every node\n"
+                        "the topics it holds against what each peer believes it holds. Prints\n"
+                        "each disagreement and exits 1, or exits 0 when all views agree. Nodes\n"
+                        "every answering node agrees are down are listed but are not an error.\n"
+                        "Presence is compared too: every answering node must list the same\n"
+                        "presences (keys, owner nodes, phx_refs) in every topic.\n",
+    [BNCTL_CMD_PRESENCE] = "usage: bennuctl --node HOST:PORT presence TOPIC [--json]\n\n"
+                           "The topic's presences (Phoenix.Presence) as every up node sees them:\n"
+                           "each key with its metas and the node that owns it, and whether all\n"
+                           "nodes list the same members. Exits 1 when they differ.\n",
     [BNCTL_CMD_BROADCAST] =
         "usage: bennuctl --node HOST:PORT broadcast TOPIC EVENT JSON [--json]\n\n"
         "Publishes EVENT with payload JSON to TOPIC through the target node, as\n"
         "a backend's Endpoint.broadcast would: subscribers on the target and on\n"
         "every node holding the topic receive it.\n",
-    [BNCTL_CMD_FORGET] =
-        "usage: bennuctl --node HOST:PORT forget NODE [--json]\n\n"
-        "Removes NODE (name@host), which must be down, from the members of the\n"
-        "target and of every node the target sees up: for a node retired for\n"
-        "good. A node that is up anywhere is refused (exit 1, nothing removed\n"
-        "there); stop it first. A forgotten node that starts again rejoins as\n"
-        "usual. Exit 1 also when no node knew NODE.\n",
+    [BNCTL_CMD_FORGET] = "usage: bennuctl --node HOST:PORT forget NODE [--json]\n\n"
+                         "Removes NODE (name@host), which must be down, from the members of the\n"
+                         "target and of every node the target sees up: for a node retired for\n"
+                         "good. A node that is up anywhere is refused (exit 1, nothing removed\n"
+                         "there); stop it first. A forgotten node that starts again rejoins as\n"
+                         "usual. Exit 1 also when no node knew NODE.\n",
     [BNCTL_CMD_TOKEN] =
         "usage: bennuctl token mint --user ID [--max-age SECONDS] [secret options]\n"
         "       bennuctl token verify TOKEN [--max-age SECONDS] [secret options]\n\n"
@@ -204,12 +199,18 @@ static const struct {
     opt_id_t id;
     bool value;
 } OPTS[] = {
-    {"--node", OPT_NODE, true},       {"--cookie", OPT_COOKIE, true},
-    {"--cookie-file", OPT_COOKIE_FILE, true}, {"--dev", OPT_DEV, false},
-    {"--timeout", OPT_TIMEOUT, true}, {"--json", OPT_JSON, false},
-    {"--help", OPT_HELP, false},      {"-h", OPT_HELP, false},
-    {"--summary", OPT_SUMMARY, false}, {"--watch", OPT_WATCH, true},
-    {"--count", OPT_COUNT, true},     {"--log-level", OPT_LOG_LEVEL, true},
+    {"--node", OPT_NODE, true},
+    {"--cookie", OPT_COOKIE, true},
+    {"--cookie-file", OPT_COOKIE_FILE, true},
+    {"--dev", OPT_DEV, false},
+    {"--timeout", OPT_TIMEOUT, true},
+    {"--json", OPT_JSON, false},
+    {"--help", OPT_HELP, false},
+    {"-h", OPT_HELP, false},
+    {"--summary", OPT_SUMMARY, false},
+    {"--watch", OPT_WATCH, true},
+    {"--count", OPT_COUNT, true},
+    {"--log-level", OPT_LOG_LEVEL, true},
 };
 
 static int apply_opt(bnctl_args_t *a, opt_id_t id, const char *name, const char *v, char *err,
@@ -219,8 +220,8 @@ static int apply_opt(bnctl_args_t *a, opt_id_t id, const char *name, const char 
     switch (id) {
     case OPT_NODE:
         if (!valid_hostport(v)) {
-            return usage_err(err, err_len, "--node expects HOST:PORT (the node's mesh port), got '%s'",
-                        v);
+            return usage_err(err, err_len,
+                             "--node expects HOST:PORT (the node's mesh port), got '%s'", v);
         }
         a->node = v;
         break;
@@ -238,7 +239,8 @@ static int apply_opt(bnctl_args_t *a, opt_id_t id, const char *name, const char 
         break;
     case OPT_TIMEOUT:
         if (!parse_uint(v, 1, 3600000, &n)) {
-            return usage_err(err, err_len, "--timeout expects milliseconds (1..3600000), got '%s'", v);
+            return usage_err(err, err_len, "--timeout expects milliseconds (1..3600000), got '%s'",
+                             v);
         }
         a->timeout_ms = (unsigned)n;
         break;
@@ -259,8 +261,8 @@ static int apply_opt(bnctl_args_t *a, opt_id_t id, const char *name, const char 
     case OPT_LOG_LEVEL:
         if (strcmp(v, "debug") != 0 && strcmp(v, "info") != 0 && strcmp(v, "warn") != 0 &&
             strcmp(v, "error") != 0 && strcmp(v, "off") != 0) {
-            return usage_err(err, err_len, "--log-level expects debug, info, warn, error or off, got '%s'",
-                        v);
+            return usage_err(err, err_len,
+                             "--log-level expects debug, info, warn, error or off, got '%s'", v);
         }
         a->log_level = v;
         break;
@@ -432,8 +434,7 @@ int bnctl_args_parse(int argc, char **argv, bnctl_args_t *a, char *err, size_t e
     return rc;
 }
 
-char *bnctl_cookie_resolve(const bnctl_args_t *a, const char *env_cookie, char *err,
-                           size_t err_len)
+char *bnctl_cookie_resolve(const bnctl_args_t *a, const char *env_cookie, char *err, size_t err_len)
 {
     if (a->cookie != NULL) {
         return strdup(a->cookie);

@@ -10,7 +10,7 @@
 
 /* Exit codes, documented in `bennuctl --help` and docs/bennuctl.md. */
 #define BNCTL_EXIT_OK 0
-#define BNCTL_EXIT_FOUND 1       /* disagreement, unknown topic, failure found */
+#define BNCTL_EXIT_FOUND 1 /* disagreement, unknown topic, failure found */
 #define BNCTL_EXIT_USAGE 2
 #define BNCTL_EXIT_UNREACHABLE 3 /* target unreachable, refused, wrong cookie, timeout */
 
@@ -18,14 +18,14 @@
 #define BNCTL_DEV_COOKIE "bennu-dev-cookie-not-secret" /* same as `bennu --dev` */
 
 /* name, alias (or NULL), one-line summary */
-#define BNCTL_CMD_MAP(X)                                                             \
-    X(MEMBERS, "members", "nodes", "every node the target knows, with its link")      \
-    X(GROUPS, "groups", NULL, "topics with subscribers anywhere, per node")           \
-    X(TOPIC, "topic", NULL, "one topic as every node sees it, and whether they agree") \
-    X(STATS, "stats", NULL, "per-node connections, channels, broadcasts, memory")     \
-    X(CHECK, "check", NULL, "compare every node's members and groups; 1 if they differ") \
-    X(BROADCAST, "broadcast", NULL, "publish an event to a topic, as a backend would") \
-    X(FORGET, "forget", NULL, "remove a down node from every node's members")       \
+#define BNCTL_CMD_MAP(X)                                                                       \
+    X(MEMBERS, "members", "nodes", "every node the target knows, with its link")               \
+    X(GROUPS, "groups", NULL, "topics with subscribers anywhere, per node")                    \
+    X(TOPIC, "topic", NULL, "one topic as every node sees it, and whether they agree")         \
+    X(STATS, "stats", NULL, "per-node connections, channels, broadcasts, memory")              \
+    X(CHECK, "check", NULL, "compare every node's members and groups; 1 if they differ")       \
+    X(BROADCAST, "broadcast", NULL, "publish an event to a topic, as a backend would")         \
+    X(FORGET, "forget", NULL, "remove a down node from every node's members")                  \
     X(PRESENCE, "presence", NULL, "a topic's presences per node, and whether the nodes agree") \
     X(TOKEN, "token", NULL, "mint or verify a Phoenix.Token (same code as bennu token)")
 
@@ -34,7 +34,7 @@ typedef enum {
 #define BNCTL_CMD_ENUM(id, name, alias, summary) BNCTL_CMD_##id,
     BNCTL_CMD_MAP(BNCTL_CMD_ENUM)
 #undef BNCTL_CMD_ENUM
-    BNCTL_CMD__COUNT
+        BNCTL_CMD__COUNT
 } bnctl_cmd_t;
 
 typedef struct bnctl_args_s {

@@ -257,8 +257,8 @@ static call_t *call_start(bnctl_client_t *c, const char *addr, json_t *req, bnct
     return call;
 }
 
-void bnctl_client_run(bnctl_client_t *c, size_t n, const char *const *addrs,
-                      json_t *const *reqs, bnctl_result_t *out)
+void bnctl_client_run(bnctl_client_t *c, size_t n, const char *const *addrs, json_t *const *reqs,
+                      bnctl_result_t *out)
 {
     call_t **calls = calloc(n ? n : 1, sizeof(*calls));
     if (calls == NULL) {
@@ -287,8 +287,8 @@ void bnctl_client_run(bnctl_client_t *c, size_t n, const char *const *addrs,
                     k->conn->ever_up = true;
                 } else if (k->status == 0) {
                     const char *why = json_string_value(json_object_get(k->resp, "error"));
-                    result_fail(r, BNCTL_E_REMOTE, "%s: the node refused the request: %s",
-                                addrs[i], why != NULL ? why : "no reason given");
+                    result_fail(r, BNCTL_E_REMOTE, "%s: the node refused the request: %s", addrs[i],
+                                why != NULL ? why : "no reason given");
                     json_decref(k->resp);
                 } else if (k->status == UV_ETIMEDOUT) {
                     result_fail(r, BNCTL_E_TIMEOUT, "%s: no answer in time (%s)", addrs[i],

@@ -9,12 +9,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define BNCTL_ERR_MAP(X)                                   \
-    X(OK, "ok")                                            \
-    X(REFUSED, "unreachable")                              \
-    X(COOKIE, "wrong cookie")                              \
-    X(TIMEOUT, "timeout")                                  \
-    X(CLOSED, "link failed")                               \
+#define BNCTL_ERR_MAP(X)      \
+    X(OK, "ok")               \
+    X(REFUSED, "unreachable") \
+    X(COOKIE, "wrong cookie") \
+    X(TIMEOUT, "timeout")     \
+    X(CLOSED, "link failed")  \
     X(REMOTE, "refused request")
 
 typedef enum {
@@ -40,8 +40,8 @@ bnctl_client_t *bnctl_client_new(const char *cookie, unsigned timeout_ms);
  * waits for every answer, failure or timeout. out[i].resp must be released
  * with bnctl_result_clear. Connections are kept for later calls; one that
  * failed is dropped so the next call dials afresh. */
-void bnctl_client_run(bnctl_client_t *c, size_t n, const char *const *addrs,
-                      json_t *const *reqs, bnctl_result_t *out);
+void bnctl_client_run(bnctl_client_t *c, size_t n, const char *const *addrs, json_t *const *reqs,
+                      bnctl_result_t *out);
 /* Runs the loop (keeping links ticking) for ms or until SIGINT. */
 void bnctl_client_sleep(bnctl_client_t *c, unsigned ms);
 bool bnctl_client_interrupted(const bnctl_client_t *c);

@@ -73,8 +73,8 @@ static json_t *ask_target(ctl_t *ctl, json_t *req, int *rc)
 /* Which part of an answer goes into nodes[name][key]. */
 typedef struct {
     const char *op;
-    const char *key;     /* field of the answer, NULL = the whole answer */
-    const char *store;   /* key under nodes[name] */
+    const char *key;   /* field of the answer, NULL = the whole answer */
+    const char *store; /* key under nodes[name] */
 } op_spec_t;
 
 static const op_spec_t OP_GROUPS = {"groups", "groups", "groups"};
@@ -215,8 +215,7 @@ static int cmd_groups(ctl_t *ctl)
     gather(ctl, addrs, &OP_GROUPS, 1, NULL, nodes);
     json_t *target = json_object_get(nodes, ctl->target_name);
     if (json_object_get(target, "groups") == NULL) {
-        fprintf(stderr, "bennuctl: %s\n",
-                str_or(json_object_get(target, "error"), "no answer"));
+        fprintf(stderr, "bennuctl: %s\n", str_or(json_object_get(target, "error"), "no answer"));
         rc = BNCTL_EXIT_UNREACHABLE;
     } else {
         json_t *merged = bnctl_groups_merge(ctl->target_name, nodes, ctl->a->pattern);
@@ -280,14 +279,16 @@ static int cmd_topic(ctl_t *ctl)
         json_t *h;
         json_array_foreach(json_object_get(cmp, "holders"), i, h)
         {
-            len += (size_t)snprintf(holders + len, len < sizeof(holders) ? sizeof(holders) - len : 0,
-                                    "%s%s", i ? ", " : "", json_string_value(h));
+            len +=
+                (size_t)snprintf(holders + len, len < sizeof(holders) ? sizeof(holders) - len : 0,
+                                 "%s%s", i ? ", " : "", json_string_value(h));
         }
         printf("\n%s: held by %s (%" JSON_INTEGER_FORMAT " subscribers)\n", ctl->a->topic,
                holders[0] ? holders : "no node",
                json_integer_value(json_object_get(cmp, "subscribers")));
         if (agree) {
-            printf("agreement: all %zu nodes agree\n", json_array_size(json_object_get(cmp, "nodes")));
+            printf("agreement: all %zu nodes agree\n",
+                   json_array_size(json_object_get(cmp, "nodes")));
         } else {
             printf("DIVERGENCE: the nodes disagree about who holds %s\n", ctl->a->topic);
             json_array_foreach(json_object_get(cmp, "problems"), i, h)
@@ -297,9 +298,10 @@ static int cmd_topic(ctl_t *ctl)
         }
     }
     if (!known) {
-        fprintf(stderr,
-                "bennuctl: unknown topic '%s': no node has subscribers to it or believes one does\n",
-                ctl->a->topic);
+        fprintf(
+            stderr,
+            "bennuctl: unknown topic '%s': no node has subscribers to it or believes one does\n",
+            ctl->a->topic);
     }
     rc = known && agree ? 0 : BNCTL_EXIT_FOUND;
     json_decref(cmp);
@@ -335,8 +337,7 @@ static int cmd_stats(ctl_t *ctl)
     }
     json_t *target = json_object_get(nodes, ctl->target_name);
     if (json_object_get(target, "stats") == NULL && json_object_get(target, "mesh") == NULL) {
-        fprintf(stderr, "bennuctl: %s\n",
-                str_or(json_object_get(target, "error"), "no answer"));
+        fprintf(stderr, "bennuctl: %s\n", str_or(json_object_get(target, "error"), "no answer"));
         rc = BNCTL_EXIT_UNREACHABLE;
     } else if (ctl->a->json) {
         json_t *doc = json_pack("{s:s, s:O}", "node", ctl->target_name, "nodes", nodes);
@@ -391,11 +392,12 @@ static void presence_check(const json_t *nodes, json_t *report)
         json_object_foreach((json_t *)topics, t, d)
         {
             json_t *rd = json_object_get(ref, t);
-            if (rd == NULL || !json_equal(json_object_get(rd, "digest"), json_object_get(d, "digest"))) {
+            if (rd == NULL ||
+                !json_equal(json_object_get(rd, "digest"), json_object_get(d, "digest"))) {
                 char msg[600];
                 snprintf(msg, sizeof(msg),
-                         "presence in %s: %s lists %" JSON_INTEGER_FORMAT " metas, %s lists %" JSON_INTEGER_FORMAT
-                         " (different members)",
+                         "presence in %s: %s lists %" JSON_INTEGER_FORMAT
+                         " metas, %s lists %" JSON_INTEGER_FORMAT " (different members)",
                          t, name, json_integer_value(json_object_get(d, "metas")), first,
                          json_integer_value(json_object_get(rd, "metas")));
                 json_array_append_new(problems, json_string(msg));
@@ -405,9 +407,9 @@ static void presence_check(const json_t *nodes, json_t *report)
         {
             if (json_object_get(topics, t) == NULL) {
                 char msg[600];
-                snprintf(msg, sizeof(msg), "presence in %s: %s lists %" JSON_INTEGER_FORMAT
-                         " metas, %s lists none", t, first,
-                         json_integer_value(json_object_get(d, "metas")), name);
+                snprintf(msg, sizeof(msg),
+                         "presence in %s: %s lists %" JSON_INTEGER_FORMAT " metas, %s lists none",
+                         t, first, json_integer_value(json_object_get(d, "metas")), name);
                 json_array_append_new(problems, json_string(msg));
             }
         }
@@ -453,7 +455,8 @@ static int cmd_presence(ctl_t *ctl)
             ref_name = name;
         } else if (!json_equal(json_object_get(ref, "digest"), json_object_get(p, "digest"))) {
             char msg[400];
-            snprintf(msg, sizeof(msg), "%s lists %" JSON_INTEGER_FORMAT " metas under %" JSON_INTEGER_FORMAT
+            snprintf(msg, sizeof(msg),
+                     "%s lists %" JSON_INTEGER_FORMAT " metas under %" JSON_INTEGER_FORMAT
                      " keys, %s lists %" JSON_INTEGER_FORMAT " under %" JSON_INTEGER_FORMAT,
                      name, json_integer_value(json_object_get(p, "metas")),
                      json_integer_value(json_object_get(p, "keys")), ref_name,
@@ -499,9 +502,10 @@ static int cmd_presence(ctl_t *ctl)
                         }
                     }
                 }
-                const char *row[] = {key, json_is_string(json_object_get(meta, "node"))
-                                              ? json_string_value(json_object_get(meta, "node"))
-                                              : owner,
+                const char *row[] = {key,
+                                     json_is_string(json_object_get(meta, "node"))
+                                         ? json_string_value(json_object_get(meta, "node"))
+                                         : owner,
                                      ref_s, text != NULL ? text : "?"};
                 bnctl_table_add(&t, row);
                 free(text);
@@ -509,7 +513,8 @@ static int cmd_presence(ctl_t *ctl)
             }
         }
         print_table(&t);
-        printf("\n%s: %" JSON_INTEGER_FORMAT " keys, %" JSON_INTEGER_FORMAT " metas according to %s\n",
+        printf("\n%s: %" JSON_INTEGER_FORMAT " keys, %" JSON_INTEGER_FORMAT
+               " metas according to %s\n",
                ctl->a->topic, json_integer_value(json_object_get(target, "keys")),
                json_integer_value(json_object_get(target, "metas")), ctl->target_name);
         if (agree) {
@@ -597,7 +602,8 @@ static int cmd_check(ctl_t *ctl)
                 snprintf(up, sizeof(up), "%zu", n_up);
             }
             if (g != NULL) {
-                snprintf(topics, sizeof(topics), "%zu", json_array_size(json_object_get(g, "local")));
+                snprintf(topics, sizeof(topics), "%zu",
+                         json_array_size(json_object_get(g, "local")));
             }
             const char *row[] = {name, mm != NULL ? "yes" : "no", up, topics};
             bnctl_table_add(&t, row);
@@ -650,8 +656,8 @@ static int cmd_broadcast(ctl_t *ctl)
         print_json(ctl, resp);
     } else {
         json_int_t peers = json_integer_value(json_object_get(resp, "peers"));
-        printf("broadcast %s %s via %s: delivered to its local subscribers and sent to %" JSON_INTEGER_FORMAT
-               " other node%s\n",
+        printf("broadcast %s %s via %s: delivered to its local subscribers and sent to "
+               "%" JSON_INTEGER_FORMAT " other node%s\n",
                ctl->a->topic, ctl->a->event, ctl->a->node, peers, peers == 1 ? "" : "s");
     }
     json_decref(resp);
@@ -670,8 +676,10 @@ static int cmd_forget(ctl_t *ctl)
     }
     const char *node = ctl->a->forget;
     if (strcmp(node, ctl->target_name) == 0) {
-        fprintf(stderr, "bennuctl: %s is the node you asked (--node): it is up; a node can be "
-                        "forgotten only by the others, once it is stopped\n", node);
+        fprintf(stderr,
+                "bennuctl: %s is the node you asked (--node): it is up; a node can be "
+                "forgotten only by the others, once it is stopped\n",
+                node);
         json_decref(m);
         return BNCTL_EXIT_FOUND;
     }
@@ -709,8 +717,8 @@ static int cmd_forget(ctl_t *ctl)
         k++;
     }
     bnctl_client_run(ctl->client, count, as, reqs, out);
-    json_t *doc = json_pack("{s:s, s:[], s:[], s:{}}", "node", node, "forgotten", "unknown",
-                            "errors");
+    json_t *doc =
+        json_pack("{s:s, s:[], s:[], s:{}}", "node", node, "forgotten", "unknown", "errors");
     for (k = 0; k < count; k++) {
         if (out[k].err != BNCTL_E_OK) {
             json_object_set_new(json_object_get(doc, "errors"), names[k], json_string(out[k].msg));
@@ -794,8 +802,9 @@ static int run_watch(ctl_t *ctl)
             char stamp[32];
             time_t now = time(NULL);
             strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
-            printf("%sEvery %.1fs: bennuctl %s --node %s  %s\n\n", tty ? "\033[H\033[2J" : (i ? "\n" : ""),
-                   ctl->a->watch_ms / 1000.0, bnctl_cmd_name(ctl->a->cmd), ctl->a->node, stamp);
+            printf("%sEvery %.1fs: bennuctl %s --node %s  %s\n\n",
+                   tty ? "\033[H\033[2J" : (i ? "\n" : ""), ctl->a->watch_ms / 1000.0,
+                   bnctl_cmd_name(ctl->a->cmd), ctl->a->node, stamp);
         }
         rc = run_once(ctl);
         fflush(stdout);

@@ -11,7 +11,7 @@
  * counted in UTF-8 code points so topics with accents still line up. */
 typedef struct bnctl_table_s {
     size_t ncols;
-    char *align; /* one 'l' or 'r' per column */
+    char *align;  /* one 'l' or 'r' per column */
     char **cells; /* row-major, header row first */
     size_t nrows, cap;
 } bnctl_table_t;

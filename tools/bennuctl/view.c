@@ -199,8 +199,8 @@ json_t *bnctl_members_clean(const json_t *members, const char *hide_prefix)
 /* "up", "connecting", "down 3.2s (tick_timeout)", "+ (hidden)". */
 static void member_state(const json_t *n, char *out, size_t cap)
 {
-    const char *state = str_or(json_object_get(n, "link_state"),
-                               str_or(json_object_get(n, "state"), "?"));
+    const char *state =
+        str_or(json_object_get(n, "link_state"), str_or(json_object_get(n, "state"), "?"));
     char since[32] = "";
     json_t *down_ms = json_object_get(n, "down_ms");
     if (strcmp(state, "up") != 0 && json_is_integer(down_ms)) {
@@ -355,8 +355,8 @@ void bnctl_members_table(const json_t *members, const char *self_addr, bnctl_tab
         }
         char summary[64];
         snprintf(summary, sizeof(summary), "%zu/%zu workers up", up, end - i);
-        const char *head[] = {json_string_value(of), "-", "-", summary, "-", "-",
-                              "-",                   "-", "-", "-",     "-"};
+        const char *head[] = {
+            json_string_value(of), "-", "-", summary, "-", "-", "-", "-", "-", "-", "-"};
         bnctl_table_add(t, head);
         for (; i < end; i++) {
             char label[300];
@@ -464,8 +464,8 @@ void bnctl_groups_table(const json_t *merged, bnctl_table_t *t)
                 unknown = true;
             }
             if (len < sizeof(per)) {
-                len += (size_t)snprintf(per + len, sizeof(per) - len, "%s%s=%s", j ? " " : "",
-                                        node, num);
+                len += (size_t)snprintf(per + len, sizeof(per) - len, "%s%s=%s", j ? " " : "", node,
+                                        num);
             }
         }
         snprintf(subs, sizeof(subs), "%" JSON_INTEGER_FORMAT "%s",
@@ -588,8 +588,8 @@ json_t *bnctl_topic_compare(const char *topic, const json_t *nodes)
                         json_array_size(missing) == 1 ? "s" : "");
             }
             if (json_array_size(extra) > 0) {
-                problem(problems, "%s believes %s hold%s the topic, but %s",
-                        node, b, json_array_size(extra) == 1 ? "s" : "",
+                problem(problems, "%s believes %s hold%s the topic, but %s", node, b,
+                        json_array_size(extra) == 1 ? "s" : "",
                         json_array_size(extra) == 1 ? "it has no subscribers"
                                                     : "they have no subscribers");
             }
@@ -597,16 +597,15 @@ json_t *bnctl_topic_compare(const char *topic, const json_t *nodes)
             json_decref(extra);
         }
         json_t *count = json_object_get(ans, "count");
-        json_array_append_new(entries, json_pack("{s:s, s:b, s:O, s:o, s:b}", "node", node,
-                                                 "local", local, "count",
-                                                 count != NULL ? count : json_null(), "sees", sees,
-                                                 "agrees", ok));
+        json_array_append_new(
+            entries, json_pack("{s:s, s:b, s:O, s:o, s:b}", "node", node, "local", local, "count",
+                               count != NULL ? count : json_null(), "sees", sees, "agrees", ok));
     }
     json_decref(names);
     bool known = json_array_size(holders) > 0 || any_seen;
-    return json_pack("{s:s, s:b, s:b, s:o, s:I, s:o, s:o}", "topic", topic, "known", known,
-                     "agree", agree && all_answered, "holders", holders, "subscribers", subscribers,
-                     "nodes", entries, "problems", problems);
+    return json_pack("{s:s, s:b, s:b, s:o, s:I, s:o, s:o}", "topic", topic, "known", known, "agree",
+                     agree && all_answered, "holders", holders, "subscribers", subscribers, "nodes",
+                     entries, "problems", problems);
 }
 
 void bnctl_topic_table(const json_t *cmp, bnctl_table_t *t)
@@ -657,9 +656,15 @@ enum { STATS_NCOL = 14, STATS_CELL = 320 };
 static void stats_cells(const char *label, const json_t *v, char cells[STATS_NCOL][STATS_CELL],
                         json_int_t sums[STATS_NCOL])
 {
-    static const char *const keys[] = {NULL,          "sockets_websocket", "sockets_longpoll",
-                                       "connections", "channels",          "broadcasts_in",
-                                       "broadcasts_out", "deliveries",     "slow_consumer_closes",
+    static const char *const keys[] = {NULL,
+                                       "sockets_websocket",
+                                       "sockets_longpoll",
+                                       "connections",
+                                       "channels",
+                                       "broadcasts_in",
+                                       "broadcasts_out",
+                                       "deliveries",
+                                       "slow_consumer_closes",
                                        "refused_connects"};
     const json_t *st = json_object_get(v, "stats");
     snprintf(cells[0], sizeof(cells[0]), "%s", label);
@@ -715,10 +720,10 @@ void bnctl_stats_table(const json_t *nodes, bnctl_table_t *t)
      * open connection of the HTTP port (WebSockets, LongPoll requests in
      * flight, idle keep-alive and unfinished requests): LongPoll sessions
      * hold no connection between polls, so it is not a sum of the others. */
-    static const char *const heads[] = {"NODE",       "SOCKETS",    "WS",          "LP",
-                                        "TCP",        "CHANNELS",   "BCAST IN",    "BCAST OUT",
-                                        "DELIVERIES", "SLOW CLOSES", "REFUSED CONNS",
-                                        "REFUSED LINKS", "RSS",      "UPTIME"};
+    static const char *const heads[] = {
+        "NODE",          "SOCKETS",       "WS",        "LP",         "TCP",
+        "CHANNELS",      "BCAST IN",      "BCAST OUT", "DELIVERIES", "SLOW CLOSES",
+        "REFUSED CONNS", "REFUSED LINKS", "RSS",       "UPTIME"};
     bnctl_table_init(t, STATS_NCOL, heads, "lrrrrrrrrrrrrr");
     json_t *names = sorted_keys(nodes);
     json_t *group_size = json_object(); /* NAME@HOST -> workers */
@@ -770,7 +775,7 @@ void bnctl_stats_table(const json_t *nodes, bnctl_table_t *t)
                 index[at] = wi;
             }
         }
-        char (*rows)[STATS_NCOL][STATS_CELL] = calloc(m, sizeof(*rows));
+        char(*rows)[STATS_NCOL][STATS_CELL] = calloc(m, sizeof(*rows));
         if (rows == NULL) {
             abort();
         }
@@ -928,8 +933,8 @@ json_t *bnctl_check(const json_t *nodes)
         const char *x = json_string_value(k);
         const json_t *xv = json_object_get(nodes, x);
         json_t *xup = json_object_get(ups, x);
-        json_int_t xinc = json_integer_value(json_object_get(json_object_get(xv, "members"),
-                                                             "incarnation"));
+        json_int_t xinc =
+            json_integer_value(json_object_get(json_object_get(xv, "members"), "incarnation"));
         size_t j;
         json_t *w;
         /* Who sees x, and with which incarnation. */
@@ -962,8 +967,8 @@ json_t *bnctl_check(const json_t *nodes)
             if (set_has(answered, n)) {
                 continue;
             }
-            const char *err = str_or(json_object_get(json_object_get(nodes, n), "error"),
-                                     "it was not asked");
+            const char *err =
+                str_or(json_object_get(json_object_get(nodes, n), "error"), "it was not asked");
             problem(problems, "%s sees %s up, but %s did not answer: %s", x, n, n, err);
         }
     }

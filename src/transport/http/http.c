@@ -267,24 +267,42 @@ void bn__http_init(bn_conn_t *c)
 static const char *status_text(int status)
 {
     switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 426:
+        return "Upgrade Required";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -330,8 +348,8 @@ void bn__http_error(bn_conn_t *c, int status)
 
 static void http_process(bn_conn_t *c, char *data, size_t len);
 
-void bn_http_respond(bn_conn_t *c, int status, const char *content_type,
-                     const char *extra_headers, const void *body, size_t body_len)
+void bn_http_respond(bn_conn_t *c, int status, const char *content_type, const char *extra_headers,
+                     const void *body, size_t body_len)
 {
     if (c->closing || c->mode == BN_CONN_WS || c->req == NULL) {
         return;
@@ -418,8 +436,8 @@ static int upgrade_check(const bn_http_req_t *r)
     const char *connection = bn_http_header(r, "connection");
     const char *version = bn_http_header(r, "sec-websocket-version");
     const char *key = bn_http_header(r, "sec-websocket-key");
-    if (upgrade == NULL || !bn_http_token_listed(upgrade, "websocket", true) || connection == NULL ||
-        !bn_http_token_listed(connection, "upgrade", true) || key == NULL) {
+    if (upgrade == NULL || !bn_http_token_listed(upgrade, "websocket", true) ||
+        connection == NULL || !bn_http_token_listed(connection, "upgrade", true) || key == NULL) {
         return 400;
     }
     if (version == NULL || strcmp(version, "13") != 0) {

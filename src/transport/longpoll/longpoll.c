@@ -30,17 +30,17 @@ typedef struct bn_lp_session_s lp_session_t;
 struct bn_lp_session_s {
     UT_hash_handle hh;
     struct bn_lp_s *lp;
-    void *user;                /* the user's session; NULL once closed was called */
-    bn_conn_t *waiting;        /* the pending GET, if any */
+    void *user;         /* the user's session; NULL once closed was called */
+    bn_conn_t *waiting; /* the pending GET, if any */
     uint64_t wait_deadline_ms;
     uint64_t last_poll_ms;
-    bn_buf_t **msgs;           /* encoded text messages, oldest first */
+    bn_buf_t **msgs; /* encoded text messages, oldest first */
     size_t n_msgs, cap_msgs;
     char *token;
-    bn_queue_t ready_node;     /* on the ready list: has a waiter and messages */
-    unsigned busy;             /* POST dispatches on the stack: the session is not freed */
-    bool free_pending;         /* ended while busy: freed when the POST returns */
-    bool dead;                 /* ended; freed on the next sweep */
+    bn_queue_t ready_node; /* on the ready list: has a waiter and messages */
+    unsigned busy;         /* POST dispatches on the stack: the session is not freed */
+    bool free_pending;     /* ended while busy: freed when the POST returns */
+    bool dead;             /* ended; freed on the next sweep */
     char id[LP_ID_LEN + 1];
 };
 
@@ -50,7 +50,7 @@ struct bn_lp_s {
     bn_lp_ops_t ops;
     bn_token_key_t key;
     lp_session_t *sessions;
-    bn_queue_t ready;          /* sessions to answer at the next check */
+    bn_queue_t ready; /* sessions to answer at the next check */
     size_t n_sessions;
     uv_timer_t sweep;
     uv_check_t flush;
@@ -216,7 +216,8 @@ static void on_sweep(uv_timer_t *h)
     struct bn_lp_s *lp = h->data;
     uint64_t now = uv_now(lp->loop);
     lp_session_t *s, *tmp;
-    HASH_ITER(hh, lp->sessions, s, tmp) {
+    HASH_ITER(hh, lp->sessions, s, tmp)
+    {
         if (s->dead) {
             session_free(s);
         } else if (s->waiting != NULL) {
@@ -289,7 +290,8 @@ static void on_lp_handle_closed(uv_handle_t *h)
 void bn_lp_close(bn_lp_t *lp, void (*cb)(void *ud), void *ud)
 {
     lp_session_t *s, *tmp;
-    HASH_ITER(hh, lp->sessions, s, tmp) {
+    HASH_ITER(hh, lp->sessions, s, tmp)
+    {
         session_free(s);
     }
     if (!lp->started) {
@@ -349,7 +351,8 @@ static void session_open(struct bn_lp_s *lp, bn_conn_t *c, bn_http_req_t *req)
     }
     uint8_t raw[16];
     randombytes_buf(raw, sizeof(raw));
-    sodium_bin2base64(s->id, sizeof(s->id), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_bin2base64(s->id, sizeof(s->id), raw, sizeof(raw),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     s->lp = lp;
     json_t *id = json_string(s->id);
     s->token = bn_token_sign(&lp->key, id, bn_token_now_ms(), LP_TOKEN_MAX_AGE_S);

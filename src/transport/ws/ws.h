@@ -42,7 +42,7 @@ typedef enum {
     BN_WS_EV_BINARY, /* a complete binary message */
     BN_WS_EV_PING,   /* data = ping payload (<= 125 bytes) */
     BN_WS_EV_PONG,
-    BN_WS_EV_CLOSE,  /* code = peer's close code (1005 when the frame had none), data = reason */
+    BN_WS_EV_CLOSE, /* code = peer's close code (1005 when the frame had none), data = reason */
 } bn_ws_event_t;
 
 /* Called for each complete message or control frame. data is unmasked and
@@ -60,15 +60,15 @@ typedef struct bn_ws_limits_s {
 typedef struct bn_ws_parser_s {
     /* private */
     const bn_ws_limits_t *limits;
-    uint8_t *partial;      /* bytes of an incomplete frame (heap, or NULL) */
+    uint8_t *partial; /* bytes of an incomplete frame (heap, or NULL) */
     size_t partial_len;
     size_t partial_cap;
-    uint8_t *msg;          /* reassembly of a fragmented message (heap, or NULL) */
+    uint8_t *msg; /* reassembly of a fragmented message (heap, or NULL) */
     size_t msg_len;
     size_t msg_cap;
-    uint8_t msg_opcode;    /* opcode of the message being reassembled, 0 if none */
-    uint32_t utf8_state;   /* incremental UTF-8 validation across fragments */
-    bool closed;           /* a close frame was received; further input is ignored */
+    uint8_t msg_opcode;  /* opcode of the message being reassembled, 0 if none */
+    uint32_t utf8_state; /* incremental UTF-8 validation across fragments */
+    bool closed;         /* a close frame was received; further input is ignored */
 } bn_ws_parser_t;
 
 void bn_ws_parser_init(bn_ws_parser_t *p, const bn_ws_limits_t *limits);
@@ -102,6 +102,5 @@ size_t bn_ws_frame_header(uint8_t out[10], uint8_t opcode, uint64_t len);
  * then "=="), which is a bad handshake (RFC 6455 §4.2.1). The caller strips
  * the header value's surrounding whitespace; out is untouched on -1. */
 int bn_ws_accept_key(const char *key, size_t key_len, char out[29]);
-
 
 #endif

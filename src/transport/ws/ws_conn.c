@@ -50,8 +50,9 @@ void bn__ws_upgrade(bn_conn_t *c, bn_http_req_t *req, char *rest, size_t rest_le
      * fails the handshake on a 101 naming one it did not offer, and on a 101
      * without one when it offered only that. */
     const char *proto = t->cfg.ws_subprotocol;
-    bool echo_proto = proto != NULL &&
-                      bn_http_token_listed(bn_http_header(req, "sec-websocket-protocol"), proto, false);
+    bool echo_proto =
+        proto != NULL &&
+        bn_http_token_listed(bn_http_header(req, "sec-websocket-protocol"), proto, false);
     char proto_line[96] = "";
     if (echo_proto) {
         snprintf(proto_line, sizeof(proto_line), "sec-websocket-protocol: %s\r\n", proto);

@@ -46,7 +46,14 @@ static int on_message_complete(http_parser *p)
     r->keep_alive = http_should_keep_alive(p) != 0;
     /* 1xx interim responses are not part of this protocol: a backend that
      * sends one answers garbage. */
-    return p->status_code >= 200 ? 0 : -1;
+    if (p->status_code < 200) {
+        return -1;
+    }
+    /* Stop right after this response, so the caller sees whether bytes
+     * follow it in the same read, exactly as when they come in a later one
+     * (the parser would otherwise read them as the start of another). */
+    http_parser_pause(p, 1);
+    return 0;
 }
 
 static const http_parser_settings settings = {
@@ -86,8 +93,9 @@ bn_wh_resp_rc_t bn_wh_resp_feed(bn_wh_resp_t *r, const char *data, size_t len)
     }
     if (r->done) {
         /* Anything after the response on a non-pipelined connection. */
-        return n == len && HTTP_PARSER_ERRNO(&r->parser) == HPE_OK ? BN_WH_RESP_DONE
-                                                                   : BN_WH_RESP_GARBAGE;
+        enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
+        return n == len && (e == HPE_OK || e == HPE_PAUSED) ? BN_WH_RESP_DONE
+                                                            : BN_WH_RESP_GARBAGE;
     }
     if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || n != len || len == 0) {
         return BN_WH_RESP_GARBAGE;

@@ -97,6 +97,11 @@ static const struct {
     {"truncated body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", true, BN_WH_RESP_GARBAGE},
     {"bytes after", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}XYZ", false, BN_WH_RESP_GARBAGE},
     {"100 continue", "HTTP/1.1 100 Continue\r\n\r\n", false, BN_WH_RESP_GARBAGE},
+    /* Bytes that look like the start of another response, in the same read
+     * as the first (the fuzzer found the whole read answered DONE while the
+     * same bytes in two reads were GARBAGE). */
+    {"second response begun", "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1", false,
+     BN_WH_RESP_GARBAGE},
     {"too large body",
      "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
      "0123456789012345678901234567890123456789",

@@ -94,8 +94,7 @@ bn_wh_resp_rc_t bn_wh_resp_feed(bn_wh_resp_t *r, const char *data, size_t len)
     if (r->done) {
         /* Anything after the response on a non-pipelined connection. */
         enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
-        return n == len && (e == HPE_OK || e == HPE_PAUSED) ? BN_WH_RESP_DONE
-                                                            : BN_WH_RESP_GARBAGE;
+        return n == len && (e == HPE_OK || e == HPE_PAUSED) ? BN_WH_RESP_DONE : BN_WH_RESP_GARBAGE;
     }
     if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || n != len || len == 0) {
         return BN_WH_RESP_GARBAGE;

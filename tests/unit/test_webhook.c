@@ -100,8 +100,7 @@ static const struct {
     /* Bytes that look like the start of another response, in the same read
      * as the first (the fuzzer found the whole read answered DONE while the
      * same bytes in two reads were GARBAGE). */
-    {"second response begun", "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1", false,
-     BN_WH_RESP_GARBAGE},
+    {"second response begun", "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1", false, BN_WH_RESP_GARBAGE},
     {"too large body",
      "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
      "0123456789012345678901234567890123456789",

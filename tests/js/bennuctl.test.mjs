@@ -11,6 +11,7 @@ import { test } from 'node:test';
 
 import { collect, joinOk, phxSocket, socketOpened } from './support/compat_client.mjs';
 import { bennuctlBin, startServer, waitFor, withTimeout } from './support/server.mjs';
+import { partitionProxy } from './support/partition_proxy.mjs';
 
 const COOKIE = 'bennuctl-test-cookie-16+';
 const SECRET = 'bennuctl-test-secret-key-base-0123456789';
@@ -277,41 +278,6 @@ test('a killed node shows down on the others; check agrees once all see it', asy
         await stopAll(nodes);
     }
 });
-
-/** A TCP proxy that can cut every connection through it and refuse new
- *  ones (a partition), then heal. */
-async function partitionProxy(targetPort) {
-    const pairs = new Set();
-    let cut = false;
-    const server = net.createServer((down) => {
-        if (cut) {
-            down.destroy();
-            return;
-        }
-        const up = net.connect(targetPort(), '127.0.0.1');
-        const pair = [down, up];
-        pairs.add(pair);
-        const end = () => { down.destroy(); up.destroy(); pairs.delete(pair); };
-        down.on('error', end).on('close', end);
-        up.on('error', end).on('close', end);
-        down.pipe(up);
-        up.pipe(down);
-    });
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    return {
-        port: server.address().port,
-        cut() {
-            cut = true;
-            for (const [d, u] of pairs) {
-                d.destroy();
-                u.destroy();
-            }
-            pairs.clear();
-        },
-        heal() { cut = false; },
-        close() { this.cut(); return new Promise((r) => server.close(r)); },
-    };
-}
 
 // A deterministic divergence: a and c reach each other only through proxies
 // (--dial-override, and c joins through b, so no seed link bypasses them).

@@ -6,7 +6,6 @@
 // a node, and a partition of one node and its heal through TCP proxies.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import net from 'node:net';
 import { test } from 'node:test';
 
 import { Presence } from 'phoenix';
@@ -14,6 +13,7 @@ import { Presence } from 'phoenix';
 import { LongPoll, phxSocket, socketOpened } from './support/compat_client.mjs';
 import { withCluster } from './support/cluster.mjs';
 import { bennuctlBin, waitFor, WebSocket, withServer } from './support/server.mjs';
+import { partitionProxy as proxy } from './support/partition_proxy.mjs';
 
 /** bennuctl against `node`; resolves {code, stdout, stderr}. */
 function bennuctl(cluster, node, args) {
@@ -163,41 +163,6 @@ test('wire format: presence_state push with join_ref, coalesced presence_diff, V
 }));
 
 // ---------------------------------------------------------------- cluster
-
-/** A TCP proxy to a port known later; cut() drops every connection and
- *  refuses new ones until heal(). */
-async function proxy(target) {
-    const pairs = new Set();
-    let cut = false;
-    const server = net.createServer((down) => {
-        if (cut || target() === 0) {
-            down.destroy();
-            return;
-        }
-        const up = net.connect(target(), '127.0.0.1');
-        const pair = [down, up];
-        pairs.add(pair);
-        const end = () => { down.destroy(); up.destroy(); pairs.delete(pair); };
-        down.on('error', end).on('close', end);
-        up.on('error', end).on('close', end);
-        down.pipe(up);
-        up.pipe(down);
-    });
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    return {
-        port: server.address().port,
-        cut() {
-            cut = true;
-            for (const [d, u] of pairs) {
-                d.destroy();
-                u.destroy();
-            }
-            pairs.clear();
-        },
-        heal() { cut = false; },
-        close() { this.cut(); return new Promise((r) => server.close(r)); },
-    };
-}
 
 test('3 nodes: all 6 names everywhere, kill -9 drops exactly 2, partition and heal converge', { timeout: 120000 }, () => withCluster({}, async (cluster) => {
     // Every mesh link goes through a proxy per (dialler, target) pair, the

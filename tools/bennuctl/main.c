@@ -203,16 +203,32 @@ static int cmd_members(ctl_t *ctl)
     return 0;
 }
 
+/* Asks every node the target lists as up for op (topic_req: the request
+ * of a per-topic op, else NULL): returns their answers by node name, and in
+ * *members the target's members answer (the caller frees both); NULL with
+ * *rc when the target could not be asked. */
+static json_t *ask_up_nodes(ctl_t *ctl, const op_spec_t *op, json_t *topic_req, json_t **members,
+                            int *rc)
+{
+    *members = target_members(ctl, rc);
+    if (*members == NULL) {
+        return NULL;
+    }
+    json_t *addrs = node_addrs(ctl, *members, false);
+    json_t *nodes = json_object();
+    gather(ctl, addrs, op, 1, topic_req, nodes);
+    json_decref(addrs);
+    return nodes;
+}
+
 static int cmd_groups(ctl_t *ctl)
 {
     int rc;
-    json_t *m = target_members(ctl, &rc);
-    if (m == NULL) {
+    json_t *m;
+    json_t *nodes = ask_up_nodes(ctl, &OP_GROUPS, NULL, &m, &rc);
+    if (nodes == NULL) {
         return rc;
     }
-    json_t *addrs = node_addrs(ctl, m, false);
-    json_t *nodes = json_object();
-    gather(ctl, addrs, &OP_GROUPS, 1, NULL, nodes);
     json_t *target = json_object_get(nodes, ctl->target_name);
     if (json_object_get(target, "groups") == NULL) {
         fprintf(stderr, "bennuctl: %s\n", str_or(json_object_get(target, "error"), "no answer"));
@@ -245,7 +261,6 @@ static int cmd_groups(ctl_t *ctl)
         rc = 0;
     }
     json_decref(nodes);
-    json_decref(addrs);
     json_decref(m);
     return rc;
 }
@@ -253,16 +268,14 @@ static int cmd_groups(ctl_t *ctl)
 static int cmd_topic(ctl_t *ctl)
 {
     int rc;
-    json_t *m = target_members(ctl, &rc);
-    if (m == NULL) {
-        return rc;
-    }
-    json_t *addrs = node_addrs(ctl, m, false);
-    json_t *nodes = json_object();
+    json_t *m;
     json_t *req = json_pack("{s:s, s:s}", "op", "topic", "topic", ctl->a->topic);
     static const op_spec_t op = {"topic", "topic", "topic"};
-    gather(ctl, addrs, &op, 1, req, nodes);
+    json_t *nodes = ask_up_nodes(ctl, &op, req, &m, &rc);
     json_decref(req);
+    if (nodes == NULL) {
+        return rc;
+    }
     json_t *cmp = bnctl_topic_compare(ctl->a->topic, nodes);
     bool known = json_is_true(json_object_get(cmp, "known"));
     bool agree = json_is_true(json_object_get(cmp, "agree"));
@@ -306,7 +319,6 @@ static int cmd_topic(ctl_t *ctl)
     rc = known && agree ? 0 : BNCTL_EXIT_FOUND;
     json_decref(cmp);
     json_decref(nodes);
-    json_decref(addrs);
     json_decref(m);
     return rc;
 }
@@ -314,13 +326,11 @@ static int cmd_topic(ctl_t *ctl)
 static int cmd_stats(ctl_t *ctl)
 {
     int rc;
-    json_t *m = target_members(ctl, &rc);
-    if (m == NULL) {
+    json_t *m;
+    json_t *nodes = ask_up_nodes(ctl, &OP_STATS, NULL, &m, &rc);
+    if (nodes == NULL) {
         return rc;
     }
-    json_t *addrs = node_addrs(ctl, m, false);
-    json_t *nodes = json_object();
-    gather(ctl, addrs, &OP_STATS, 1, NULL, nodes);
     /* Nodes the target sees down are listed, so a missing one is visible. */
     size_t i;
     json_t *n;
@@ -360,7 +370,6 @@ static int cmd_stats(ctl_t *ctl)
         rc = 0;
     }
     json_decref(nodes);
-    json_decref(addrs);
     json_decref(m);
     return rc;
 }
@@ -424,16 +433,14 @@ static void presence_check(const json_t *nodes, json_t *report)
 static int cmd_presence(ctl_t *ctl)
 {
     int rc;
-    json_t *m = target_members(ctl, &rc);
-    if (m == NULL) {
-        return rc;
-    }
-    json_t *addrs = node_addrs(ctl, m, false);
-    json_t *nodes = json_object();
+    json_t *m;
     json_t *req = json_pack("{s:s, s:s}", "op", "presence", "topic", ctl->a->topic);
     static const op_spec_t op = {"presence", NULL, "presence"};
-    gather(ctl, addrs, &op, 1, req, nodes);
+    json_t *nodes = ask_up_nodes(ctl, &op, req, &m, &rc);
     json_decref(req);
+    if (nodes == NULL) {
+        return rc;
+    }
     const json_t *ref = NULL;
     const char *ref_name = NULL;
     json_t *problems = json_array();
@@ -533,7 +540,6 @@ static int cmd_presence(ctl_t *ctl)
     }
     json_decref(problems);
     json_decref(nodes);
-    json_decref(addrs);
     json_decref(m);
     return agree ? 0 : BNCTL_EXIT_FOUND;
 }

@@ -26,6 +26,7 @@
 #include "core/cidr.h"
 #include "core/close_reason.h"
 #include "core/queue.h"
+#include "core/wq.h"
 
 #define BN__MESH_PROTO_VERSION 2u
 /* Frames before authentication are Hello, Challenge, Identify, Refuse and
@@ -316,14 +317,12 @@ typedef enum {
 struct bn__link_s {
     uv_tcp_t tcp;
     uv_connect_t connect_req;
-    uv_write_t write_req;
     bn_mesh_t *mesh;
     bn_queue_t link_node; /* on the mesh's links list, newest first */
     uint64_t id;
     bn__link_state_t state;
     bn_close_reason_t reason;
     bool outbound;
-    bool writing;
     bool stalled;  /* test hook: reads stopped */
     bool draining; /* closes with drain_reason once the queue is written */
     bn_close_reason_t drain_reason;
@@ -362,14 +361,14 @@ struct bn__link_s {
     uint8_t *plain;
     size_t plain_cap;
 
-    /* send queue: FIFO of plaintext frames, sealed when flushed (so a link
-     * being replaced can hand its unsent frames to the winner); one
-     * uv_write in flight at most, from one buffer */
-    bn_buf_t **q;
-    uint8_t *q_seal;
-    size_t q_len, q_cap;
-    bn_buf_t *wbuf; /* the batch being written */
-    size_t wbytes;  /* queued_bytes accounted to that batch */
+    /* send queue (core/wq.h): plaintext frames, sealed into one buffer per
+     * write when flushed (so a link being replaced can hand its unsent
+     * frames to the winner). The first `plain_unsent` unsent frames go out
+     * in plain text (the handshake's first frames; our key is set once, so
+     * they always come first); queued_bytes counts what they cost on the
+     * wire, sealing overhead included, until written. */
+    bn_wq_t wq;
+    uint32_t plain_unsent;
     size_t queued_bytes;
 
     /* liveness and counters */

@@ -17,6 +17,8 @@
  * An inbound link costs a struct and a 512-byte read buffer until a
  * plausible Hello arrived, and is subject to admission (preauth.c) until
  * its Identify opened. */
+#include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,7 @@ bn__link_t *bn__link_new(bn_mesh_t *m, bool outbound)
     l->created_ms = bn__mesh_now(m);
     l->last_rx_ms = l->created_ms;
     l->peer_port = -1;
+    bn_wq_init(&l->wq);
     bn__frame_reader_init(&l->rx, BN__MESH_PREAUTH_MAX_FRAME);
     bn__hs_init(&l->hs, outbound);
     if (outbound) {
@@ -73,14 +76,7 @@ static void on_link_closed(uv_handle_t *h)
     bn_mesh_t *m = l->mesh;
     bn_queue_remove(&l->link_node);
     bn__node_link_closed(m, l);
-    for (size_t i = 0; i < l->q_len; i++) {
-        bn_buf_unref(l->q[i]);
-    }
-    if (l->wbuf != NULL) {
-        bn_buf_unref(l->wbuf);
-    }
-    free(l->q);
-    free(l->q_seal);
+    bn_wq_release(&l->wq);
     free(l->own_hello);
     free(l->plain);
     free(l->peer_name);
@@ -138,7 +134,7 @@ void bn__link_close_after_flush(bn__link_t *l, bn_close_reason_t reason)
     l->draining = true;
     l->drain_reason = reason;
     uv_read_stop((uv_stream_t *)&l->tcp);
-    if (!l->writing && l->q_len == 0) {
+    if (bn_wq_empty(&l->wq)) {
         bn__link_close(l, reason);
     }
 }
@@ -155,55 +151,61 @@ void bn__link_stall(bn__link_t *l)
 
 static void link_flush(bn__link_t *l);
 
-static void on_write(uv_write_t *req, int status)
-{
-    bn__link_t *l = req->data;
-    l->queued_bytes -= l->wbytes;
-    l->wbytes = 0;
-    bn_buf_unref(l->wbuf);
-    l->wbuf = NULL;
-    l->writing = false;
-    if (status < 0) {
-        if (l->state != BN__LINK_CLOSING) {
-            bn__link_close(l, l->draining ? l->drain_reason : BN_CLOSE_WRITE_ERROR);
-        }
-        return;
-    }
-    if (l->draining && l->q_len == 0 && l->state != BN__LINK_CLOSING) {
-        bn__link_close(l, l->drain_reason);
-        return;
-    }
-    link_flush(l);
-}
-
 static size_t wire_cost(const bn_buf_t *frame, bool seal)
 {
     return frame->len + (seal ? BN__HS_ABYTES : 0);
 }
 
-/* Seals (or copies) everything queued into one buffer and writes it with one
- * uv_write; the next batch starts from the write callback, which keeps
- * frames in FIFO order. One seal per frame per link: a broadcast is encoded
- * once and sealed once for each interested peer. */
-static void link_flush(bn__link_t *l)
+/* The write queue's reports (core/wq.h). */
+static void link_wq_close(bn_wq_t *q, bn_close_reason_t reason)
 {
-    if (l->writing || l->q_len == 0 || l->state == BN__LINK_CLOSING ||
-        l->state == BN__LINK_CONNECTING) {
-        return;
+    bn__link_t *l = bn_container_of(q, bn__link_t, wq);
+    if (l->state != BN__LINK_CLOSING) {
+        bn__link_close(l, l->draining ? l->drain_reason : reason);
+    }
+}
+
+static void link_wq_wrote(bn_wq_t *q, size_t n, bool direct)
+{
+    (void)direct;
+    bn_container_of(q, bn__link_t, wq)->queued_bytes -= n;
+}
+
+static void link_wq_write_done(bn_wq_t *q)
+{
+    bn__link_t *l = bn_container_of(q, bn__link_t, wq);
+    link_flush(l);
+    if (l->draining && bn_wq_empty(q) && l->state != BN__LINK_CLOSING) {
+        bn__link_close(l, l->drain_reason);
+    }
+}
+
+/* Seals (or copies) every queued frame into one buffer, which replaces them
+ * and goes out in one write; the next batch starts once it is written, which
+ * keeps frames in FIFO order. One seal per frame per link: a broadcast is
+ * encoded once and sealed once for each interested peer. */
+static int link_wq_seal(bn_wq_t *q)
+{
+    bn__link_t *l = bn_container_of(q, bn__link_t, wq);
+    uint32_t n = q->len;
+    if (n == 1 && l->plain_unsent == 1) {
+        l->plain_unsent = 0; /* one handshake frame: written as it is */
+        return 0;
     }
     size_t total = 0;
-    for (size_t i = 0; i < l->q_len; i++) {
-        total += wire_cost(l->q[i], l->q_seal[i]);
+    for (uint32_t i = 0; i < n; i++) {
+        total += wire_cost(bn_wq_at(q, i), i >= l->plain_unsent);
     }
     bn_buf_t *out = bn_buf_new(total);
     if (out == NULL) {
         bn_oom(total);
     }
     uint8_t *p = (uint8_t *)bn_buf_body(out);
-    for (size_t i = 0; i < l->q_len; i++) {
-        const uint8_t *f = (const uint8_t *)bn_buf_body(l->q[i]);
-        size_t flen = l->q[i]->len;
-        if (l->q_seal[i]) {
+    for (uint32_t i = 0; i < n; i++) {
+        const bn_buf_t *fb = bn_wq_at(q, i);
+        const uint8_t *f = (const uint8_t *)bn_buf_body((bn_buf_t *)fb);
+        size_t flen = fb->len;
+        if (i >= l->plain_unsent) {
             size_t clen = flen - 4 + BN__HS_ABYTES;
             p[0] = (uint8_t)(clen >> 24);
             p[1] = (uint8_t)(clen >> 16);
@@ -215,29 +217,32 @@ static void link_flush(bn__link_t *l)
             memcpy(p, f, flen);
             p += flen;
         }
-        bn_buf_unref(l->q[i]);
     }
     out->len = total;
     out->binary = 1;
-    l->wbuf = out;
-    l->wbytes = total;
-    l->q_len = 0;
-    l->write_req.data = l;
-    l->writing = true;
-    uv_buf_t b = uv_buf_init(bn_buf_wire(out), (unsigned)bn_buf_wire_len(out));
-    int rc = uv_write(&l->write_req, (uv_stream_t *)&l->tcp, &b, 1, on_write);
-    if (rc < 0) {
-        /* The callback will not run: release the batch here. */
-        l->queued_bytes -= l->wbytes;
-        l->wbytes = 0;
-        bn_buf_unref(l->wbuf);
-        l->wbuf = NULL;
-        l->writing = false;
-        bn__link_close(l, BN_CLOSE_WRITE_ERROR);
-    }
+    l->plain_unsent = 0;
+    bn_wq_replace_all(q, out);
+    return 0;
 }
 
-static int link_enqueue(bn__link_t *l, bn_buf_t *frame, bool seal)
+static const bn_wq_ops_t link_wq_ops = {
+    .close = link_wq_close,
+    .wrote = link_wq_wrote,
+    .write_done = link_wq_write_done,
+    .transform = link_wq_seal,
+};
+
+static void link_flush(bn__link_t *l)
+{
+    if (l->state == BN__LINK_CLOSING || l->state == BN__LINK_CONNECTING) {
+        return;
+    }
+    bn_wq_flush(&l->wq, (uv_stream_t *)&l->tcp, &link_wq_ops);
+}
+
+/* What enqueueing costs besides the queue entry: the tap, the hard cap,
+ * the counters. 0, or -1 when the frame is dropped (the link closes). */
+static int link_account(bn__link_t *l, bn_buf_t *frame, bool seal)
 {
     bn_mesh_t *m = l->mesh;
     if (m->tap != NULL) {
@@ -251,18 +256,27 @@ static int link_enqueue(bn__link_t *l, bn_buf_t *frame, bool seal)
         bn__link_close(l, BN_CLOSE_SLOW_CONSUMER);
         return -1;
     }
-    if (l->q_len == l->q_cap) {
-        l->q_cap = l->q_cap ? l->q_cap * 2 : 16;
-        l->q = bn_xrealloc(l->q, l->q_cap * sizeof(*l->q));
-        l->q_seal = bn_xrealloc(l->q_seal, l->q_cap * sizeof(*l->q_seal));
-    }
-    l->q[l->q_len] = bn_buf_ref(frame);
-    l->q_seal[l->q_len] = seal;
-    l->q_len++;
     l->queued_bytes += cost;
     l->msgs_out++;
     l->bytes_out += cost;
     l->last_tx_ms = bn__mesh_now(m);
+    return 0;
+}
+
+static int link_enqueue(bn__link_t *l, bn_buf_t *frame, bool seal)
+{
+    if (link_account(l, frame, seal) != 0) {
+        return -1;
+    }
+    /* The cap is the link's own (on wire cost, link_account). */
+    if (bn_wq_push(&l->wq, (uv_stream_t *)&l->tcp, &link_wq_ops, frame, SIZE_MAX) < 0) {
+        return -1;
+    }
+    if (!seal) {
+        /* Plain frames come first: the key is set once and never unset. */
+        assert(l->plain_unsent + 1 + bn_wq_unsent_start(&l->wq) == l->wq.len);
+        l->plain_unsent++;
+    }
     link_flush(l);
     return 0;
 }
@@ -290,14 +304,22 @@ int bn__link_send_msg(bn__link_t *l, const bn__msg_t *msg)
 
 void bn__link_take_queue(bn__link_t *to, bn__link_t *from)
 {
-    for (size_t i = 0; i < from->q_len; i++) {
-        from->queued_bytes -= wire_cost(from->q[i], from->q_seal[i]);
-        if (to->state != BN__LINK_CLOSING && !to->draining) {
-            link_enqueue(to, from->q[i], true);
-        }
-        bn_buf_unref(from->q[i]);
+    bn_wq_t *fq = &from->wq;
+    uint32_t first = bn_wq_unsent_start(fq);
+    bool keep = to->state != BN__LINK_CLOSING && !to->draining;
+    for (uint32_t i = first; i < fq->len; i++) {
+        bn_buf_t *b = bn_wq_at(fq, i);
+        from->queued_bytes -= wire_cost(b, i - first >= from->plain_unsent);
+        /* Under to's keys, sealed; past its cap, to closes and the rest is
+         * dropped with it. */
+        keep = keep && link_account(to, b, true) == 0;
     }
-    from->q_len = 0;
+    from->plain_unsent = 0;
+    if (keep && bn_wq_move_unsent(&to->wq, fq) != 0) {
+        link_wq_close(&to->wq, BN_CLOSE_WRITE_ERROR);
+    }
+    bn_wq_drop_unsent(fq);
+    link_flush(to);
 }
 
 /* ---- handshake ---------------------------------------------------------- */

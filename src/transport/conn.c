@@ -73,14 +73,8 @@ static void maybe_finish_stop(bn_transport_t *t);
 static void conn_free(bn_conn_t *c)
 {
     bn_transport_t *t = c->t;
-    while (c->q_len > 0) {
-        bn_buf_unref(c->q[c->q_head]);
-        c->q_head = (c->q_head + 1) & (c->q_cap - 1);
-        c->q_len--;
-    }
-    if (c->q != c->q_inline) {
+    if (bn_wq_release(&c->wq)) {
         t->stats.queue_rings--;
-        free(c->q);
     }
     if (c->mode == BN_CONN_WS) {
         bn_ws_parser_free(&c->ws);
@@ -229,16 +223,7 @@ static void conn_slow_consumer(bn_conn_t *c)
     c->t->stats.closed[BN_CLOSE_SLOW_CONSUMER]++;
     /* Keep the entries a pending uv_write owns, and a head entry partly
      * written, so the byte stream stays a sequence of whole frames. */
-    uint32_t keep = c->inflight;
-    if (keep == 0 && c->q_len > 0 && c->q_off > 0) {
-        keep = 1;
-    }
-    while (c->q_len > keep) {
-        uint32_t last = (c->q_head + c->q_len - 1) & (c->q_cap - 1);
-        c->q_bytes -= bn_buf_wire_len(c->q[last]);
-        bn_buf_unref(c->q[last]);
-        c->q_len--;
-    }
+    bn_wq_drop_unsent(&c->wq);
     if (c->mode == BN_CONN_WS) {
         static const uint8_t payload[] = {0x03, 0xf0, 's', 'l', 'o', 'w', ' ', 'c',
                                           'o',  'n',  's', 'u', 'm', 'e', 'r'}; /* 1008 */
@@ -247,49 +232,60 @@ static void conn_slow_consumer(bn_conn_t *c)
     bn__conn_shutdown(c, BN_CLOSE_SLOW_CONSUMER);
 }
 
+/* The write queue's reports (core/wq.h). */
+static void conn_wq_close(bn_wq_t *q, bn_close_reason_t reason)
+{
+    bn_conn_t *c = bn_container_of(q, bn_conn_t, wq);
+    if (reason == BN_CLOSE_SLOW_CONSUMER) {
+        BN_LOG(WARN, "slow_consumer", "id=%llu queued=%zu limit=%zu", (unsigned long long)c->id,
+               c->wq.bytes, c->t->cfg.max_queued_bytes);
+        conn_slow_consumer(c);
+    } else {
+        bn__conn_abort(c, reason);
+    }
+}
+
+static void conn_wq_wrote(bn_wq_t *q, size_t n, bool direct)
+{
+    bn_conn_t *c = bn_container_of(q, bn_conn_t, wq);
+    bn_transport_t *t = c->t;
+    if (direct) {
+        t->stats.writes++;
+        t->stats.bytes_out += n;
+    }
+    if (c->read_blocked && c->wq.bytes < low_water(t) && !c->closing) {
+        c->read_blocked = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
+
+static void conn_wq_write_done(bn_wq_t *q)
+{
+    bn_conn_t *c = bn_container_of(q, bn_conn_t, wq);
+    if (!c->handle_closed) {
+        conn_flush(c);
+    }
+}
+
+static const bn_wq_ops_t conn_wq_ops = {
+    .close = conn_wq_close,
+    .wrote = conn_wq_wrote,
+    .write_done = conn_wq_write_done,
+};
+
 int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
 {
     bn_transport_t *t = c->t;
-    size_t n = bn_buf_wire_len(b);
-    if (c->q_bytes + n > t->cfg.max_queued_bytes && !c->writing) {
-        /* The limit is on what the kernel would not take: a burst produced
-         * within one loop turn is written out before anyone is judged. */
-        conn_flush(c);
-        if (c->handle_closed) {
-            return -1;
-        }
-    }
-    if (c->q_bytes + n > t->cfg.max_queued_bytes) {
-        BN_LOG(WARN, "slow_consumer", "id=%llu queued=%zu limit=%zu", (unsigned long long)c->id,
-               c->q_bytes, t->cfg.max_queued_bytes);
-        conn_slow_consumer(c);
+    int rc = bn_wq_push(&c->wq, (uv_stream_t *)&c->tcp, &conn_wq_ops, b, t->cfg.max_queued_bytes);
+    if (rc < 0) {
         return -1;
     }
-    if (c->q_len == c->q_cap) {
-        uint32_t cap = c->q_cap < 8 ? 8 : c->q_cap * 2;
-        bn_buf_t **q = malloc(cap * sizeof(*q));
-        if (q == NULL) {
-            bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
-            return -1;
-        }
-        for (uint32_t i = 0; i < c->q_len; i++) {
-            q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
-        }
-        if (c->q == c->q_inline) {
-            t->stats.queue_rings++;
-        } else {
-            free(c->q);
-        }
-        c->q = q;
-        c->q_cap = cap;
-        c->q_head = 0;
+    if (rc > 0) {
+        t->stats.queue_rings++;
     }
-    c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = bn_buf_ref(b);
-    c->q_len++;
     c->q_recent = true;
-    c->q_bytes += n;
     t->stats.frames_out++;
-    if (c->mode == BN_CONN_WS && !c->read_blocked && !c->closing && c->q_bytes > high_water(t)) {
+    if (c->mode == BN_CONN_WS && !c->read_blocked && !c->closing && c->wq.bytes > high_water(t)) {
         /* Flow control: the peer takes our bytes slower than it sends its
          * own; stop reading it until the queue drains. */
         if (uv_read_stop((uv_stream_t *)&c->tcp) == 0) {
@@ -301,130 +297,12 @@ int bn__conn_enqueue(bn_conn_t *c, bn_buf_t *b)
     return 0;
 }
 
-/* Drops n written bytes from the head of the queue. */
-static void queue_consume(bn_conn_t *c, size_t n)
-{
-    c->q_bytes -= n;
-    if (c->read_blocked && c->q_bytes < low_water(c->t) && !c->closing) {
-        c->read_blocked = false;
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    }
-    while (n > 0) {
-        bn_buf_t *b = c->q[c->q_head];
-        size_t left = bn_buf_wire_len(b) - c->q_off;
-        if (n < left) {
-            c->q_off += n;
-            return;
-        }
-        n -= left;
-        c->q_off = 0;
-        bn_buf_unref(b);
-        c->q_head = (c->q_head + 1) & (c->q_cap - 1);
-        c->q_len--;
-    }
-}
-
-/* Fills iov from the head of the queue; returns the count and, in *total,
- * the bytes they cover. */
-static size_t queue_iov(bn_conn_t *c, uv_buf_t *iov, size_t max, size_t *total)
-{
-    size_t n = 0, bytes = 0;
-    uint32_t mask = c->q_cap - 1;
-    for (uint32_t i = 0; i < c->q_len && n < max; i++) {
-        bn_buf_t *b = c->q[(c->q_head + i) & mask];
-        size_t off = i == 0 ? c->q_off : 0;
-        size_t len = bn_buf_wire_len(b) - off;
-        iov[n].base = bn_buf_wire(b) + off;
-        iov[n].len = len;
-        bytes += len;
-        n++;
-    }
-    *total = bytes;
-    return n;
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-    bn_conn_t *c = req->data;
-    free(req);
-    c->writing = false;
-    if (status < 0) {
-        bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
-        return;
-    }
-    size_t bytes = 0;
-    for (uint32_t i = 0; i < c->inflight; i++) {
-        bn_buf_t *b = c->q[(c->q_head + i) & (c->q_cap - 1)];
-        bytes += bn_buf_wire_len(b) - (i == 0 ? c->q_off : 0);
-    }
-    c->inflight = 0;
-    queue_consume(c, bytes);
-    if (!c->handle_closed) {
-        conn_flush(c);
-    }
-}
-
-/* uv_buf_t has the layout of struct iovec on Unix (libuv documents it), so
- * the same array feeds writev directly: the common case, a socket with room,
- * costs one system call and no libuv bookkeeping. */
-_Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
-                   offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
-                   offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
-               "uv_buf_t must be an iovec");
-
-static ssize_t write_iov(bn_conn_t *c, uv_buf_t *iov, size_t n)
-{
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
-        return UV_EBADF;
-    }
-    ssize_t w;
-    do {
-        w = writev(fd, (const struct iovec *)iov, (int)n);
-    } while (w < 0 && errno == EINTR);
-    if (w < 0) {
-        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-    }
-    return w;
-}
-
 static void conn_flush(bn_conn_t *c)
 {
-    bn_transport_t *t = c->t;
-    uv_buf_t iov[BN_IOV_BATCH];
-    while (!c->writing && !c->handle_closed && c->q_len > 0) {
-        size_t total = 0;
-        size_t n = queue_iov(c, iov, BN_IOV_BATCH, &total);
-        ssize_t w = write_iov(c, iov, n);
-        t->stats.writes++;
-        if (w < 0) {
-            bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
-            return;
-        }
-        t->stats.bytes_out += (uint64_t)w;
-        queue_consume(c, (size_t)w);
-        if ((size_t)w == total) {
-            continue;
-        }
-        /* The socket buffer is full: hand the rest to one uv_write, which
-         * waits for the socket to become writable. */
-        n = queue_iov(c, iov, BN_IOV_BATCH, &total);
-        uv_write_t *req = malloc(sizeof(*req));
-        if (req == NULL) {
-            bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
-            return;
-        }
-        req->data = c;
-        if (uv_write(req, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
-            free(req);
-            bn__conn_abort(c, BN_CLOSE_WRITE_ERROR);
-            return;
-        }
-        c->writing = true;
-        c->inflight = (uint32_t)n;
+    if (c->handle_closed) {
         return;
     }
-    if (!c->writing && c->q_len == 0 && c->close_after_flush && !c->handle_closed) {
+    if (bn_wq_flush(&c->wq, (uv_stream_t *)&c->tcp, &conn_wq_ops) == 0 && c->close_after_flush) {
         conn_do_shutdown(c);
     }
 }
@@ -685,8 +563,7 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_init(t->loop, &c->tcp);
     c->tcp.data = c;
     c->t = t;
-    c->q = c->q_inline;
-    c->q_cap = BN_Q_INLINE;
+    bn_wq_init(&c->wq);
     c->id = ++t->next_id;
     c->last_rx_ms = bn__now_ms(t);
     c->next = t->conns;
@@ -755,13 +632,9 @@ static void on_sweep(uv_timer_t *h)
         if (c->handle_closed) {
             continue;
         }
-        if (c->q != c->q_inline && c->q_len == 0 && !c->q_recent) {
+        if (!c->q_recent && bn_wq_shrink(&c->wq)) {
             /* Nothing queued for a whole sweep period after a burst: back to
              * the inline slots (a busy connection keeps its ring). */
-            free(c->q);
-            c->q = c->q_inline;
-            c->q_cap = BN_Q_INLINE;
-            c->q_head = 0;
             t->stats.queue_rings--;
         }
         c->q_recent = false;
@@ -897,7 +770,7 @@ size_t bn_transport_queued_bytes(const bn_transport_t *t)
 {
     size_t n = 0;
     for (const bn_conn_t *c = t->conns; c != NULL; c = c->next) {
-        n += c->q_bytes;
+        n += c->wq.bytes;
     }
     return n;
 }

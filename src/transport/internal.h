@@ -6,13 +6,10 @@
 
 #include "core/cidr.h"
 #include "core/queue.h"
+#include "core/wq.h"
 #include "transport/transport.h"
 
 #define BN_READ_BUF_SIZE (64 * 1024)
-#define BN_IOV_BATCH 128
-/* Write-queue slots inside the connection: a socket that gets one frame at
- * a time never allocates a ring. */
-#define BN_Q_INLINE 2
 /* Descriptors kept free below RLIMIT_NOFILE before an EMFILE episode is
  * declared (libuv's own reserve, the mesh, log files). */
 #define BN_FD_HEADROOM 8
@@ -40,7 +37,6 @@ struct bn_conn_s {
     bn_queue_t pend_node;    /* on the transport's pending list */
     uint8_t mode;
     bool in_flush_list;
-    bool writing;           /* a uv_write is pending (its request is on the heap) */
     bool closing;           /* close started: no more input is processed */
     bool close_after_flush; /* shut down once the queue is empty */
     bool handle_closed;     /* uv_close called */
@@ -53,14 +49,9 @@ struct bn_conn_s {
     char client[48];        /* the forwarded client address, "" = the peer's */
     uint8_t close_reason;
     bool q_recent; /* something was queued since the last sweep */
-    /* Write queue: a ring of shared buffers, `q_inline` until a burst needs
-     * more slots; a heap ring goes back to the inline one at the sweep once
-     * idle. `inflight` entries from the head belong to the pending uv_write. */
-    uint32_t q_head, q_len, q_cap, inflight;
-    bn_buf_t **q;
-    bn_buf_t *q_inline[BN_Q_INLINE];
-    size_t q_off;   /* bytes of the head entry already written */
-    size_t q_bytes; /* queued bytes not yet written */
+    /* Write queue (core/wq.h): its inline slots until a burst needs a ring,
+     * which goes back at the sweep once idle. */
+    bn_wq_t wq;
     /* Per-phase state: HTTP until the upgrade, WebSocket after it (the
      * mode says which member is live; the upgrade starts with no request,
      * no pending bytes and no request data held). */

@@ -55,9 +55,7 @@ int bn__wq_push_grow(bn_wq_t *q, const bn_wq_ops_t *ops, bn_buf_t *b)
         ops->close(q, BN_CLOSE_WRITE_ERROR);
         return -1;
     }
-    q->ring[(q->head + q->len) & (q->cap - 1)] = bn_buf_ref(b);
-    q->len++;
-    q->bytes += bn_buf_wire_len(b);
+    bn__wq_store(q, b);
     return grew;
 }
 
@@ -73,13 +71,7 @@ int bn__wq_push_over(bn_wq_t *q, uv_stream_t *s, const bn_wq_ops_t *ops, bn_buf_
         ops->close(q, BN_CLOSE_SLOW_CONSUMER);
         return -1;
     }
-    if (q->len == q->cap) {
-        return bn__wq_push_grow(q, ops, b);
-    }
-    q->ring[(q->head + q->len) & (q->cap - 1)] = bn_buf_ref(b);
-    q->len++;
-    q->bytes += n;
-    return 0;
+    return bn__wq_put(q, ops, b);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -158,7 +150,8 @@ int bn_wq_move_unsent(bn_wq_t *to, bn_wq_t *from)
     return 0;
 }
 
-void bn_wq_replace_all(bn_wq_t *q, bn_buf_t *b)
+/* Drops every entry. */
+static void unref_all(bn_wq_t *q)
 {
     while (q->len > 0) {
         bn_buf_unref(q->ring[q->head]);
@@ -167,6 +160,12 @@ void bn_wq_replace_all(bn_wq_t *q, bn_buf_t *b)
     }
     q->head = 0;
     q->off = 0;
+    q->bytes = 0;
+}
+
+void bn_wq_replace_all(bn_wq_t *q, bn_buf_t *b)
+{
+    unref_all(q);
     q->ring[0] = b;
     q->len = 1;
     q->bytes = bn_buf_wire_len(b);
@@ -186,20 +185,7 @@ bool bn_wq_shrink(bn_wq_t *q)
 
 bool bn_wq_release(bn_wq_t *q)
 {
-    while (q->len > 0) {
-        bn_buf_unref(q->ring[q->head]);
-        q->head = (q->head + 1) & (q->cap - 1);
-        q->len--;
-    }
-    q->bytes = 0;
-    q->off = 0;
+    unref_all(q);
     q->inflight = 0;
-    bool had_ring = bn_wq_has_ring(q);
-    if (had_ring) {
-        free(q->ring);
-        q->ring = q->inl;
-        q->cap = BN_WQ_INLINE;
-        q->head = 0;
-    }
-    return had_ring;
+    return bn_wq_shrink(q);
 }

@@ -110,9 +110,27 @@ static inline uint32_t bn_wq_unsent_start(const bn_wq_t *q)
     return q->inflight > 0 ? q->inflight : (q->len > 0 && q->off > 0 ? 1 : 0);
 }
 
+/* Stores a reference to b at the tail; the ring must have room. */
+static inline void bn__wq_store(bn_wq_t *q, bn_buf_t *b)
+{
+    q->ring[(q->head + q->len) & (q->cap - 1)] = bn_buf_ref(b);
+    q->len++;
+    q->bytes += bn_buf_wire_len(b);
+}
+
 /* Cold paths of bn_wq_push (wq.c). */
 int bn__wq_push_over(bn_wq_t *q, uv_stream_t *s, const bn_wq_ops_t *ops, bn_buf_t *b, size_t cap);
 int bn__wq_push_grow(bn_wq_t *q, const bn_wq_ops_t *ops, bn_buf_t *b);
+
+/* bn__wq_store, growing a full ring first (0, 1 or -1 as bn_wq_push). */
+static inline int bn__wq_put(bn_wq_t *q, const bn_wq_ops_t *ops, bn_buf_t *b)
+{
+    if (q->len == q->cap) {
+        return bn__wq_push_grow(q, ops, b);
+    }
+    bn__wq_store(q, b);
+    return 0;
+}
 
 /* Queues a reference to b (its wire bytes). Past `cap` queued bytes, what
  * the socket takes is written first (unless a uv_write is pending) and the
@@ -122,17 +140,10 @@ int bn__wq_push_grow(bn_wq_t *q, const bn_wq_ops_t *ops, bn_buf_t *b);
 static inline int bn_wq_push(bn_wq_t *q, uv_stream_t *s, const bn_wq_ops_t *ops, bn_buf_t *b,
                              size_t cap)
 {
-    size_t n = bn_buf_wire_len(b);
-    if (q->bytes + n > cap) {
+    if (q->bytes + bn_buf_wire_len(b) > cap) {
         return bn__wq_push_over(q, s, ops, b, cap);
     }
-    if (q->len == q->cap) {
-        return bn__wq_push_grow(q, ops, b);
-    }
-    q->ring[(q->head + q->len) & (q->cap - 1)] = bn_buf_ref(b);
-    q->len++;
-    q->bytes += n;
-    return 0;
+    return bn__wq_put(q, ops, b);
 }
 
 /* Drops n written bytes from the head of the queue, then reports them. */

@@ -30,7 +30,8 @@
 extern "C" {
 #endif
 
-/* Returns 0, UV_EINVAL (NULL argument), or UV_EALREADY (already attached). */
+/* Returns 0, UV_EINVAL (NULL argument), UV_EALREADY (already attached) or
+ * UV_ENOMEM. */
 BN_EXTERN int bn_server_attach_mesh(bn_server_t *srv, bn_mesh_t *mesh);
 
 /* Optional, after bn_server_attach_mesh: adds fields to the admin "stats"
@@ -41,7 +42,8 @@ BN_EXTERN void bn_server_admin_stats_hook(bn_server_t *srv, void (*fn)(void *ud,
 /* The routing policy: sends one Broadcast frame (encoded once; a JSON payload
  * is serialised once) to every up peer holding topic
  * (bn_mesh_group_peers + bn_mesh_send_broadcast). Returns the number of
- * peers it was queued to. Local subscribers are not involved. */
+ * peers it was queued to (0 also when out of memory, logged). Local
+ * subscribers are not involved. */
 BN_EXTERN size_t bn_cluster_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len,
                                       const char *event, size_t event_len,
                                       const bn_payload_t *payload);

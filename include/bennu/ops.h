@@ -31,8 +31,8 @@ BN_EXTERN int bn_socket_set_id(bn_socket_t *s, const char *id);
 /* The socket's id, or NULL. */
 BN_EXTERN const char *bn_socket_id(const bn_socket_t *s);
 /* The socket is closed (close 4001) by the first bn_server_close_expired
- * at or after unix_ms (0 = never). */
-BN_EXTERN void bn_socket_set_expiry(bn_socket_t *s, int64_t unix_ms);
+ * at or after unix_ms (0 = never). Returns 0, or -1 on OOM (nothing set). */
+BN_EXTERN int bn_socket_set_expiry(bn_socket_t *s, int64_t unix_ms);
 /* Closes every socket whose expiry is at or before now_unix_ms; returns how
  * many. The embedder calls it periodically (bennu: every 250 ms). */
 BN_EXTERN size_t bn_server_close_expired(struct bn_server_s *srv, int64_t now_unix_ms);

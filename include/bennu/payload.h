@@ -2,13 +2,16 @@
 #ifndef BENNU_PAYLOAD_H
 #define BENNU_PAYLOAD_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* jansson's value type, declared rather than included: a header that only
+ * passes payloads through (bennu/mesh.h) does not pull in jansson. */
+struct json_t;
 
 typedef enum {
     BN_PAYLOAD_JSON,     /* json: any JSON value (clients may send any) */
@@ -20,12 +23,12 @@ typedef enum {
  * the duration of the call it is passed to. */
 typedef struct bn_payload_s {
     bn_payload_kind_t kind;
-    json_t *json;
+    struct json_t *json;
     const char *raw;
     size_t len;
 } bn_payload_t;
 
-static inline bn_payload_t bn_payload_json(json_t *j)
+static inline bn_payload_t bn_payload_json(struct json_t *j)
 {
     bn_payload_t p = {BN_PAYLOAD_JSON, j, NULL, 0};
     return p;

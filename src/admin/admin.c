@@ -151,14 +151,9 @@ typedef struct {
 static void add_count(void *ud, const char *topic, size_t len)
 {
     counts_ctx_t *c = ud;
-    char *key = strndup(topic, len);
-    if (key == NULL) {
-        abort();
-    }
-    json_object_set_new(
-        c->counts, key,
+    json_object_setn_new(
+        c->counts, topic, len,
         json_integer((json_int_t)bn_server_subscriber_count(c->a->srv, topic, len)));
-    free(key);
 }
 
 /* The groups snapshot plus this node's subscriber count per local topic,
@@ -358,7 +353,8 @@ int bn_admin_request(bn_mesh_t *m, const char *node, json_t *request, unsigned t
     }
     admin_call_t *c = malloc(sizeof(*c));
     if (c == NULL) {
-        abort();
+        free(body);
+        return UV_ENOMEM;
     }
     c->cb = cb;
     c->ud = ud;

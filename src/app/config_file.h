@@ -86,9 +86,9 @@ int bn_app_file_parse(const char *text, size_t len, const struct option *opts, b
 int bn_app_file_argv(int *argc, char ***argv, const struct option *opts, bn_app_file_t **out);
 
 /* Routes the file's channels on srv (and starts the webhook client).
- * Returns false when the file has no "channels" (the demo chat is routed
- * instead), true when they are routed. */
-bool bn_app_file_install(bn_app_file_t *f, bn_server_t *srv, uv_loop_t *loop);
+ * Returns 0 when the file has no "channels" (the demo chat is routed
+ * instead), 1 when they are routed, -1 out of memory. */
+int bn_app_file_install(bn_app_file_t *f, bn_server_t *srv, uv_loop_t *loop);
 /* This node's name for the webhook calls ("-" without a mesh). */
 void bn_app_file_set_node(bn_app_file_t *f, const char *name);
 /* Adds "webhook" counters to a stats object (bennuctl stats). */

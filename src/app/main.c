@@ -295,7 +295,12 @@ static int app_build_server(app_t *app)
     }
     app->ops.metrics = bn_app_file_metrics; /* the webhook's series on /metrics */
     app->ops.metrics_ud = app->file;
-    if (!bn_app_file_install(app->file, app->srv, app->loop)) {
+    int routed = bn_app_file_install(app->file, app->srv, app->loop);
+    if (routed < 0) {
+        fprintf(stderr, "bennu: out of memory\n");
+        return 1;
+    }
+    if (routed == 0) {
         bn_server_route(app->srv, "room:*", &bn_chat_channel, app->node_name);
     }
     bn_server_on_connect(app->srv, app_connect, app);

@@ -122,7 +122,9 @@ bool bn_app_ops_identify(const bn_app_ops_t *o, bn_socket_t *s, const json_t *us
             BN_LOG(INFO, "connect_refused", "reason=token_expired id=%s", BN_LOG_VAL(id));
             return false;
         }
-        bn_socket_set_expiry(s, exp);
+        if (bn_socket_set_expiry(s, exp) != 0) {
+            return false;
+        }
     }
     return true;
 }

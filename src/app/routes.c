@@ -323,7 +323,11 @@ static bn_chan_result_t route_handle_in(bn_channel_t *ch, const char *event,
                              "assigns", assigns != NULL ? json_incref(assigns) : json_object());
     pending_t *p = malloc(sizeof(*p));
     if (body == NULL || p == NULL) {
-        abort();
+        /* Out of memory: this event fails as an unreachable backend would. */
+        json_decref(body);
+        free(p);
+        bn_reply_set(reply, "error", reason("unavailable"));
+        return BN_CHAN_REPLY;
     }
     p->ch = ch;
     p->rt = rt;
@@ -363,16 +367,13 @@ static const bn_channel_type_t config_channel = {
     .terminate = route_terminate,
 };
 
-bool bn_app_file_install(bn_app_file_t *f, bn_server_t *srv, uv_loop_t *loop)
+int bn_app_file_install(bn_app_file_t *f, bn_server_t *srv, uv_loop_t *loop)
 {
     if (f == NULL || !f->have_channels) {
-        return false;
+        return 0;
     }
-    if (f->have_webhook) {
-        f->wh = bn_wh_new(loop, &f->wh_cfg);
-        if (f->wh == NULL) {
-            abort();
-        }
+    if (f->have_webhook && (f->wh = bn_wh_new(loop, &f->wh_cfg)) == NULL) {
+        return -1;
     }
     for (size_t i = 0; i < f->n_routes; i++) {
         if (bn_server_route(srv, f->routes[i].router_pattern, &config_channel, &f->routes[i]) !=
@@ -380,5 +381,5 @@ bool bn_app_file_install(bn_app_file_t *f, bn_server_t *srv, uv_loop_t *loop)
             BN_LOG(ERROR, "route_failed", "topic=%s", BN_LOG_VAL(f->routes[i].pattern));
         }
     }
-    return true;
+    return 1;
 }

@@ -264,7 +264,7 @@ static void conn_close(wh_conn_t *c)
     uv_close((uv_handle_t *)&c->timer, conn_closed);
 }
 
-static void conn_start(bn_wh_t *wh, wh_call_t *call);
+static int conn_start(bn_wh_t *wh, wh_call_t *call);
 
 /* The call on c fails (c is closed). A call that met a stale keep-alive
  * connection (closed by the backend while idle, before any answer byte)
@@ -280,8 +280,10 @@ static void conn_fail(wh_conn_t *c, bn_wh_result_t result)
     }
     if (stale && !call->retried && !c->wh->closing) {
         call->retried = true;
-        conn_start(c->wh, call);
-        return;
+        if (conn_start(c->wh, call) == 0) {
+            return;
+        }
+        result = BN_WH_FAIL_NO_MEMORY;
     }
     call_done(c->wh, call, result, NULL);
 }
@@ -398,8 +400,9 @@ static void on_connect(uv_connect_t *req, int status)
     conn_send(c);
 }
 
-/* Puts call on an idle connection or a new one; the timeout starts now. */
-static void conn_start(bn_wh_t *wh, wh_call_t *call)
+/* Puts call on an idle connection or a new one; the timeout starts now.
+ * Returns 0, or -1 when no connection could be allocated (call untouched). */
+static int conn_start(bn_wh_t *wh, wh_call_t *call)
 {
     wh_conn_t *c = wh->idle;
     if (c != NULL) {
@@ -409,11 +412,11 @@ static void conn_start(bn_wh_t *wh, wh_call_t *call)
         c->deferred = BN_WH_OK;
         uv_timer_start(&c->timer, on_timer, wh->cfg.timeout_ms, 0);
         conn_send(c);
-        return;
+        return 0;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        abort();
+        return -1;
     }
     c->wh = wh;
     c->call = call;
@@ -433,9 +436,10 @@ static void conn_start(bn_wh_t *wh, wh_call_t *call)
         /* Reported on a later loop turn, never inside bn_wh_call. */
         c->deferred = BN_WH_FAIL_CONNECT;
         uv_timer_start(&c->timer, on_timer, 0, 0);
-        return;
+        return 0;
     }
     uv_timer_start(&c->timer, on_timer, wh->cfg.timeout_ms, 0);
+    return 0;
 }
 
 bn_wh_result_t bn_wh_call(bn_wh_t *wh, json_t *body, bn_wh_done_cb cb, void *ud)
@@ -455,20 +459,28 @@ bn_wh_result_t bn_wh_call(bn_wh_t *wh, json_t *body, bn_wh_done_cb cb, void *ud)
         return BN_WH_FAIL_GARBAGE;
     }
     wh_call_t *call = calloc(1, sizeof(*call));
-    if (call == NULL) {
-        abort();
+    if (call != NULL) {
+        call->req = bn_wh_request_build(wh->cfg.hostport, wh->cfg.path, wh->cfg.key,
+                                        wh->cfg.key_len, text, strlen(text), &call->req_len);
+    }
+    free(text);
+    if (call == NULL || call->req == NULL) {
+        if (call != NULL) {
+            call_free(call);
+        }
+        count_failure(wh, BN_WH_FAIL_NO_MEMORY);
+        return BN_WH_FAIL_NO_MEMORY;
     }
     call->cb = cb;
     call->ud = ud;
     call->start_ns = uv_hrtime();
-    call->req = bn_wh_request_build(wh->cfg.hostport, wh->cfg.path, wh->cfg.key, wh->cfg.key_len,
-                                    text, strlen(text), &call->req_len);
-    free(text);
-    if (call->req == NULL) {
-        abort();
-    }
     wh->in_flight++;
-    conn_start(wh, call);
+    if (conn_start(wh, call) != 0) {
+        wh->in_flight--;
+        call_free(call);
+        count_failure(wh, BN_WH_FAIL_NO_MEMORY);
+        return BN_WH_FAIL_NO_MEMORY;
+    }
     return BN_WH_OK;
 }
 

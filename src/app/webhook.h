@@ -18,7 +18,8 @@
     X(GARBAGE, "garbage")     /* not HTTP, or a body that is not a JSON object */ \
     X(TOO_LARGE, "too_large") /* the answer passed max_response_bytes */          \
     X(FULL, "full")           /* max_in_flight calls were already waiting */      \
-    X(CLOSED, "closed")       /* the node is stopping */
+    X(CLOSED, "closed")       /* the node is stopping */                          \
+    X(NO_MEMORY, "no_memory") /* the call could not be allocated */
 
 typedef enum {
     BN_WH_OK = 0,
@@ -53,9 +54,9 @@ typedef struct bn_wh_s bn_wh_t;
 typedef void (*bn_wh_done_cb)(void *ud, bn_wh_result_t result, json_t *answer);
 
 bn_wh_t *bn_wh_new(uv_loop_t *loop, const bn_wh_config_t *cfg);
-/* POSTs body (serialized here). Returns 0 (cb will run) or
- * BN_WH_FAIL_FULL / BN_WH_FAIL_CLOSED at once (cb never runs); those are
- * counted too. cb may be NULL (fire and forget). */
+/* POSTs body (serialized here). Returns 0 (cb will run) or, at once (cb
+ * never runs), BN_WH_FAIL_FULL, BN_WH_FAIL_CLOSED, BN_WH_FAIL_GARBAGE (body
+ * not serialisable) or BN_WH_FAIL_NO_MEMORY; those are counted too. cb may be NULL (fire and forget). */
 bn_wh_result_t bn_wh_call(bn_wh_t *wh, json_t *body, bn_wh_done_cb cb, void *ud);
 /* Fails every pending call (BN_WH_FAIL_CLOSED, callbacks run now), closes
  * every connection and frees wh once they have closed. */

@@ -121,6 +121,21 @@ struct bn_server_s {
  *            dropped by bn__chan_remove), one per callback running on it. */
 /* (Field order is packing: the query string starts in what would be the
  * trailing padding, and the allocation is offsetof(query) + its length.) */
+/* What only some sockets use, allocated on first use (bn__sock_extra) and
+ * freed with the socket: an idle socket with no id, no token expiry and no
+ * message ever waiting behind asynchronous work pays a pointer for it, not
+ * this block (docs/memory.md). */
+typedef struct bn_sock_extra_s {
+    bn_socket_t *sock; /* back from id_sub's callbacks */
+    /* Socket id (socket_id.c): while set and the socket is open, id_sub is
+     * subscribed to the topic of that name ("disconnect" closes). */
+    char *id;
+    bn_ps_sub_t id_sub;
+    int64_t expires_ms; /* Unix ms when the socket closes (token expiry); 0 = never */
+    struct bn_sock_queued_s *queue_head, *queue_tail; /* messages waiting behind async work */
+    size_t queue_n, queue_bytes;
+} bn_sock_extra_t;
+
 struct bn_socket_s {
     bn_server_t *srv;
     const bn_sock_io_t *io;
@@ -131,14 +146,8 @@ struct bn_socket_s {
     json_t *params;         /* NULL until bn_socket_params parses `query` */
     double rate_tokens;     /* token bucket of the per-connection rate limit */
     uint64_t rate_last_ms;
-    bn_channel_t *joining; /* a channel whose join is asynchronous (owner ref) */
-    struct bn_sock_queued_s *queue_head, *queue_tail; /* messages waiting behind async work */
-    size_t queue_n, queue_bytes;
-    /* Socket id (socket_id.c): while set and the socket is open, id_sub is
-     * subscribed to the topic of that name ("disconnect" closes). */
-    char *id;
-    bn_ps_sub_t id_sub;
-    int64_t expires_ms; /* Unix ms when the socket closes (token expiry); 0 = never */
+    bn_channel_t *joining;  /* a channel whose join is asynchronous (owner ref) */
+    bn_sock_extra_t *extra; /* NULL until needed */
     unsigned n_channels;
     unsigned refs;
     uint8_t vsn;
@@ -146,10 +155,14 @@ struct bn_socket_s {
     bool closed;   /* the closing flag: no channel, nothing sent, unlisted */
     bool released; /* bn__sock_free ran (the transport's reference is gone) */
     bool draining;
-    bool id_subscribed;
-    char query[]; /* the connect query string, parsed on first use (last: the
-                                * socket is allocated as offsetof(query) + its length + 1) */
+    bool id_fixed;      /* connect is over: the id can no longer change */
+    bool id_subscribed; /* extra->id_sub is subscribed */
+    char query[];       /* the connect query string, parsed on first use (last: the
+                         * socket is allocated as offsetof(query) + its length + 1) */
 };
+
+/* The socket's extra block, allocated (zeroed) on first call; NULL on OOM. */
+bn_sock_extra_t *bn__sock_extra(bn_socket_t *s);
 
 /* One channel. Owner: do_join, then its socket's list; removed (marked,
  * unsubscribed, unlisted, terminated) by bn__chan_remove and freed when its

@@ -74,7 +74,21 @@ void bn__sock_unref(bn_socket_t *s)
      * dispatch or a channel's life. */
     json_decref(s->params);
     json_decref(s->assigns);
+    free(s->extra);
     free(s);
+}
+
+/* Per-socket memory is budgeted (issue: at most 1 KiB per idle joined
+ * WebSocket; docs/memory.md): what not every socket needs goes to extra. */
+_Static_assert(sizeof(void *) != 8 || sizeof(bn_socket_t) <= 112,
+               "bn_socket_s grew: move rarely used fields to bn_sock_extra_t");
+
+bn_sock_extra_t *bn__sock_extra(bn_socket_t *s)
+{
+    if (s->extra == NULL && (s->extra = calloc(1, sizeof(*s->extra))) != NULL) {
+        s->extra->sock = s;
+    }
+    return s->extra;
 }
 
 void bn__sock_close(bn_socket_t *s)
@@ -91,14 +105,17 @@ void bn__sock_close(bn_socket_t *s)
     while (s->channels != NULL) {
         bn__chan_remove(s->channels, BN_STOP_CLOSED);
     }
-    while (s->queue_head != NULL) {
-        bn_sock_queued_t *q = s->queue_head;
-        s->queue_head = q->next;
+    bn_sock_extra_t *x = s->extra;
+    while (x != NULL && x->queue_head != NULL) {
+        bn_sock_queued_t *q = x->queue_head;
+        x->queue_head = q->next;
         bn_msg_clear(&q->m);
         free(q);
     }
-    s->queue_tail = NULL;
-    s->queue_n = s->queue_bytes = 0;
+    if (x != NULL) {
+        x->queue_tail = NULL;
+        x->queue_n = x->queue_bytes = 0;
+    }
     if (s->prev != NULL) {
         s->prev->next = s->next;
     } else {
@@ -488,7 +505,8 @@ static bool must_wait(const bn_socket_t *s, const char *topic, size_t topic_len,
     if (s->joining != NULL) {
         return true;
     }
-    for (const bn_sock_queued_t *q = s->queue_head; q != NULL && q != before; q = q->next) {
+    const bn_sock_queued_t *first = s->extra != NULL ? s->extra->queue_head : NULL;
+    for (const bn_sock_queued_t *q = first; q != NULL && q != before; q = q->next) {
         if (q->m.topic_len == topic_len && memcmp(q->m.topic, topic, topic_len) == 0) {
             return true;
         }
@@ -507,8 +525,9 @@ static void drain(bn_socket_t *s)
     }
     s->draining = true;
     bn__sock_ref(s);
-    while (!s->closed && s->joining == NULL) {
-        bn_sock_queued_t **pp = &s->queue_head;
+    bn_sock_extra_t *x = s->extra;
+    while (x != NULL && !s->closed && s->joining == NULL) {
+        bn_sock_queued_t **pp = &x->queue_head;
         bn_sock_queued_t *prev = NULL;
         while (*pp != NULL && must_wait(s, (*pp)->m.topic, (*pp)->m.topic_len, *pp)) {
             prev = *pp;
@@ -519,11 +538,11 @@ static void drain(bn_socket_t *s)
             break;
         }
         *pp = q->next;
-        if (s->queue_tail == q) {
-            s->queue_tail = prev;
+        if (x->queue_tail == q) {
+            x->queue_tail = prev;
         }
-        s->queue_n--;
-        s->queue_bytes -= q->len;
+        x->queue_n--;
+        x->queue_bytes -= q->len;
         dispatch(s, &q->m);
         bn_msg_clear(&q->m);
         free(q);
@@ -601,15 +620,18 @@ static int handle_message(bn_socket_t *s, const uint8_t *data, size_t len, bool 
         return -1;
     }
     if (!s->closed && must_wait(s, m.topic, m.topic_len, NULL)) {
-        if (s->queue_n >= BN_CHAN_ASYNC_QUEUE_MAX ||
-            s->queue_bytes + len > s->srv->cfg.max_queued_bytes) {
-            bn_msg_clear(&m);
+        bn_msg_clear(&m);
+        bn_sock_extra_t *x = bn__sock_extra(s);
+        if (x == NULL) {
+            return -1;
+        }
+        if (x->queue_n >= BN_CHAN_ASYNC_QUEUE_MAX ||
+            x->queue_bytes + len > s->srv->cfg.max_queued_bytes) {
             s->srv->stats.rate_limited++;
             BN_LOG(WARN, "async_queue_full", "transport=%s queued=%zu", bn_socket_transport(s),
-                   s->queue_n);
+                   x->queue_n);
             return BN_SOCK_RATE_LIMITED;
         }
-        bn_msg_clear(&m);
         bn_sock_queued_t *q = malloc(sizeof(*q) + (len ? len : 1));
         if (q == NULL) {
             return -1;
@@ -627,14 +649,14 @@ static int handle_message(bn_socket_t *s, const uint8_t *data, size_t len, bool 
             free(q);
             return -1;
         }
-        if (s->queue_tail != NULL) {
-            s->queue_tail->next = q;
+        if (x->queue_tail != NULL) {
+            x->queue_tail->next = q;
         } else {
-            s->queue_head = q;
+            x->queue_head = q;
         }
-        s->queue_tail = q;
-        s->queue_n++;
-        s->queue_bytes += len;
+        x->queue_tail = q;
+        x->queue_n++;
+        x->queue_bytes += len;
         return 0;
     }
     bn__sock_ref(s);

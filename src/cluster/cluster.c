@@ -60,7 +60,7 @@ int bn_server_attach_mesh(bn_server_t *srv, bn_mesh_t *mesh)
     }
     bn__cluster_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        abort();
+        return UV_ENOMEM;
     }
     c->srv = srv;
     c->mesh = mesh;

@@ -361,10 +361,7 @@ static void on_broadcast(bn_mesh_t *m, const bn__msg_t *msg)
     size_t tl = msg->u.bcast.topic.len;
     size_t el = msg->u.bcast.event.len;
     char small[512];
-    char *s = tl + el + 2 <= sizeof(small) ? small : malloc(tl + el + 2);
-    if (s == NULL) {
-        abort();
-    }
+    char *s = tl + el + 2 <= sizeof(small) ? small : bn_xmalloc(tl + el + 2);
     memcpy(s, msg->u.bcast.topic.data, tl);
     s[tl] = '\0';
     memcpy(s + tl + 1, msg->u.bcast.event.data, el);

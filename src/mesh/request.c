@@ -95,18 +95,19 @@ int bn_mesh_request(bn_mesh_t *m, const char *node, const void *req, size_t len,
         return UV_EINVAL;
     }
     char *body = malloc(len + 1);
-    if (body == NULL) {
-        abort();
+    bn__admin_req_t *r = calloc(1, sizeof(*r));
+    char *to = node != NULL ? strdup(node) : NULL;
+    if (body == NULL || r == NULL || (node != NULL && to == NULL)) {
+        free(body);
+        free(r);
+        free(to);
+        return UV_ENOMEM;
     }
     if (len > 0) {
         memcpy(body, req, len);
     }
-    bn__admin_req_t *r = calloc(1, sizeof(*r));
-    if (r == NULL) {
-        abort();
-    }
     r->id = ++m->next_admin_id;
-    r->node = node != NULL ? strdup(node) : NULL;
+    r->node = to;
     r->body = body;
     r->len = len;
     r->cb = cb;

@@ -26,7 +26,10 @@ size_t bn_cluster_broadcast(bn_mesh_t *m, const char *topic, size_t topic_len, c
     if (n > ADAPTER_STACK_PEERS) {
         names = malloc(n * sizeof(*names));
         if (names == NULL) {
-            abort();
+            /* Out of memory: no peer gets it (as when the payload cannot
+             * be serialised below); the local fanout is not affected. */
+            BN_LOG(ERROR, "oom", "what=cluster_broadcast peers=%zu", n);
+            return 0;
         }
         n = bn_mesh_group_peers(m, topic, topic_len, names, n);
     }

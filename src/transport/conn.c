@@ -44,7 +44,7 @@ uint64_t bn_conn_id(const bn_conn_t *c)
 const char *bn_conn_peer(const bn_conn_t *c)
 {
     static char peer[64];
-    if (c->client[0] != '\0') {
+    if (c->client != NULL) {
         return c->client;
     }
     struct sockaddr_storage ss;
@@ -86,6 +86,7 @@ static void conn_free(bn_conn_t *c)
     }
     t->stats.partial_bytes -= c->held;
     c->held = 0;
+    free(c->client);
     bn__conn_not_pending(c);
     if (c->prev != NULL) {
         c->prev->next = c->next;

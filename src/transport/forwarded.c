@@ -128,7 +128,8 @@ void bn__fwd_headers(bn_conn_t *c)
     bn_transport_t *t = c->t;
     bn_http_req_t *r = c->req;
     c->fwd_https = false;
-    c->client[0] = '\0';
+    free(c->client);
+    c->client = NULL;
     if (!c->trusted) {
         return;
     }
@@ -178,11 +179,15 @@ void bn__fwd_headers(bn_conn_t *c)
         c->fwd_https = strncasecmp(last, "https", 5) == 0 || strncasecmp(last, "wss", 3) == 0;
     }
     if (have_client) {
+        /* Kept on the heap: only connections through a trusted proxy pay
+         * for it (an out-of-memory leaves the proxy's address shown). */
+        char name[INET6_ADDRSTRLEN];
         if (client.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&client, c->client, sizeof(c->client));
+            uv_ip6_name((struct sockaddr_in6 *)&client, name, sizeof(name));
         } else {
-            uv_ip4_name((struct sockaddr_in *)&client, c->client, sizeof(c->client));
+            uv_ip4_name((struct sockaddr_in *)&client, name, sizeof(name));
         }
+        c->client = strdup(name);
         if (!c->served && c->ip == NULL) {
             /* The proxy's own address is not counted (it carries every
              * client); its client is, until this first request completes. */

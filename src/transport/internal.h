@@ -46,9 +46,9 @@ struct bn_conn_s {
     bool fwd_https;         /* ... and said X-Forwarded-Proto: https */
     bool served;            /* a request completed (no longer pending) */
     bool draining;          /* picked by the drain (close sent or due) */
-    char client[48];        /* the forwarded client address, "" = the peer's */
     uint8_t close_reason;
     bool q_recent; /* something was queued since the last sweep */
+    char *client;  /* the forwarded client address; NULL = the peer's */
     /* Write queue (core/wq.h): its inline slots until a burst needs a ring,
      * which goes back at the sweep once idle. */
     bn_wq_t wq;

@@ -149,7 +149,7 @@ static void test_expiry_sweep(void **state)
     fake_io_t a = {0}, b = {0};
     bn_socket_t *sa = connect_with_id(srv, &a, NULL);
     bn_socket_t *sb = connect_with_id(srv, &b, NULL);
-    bn_socket_set_expiry(sa, 1000);
+    assert_int_equal(bn_socket_set_expiry(sa, 1000), 0);
     assert_int_equal(bn_server_close_expired(srv, 999), 0);
     assert_int_equal(bn_server_close_expired(srv, 1000), 1);
     assert_int_equal(a.closes, 1);

@@ -1,6 +1,7 @@
 /* Unit tests for src/app/webhook_http.c (the bounded response parser fed
- * whole, cut at every byte, and with garbage), the URL parser and the
- * request signature of src/app/webhook.c. */
+ * whole, cut at every byte, and with garbage), the URL parser, the
+ * request signature of src/app/webhook.c and its out-of-memory outcome
+ * (this test is linked with -Wl,--wrap=calloc: calloc can be made to fail). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,19 @@
 
 #include "app/webhook.h"
 #include "app/webhook_http.h"
+
+/* calloc calls of the statically linked code come here (--wrap=calloc):
+ * fail_calloc_in = N makes the Nth next call fail once (0 = none). */
+static int fail_calloc_in;
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (fail_calloc_in > 0 && --fail_calloc_in == 0) {
+        return NULL;
+    }
+    return __real_calloc(n, size);
+}
 
 static const struct {
     const char *name;
@@ -206,12 +220,57 @@ static void test_signature(void **state)
     free(req);
 }
 
+static int oom_callbacks;
+static void oom_cb(void *ud, bn_wh_result_t result, json_t *answer)
+{
+    (void)ud;
+    (void)result;
+    (void)answer;
+    oom_callbacks++;
+}
+
+/* A call that cannot be allocated (the call itself, then its connection)
+ * fails at once with no_memory, counted, nothing in flight, no callback;
+ * the next call is accepted. */
+static void test_call_out_of_memory(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    bn_wh_config_t cfg;
+    char why[128];
+    memset(&cfg, 0, sizeof(cfg));
+    assert_int_equal(bn_wh_url_parse("http://127.0.0.1:9/hook", &cfg, why, sizeof(why)), 0);
+    cfg.timeout_ms = 1000;
+    cfg.max_in_flight = 4;
+    cfg.max_response_bytes = 65536;
+    bn_wh_t *wh = bn_wh_new(&loop, &cfg);
+    assert_non_null(wh);
+    json_t *body = json_pack("{s:s}", "type", "join");
+    for (int nth = 1; nth <= 2; nth++) { /* 1: the call, 2: its connection */
+        fail_calloc_in = nth;
+        assert_int_equal(bn_wh_call(wh, body, oom_cb, NULL), BN_WH_FAIL_NO_MEMORY);
+        assert_int_equal(fail_calloc_in, 0);
+    }
+    json_t *st = bn_wh_stats_json(wh);
+    assert_int_equal(json_integer_value(json_object_get(st, "in_flight")), 0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "failures"), "no_memory")), 2);
+    json_decref(st);
+    assert_int_equal(bn_wh_call(wh, body, oom_cb, NULL), BN_WH_OK);
+    json_decref(body);
+    bn_wh_close(wh); /* fails the pending call: its callback runs */
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(oom_callbacks, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_responses_split), cmocka_unit_test(test_responses_bad),
         cmocka_unit_test(test_headers_bounded), cmocka_unit_test(test_url_parse),
-        cmocka_unit_test(test_signature),
+        cmocka_unit_test(test_signature),       cmocka_unit_test(test_call_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,8 +67,8 @@ typedef struct bn_ws_parser_s {
     size_t msg_len;
     size_t msg_cap;
     uint8_t msg_opcode;  /* opcode of the message being reassembled, 0 if none */
-    uint32_t utf8_state; /* incremental UTF-8 validation across fragments */
     bool closed;         /* a close frame was received; further input is ignored */
+    uint32_t utf8_state; /* incremental UTF-8 validation across fragments */
 } bn_ws_parser_t;
 
 void bn_ws_parser_init(bn_ws_parser_t *p, const bn_ws_limits_t *limits);

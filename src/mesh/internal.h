@@ -396,6 +396,9 @@ int bn__link_send(bn__link_t *l, bn_buf_t *frame);
 /* Moves every frame still queued (not yet being written) on from to the
  * end of to's queue, in order. */
 void bn__link_take_queue(bn__link_t *to, bn__link_t *from);
+/* From the sweep: a link that has sent nothing for a tick gives a ring grown
+ * by a burst back (its queue is then empty). True if a ring was freed. */
+bool bn__link_shrink_idle(bn__link_t *l, uint64_t now);
 /* Sends nothing more, stops reading, closes once the queue is written (or
  * the handshake deadline passes). */
 /* Iterating the mesh's links: for (l = bn__link_first(m); l; l = bn__link_next(m, l)).

@@ -322,6 +322,11 @@ void bn__link_take_queue(bn__link_t *to, bn__link_t *from)
     link_flush(to);
 }
 
+bool bn__link_shrink_idle(bn__link_t *l, uint64_t now)
+{
+    return now - l->last_tx_ms >= l->mesh->tick_ms && bn_wq_shrink(&l->wq);
+}
+
 /* ---- handshake ---------------------------------------------------------- */
 
 static bool send_plain_msg(bn__link_t *l, const bn__msg_t *msg, bn_buf_t **kept)

@@ -215,6 +215,7 @@ static void on_sweep(uv_timer_t *t)
                 bn__link_close(l, BN_CLOSE_TICK_TIMEOUT);
                 break;
             }
+            bn__link_shrink_idle(l, now); /* as client connections at their sweep */
             if (now - l->last_tx_ms >= m->tick_ms ||
                 now - l->last_tick_tx_ms >= (uint64_t)m->tick_ms * m->timing.tick_force) {
                 bn__mesh_send_tick(m, l);

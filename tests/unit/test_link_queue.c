@@ -123,6 +123,18 @@ static void test_take_queue_then_seal(void **state)
     assert_int_equal(to->queued_bytes,
                      9 + (14 + BN__HS_ABYTES) + (24 + BN__HS_ABYTES) + (34 + BN__HS_ABYTES));
 
+    /* The old link's burst grew a ring: it goes back once the link has
+     * sent nothing for a tick, not before; a link with frames keeps its. */
+    assert_true(bn_wq_has_ring(&from->wq));
+    uint64_t sent = from->last_tx_ms;
+    assert_false(bn__link_shrink_idle(from, sent + m->tick_ms - 1));
+    assert_true(bn_wq_has_ring(&from->wq));
+    assert_true(bn__link_shrink_idle(from, sent + m->tick_ms));
+    assert_false(bn_wq_has_ring(&from->wq));
+    assert_true(bn_wq_has_ring(&to->wq));
+    assert_false(bn__link_shrink_idle(to, to->last_tx_ms + m->tick_ms));
+    assert_true(bn_wq_has_ring(&to->wq));
+
     /* Connected: the next frame flushes everything. The plain frame goes as
      * it is, every other one with its sealed length, in queue order. */
     int fd, peer;

@@ -143,7 +143,7 @@ static int parse_route(bn_app_file_t *f, json_t *r, size_t idx, char *why, size_
     json_object_foreach(r, key, v)
     {
         snprintf(kp, sizeof(kp), "%s.%s", path, key);
-        int e;
+        int e = 0;
         if (strcmp(key, "topic") == 0) {
             if (!json_is_string(v) || json_string_length(v) == 0 ||
                 json_string_length(v) >= sizeof(rt->pattern)) {
@@ -223,7 +223,7 @@ static int parse_webhook(bn_app_file_t *f, json_t *w, char *why, size_t why_len)
     json_t *v;
     char kp[96];
     bool have_url = false, have_secret = false;
-    long n;
+    long n = 0;
     json_object_foreach(w, key, v)
     {
         snprintf(kp, sizeof(kp), "$.webhook.%s", key);
